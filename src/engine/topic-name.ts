@@ -1,0 +1,74 @@
+// Topic names and subscription patterns, NATS style: dot-separated levels,
+// `*` matches exactly one level, `>` matches one or more trailing levels.
+
+import { ErrorCode, TickfanError } from '../protocol/index.js';
+
+const LEVEL = /^[A-Za-z0-9_\-:@]+$/;
+export const DEFAULT_MAX_TOPIC_LENGTH = 256;
+
+function levelsOf(name: string, maxLength: number, what: string, code: ErrorCode): string[] {
+  if (typeof name !== 'string' || name.length === 0) throw new TickfanError(code, `${what} must be a non-empty string`);
+  if (name.length > maxLength) throw new TickfanError(code, `${what} "${name.slice(0, 40)}…" is ${name.length} characters; the limit is ${maxLength}`);
+  return name.split('.');
+}
+
+/** Throws BAD_TOPIC unless `name` is a valid concrete topic name. */
+export function validateTopic(name: string, maxLength = DEFAULT_MAX_TOPIC_LENGTH): void {
+  for (const level of levelsOf(name, maxLength, 'topic', ErrorCode.BAD_TOPIC)) {
+    if (!LEVEL.test(level)) {
+      throw new TickfanError(
+        ErrorCode.BAD_TOPIC,
+        `topic "${name}": level "${level}" must be 1+ characters of A-Z a-z 0-9 _ - : @ (wildcards are for subscriptions only)`,
+      );
+    }
+  }
+}
+
+/** True when `s` contains wildcard levels (validity is checked separately). */
+export function isPattern(s: string): boolean {
+  return s === '>' || s === '*' || s.startsWith('*.') || s.endsWith('.>') || s.endsWith('.*') || s.includes('.*.');
+}
+
+/** A compiled subscription pattern (or a plain topic name). */
+export class TopicPattern {
+  readonly source: string;
+  private readonly levels: readonly string[];
+  private readonly tail: boolean;
+
+  private constructor(source: string, levels: string[]) {
+    this.source = source;
+    this.tail = levels[levels.length - 1] === '>';
+    this.levels = this.tail ? levels.slice(0, -1) : levels;
+  }
+
+  /** Parses and validates a pattern; throws BAD_PATTERN with the reason. */
+  static parse(pattern: string, maxLength = DEFAULT_MAX_TOPIC_LENGTH): TopicPattern {
+    const levels = levelsOf(pattern, maxLength, 'pattern', ErrorCode.BAD_PATTERN);
+    levels.forEach((level, i) => {
+      if (level === '*') return;
+      if (level === '>') {
+        if (i !== levels.length - 1) throw new TickfanError(ErrorCode.BAD_PATTERN, `pattern "${pattern}": ">" may only be the last level`);
+        return;
+      }
+      if (!LEVEL.test(level)) {
+        throw new TickfanError(
+          ErrorCode.BAD_PATTERN,
+          `pattern "${pattern}": level "${level}" must be "*", ">" or 1+ characters of A-Z a-z 0-9 _ - : @`,
+        );
+      }
+    });
+    return new TopicPattern(pattern, levels);
+  }
+
+  /** True when the concrete topic name `topic` matches this pattern. */
+  matches(topic: string): boolean {
+    const parts = topic.split('.');
+    const n = this.levels.length;
+    if (this.tail ? parts.length <= n : parts.length !== n) return false;
+    for (let i = 0; i < n; i++) {
+      const l = this.levels[i]!;
+      if (l !== '*' && l !== parts[i]) return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,100 @@
+// All topics of one sequencer: creation, validated publishes, lookups by name
+// and pattern. Pure: fan-out and I/O live in src/server/.
+
+import { ErrorCode, TickfanError, isFieldValue, valueSize, type Changes } from '../protocol/index.js';
+import { EpochClock } from './epoch.js';
+import { Topic, type Accepted } from './topic.js';
+import { TopicPattern, validateTopic } from './topic-name.js';
+
+export interface EngineLimits {
+  /** Deltas kept per topic for merged catch-ups. */
+  historySize: number;
+  maxTopics: number;
+  maxFieldsPerTopic: number;
+  maxFieldNameLength: number;
+  maxValueBytes: number;
+  maxTopicLength: number;
+}
+
+export const DEFAULT_ENGINE_LIMITS: EngineLimits = {
+  historySize: 256,
+  maxTopics: 100_000,
+  maxFieldsPerTopic: 1_000,
+  maxFieldNameLength: 128,
+  maxValueBytes: 64 * 1024,
+  maxTopicLength: 256,
+};
+
+export class TopicStore {
+  private readonly topics = new Map<string, Topic>();
+  readonly limits: EngineLimits;
+  private readonly epochs: EpochClock;
+
+  constructor(limits: Partial<EngineLimits> = {}, epochs = new EpochClock()) {
+    this.limits = { ...DEFAULT_ENGINE_LIMITS, ...limits };
+    this.epochs = epochs;
+  }
+
+  get size(): number {
+    return this.topics.size;
+  }
+
+  get(name: string): Topic | undefined {
+    return this.topics.get(name);
+  }
+
+  all(): IterableIterator<Topic> {
+    return this.topics.values();
+  }
+
+  /** Topics matching a pattern (or the one topic a plain name names). */
+  *matching(pattern: TopicPattern): Generator<Topic> {
+    const exact = this.topics.get(pattern.source);
+    if (exact) {
+      yield exact;
+      return;
+    }
+    for (const t of this.topics.values()) if (pattern.matches(t.name)) yield t;
+  }
+
+  /** Throws a TickfanError naming the first thing wrong with `changes`. */
+  validateChanges(topic: string, changes: Changes): void {
+    const { maxFieldNameLength, maxValueBytes } = this.limits;
+    if (changes.size === 0) throw new TickfanError(ErrorCode.BAD_REQUEST, `publish to ${topic}: no fields given`);
+    for (const [k, v] of changes) {
+      if (typeof k !== 'string' || k.length === 0 || k.length > maxFieldNameLength) {
+        throw new TickfanError(ErrorCode.BAD_FIELD, `field names must be 1–${maxFieldNameLength} characters (got ${JSON.stringify(String(k).slice(0, 40))})`);
+      }
+      if (!isFieldValue(v)) {
+        throw new TickfanError(ErrorCode.BAD_FIELD, `field ${k}: values must be number, bigint, string, boolean, bytes or null (to delete)`);
+      }
+      if (valueSize(v) > maxValueBytes) {
+        throw new TickfanError(ErrorCode.VALUE_TOO_LARGE, `field ${k}: value is larger than ${maxValueBytes} bytes`);
+      }
+    }
+  }
+
+  /**
+   * Validates and applies one publish, creating the topic on first use.
+   * `changes` is kept by the history ring: callers must not mutate it after.
+   */
+  publish(name: string, changes: Changes, ts = Date.now()): Accepted {
+    let topic = this.topics.get(name);
+    const created = !topic;
+    if (!topic) validateTopic(name, this.limits.maxTopicLength);
+    this.validateChanges(name, changes);
+    if (!topic) {
+      if (this.topics.size >= this.limits.maxTopics) {
+        throw new TickfanError(ErrorCode.TOO_MANY_TOPICS, `cannot create ${name}: the server holds ${this.limits.maxTopics} topics already`);
+      }
+      topic = new Topic(name, this.epochs.next(), this.limits.historySize);
+    }
+    if (topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
+      throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
+    }
+    if (created) this.topics.set(name, topic);
+    const base = topic.version;
+    const version = topic.apply(changes, ts);
+    return { topic, base, version, changes, created };
+  }
+}

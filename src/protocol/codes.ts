@@ -1,0 +1,86 @@
+// Every protocol error code and WebSocket close code tickfan uses, in one place.
+// The README lists them; test/unit/codes.test.ts keeps the two in step.
+
+/** Codes carried by the protocol's Error message (and by HTTP error bodies). */
+export const ErrorCode = {
+  BAD_FRAME: 1,
+  UNKNOWN_MESSAGE: 2,
+  BAD_REQUEST: 3,
+  PROTOCOL_VERSION: 4,
+  BAD_TOPIC: 10,
+  BAD_PATTERN: 11,
+  UNKNOWN_TOPIC: 12,
+  UNKNOWN_SUBSCRIPTION: 13,
+  BAD_FIELD: 14,
+  TOO_MANY_SUBSCRIPTIONS: 15,
+  TOO_MANY_TOPICS: 16,
+  TOO_MANY_FIELDS: 17,
+  VALUE_TOO_LARGE: 18,
+  PERMISSION_DENIED: 20,
+  UNAUTHORIZED: 21,
+  RATE_LIMITED: 30,
+  INTERNAL: 50,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What each error code means, for people (README, logs, HTTP bodies). */
+export const ERROR_CODE_TEXT: Record<ErrorCode, string> = {
+  [ErrorCode.BAD_FRAME]: 'the frame is not a valid tickfan message (bad size prefix, offsets or vector lengths)',
+  [ErrorCode.UNKNOWN_MESSAGE]: 'the message type is unknown or is not one a client may send',
+  [ErrorCode.BAD_REQUEST]: 'a message field is missing or out of range',
+  [ErrorCode.PROTOCOL_VERSION]: 'the client speaks a protocol version this server does not',
+  [ErrorCode.BAD_TOPIC]: 'the topic name is empty, too long, or has characters outside [A-Za-z0-9_-:@] between dots',
+  [ErrorCode.BAD_PATTERN]: 'the subscription pattern is malformed (`*` is one whole level, `>` only the last)',
+  [ErrorCode.UNKNOWN_TOPIC]: 'no topic has that name (it was never published)',
+  [ErrorCode.UNKNOWN_SUBSCRIPTION]: 'no subscription has that id on this connection',
+  [ErrorCode.BAD_FIELD]: 'a field name is empty or too long, or a value has an unsupported type',
+  [ErrorCode.TOO_MANY_SUBSCRIPTIONS]: 'the connection holds the most subscriptions allowed',
+  [ErrorCode.TOO_MANY_TOPICS]: 'the server holds the most topics allowed',
+  [ErrorCode.TOO_MANY_FIELDS]: 'the topic would hold more fields than allowed',
+  [ErrorCode.VALUE_TOO_LARGE]: 'a field value is larger than allowed',
+  [ErrorCode.PERMISSION_DENIED]: 'the connection may not do this on this topic',
+  [ErrorCode.UNAUTHORIZED]: 'a valid token is needed',
+  [ErrorCode.RATE_LIMITED]: 'too many publishes per second from this connection',
+  [ErrorCode.INTERNAL]: 'the server failed to handle the request; it has been logged',
+};
+
+/** WebSocket close codes the server sends. */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  SLOW_CONSUMER: 4008,
+  TOO_MANY_BAD_FRAMES: 4002,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+export const CLOSE_CODE_TEXT: Record<CloseCode, string> = {
+  [CloseCode.NORMAL]: 'normal close',
+  [CloseCode.GOING_AWAY]: 'the server is shutting down; reconnect (elsewhere) and resume',
+  [CloseCode.PROTOCOL_ERROR]: 'WebSocket protocol violation',
+  [CloseCode.POLICY]: 'refused by policy',
+  [CloseCode.TOO_BIG]: 'a frame was larger than the server accepts',
+  [CloseCode.SLOW_CONSUMER]: 'the client read too slowly: it stayed behind past the hard cap (bytes or time)',
+  [CloseCode.TOO_MANY_BAD_FRAMES]: 'the client sent too many malformed frames in a row',
+};
+
+const NAME_BY_CODE = new Map<number, string>(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
+
+/** `TICKFAN_ERR_BAD_TOPIC` for 10, and so on. */
+export function errorCodeName(code: number): string {
+  return `TICKFAN_ERR_${NAME_BY_CODE.get(code) ?? 'UNKNOWN'}`;
+}
+
+/** An error with a stable numeric protocol code and a `TICKFAN_ERR_*` name. */
+export class TickfanError extends Error {
+  readonly code: string;
+  readonly errorCode: ErrorCode;
+  constructor(errorCode: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TickfanError';
+    this.errorCode = errorCode;
+    this.code = errorCodeName(errorCode);
+  }
+}

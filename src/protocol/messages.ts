@@ -1,0 +1,85 @@
+// Decoded protocol messages as plain objects, discriminated on `type`.
+// Versions and epochs are numbers (kept below 2^53 by the server).
+
+import type { Changes, State } from './values.js';
+
+export interface ResumePoint {
+  topic: string;
+  epoch: number;
+  version: number;
+}
+
+export const TopicState = { OK: 0, STALE: 1, GONE: 2 } as const;
+export type TopicState = (typeof TopicState)[keyof typeof TopicState];
+
+export type HelloMsg = { type: 'hello'; protocol: number; client: string; token: string };
+export type WelcomeMsg = {
+  type: 'welcome';
+  protocol: number;
+  server: string;
+  heartbeatMs: number;
+  maxFrame: number;
+  rateTiers: number[];
+};
+export type SubscribeMsg = {
+  type: 'subscribe';
+  id: number;
+  topics: string[];
+  maxRate: number;
+  fields: string[];
+  resume: ResumePoint[];
+};
+export type UnsubscribeMsg = { type: 'unsubscribe'; id: number };
+export type PublishMsg = { type: 'publish'; id: number; topic: string; changes: Changes };
+export type CatchUpMsg = { type: 'catchUp'; topic: string; epoch: number; version: number };
+export type PauseMsg = { type: 'pause'; id: number };
+export type ResumeMsg = { type: 'resume'; id: number };
+export type PingMsg = { type: 'ping'; nonce: bigint };
+export type PongMsg = { type: 'pong'; nonce: bigint };
+export type SnapshotMsg = { type: 'snapshot'; topic: string; epoch: number; version: number; fields: State; ts: number };
+export type DeltaMsg = {
+  type: 'delta';
+  topic: string;
+  epoch: number;
+  base: number;
+  version: number;
+  updates: number;
+  changes: Changes;
+  ts: number;
+};
+export type TopicStatusMsg = { type: 'topicStatus'; topic: string; state: TopicState; epoch: number; version: number };
+export type AckMsg = { type: 'ack'; id: number; topic: string; epoch: number; version: number; count: number };
+export type ErrorMsg = { type: 'error'; code: number; id: number; topic: string; message: string };
+export type HeartbeatMsg = { type: 'heartbeat'; time: number; versions: ResumePoint[] };
+
+export type ClientMessage =
+  | HelloMsg
+  | SubscribeMsg
+  | UnsubscribeMsg
+  | PublishMsg
+  | CatchUpMsg
+  | PauseMsg
+  | ResumeMsg
+  | PingMsg
+  | PongMsg;
+
+export type ServerMessage =
+  | WelcomeMsg
+  | SnapshotMsg
+  | DeltaMsg
+  | TopicStatusMsg
+  | AckMsg
+  | ErrorMsg
+  | HeartbeatMsg
+  | PingMsg
+  | PongMsg;
+
+export type AnyMessage = ClientMessage | ServerMessage;
+
+const CLIENT_TYPES: ReadonlySet<string> = new Set([
+  'hello', 'subscribe', 'unsubscribe', 'publish', 'catchUp', 'pause', 'resume', 'ping', 'pong',
+]);
+
+export function isClientMessage(m: AnyMessage): m is ClientMessage {
+  return CLIENT_TYPES.has(m.type);
+}

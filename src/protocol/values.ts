@@ -1,0 +1,44 @@
+// Field values as tickfan carries them, and the change sets deltas are made of.
+// Pure types and helpers shared by the engine, the server and the client.
+
+/** A field's value: float or integer (number, or bigint past 2^53), string, bool, bytes. */
+export type FieldValue = number | bigint | string | boolean | Uint8Array;
+
+/** Field → new value, or `null` to delete the field. */
+export type Changes = Map<string, FieldValue | null>;
+
+/** A topic's state: field → value. */
+export type State = Map<string, FieldValue>;
+
+/** True when `v` is something a field can hold (or null, meaning delete). */
+export function isFieldValue(v: unknown): v is FieldValue | null {
+  switch (typeof v) {
+    case 'number':
+    case 'bigint':
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'object':
+      return v === null || v instanceof Uint8Array;
+    default:
+      return false;
+  }
+}
+
+/** Value equality as the wire sees it (bytes compared by content). */
+export function sameValue(a: FieldValue | null | undefined, b: FieldValue | null | undefined): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  return Object.is(a, b);
+}
+
+/** Approximate encoded size of a value in bytes, for limits. */
+export function valueSize(v: FieldValue | null): number {
+  if (v === null) return 0;
+  if (typeof v === 'string') return v.length * 3;
+  if (v instanceof Uint8Array) return v.length;
+  return 8;
+}
