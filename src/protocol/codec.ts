@@ -55,6 +55,10 @@ export class Encoder {
   }
 
   private field(name: string, v: FieldValue | null): Offset {
+    // Checked before touching the builder, so a refused value cannot leave it mid-object.
+    if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+      throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: integer out of 64-bit range`);
+    }
     const b = this.b;
     const n = b.createString(name);
     let s = 0;
@@ -71,10 +75,13 @@ export class Encoder {
         fb.Field.addI(b, BigInt(v));
       } else {
         fb.Field.addKind(b, fb.ValueKind.Float);
+        // The builder skips values equal to the default (0.0), and -0 == 0:
+        // force it, or -0 would arrive as +0.
+        if (Object.is(v, -0)) b.forceDefaults(true);
         fb.Field.addF(b, v);
+        b.forceDefaults(false);
       }
     } else if (typeof v === 'bigint') {
-      if (v < INT64_MIN || v > INT64_MAX) throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: integer out of 64-bit range`);
       fb.Field.addKind(b, fb.ValueKind.Int);
       fb.Field.addI(b, v);
     } else if (typeof v === 'string') {
@@ -94,7 +101,12 @@ export class Encoder {
   private fields(entries: FieldEntries, only?: ReadonlySet<string>): Offset {
     const offs = this.offsets;
     offs.length = 0;
-    for (const [k, v] of entries) if (!only || only.has(k)) offs.push(this.field(k, v));
+    try {
+      for (const [k, v] of entries) if (!only || only.has(k)) offs.push(this.field(k, v));
+    } catch (err) {
+      this.b.clear(); // drop the refused message's partial bytes
+      throw err;
+    }
     const b = this.b;
     b.startVector(4, offs.length, 4);
     for (let i = offs.length - 1; i >= 0; i--) b.addOffset(offs[i]!);
@@ -266,7 +278,9 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         server: w.server() ?? '',
         heartbeatMs: w.heartbeatMs(),
         maxFrame: w.maxFrame(),
-        rateTiers: Array.from(w.rateTiersArray() ?? []),
+        // Read element by element: rateTiersArray() builds a Float32Array view,
+        // which throws when the frame does not start 4-byte aligned (ws slices).
+        rateTiers: Array.from({ length: w.rateTiersLength() }, (_, i) => w.rateTiers(i)!),
       };
     }
     case fb.Body.Subscribe: {

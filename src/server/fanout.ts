@@ -1,0 +1,592 @@
+// Fan-out: from accepted publishes to framed bytes on sockets. Owns channels
+// (topic × rate tier × field subset), per-connection topic subscriptions, the
+// rate-tier conflation timers, the slow lane, catch-ups and heartbeats.
+//
+// Each update is encoded once per channel; each connection gets one frame per
+// flush holding every message due to it, stamped with its own sequence number.
+
+import { mergeChanges, TopicPattern, isPattern, validateTopic, type Accepted, type Topic, type TopicStore } from '../engine/index.js';
+import {
+  CloseCode,
+  Encoder,
+  ErrorCode,
+  FrameWriter,
+  TickfanError,
+  TopicState,
+  type Changes,
+  type ResumePoint,
+} from '../protocol/index.js';
+import type { UWS } from './uws.js';
+import type { ServerOptions } from './options.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { ServerStats } from './stats.js';
+
+type Socket = UWS.WebSocket<Conn>;
+
+/** Rate tier 0 is "every update"; others are updates per second. */
+type Tier = number;
+
+/** One client subscription (one Subscribe message). */
+export class ClientSub {
+  paused = false;
+  constructor(
+    readonly conn: Conn,
+    readonly id: number,
+    readonly patterns: readonly TopicPattern[],
+    readonly tier: Tier,
+    readonly fields: ReadonlySet<string> | null,
+  ) {}
+}
+
+/** What one connection receives of one topic: the merge of its ClientSubs. */
+export class TopicSub {
+  readonly sids = new Set<ClientSub>();
+  channel: Channel | null = null;
+  /** The (epoch, version) this connection was last sent (or told it holds). */
+  sentEpoch = 0;
+  sentVersion = -1;
+  paused = false;
+  /** Updates were withheld (slow lane or paused): owes one catch-up. */
+  dirty = false;
+  constructor(
+    readonly conn: Conn,
+    readonly topic: Topic,
+  ) {}
+}
+
+/** Per-socket state, given to uWebSockets.js as the socket's user data. */
+export class Conn {
+  ws: Socket | null = null;
+  closed = false;
+  seq = 0;
+  readonly subs = new Map<number, ClientSub>();
+  readonly topics = new Map<string, TopicSub>();
+  readonly outbox: Uint8Array[] = [];
+  outboxBytes = 0;
+  queued = false;
+  slow = false;
+  slowSince = 0;
+  readonly dirtySubs = new Set<TopicSub>();
+  badFrames = 0;
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+  ) {}
+}
+
+/** All subscribers of one topic at one rate tier with one field subset. */
+class Channel {
+  readonly subs = new Set<TopicSub>();
+  /** Throttled tiers: changes merged since the last flush. */
+  pending: Changes = new Map();
+  pendingUpdates = 0;
+  flushedVersion: number;
+  lastFlushAt = 0;
+  due = false;
+  constructor(
+    readonly key: string,
+    readonly topic: Topic,
+    readonly tier: Tier,
+    readonly fields: ReadonlySet<string> | null,
+  ) {
+    this.flushedVersion = topic.version;
+  }
+}
+
+/** Channels of one throttled tier that have pending changes. */
+class TierQueue {
+  readonly dirty = new Set<Channel>();
+  timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly rate: number,
+    readonly intervalMs: number,
+  ) {}
+}
+
+const MAX_FRAME_BYTES = 512 * 1024;
+
+function fieldsKey(fields: ReadonlySet<string> | null): string {
+  return fields ? [...fields].sort().join(',') : '*';
+}
+
+export class Fanout {
+  private readonly enc = new Encoder();
+  private readonly writer = new FrameWriter();
+  private readonly channels = new Map<Topic, Map<string, Channel>>();
+  private readonly tiers = new Map<number, TierQueue>();
+  /** Plain-name interest (topics that may not exist yet) and pattern interest. */
+  private readonly exactInterest = new Map<string, Set<ClientSub>>();
+  private readonly patternInterest = new Set<ClientSub>();
+  private readonly dirtyConns: Conn[] = [];
+  private flushScheduled = false;
+  readonly conns = new Set<Conn>();
+  readonly snapshots: SnapshotCache;
+  private sweepTimer: NodeJS.Timeout;
+  private heartbeatTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: TopicStore,
+    private readonly opts: ServerOptions,
+    readonly stats: ServerStats,
+  ) {
+    for (const r of opts.rateTiers) this.tiers.set(r, new TierQueue(r, 1000 / r));
+    this.snapshots = new SnapshotCache(this.enc, stats);
+    this.sweepTimer = setInterval(() => this.sweepSlow(), Math.min(1000, Math.max(10, opts.slowTimeoutMs / 4)));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeatMs);
+    this.sweepTimer.unref();
+    this.heartbeatTimer.unref();
+  }
+
+  /** Fastest tier not above `maxRate` (0 or less: every update). */
+  pickTier(maxRate: number): Tier {
+    if (!(maxRate > 0)) return 0;
+    const rates = this.opts.rateTiers; // sorted fastest first
+    for (const r of rates) if (r <= maxRate) return r;
+    return rates[rates.length - 1] ?? 0;
+  }
+
+  // ------------------------------------------------------------ connections
+
+  open(conn: Conn, ws: Socket): void {
+    conn.ws = ws;
+    this.conns.add(conn);
+    this.stats.connections++;
+    this.queue(conn, this.enc.welcome(this.opts.name, this.opts.heartbeatMs, this.opts.maxPayloadBytes, this.opts.rateTiers));
+  }
+
+  /** Forgets everything about a closed connection. Never touches its socket. */
+  closed(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.ws = null;
+    this.conns.delete(conn);
+    this.stats.connections--;
+    for (const cs of conn.subs.values()) this.dropInterest(cs);
+    for (const ts of conn.topics.values()) this.setChannel(ts, null);
+    this.stats.subscriptions -= conn.subs.size;
+    conn.subs.clear();
+    conn.topics.clear();
+    conn.dirtySubs.clear();
+    conn.outbox.length = 0;
+  }
+
+  /** Ends a connection with a close code (the close handler then calls closed()). */
+  end(conn: Conn, code: number, reason: string): void {
+    if (conn.closed || !conn.ws) return;
+    const ws = conn.ws;
+    this.flushConn(conn);
+    ws.end(code, reason);
+  }
+
+  // ------------------------------------------------------------ requests
+
+  subscribe(conn: Conn, id: number, names: readonly string[], maxRate: number, fields: readonly string[], resume: readonly ResumePoint[]): number {
+    if (conn.subs.has(id)) throw new TickfanError(ErrorCode.BAD_REQUEST, `subscription id ${id} is already in use on this connection`);
+    if (conn.subs.size >= this.opts.maxSubscriptionsPerConnection) {
+      throw new TickfanError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `a connection may hold ${this.opts.maxSubscriptionsPerConnection} subscriptions`);
+    }
+    if (names.length === 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'subscribe needs at least one topic or pattern');
+    if (!Number.isFinite(maxRate) || maxRate < 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
+    const maxLen = this.store.limits.maxTopicLength;
+    const patterns = names.map((n) => {
+      if (isPattern(n)) return TopicPattern.parse(n, maxLen);
+      validateTopic(n, maxLen);
+      return TopicPattern.parse(n, maxLen);
+    });
+    for (const f of fields) {
+      if (!f || f.length > this.store.limits.maxFieldNameLength) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${this.store.limits.maxFieldNameLength} characters`);
+    }
+    const cs = new ClientSub(conn, id, patterns, this.pickTier(maxRate), fields.length ? new Set(fields) : null);
+    conn.subs.set(id, cs);
+    this.stats.subscriptions++;
+    for (const p of patterns) {
+      if (isPattern(p.source)) this.patternInterest.add(cs);
+      else {
+        let set = this.exactInterest.get(p.source);
+        if (!set) this.exactInterest.set(p.source, (set = new Set()));
+        set.add(cs);
+      }
+    }
+    const at = new Map(resume.map((r) => [r.topic, r]));
+    let count = 0;
+    const seen = new Set<Topic>();
+    for (const p of patterns) {
+      for (const topic of this.store.matching(p)) {
+        if (seen.has(topic)) continue;
+        seen.add(topic);
+        count++;
+        this.attach(cs, topic, at.get(topic.name));
+      }
+    }
+    return count;
+  }
+
+  unsubscribe(conn: Conn, id: number): void {
+    const cs = conn.subs.get(id);
+    if (!cs) throw new TickfanError(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription ${id} on this connection`);
+    conn.subs.delete(id);
+    this.stats.subscriptions--;
+    this.dropInterest(cs);
+    for (const ts of [...conn.topics.values()]) {
+      if (!ts.sids.delete(cs)) continue;
+      if (ts.sids.size === 0) {
+        this.setChannel(ts, null);
+        conn.topics.delete(ts.topic.name);
+        conn.dirtySubs.delete(ts);
+      } else this.recompute(ts);
+    }
+  }
+
+  setPaused(conn: Conn, id: number, paused: boolean): void {
+    const cs = conn.subs.get(id);
+    if (!cs) throw new TickfanError(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription ${id} on this connection`);
+    cs.paused = paused;
+    for (const ts of conn.topics.values()) if (ts.sids.has(cs)) this.recompute(ts);
+  }
+
+  /** The client says it holds (epoch, version) of a topic and wants to be current. */
+  catchUpRequest(conn: Conn, name: string, epoch: number, version: number): void {
+    const ts = conn.topics.get(name);
+    if (!ts) {
+      if (!this.store.get(name)) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}`);
+      throw new TickfanError(ErrorCode.BAD_REQUEST, `catch-up for ${name}: this connection is not subscribed to it`);
+    }
+    ts.sentEpoch = epoch;
+    ts.sentVersion = version;
+    if (conn.slow) this.markDirty(ts);
+    else this.catchUp(ts);
+  }
+
+  /** Queues a direct message (ack, error, pong) for a connection. */
+  reply(conn: Conn, msg: Uint8Array): void {
+    this.queue(conn, msg);
+  }
+
+  get encoder(): Encoder {
+    return this.enc;
+  }
+
+  // ------------------------------------------------------------ publishing
+
+  /** Called for every accepted publish, in version order. Never waits on a subscriber. */
+  accepted(a: Accepted): void {
+    const { topic } = a;
+    if (a.created) this.onCreated(topic);
+    if (topic.stale) this.setStale(topic, false);
+    const chans = this.channels.get(topic);
+    if (!chans) return;
+    for (const ch of chans.values()) {
+      if (ch.tier === 0) {
+        const buf = this.enc.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
+        this.stats.encodes++;
+        for (const ts of ch.subs) this.deliver(ts, a.base, a.version, buf);
+        ch.flushedVersion = a.version;
+      } else {
+        mergeChanges(ch.pending, a.changes);
+        ch.pendingUpdates++;
+        this.stats.conflated++;
+        this.scheduleTier(ch);
+      }
+    }
+  }
+
+  private onCreated(topic: Topic): void {
+    const want = new Set<ClientSub>(this.exactInterest.get(topic.name));
+    for (const cs of this.patternInterest) if (cs.patterns.some((p) => p.matches(topic.name))) want.add(cs);
+    for (const cs of want) this.attach(cs, topic, undefined);
+  }
+
+  /** Flags a topic stale (its publisher went quiet) or fresh, to its subscribers. */
+  setStale(topic: Topic, stale: boolean): void {
+    topic.stale = stale;
+    const chans = this.channels.get(topic);
+    if (!chans) return;
+    const msg = this.enc.topicStatus(topic.name, stale ? TopicState.STALE : TopicState.OK, topic.epoch, topic.version);
+    for (const ch of chans.values()) for (const ts of ch.subs) this.queue(ts.conn, msg);
+  }
+
+  private scheduleTier(ch: Channel): void {
+    if (ch.due) return;
+    ch.due = true;
+    const q = this.tiers.get(ch.tier)!;
+    q.dirty.add(ch);
+    if (q.timer) return;
+    const wait = Math.max(0, ch.lastFlushAt + q.intervalMs - performance.now());
+    // Leading edge: a quiet channel goes out at once; a busy one at its rate.
+    q.timer = setTimeout(() => this.flushTier(q), Math.min(wait, q.intervalMs));
+  }
+
+  private flushTier(q: TierQueue): void {
+    q.timer = null;
+    const now = performance.now();
+    let next = Infinity;
+    for (const ch of q.dirty) {
+      const dueAt = ch.lastFlushAt + q.intervalMs;
+      if (dueAt > now + 1) {
+        next = Math.min(next, dueAt);
+        continue;
+      }
+      q.dirty.delete(ch);
+      ch.due = false;
+      ch.lastFlushAt = now;
+      this.flushChannel(ch);
+    }
+    if (q.dirty.size) q.timer = setTimeout(() => this.flushTier(q), Math.max(1, next - now));
+  }
+
+  private flushChannel(ch: Channel): void {
+    const topic = ch.topic;
+    if (ch.pendingUpdates === 0 || ch.subs.size === 0) {
+      ch.pending = new Map();
+      ch.pendingUpdates = 0;
+      ch.flushedVersion = topic.version;
+      return;
+    }
+    const base = ch.flushedVersion;
+    const buf = this.enc.delta(topic.name, topic.epoch, base, topic.version, ch.pendingUpdates, ch.pending, topic.ts, ch.fields ?? undefined);
+    this.stats.encodes++;
+    ch.pending = new Map();
+    ch.pendingUpdates = 0;
+    ch.flushedVersion = topic.version;
+    for (const ts of ch.subs) this.deliver(ts, base, topic.version, buf);
+  }
+
+  /** Gives one shared message to one subscriber, or owes it a catch-up. */
+  private deliver(ts: TopicSub, base: number, version: number, buf: Uint8Array): void {
+    const conn = ts.conn;
+    if (ts.paused || conn.slow) {
+      this.markDirty(ts);
+      return;
+    }
+    const topic = ts.topic;
+    if (ts.sentEpoch === topic.epoch) {
+      if (ts.sentVersion === base) {
+        ts.sentVersion = version;
+        this.stats.deliveries++;
+        this.queue(conn, buf);
+        return;
+      }
+      if (ts.sentVersion >= version) return; // already has it (joined later)
+    }
+    this.catchUp(ts);
+  }
+
+  private markDirty(ts: TopicSub): void {
+    if (ts.dirty) return;
+    ts.dirty = true;
+    ts.conn.dirtySubs.add(ts);
+  }
+
+  /** Brings one subscriber from its sent (epoch, version) to the current version. */
+  catchUp(ts: TopicSub): void {
+    const topic = ts.topic;
+    const fields = ts.channel ? ts.channel.fields : this.effectiveFields(ts);
+    ts.dirty = false;
+    ts.conn.dirtySubs.delete(ts);
+    const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
+    if (plan.kind === 'current') return;
+    const snap = this.snapshots.get(topic, fields);
+    let msg = snap;
+    if (plan.kind === 'delta') {
+      const delta = this.enc.delta(topic.name, topic.epoch, plan.base, plan.version, plan.updates, plan.changes, topic.ts, fields ?? undefined);
+      if (delta.byteLength <= snap.byteLength) msg = delta;
+    }
+    if (msg === snap) this.stats.catchUpSnapshots++;
+    else this.stats.catchUpDeltas++;
+    ts.sentEpoch = topic.epoch;
+    ts.sentVersion = topic.version;
+    this.queue(ts.conn, msg);
+  }
+
+  // ------------------------------------------------------------ subscriptions
+
+  private attach(cs: ClientSub, topic: Topic, resume: ResumePoint | undefined): void {
+    const conn = cs.conn;
+    let ts = conn.topics.get(topic.name);
+    const fresh = !ts;
+    if (!ts) {
+      ts = new TopicSub(conn, topic);
+      conn.topics.set(topic.name, ts);
+      if (resume) {
+        ts.sentEpoch = resume.epoch;
+        ts.sentVersion = resume.version;
+      }
+    }
+    ts.sids.add(cs);
+    this.recompute(ts, fresh);
+  }
+
+  private effectiveFields(ts: TopicSub): ReadonlySet<string> | null {
+    let union: Set<string> | null = new Set();
+    for (const cs of ts.sids) {
+      if (!cs.fields) return null;
+      for (const f of cs.fields) union.add(f);
+    }
+    return union;
+  }
+
+  /** Re-derives a topic subscription's channel and pause state from its ClientSubs. */
+  private recompute(ts: TopicSub, fresh = false): void {
+    let tier = -1;
+    let paused = true;
+    for (const cs of ts.sids) {
+      if (cs.paused) continue;
+      paused = false;
+      if (tier === -1 || cs.tier === 0 || (tier !== 0 && cs.tier > tier)) tier = cs.tier;
+    }
+    if (tier === -1) tier = ts.channel?.tier ?? [...ts.sids][0]!.tier;
+    const fields = this.effectiveFields(ts);
+    this.setChannel(ts, this.channelFor(ts.topic, tier, fields));
+    const wasPaused = ts.paused;
+    ts.paused = paused;
+    if (paused) {
+      if (fresh) this.markDirty(ts);
+      return;
+    }
+    if (fresh || (wasPaused && ts.dirty)) {
+      if (ts.conn.slow) this.markDirty(ts);
+      else this.catchUp(ts);
+    }
+  }
+
+  private channelFor(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null): Channel {
+    let chans = this.channels.get(topic);
+    if (!chans) this.channels.set(topic, (chans = new Map()));
+    const key = `${tier}|${fieldsKey(fields)}`;
+    let ch = chans.get(key);
+    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields)));
+    return ch;
+  }
+
+  private setChannel(ts: TopicSub, ch: Channel | null): void {
+    const old = ts.channel;
+    if (old === ch) return;
+    if (old) {
+      old.subs.delete(ts);
+      if (old.subs.size === 0) {
+        const chans = this.channels.get(old.topic);
+        chans?.delete(old.key);
+        if (chans && chans.size === 0) this.channels.delete(old.topic);
+        if (old.due) {
+          this.tiers.get(old.tier)?.dirty.delete(old);
+          old.due = false;
+        }
+      }
+    }
+    ts.channel = ch;
+    ch?.subs.add(ts);
+  }
+
+  private dropInterest(cs: ClientSub): void {
+    this.patternInterest.delete(cs);
+    for (const p of cs.patterns) {
+      const set = this.exactInterest.get(p.source);
+      if (set && set.delete(cs) && set.size === 0) this.exactInterest.delete(p.source);
+    }
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private queue(conn: Conn, msg: Uint8Array): void {
+    if (conn.closed) return;
+    conn.outbox.push(msg);
+    conn.outboxBytes += msg.byteLength;
+    if (!conn.queued) {
+      conn.queued = true;
+      this.dirtyConns.push(conn);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+    if (conn.outboxBytes >= MAX_FRAME_BYTES) this.flushConn(conn);
+  }
+
+  /** Sends every queued frame. Runs once per event-loop turn with work. */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const conns = this.dirtyConns.splice(0);
+    for (const conn of conns) {
+      conn.queued = false;
+      this.flushConn(conn);
+    }
+  };
+
+  private flushConn(conn: Conn): void {
+    const ws = conn.ws;
+    if (conn.closed || !ws || conn.outbox.length === 0) {
+      conn.outbox.length = 0;
+      conn.outboxBytes = 0;
+      return;
+    }
+    const frame = this.writer.write(++conn.seq, conn.outbox);
+    conn.outbox.length = 0;
+    conn.outboxBytes = 0;
+    this.stats.frames++;
+    this.stats.bytesOut += frame.byteLength;
+    const r = ws.send(frame, true, false);
+    if (r === 2) {
+      // Dropped by uWebSockets.js: past the hard cap. The client's picture can
+      // no longer be proven, so it must go (it will resume on reconnect).
+      this.slowDisconnect(conn, 'buffered data passed the hard cap');
+      return;
+    }
+    if (!conn.slow && ws.getBufferedAmount() > this.opts.slowThresholdBytes) {
+      conn.slow = true;
+      conn.slowSince = performance.now();
+      this.stats.slowLaneEntries++;
+    }
+  }
+
+  /** uWebSockets.js drain: a slow socket that has drained gets its catch-ups. */
+  drain(conn: Conn): void {
+    const ws = conn.ws;
+    if (!conn.slow || conn.closed || !ws) return;
+    if (ws.getBufferedAmount() > this.opts.slowThresholdBytes / 2) return;
+    conn.slow = false;
+    for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUp(ts);
+  }
+
+  private slowDisconnect(conn: Conn, why: string): void {
+    if (conn.closed || !conn.ws) return;
+    this.stats.slowDisconnects++;
+    this.opts.log('warn', `closing connection ${conn.id} (${conn.remote}) as a slow consumer: ${why}`);
+    const ws = conn.ws;
+    conn.outbox.length = 0;
+    ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+  }
+
+  private sweepSlow(): void {
+    const now = performance.now();
+    for (const conn of this.conns) {
+      if (!conn.slow || !conn.ws) continue;
+      if (conn.ws.getBufferedAmount() > this.opts.hardCapBytes) this.slowDisconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
+      else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.slowDisconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
+      else this.drain(conn);
+    }
+  }
+
+  /** Every connection gets the versions it was sent of its quiet topics. */
+  private heartbeat(): void {
+    const now = Date.now();
+    const quietBefore = now - this.opts.heartbeatMs / 2;
+    for (const conn of this.conns) {
+      if (conn.slow) continue;
+      const versions: ResumePoint[] = [];
+      for (const ts of conn.topics.values()) {
+        if (ts.topic.ts > quietBefore || ts.paused || ts.sentVersion < 0) continue;
+        versions.push({ topic: ts.topic.name, epoch: ts.sentEpoch, version: ts.sentVersion });
+        if (versions.length >= 1000) break;
+      }
+      this.queue(conn, this.enc.heartbeat(now, versions));
+    }
+  }
+
+  /** Going away: every client is told to reconnect elsewhere and resume. */
+  shutdown(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
+    clearInterval(this.sweepTimer);
+    clearInterval(this.heartbeatTimer);
+    for (const q of this.tiers.values()) if (q.timer) clearTimeout(q.timer);
+    for (const conn of [...this.conns]) this.end(conn, code, reason);
+  }
+}

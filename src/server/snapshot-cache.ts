@@ -1,0 +1,39 @@
+// Encoded snapshots cached per (topic, field subset) at the topic's current
+// (epoch, version), so a reconnect storm encodes each snapshot once.
+
+import type { Topic } from '../engine/index.js';
+import type { Encoder } from '../protocol/index.js';
+import type { ServerStats } from './stats.js';
+
+interface Entry {
+  epoch: number;
+  version: number;
+  bytes: Uint8Array;
+}
+
+export class SnapshotCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly enc: Encoder,
+    private readonly stats: ServerStats,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The encoded snapshot of `topic` now, restricted to `fields` when given. */
+  get(topic: Topic, fields: ReadonlySet<string> | null): Uint8Array {
+    const key = fields ? `${topic.name}|${[...fields].sort().join(',')}` : topic.name;
+    const hit = this.entries.get(key);
+    if (hit && hit.epoch === topic.epoch && hit.version === topic.version) return hit.bytes;
+    const bytes = this.enc.snapshot(topic.name, topic.epoch, topic.version, topic.state, topic.ts, fields ?? undefined);
+    this.stats.snapshotEncodes++;
+    this.entries.delete(key);
+    this.entries.set(key, { epoch: topic.epoch, version: topic.version, bytes });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return bytes;
+  }
+}

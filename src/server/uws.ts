@@ -1,0 +1,62 @@
+// The one place tickfan loads uWebSockets.js. The npm build we use falls back
+// to a slow pure-JavaScript server when its native binary fails to load; we
+// detect that and refuse to start rather than run degraded in silence.
+
+import { createRequire } from 'node:module';
+import type * as UWS from 'uWebSockets.js';
+
+const require = createRequire(import.meta.url);
+
+/** Thrown at startup when uWebSockets.js is not running natively. */
+export class NativeUwsMissingError extends Error {
+  readonly code = 'TICKFAN_ERR_UWS_NOT_NATIVE';
+  constructor(detail: string) {
+    super(
+      `uWebSockets.js did not load its native binary (${detail}). tickfan refuses to run on the slow ` +
+        `pure-JavaScript fallback. It needs Linux x64 (or another platform the package ships) and Node.js ` +
+        `${process.versions.node.split('.')[0]} with ABI ${process.versions.modules}; reinstall with \`npm ci\`, and unset UWS_USE_FALLBACK.`,
+    );
+    this.name = 'NativeUwsMissingError';
+  }
+}
+
+let loaded: typeof UWS | undefined;
+
+const NATIVE_BINARY = /uws_[a-z0-9]+_[a-z0-9]+_\d+\.node$/;
+
+/** True when uWebSockets.js loads from its native `.node` binary. */
+export function isNativeUws(): boolean {
+  try {
+    loadUws();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Loads uWebSockets.js; throws NativeUwsMissingError unless it is native. */
+export function loadUws(): typeof UWS {
+  if (loaded) return loaded;
+  // The package prints its own warning and falls back silently: silence the
+  // warning (we say something clearer) and check what actually loaded.
+  const warn = console.warn;
+  const log = console.log;
+  const said: string[] = [];
+  console.warn = (...a: unknown[]) => void said.push(a.join(' '));
+  console.log = (...a: unknown[]) => void said.push(a.join(' '));
+  let mod: typeof UWS;
+  try {
+    mod = require('uWebSockets.js') as typeof UWS;
+  } finally {
+    console.warn = warn;
+    console.log = log;
+  }
+  if (!Object.keys(require.cache).some((p) => NATIVE_BINARY.test(p))) {
+    const why = said.join(' ').replace(/\s+/g, ' ').trim().slice(0, 300) || 'no native module in the require cache';
+    throw new NativeUwsMissingError(why);
+  }
+  loaded = mod;
+  return mod;
+}
+
+export type { UWS };
