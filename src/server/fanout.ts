@@ -254,7 +254,7 @@ export class Fanout {
     ts.sentEpoch = epoch;
     ts.sentVersion = version;
     if (conn.slow) this.markDirty(ts);
-    else this.catchUp(ts);
+    else this.catchUp(ts, true);
   }
 
   /** Queues a direct message (ack, error, pong) for a connection. */
@@ -378,13 +378,18 @@ export class Fanout {
   }
 
   /** Brings one subscriber from its sent (epoch, version) to the current version. */
-  catchUp(ts: TopicSub): void {
+  catchUp(ts: TopicSub, confirmCurrent = false): void {
     const topic = ts.topic;
     const fields = ts.channel ? ts.channel.fields : this.effectiveFields(ts);
     ts.dirty = false;
     ts.conn.dirtySubs.delete(ts);
     const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
-    if (plan.kind === 'current') return;
+    if (plan.kind === 'current') {
+      // An explicit request gets an answer even when there is nothing new: an
+      // empty delta from the current version to itself.
+      if (confirmCurrent) this.queue(ts.conn, this.enc.delta(topic.name, topic.epoch, topic.version, topic.version, 0, [], topic.ts));
+      return;
+    }
     const snap = this.snapshots.get(topic, fields);
     let msg = snap;
     if (plan.kind === 'delta') {

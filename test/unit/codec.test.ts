@@ -380,7 +380,9 @@ describe('frames', () => {
     expect(messages).toHaveLength(2);
     const m = messages[1]!;
     if (m.type !== 'snapshot') throw new Error('expected snapshot');
-    expect(m.fields.get('blob')).toEqual(big);
+    const blob = m.fields.get('blob');
+    expect(blob).toBeInstanceOf(Uint8Array);
+    expect(Buffer.compare(blob as Uint8Array, big)).toBe(0);
     // A small frame after the big one.
     expect(decodeServerFrame(w.write(4, [enc.ping(1n)]))).toEqual({ seq: 4, messages: [{ type: 'ping', nonce: 1n }] });
   });
@@ -423,7 +425,7 @@ describe('builder reuse', () => {
     enc.snapshot('book.BTC-USD', 1, 1, fields, 0);
     const capacity = enc.capacity;
     expect(capacity).toBeGreaterThan(1024);
-    for (let i = 0; i < 2000; i++) enc.snapshot('book.BTC-USD', 1, i, fields, 0);
+    for (let i = 0; i < 300; i++) enc.snapshot('book.BTC-USD', 1, i, fields, 0);
     expect(enc.capacity).toBe(capacity);
   });
 });

@@ -1,0 +1,560 @@
+// tickfan client SDK: one WebSocket, many subscriptions, every topic held at
+// an exact (epoch, version). Gaps are healed with catch-ups; dropped
+// connections reconnect with capped full-jitter backoff and resume.
+
+import {
+  CloseCode,
+  Encoder,
+  PROTOCOL_VERSION,
+  SERVER_FRAME_HEADER,
+  TickfanError,
+  TopicState,
+  clientFrame,
+  decodeMessage,
+  frameSeq,
+  splitMessages,
+  type AnyMessage,
+  type Changes,
+  type FieldValue,
+  type ResumePoint,
+} from '../protocol/index.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { ClientError, ClientErrorCode, serverError } from './errors.js';
+import { TopicReplica } from './replica.js';
+import { Subscription, type SubscribeOptions, type SubscriptionHost, type Update } from './subscription.js';
+
+/** The subset of the browser WebSocket API the SDK needs. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array | ArrayBuffer): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketCtor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** Connection token (sent in Hello). */
+  token?: string;
+  /** WebSocket constructor: the browser's by default; in Node 20 the `ws` package is loaded. */
+  WebSocket?: WebSocketCtor;
+  /** Reconnect backoff (capped, full jitter). */
+  backoff?: Partial<BackoffOptions>;
+  /** Reconnect after a drop. Default true. */
+  reconnect?: boolean;
+  /** Extra silence allowed past the server heartbeat before the connection is deemed dead. Default 5 s. */
+  heartbeatGraceMs?: number;
+  /** Re-ask for a catch-up that has not arrived after this long. Default 5 s. */
+  catchUpTimeoutMs?: number;
+  /** Client name sent in Hello. */
+  name?: string;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface ClientStats {
+  /** Gaps detected (delta base ≠ held version, other epoch, heartbeat ahead, frame sequence jump). */
+  gaps: number;
+  /** Catch-ups received in answer to a gap or a resume, by kind. */
+  catchUps: number;
+  catchUpDeltas: number;
+  catchUpSnapshots: number;
+  /** Snapshots applied (first images and catch-ups). */
+  snapshots: number;
+  /** Deltas applied. */
+  deltas: number;
+  /** Deltas ignored because everything they carried was already held. */
+  duplicates: number;
+  reconnects: number;
+  /** Frames whose sequence number was not the next one. */
+  sequenceGaps: number;
+  frames: number;
+}
+
+export interface ClientEvents {
+  state: { from: ConnectionState; to: ConnectionState };
+  error: Error;
+  /** The connection closed; `code` is the WebSocket close code (4008: slow consumer). */
+  disconnect: { code: number; reason: string };
+}
+
+export interface PublishAck {
+  topic: string;
+  epoch: number;
+  version: number;
+}
+
+interface Pending {
+  resolve: (v: PublishAck) => void;
+  reject: (err: Error) => void;
+}
+
+const OPEN = 1;
+const MAX_QUEUED = 10_000;
+
+let wsModule: Promise<WebSocketCtor> | undefined;
+async function defaultWebSocket(): Promise<WebSocketCtor> {
+  const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+  if (g) return g;
+  // Node 20 has no global WebSocket: use the `ws` package (a tickfan dependency).
+  wsModule ??= import(/* @vite-ignore */ 'ws' as string).then((m: { default: WebSocketCtor }) => m.default);
+  return wsModule;
+}
+
+/**
+ * Connects to a tickfan server.
+ * @example
+ * const client = connect('ws://127.0.0.1:8080/ws');
+ * const sub = client.subscribe('px.AAPL', { maxRate: 4 });
+ * sub.on('update', (u) => console.log(u.topic, u.version, u.state));
+ */
+export function connect(url: string, options: ClientOptions = {}): TickfanClient {
+  return new TickfanClient(url, options);
+}
+
+export class TickfanClient extends Emitter<ClientEvents> implements SubscriptionHost {
+  private ws: WebSocketLike | null = null;
+  private _state: ConnectionState = 'connecting';
+  private readonly enc = new Encoder(1024);
+  private readonly subs = new Map<number, Subscription>();
+  /** Subscriptions by exact topic, and pattern subscriptions, for dispatch. */
+  private readonly exactSubs = new Map<string, Set<Subscription>>();
+  private readonly patternSubs = new Set<Subscription>();
+  private readonly replicas = new Map<string, TopicReplica>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly queued: Uint8Array[] = [];
+  private nextId = 1;
+  private expectedSeq = 1;
+  private readonly backoff: Backoff;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+  private lastFrameAt = 0;
+  private heartbeatMs = 5000;
+  private everConnected = false;
+  readonly stats: ClientStats = {
+    gaps: 0,
+    catchUps: 0,
+    catchUpDeltas: 0,
+    catchUpSnapshots: 0,
+    snapshots: 0,
+    deltas: 0,
+    duplicates: 0,
+    reconnects: 0,
+    sequenceGaps: 0,
+    frames: 0,
+  };
+
+  constructor(
+    readonly url: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    super();
+    if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) {
+      throw new ClientError(ClientErrorCode.BAD_OPTION, `url must start with ws:// or wss:// (got ${JSON.stringify(url)})`);
+    }
+    this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    void this.open();
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  private setState(to: ConnectionState): void {
+    const from = this._state;
+    if (from === to) return;
+    this._state = to;
+    this.emit('state', { from, to });
+  }
+
+  // ------------------------------------------------------------ public API
+
+  /** Subscribes to a topic or a pattern (`px.*`, `px.>`, `>`). */
+  subscribe(topicOrPattern: string, options: SubscribeOptions = {}): Subscription {
+    if (this._state === 'closed') throw new ClientError(ClientErrorCode.CLOSED, 'the client is closed');
+    const isPattern = topicOrPattern.split('.').some((l) => l === '*' || l === '>');
+    const sub = new Subscription(this, this.nextId++, topicOrPattern, isPattern, options);
+    this.subs.set(sub.id, sub);
+    if (isPattern) this.patternSubs.add(sub);
+    else {
+      let set = this.exactSubs.get(topicOrPattern);
+      if (!set) this.exactSubs.set(topicOrPattern, (set = new Set()));
+      set.add(sub);
+    }
+    // While disconnected, onOpen subscribes it with everything else.
+    this.sendIfConnected(this.subscribeMessage(sub));
+    return sub;
+  }
+
+  /** Publishes fields (null deletes); resolves with the version the server assigned. */
+  publish(topic: string, fields: Record<string, FieldValue | null>): Promise<PublishAck> {
+    if (this._state === 'closed') return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    const id = this.nextId++;
+    let msg: Uint8Array;
+    try {
+      msg = this.enc.publish(id, topic, Object.entries(fields));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<PublishAck>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.send(msg);
+    });
+  }
+
+  /** Held state of any topic this client receives. */
+  stateOf(topic: string): { epoch: number; version: number; state: Record<string, FieldValue> } | undefined {
+    const r = this.replicas.get(topic);
+    return r?.held ? { epoch: r.epoch, version: r.version, state: r.view(null) } : undefined;
+  }
+
+  close(): void {
+    if (this._state === 'closed') return;
+    this.setState('closed');
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.failPending(new ClientError(ClientErrorCode.CLOSED, 'the client was closed'));
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+      try {
+        ws.close(CloseCode.NORMAL, 'client closed');
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ SubscriptionHost
+
+  replica(topic: string): TopicReplica | undefined {
+    const r = this.replicas.get(topic);
+    return r?.held ? r : undefined;
+  }
+
+  sendPause(sub: Subscription, paused: boolean): void {
+    if (!paused) for (const t of sub.topics) this.replicaFor(t).expectCatchUp = true;
+    // While disconnected, onOpen re-sends the pause state with the subscription.
+    this.sendIfConnected(paused ? this.enc.pause(sub.id) : this.enc.resume(sub.id));
+  }
+
+  unsubscribe(sub: Subscription): void {
+    this.forget(sub);
+    this.sendIfConnected(this.enc.unsubscribe(sub.id));
+  }
+
+  private forget(sub: Subscription): void {
+    this.subs.delete(sub.id);
+    this.patternSubs.delete(sub);
+    const set = this.exactSubs.get(sub.pattern);
+    if (set?.delete(sub) && set.size === 0) this.exactSubs.delete(sub.pattern);
+    for (const t of sub.topics) if (!this.subscribersOf(t).next().value) this.replicas.delete(t);
+  }
+
+  /** Active subscriptions covering `topic`. */
+  private *subscribersOf(topic: string): Generator<Subscription> {
+    const exact = this.exactSubs.get(topic);
+    if (exact) yield* exact;
+    for (const sub of this.patternSubs) if (matchesPattern(sub.pattern, topic)) yield sub;
+  }
+
+  // ------------------------------------------------------------ connection
+
+  private async open(): Promise<void> {
+    let Ctor: WebSocketCtor;
+    try {
+      Ctor = this.options.WebSocket ?? (await defaultWebSocket());
+    } catch (err) {
+      this.emit('error', new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass options.WebSocket or install the `ws` package', { cause: err }));
+      return;
+    }
+    if (this._state === 'closed') return;
+    this.setState('connecting');
+    const ws = new Ctor(this.url);
+    this.ws = ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => this.onOpen(ws);
+    ws.onmessage = (ev) => this.onFrame(ev.data);
+    ws.onerror = () => {
+      // onclose follows with the code; nothing to do here.
+    };
+    ws.onclose = (ev) => this.onClose(ws, ev.code, ev.reason);
+  }
+
+  private onOpen(ws: WebSocketLike): void {
+    if (ws !== this.ws) return;
+    this.expectedSeq = 1;
+    this.lastFrameAt = Date.now();
+    this.backoff.reset();
+    if (this.everConnected) this.stats.reconnects++;
+    this.everConnected = true;
+    const out: Uint8Array[] = [this.enc.hello(PROTOCOL_VERSION, this.options.name ?? 'tickfan-js', this.options.token ?? '')];
+    // Resubscribe everything, each with the exact points it holds.
+    for (const sub of this.subs.values()) {
+      out.push(this.subscribeMessage(sub));
+      if (sub.paused) out.push(this.enc.pause(sub.id));
+    }
+    out.push(...this.queued.splice(0));
+    ws.send(clientFrame(out));
+    this.setState('connected');
+    this.startWatchdog();
+  }
+
+  private onClose(ws: WebSocketLike, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    this.emit('disconnect', { code, reason });
+    // A publish in flight may or may not have been applied: its caller must decide.
+    this.failPending(new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`));
+    if (this._state === 'closed') return;
+    this.setState('disconnected');
+    if (this.options.reconnect === false) return;
+    const delay = this.backoff.next();
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private startWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    const grace = this.options.heartbeatGraceMs ?? 5000;
+    const catchUpTimeout = this.options.catchUpTimeoutMs ?? 5000;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastFrameAt > this.heartbeatMs + grace) {
+        // Silent past heartbeat + grace: the connection is half-open. Drop it and resume.
+        this.ws?.close(CloseCode.GOING_AWAY, 'heartbeat missed');
+        if (this.ws) this.onClose(this.ws, 4000, 'heartbeat missed');
+        return;
+      }
+      for (const r of this.replicas.values()) {
+        if (r.healingSince && now - r.healingSince > catchUpTimeout) this.requestCatchUp(r);
+      }
+    }, Math.min(1000, grace));
+    (this.watchdog as { unref?: () => void }).unref?.();
+  }
+
+  private failPending(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private sendIfConnected(msg: Uint8Array): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN || this._state !== 'connected') return false;
+    ws.send(msg);
+    return true;
+  }
+
+  /** Sends now, or queues (bounded) until the connection is open. */
+  private send(msg: Uint8Array): void {
+    if (this.sendIfConnected(msg)) return;
+    if (this.queued.length >= MAX_QUEUED) {
+      this.emit('error', new ClientError(ClientErrorCode.DISCONNECTED, `more than ${MAX_QUEUED} messages queued while disconnected; dropping`));
+      return;
+    }
+    this.queued.push(msg);
+  }
+
+  private subscribeMessage(sub: Subscription): Uint8Array {
+    const resume: ResumePoint[] = [];
+    const topics = sub.isPattern ? sub.topics : [sub.pattern];
+    for (const t of topics) {
+      const r = this.replicas.get(t);
+      if (r?.held) {
+        resume.push({ topic: t, epoch: r.epoch, version: r.version });
+        r.expectCatchUp = true;
+      }
+    }
+    return this.enc.subscribe(sub.id, [sub.pattern], sub.options.maxRate ?? 0, sub.options.fields ?? [], resume);
+  }
+
+  // ------------------------------------------------------------ incoming
+
+  private onFrame(data: unknown): void {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+    if (!bytes) return;
+    this.lastFrameAt = Date.now();
+    this.stats.frames++;
+    try {
+      const seq = frameSeq(bytes);
+      if (seq !== this.expectedSeq) {
+        // A frame went missing: every topic's picture is suspect. Ask for all.
+        this.stats.sequenceGaps++;
+        for (const r of this.replicas.values()) if (r.held) this.gap(r);
+      }
+      this.expectedSeq = seq + 1;
+      splitMessages(bytes, SERVER_FRAME_HEADER, (m) => this.onMessage(decodeMessage(m)));
+    } catch (err) {
+      this.emit('error', err as Error);
+    }
+  }
+
+  private onMessage(m: AnyMessage): void {
+    switch (m.type) {
+      case 'welcome':
+        this.heartbeatMs = m.heartbeatMs;
+        return;
+      case 'snapshot': {
+        const r = this.replicaFor(m.topic);
+        r.snapshot(m.epoch, m.version, m.fields);
+        this.stats.snapshots++;
+        if (r.expectCatchUp) {
+          r.expectCatchUp = false;
+          this.stats.catchUps++;
+          this.stats.catchUpSnapshots++;
+        }
+        const changes: Record<string, FieldValue | null> = Object.fromEntries(m.fields);
+        this.dispatch(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: true, updates: 0, ts: m.ts }, changes);
+        return;
+      }
+      case 'delta': {
+        const r = this.replicaFor(m.topic);
+        const result = r.delta(m.epoch, m.base, m.version, m.changes);
+        if (result === 'duplicate') {
+          this.stats.duplicates++;
+          return;
+        }
+        if (result === 'gap') {
+          if (!r.healingSince) this.gap(r);
+          return;
+        }
+        this.stats.deltas++;
+        if (r.expectCatchUp) {
+          r.expectCatchUp = false;
+          this.stats.catchUps++;
+          this.stats.catchUpDeltas++;
+        }
+        this.dispatch(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: false, updates: m.updates, ts: m.ts }, changesObject(m.changes));
+        return;
+      }
+      case 'topicStatus': {
+        const r = this.replicas.get(m.topic);
+        if (r) r.stale = m.state === TopicState.STALE;
+        for (const sub of this.subscribersOf(m.topic)) {
+          sub.status({ topic: m.topic, status: m.state === TopicState.STALE ? 'stale' : 'ok' });
+        }
+        return;
+      }
+      case 'heartbeat':
+        for (const v of m.versions) {
+          const r = this.replicas.get(v.topic);
+          // The server sent a later version than we hold: the last update(s) were lost.
+          if (r?.held && !r.healingSince && (v.epoch !== r.epoch || v.version > r.version)) this.gap(r);
+        }
+        return;
+      case 'ack': {
+        const sub = this.subs.get(m.id);
+        if (sub) {
+          // Catch-ups for this subscription came before its ack; a topic that got
+          // none was already current.
+          for (const t of sub.topics) {
+            const r = this.replicas.get(t);
+            if (r && !r.healingSince) r.expectCatchUp = false;
+          }
+          // A pattern is ready once its current topics' images arrived (they
+          // precede the ack); a single topic once its first image is held.
+          if (sub.isPattern || this.replica(sub.pattern)) sub.markReady();
+          return;
+        }
+        const p = this.pending.get(m.id);
+        if (p) {
+          this.pending.delete(m.id);
+          p.resolve({ topic: m.topic, epoch: m.epoch, version: m.version });
+        }
+        return;
+      }
+      case 'error': {
+        const err = serverError(m.code, m.message);
+        const p = this.pending.get(m.id);
+        if (p) {
+          this.pending.delete(m.id);
+          p.reject(err);
+          return;
+        }
+        const sub = this.subs.get(m.id);
+        if (sub) {
+          this.forget(sub);
+          sub.fail(err);
+          return;
+        }
+        this.emit('error', err);
+        return;
+      }
+      case 'ping':
+        this.send(this.enc.pong(m.nonce));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private replicaFor(topic: string): TopicReplica {
+    let r = this.replicas.get(topic);
+    if (!r) this.replicas.set(topic, (r = new TopicReplica(topic)));
+    return r;
+  }
+
+  private gap(r: TopicReplica): void {
+    this.stats.gaps++;
+    this.requestCatchUp(r);
+  }
+
+  private requestCatchUp(r: TopicReplica): void {
+    r.healingSince = Date.now();
+    r.expectCatchUp = true;
+    // (epoch 0, version 0) holds nothing: the server answers with a snapshot.
+    this.send(this.enc.catchUp(r.topic, r.held ? r.epoch : 0, r.held ? r.version : 0));
+  }
+
+  private dispatch(r: TopicReplica, head: Omit<Update, 'changes' | 'state'>, changes: Record<string, FieldValue | null>): void {
+    for (const sub of this.subscribersOf(r.topic)) {
+      if (!sub.active) continue;
+      const fields = sub.fieldSet;
+      let ch = changes;
+      if (fields) {
+        ch = Object.create(null);
+        let any = false;
+        for (const k in changes) if (fields.has(k)) (ch[k] = changes[k]!), (any = true);
+        if (!any && !head.snapshot) {
+          sub.topics.add(r.topic);
+          continue;
+        }
+      }
+      let state: Record<string, FieldValue> | undefined;
+      sub.deliver({
+        ...head,
+        changes: ch,
+        get state() {
+          return (state ??= r.view(fields));
+        },
+      });
+    }
+  }
+}
+
+function changesObject(c: Changes): Record<string, FieldValue | null> {
+  const out: Record<string, FieldValue | null> = Object.create(null);
+  for (const [k, v] of c) out[k] = v;
+  return out;
+}
+
+function matchesPattern(pattern: string, topic: string): boolean {
+  const p = pattern.split('.');
+  const t = topic.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i;
+    if (i >= t.length || (p[i] !== '*' && p[i] !== t[i])) return false;
+  }
+  return p.length === t.length;
+}
+
+export { TickfanError };

@@ -1,0 +1,141 @@
+// A client-side subscription: one topic or pattern, a rate and a field subset.
+// It emits typed updates carrying the whole state and the changes, and holds
+// the (epoch, version) of every topic it covers.
+
+import type { FieldValue, TickfanError } from '../protocol/index.js';
+import { Emitter } from './emitter.js';
+import type { TopicReplica } from './replica.js';
+
+export interface SubscribeOptions {
+  /** At most this many updates per second per topic (conflated in between). 0 / absent: every update. */
+  maxRate?: number;
+  /** Only these fields (absent: all). */
+  fields?: string[];
+}
+
+/** One applied snapshot or delta, as a subscriber sees it. */
+export interface Update {
+  topic: string;
+  epoch: number;
+  version: number;
+  /** True when this update is a snapshot (first image, or a catch-up by snapshot). */
+  snapshot: boolean;
+  /** Fields set (or `null`: deleted) by this update; for a snapshot, every field. */
+  changes: Record<string, FieldValue | null>;
+  /** The topic's whole state after this update (restricted to the subscription's fields). */
+  state: Record<string, FieldValue>;
+  /** Publishes merged into this update (1 unless conflated). */
+  updates: number;
+  /** Server time (ms since 1970) of the last publish included. */
+  ts: number;
+}
+
+export interface StatusEvent {
+  topic: string;
+  status: 'ok' | 'stale';
+}
+
+export interface SubscriptionEvents {
+  update: Update;
+  status: StatusEvent;
+  error: TickfanError;
+}
+
+/** How a Subscription talks back to its client (kept narrow on purpose). */
+export interface SubscriptionHost {
+  sendPause(sub: Subscription, paused: boolean): void;
+  unsubscribe(sub: Subscription): void;
+  replica(topic: string): TopicReplica | undefined;
+}
+
+export class Subscription extends Emitter<SubscriptionEvents> {
+  readonly ready: Promise<void>;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: Error) => void;
+  private isReady = false;
+  /** Topics this subscription covers (for patterns: those seen so far). */
+  readonly topics = new Set<string>();
+  paused = false;
+  active = true;
+  readonly fieldSet: ReadonlySet<string> | null;
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    readonly id: number,
+    readonly pattern: string,
+    readonly isPattern: boolean,
+    readonly options: SubscribeOptions,
+  ) {
+    super();
+    this.fieldSet = options.fields?.length ? new Set(options.fields) : null;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // A rejected `ready` nobody awaits must not crash the process.
+    this.ready.catch(() => {});
+  }
+
+  /** For a single-topic subscription: the held state (fields subset applied). */
+  get state(): Record<string, FieldValue> {
+    const r = this.host.replica(this.pattern);
+    return r ? r.view(this.fieldSet) : {};
+  }
+
+  /** For a single-topic subscription: the held version (-1 before the first snapshot). */
+  get version(): number {
+    return this.host.replica(this.pattern)?.version ?? -1;
+  }
+
+  get epoch(): number {
+    return this.host.replica(this.pattern)?.epoch ?? 0;
+  }
+
+  /** Held state of one covered topic (useful for patterns). */
+  stateOf(topic: string): Record<string, FieldValue> | undefined {
+    return this.host.replica(topic)?.view(this.fieldSet);
+  }
+
+  /** Stop delivery; the server keeps conflating. */
+  pause(): void {
+    if (this.paused || !this.active) return;
+    this.paused = true;
+    this.host.sendPause(this, true);
+  }
+
+  /** Start again: the server sends one exact catch-up per topic. */
+  resume(): void {
+    if (!this.paused || !this.active) return;
+    this.paused = false;
+    this.host.sendPause(this, false);
+  }
+
+  unsubscribe(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.host.unsubscribe(this);
+  }
+
+  /** Called by the client when the server acknowledged the subscription and sent its images. */
+  markReady(): void {
+    if (this.isReady) return;
+    this.isReady = true;
+    this.resolveReady();
+  }
+
+  fail(err: TickfanError): void {
+    this.active = false;
+    this.rejectReady(err);
+    this.emit('error', err);
+  }
+
+  deliver(u: Update): void {
+    this.topics.add(u.topic);
+    if (!this.paused) this.emit('update', u);
+    if (!this.isPattern) this.markReady();
+  }
+
+  status(e: StatusEvent): void {
+    this.emit('status', e);
+  }
+}

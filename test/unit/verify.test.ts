@@ -1,0 +1,726 @@
+// Malformed input never gets past the decoder as anything but a TickfanError:
+// truncations, bad offsets, huge lengths, bad vtables, missing required
+// fields, bad size prefixes, and a seeded fuzz run of ≥100k byte arrays
+// (RELIABILITY.md item 2: 0 untyped exceptions, worst decode time reported).
+
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Builder } from 'flatbuffers';
+import { performance } from 'node:perf_hooks';
+import {
+  Encoder,
+  ErrorCode,
+  FrameWriter,
+  TickfanError,
+  TopicState,
+  decodeMessage,
+  decodeServerFrame,
+  splitMessages,
+  type AnyMessage,
+  type FieldValue,
+} from '../../src/protocol/index.js';
+
+// ------------------------------------------------------------------ helpers
+
+/** Decodes every size-prefixed message of a client frame. */
+function decodeFrame(frame: Uint8Array): AnyMessage[] {
+  const out: AnyMessage[] = [];
+  splitMessages(frame, 0, (m) => out.push(decodeMessage(m)));
+  return out;
+}
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+function expectCode(fn: () => unknown, code: number, what = ''): void {
+  const err = caught(fn);
+  expect(err, `${what}: expected TickfanError ${code}`).toBeInstanceOf(TickfanError);
+  expect((err as TickfanError).errorCode, `${what}: ${(err as Error).message}`).toBe(code);
+}
+
+/** Size-prefixes one message body. */
+function prefixed(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.byteLength + 4);
+  new DataView(out.buffer).setUint32(0, body.byteLength, true);
+  out.set(body, 4);
+  return out;
+}
+
+/** A message body (size prefix stripped) in a buffer of its own. */
+function bodyOf(frame: Uint8Array): Uint8Array {
+  return frame.slice(4);
+}
+
+/** Reads and patches raw FlatBuffers structure, to aim corruptions precisely. */
+class Fb {
+  readonly v: DataView;
+  constructor(readonly b: Uint8Array) {
+    this.v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  u16(p: number): number {
+    return this.v.getUint16(p, true);
+  }
+  u32(p: number): number {
+    return this.v.getUint32(p, true);
+  }
+  i32(p: number): number {
+    return this.v.getInt32(p, true);
+  }
+  setU16(p: number, x: number): this {
+    this.v.setUint16(p, x, true);
+    return this;
+  }
+  setU32(p: number, x: number): this {
+    this.v.setUint32(p, x >>> 0, true);
+    return this;
+  }
+  get root(): number {
+    return this.u32(0);
+  }
+  vtable(table: number): number {
+    return table - this.i32(table);
+  }
+  /** Absolute position of field `i` of `table`, 0 when absent. */
+  field(table: number, i: number): number {
+    const vt = this.vtable(table);
+    if (4 + 2 * i >= this.u16(vt)) return 0;
+    const off = this.u16(vt + 4 + 2 * i);
+    return off ? table + off : 0;
+  }
+  deref(p: number): number {
+    return p + this.u32(p);
+  }
+  /** The message body table (Message field 1). */
+  body(): number {
+    return this.deref(this.field(this.root, 1));
+  }
+}
+
+/** Pads a body with zeros (padding is never referenced by valid offsets). */
+function padded(body: Uint8Array, extra: number): Uint8Array {
+  const out = new Uint8Array(body.byteLength + extra);
+  out.set(body);
+  return out;
+}
+
+// A corpus of valid messages: every body type, every value kind.
+function corpus(): [string, Uint8Array][] {
+  const e = new Encoder();
+  const changes = new Map<string, FieldValue | null>([
+    ['bid', 101.25],
+    ['size', 300],
+    ['big', 2n ** 60n],
+    ['venue', 'XNAS'],
+    ['halted', true],
+    ['raw', new Uint8Array([1, 2, 3, 4, 5])],
+    ['gone', null],
+  ]);
+  return [
+    ['hello', e.hello(1, 'tickfan-js', 'token')],
+    ['welcome', e.welcome('tickfan', 15000, 1 << 20, [0, 1, 4])],
+    ['subscribe', e.subscribe(1, ['px.*', 'fx.EURUSD'], 4, ['bid'], [{ topic: 'fx.EURUSD', epoch: 5, version: 6 }])],
+    ['unsubscribe', e.unsubscribe(1)],
+    ['publish', e.publish(2, 'px.AAPL', changes)],
+    ['catchUp', e.catchUp('px.AAPL', 5, 6)],
+    ['pause', e.pause(3)],
+    ['resume', e.resume(3)],
+    ['ping', e.ping(99n)],
+    ['pong', e.pong(99n)],
+    ['snapshot', e.snapshot('px.AAPL', 5, 6, changes, 1.5)],
+    ['delta', e.delta('px.AAPL', 5, 4, 6, 2, changes, 1.5)],
+    ['topicStatus', e.topicStatus('px.AAPL', TopicState.STALE, 5, 6)],
+    ['ack', e.ack(2, 'px.AAPL', 5, 6, 1)],
+    ['error', e.error(ErrorCode.BAD_TOPIC, 2, 'x..y', 'bad topic')],
+    ['heartbeat', e.heartbeat(1e12, [{ topic: 'px.AAPL', epoch: 5, version: 6 }])],
+  ];
+}
+
+const CORPUS = corpus();
+
+/** Builds a size-prefixed Message by hand (to leave out what the Encoder always writes). */
+function handMessage(type: number, build: ((b: Builder) => number) | null): Uint8Array {
+  const b = new Builder(256);
+  const body = build ? build(b) : 0;
+  b.startObject(2);
+  b.addFieldInt8(0, type, 0);
+  if (body) b.addFieldOffset(1, body, 0);
+  const root = b.endObject();
+  b.finishSizePrefixed(root);
+  return b.asUint8Array().slice();
+}
+
+function vectorOf(b: Builder, offsets: number[]): number {
+  b.startVector(4, offsets.length, 4);
+  for (let i = offsets.length - 1; i >= 0; i--) b.addOffset(offsets[i]!);
+  return b.endVector();
+}
+
+/** A Field table; `name` undefined leaves the required name out. */
+function fieldTable(b: Builder, name: string | undefined, kind = 2, i = 5n): number {
+  const n = name === undefined ? 0 : b.createString(name);
+  b.startObject(7);
+  if (n) b.addFieldOffset(0, n, 0);
+  b.addFieldInt8(1, kind, 0);
+  b.addFieldInt64(3, i, 0n);
+  return b.endObject();
+}
+
+// Body union types, schema order.
+const T = { Hello: 1, Welcome: 2, Subscribe: 3, Publish: 5, CatchUp: 6, Snapshot: 11, Delta: 12, TopicStatus: 13, Heartbeat: 16 };
+
+// --------------------------------------------------------------- targeted
+
+describe('truncation at every length', () => {
+  it.each(CORPUS)('%s: a frame cut short is BAD_FRAME at every length', (_name, frame) => {
+    for (let len = 0; len < frame.byteLength; len++) expectCode(() => decodeFrame(frame.subarray(0, len)), ErrorCode.BAD_FRAME, `length ${len}`);
+    expect(decodeFrame(frame)).toHaveLength(1);
+  });
+
+  it.each(CORPUS)('%s: a body cut short (size prefix fixed up) is refused or loses only trailing padding', (_name, frame) => {
+    const body = bodyOf(frame);
+    const full = decodeMessage(body);
+    let refused = 0;
+    for (let len = 0; len < body.byteLength; len++) {
+      const cut = body.slice(0, len);
+      const err = caught(() => {
+        const got = decodeFrame(prefixed(cut));
+        // Only a string's NUL terminator and alignment padding (≤ 4 bytes) may go.
+        expect(body.byteLength - len).toBeLessThanOrEqual(4);
+        expect(got).toEqual([full]);
+      });
+      if (err === undefined) continue;
+      expect(err, `length ${len}: ${(err as Error).message}`).toBeInstanceOf(TickfanError);
+      expect((err as TickfanError).errorCode).toBe(ErrorCode.BAD_FRAME);
+      refused++;
+    }
+    expect(refused).toBeGreaterThanOrEqual(body.byteLength - 4);
+  });
+});
+
+describe('bad root offset', () => {
+  const body = bodyOf(CORPUS.find(([n]) => n === 'publish')![1]);
+  it.each([
+    ['past the end', body.byteLength],
+    ['3 bytes before the end', body.byteLength - 3],
+    ['u32 max', 0xffffffff],
+    ['2^31', 0x80000000],
+    ['2^31 - 1', 0x7fffffff],
+    ['zero (table over the root offset)', 0],
+  ])('%s', (_what, root) => {
+    const b = body.slice();
+    new Fb(b).setU32(0, root);
+    expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+    expectCode(() => decodeFrame(prefixed(b)), ErrorCode.BAD_FRAME);
+  });
+
+  it.each([0, 1, 2, 3, 4, 5, 6, 7])('message of %d bytes', (n) => {
+    expectCode(() => decodeMessage(body.slice(0, n)), ErrorCode.BAD_FRAME);
+  });
+});
+
+describe('huge vector and string lengths', () => {
+  const HUGE = [0xffffffff, 0x80000000, 0x7fffffff, 0x40000000, 0x40000001, 0x20000000, 0x10000];
+
+  function lengthAt(name: string, locate: (f: Fb) => number): void {
+    const body = bodyOf(CORPUS.find(([n]) => n === name)![1]);
+    it.each(HUGE)(`${name}: length 0x%s`.replace('%s', '%x'), (len) => {
+      const b = body.slice();
+      const f = new Fb(b);
+      f.setU32(locate(f), len);
+      expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+    });
+  }
+
+  // Publish: 1 topic, 2 fields vector; Field: 0 name, 6 data.
+  lengthAt('publish', (f) => f.deref(f.field(f.body(), 1)));
+  lengthAt('publish', (f) => f.deref(f.field(f.body(), 2)));
+  lengthAt('publish', (f) => {
+    // The bytes field: the last entry of the change set that has data.
+    const vec = f.deref(f.field(f.body(), 2));
+    for (let i = 0; i < f.u32(vec); i++) {
+      const t = f.deref(vec + 4 + 4 * i);
+      if (f.field(t, 6)) return f.deref(f.field(t, 6));
+    }
+    throw new Error('no bytes field');
+  });
+  lengthAt('publish', (f) => {
+    const vec = f.deref(f.field(f.body(), 2));
+    return f.deref(f.field(f.deref(vec + 4), 0)); // first field's name
+  });
+  // Subscribe: 1 topics (string vector), 3 fields, 4 resume.
+  lengthAt('subscribe', (f) => f.deref(f.field(f.body(), 1)));
+  lengthAt('subscribe', (f) => f.deref(f.deref(f.field(f.body(), 1)) + 4)); // first topic string
+  lengthAt('subscribe', (f) => f.deref(f.field(f.body(), 4)));
+  // Welcome: 4 rate tiers (floats).
+  lengthAt('welcome', (f) => f.deref(f.field(f.body(), 4)));
+  // Heartbeat: 1 versions.
+  lengthAt('heartbeat', (f) => f.deref(f.field(f.body(), 1)));
+
+  it('a vector offset pointing past the buffer', () => {
+    const b = bodyOf(CORPUS.find(([n]) => n === 'publish')![1]);
+    const f = new Fb(b);
+    f.setU32(f.field(f.body(), 2), b.byteLength);
+    expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+  });
+});
+
+describe('bad vtables', () => {
+  const publish = bodyOf(CORPUS.find(([n]) => n === 'publish')![1]);
+  // Each corruption is applied to the root table, the body table and a nested Field table.
+  const tables: [string, (f: Fb) => number][] = [
+    ['root', (f) => f.root],
+    ['body', (f) => f.body()],
+    ['field', (f) => f.deref(f.deref(f.field(f.body(), 2)) + 4)],
+  ];
+  const corruptions: [string, (f: Fb, t: number, len: number) => void][] = [
+    ['vtable before the buffer', (f, t) => f.setU32(t, t + 8)],
+    ['vtable past the buffer', (f, t, len) => f.setU32(t, t - len)],
+    ['vtable size odd', (f, t) => f.setU16(f.vtable(t), f.u16(f.vtable(t)) | 1)],
+    ['vtable size 2', (f, t) => f.setU16(f.vtable(t), 2)],
+    ['vtable size 0', (f, t) => f.setU16(f.vtable(t), 0)],
+    ['vtable size past the buffer', (f, t) => f.setU16(f.vtable(t), 0xfffe)],
+    ['table size past the buffer', (f, t) => f.setU16(f.vtable(t) + 2, 0xffff)],
+    ['field offset outside its table', (f, t) => f.setU16(f.vtable(t) + 4 + 2, f.u16(f.vtable(t) + 2))],
+    ['field offset 0xffff', (f, t) => f.setU16(f.vtable(t) + 4 + 2, 0xffff)],
+  ];
+  for (const [where, locate] of tables) {
+    it.each(corruptions)(`${where} table: %s`, (_what, corrupt) => {
+      const b = publish.slice();
+      const f = new Fb(b);
+      corrupt(f, locate(f), b.byteLength);
+      expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+    });
+  }
+
+  // The FlatBuffers TypeScript runtime reads vtable entries as *signed* 16-bit
+  // numbers: a vtable size or field offset ≥ 0x8000 (possible once a message
+  // is ≥ 32 KiB) makes it read fields the verifier never looked at.
+  it('a vtable size ≥ 0x8000 is refused (runtime would see no fields at all)', () => {
+    const b = padded(publish, 0x10000);
+    const f = new Fb(b);
+    const vt = f.vtable(f.body());
+    f.setU16(vt, 0x8000 + f.u16(vt));
+    expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+  });
+
+  it('a field offset ≥ 0x8000 is refused (runtime would read before the table)', () => {
+    const b = padded(publish, 0x10000);
+    const f = new Fb(b);
+    const t = f.body();
+    const vt = f.vtable(t);
+    f.setU16(vt + 2, 0xffff); // table size
+    f.setU16(vt + 4 + 2 * 1, 0x8000); // topic: points into the zero padding for the verifier
+    expectCode(() => decodeMessage(b), ErrorCode.BAD_FRAME);
+  });
+
+  it('a large valid message still decodes (the limit is on offsets, not sizes)', () => {
+    const e = new Encoder();
+    const fields = new Map<string, FieldValue>(Array.from({ length: 3000 }, (_, i) => [`f${i}`, i]));
+    fields.set('blob', new Uint8Array(100_000));
+    const [m] = decodeFrame(e.snapshot('big', 1, 1, fields, 0));
+    expect(m?.type === 'snapshot' && m.fields.size).toBe(3001);
+  });
+});
+
+describe('missing required fields', () => {
+  const topic = (b: Builder) => b.createString('px.A');
+  it.each([
+    ['Publish.topic', T.Publish, (b: Builder) => (b.startObject(3), b.addFieldInt32(0, 7, 0), b.endObject())],
+    ['CatchUp.topic', T.CatchUp, (b: Builder) => (b.startObject(3), b.addFieldInt64(1, 5n, 0n), b.endObject())],
+    ['Snapshot.topic', T.Snapshot, (b: Builder) => (b.startObject(5), b.addFieldInt64(2, 5n, 0n), b.endObject())],
+    ['Delta.topic', T.Delta, (b: Builder) => (b.startObject(7), b.addFieldInt64(3, 5n, 0n), b.endObject())],
+    ['TopicStatus.topic', T.TopicStatus, (b: Builder) => (b.startObject(4), b.addFieldInt8(1, 1, 0), b.endObject())],
+    [
+      'Field.name (in a publish)',
+      T.Publish,
+      (b: Builder) => {
+        const t = topic(b);
+        const v = vectorOf(b, [fieldTable(b, 'ok'), fieldTable(b, undefined)]);
+        b.startObject(3);
+        b.addFieldOffset(1, t, 0);
+        b.addFieldOffset(2, v, 0);
+        return b.endObject();
+      },
+    ],
+    [
+      'Field.name (in a snapshot)',
+      T.Snapshot,
+      (b: Builder) => {
+        const t = topic(b);
+        const v = vectorOf(b, [fieldTable(b, undefined)]);
+        b.startObject(5);
+        b.addFieldOffset(0, t, 0);
+        b.addFieldOffset(3, v, 0);
+        return b.endObject();
+      },
+    ],
+    [
+      'ResumePoint.topic',
+      T.Subscribe,
+      (b: Builder) => {
+        b.startObject(3);
+        b.addFieldInt64(1, 1n, 0n);
+        const v = vectorOf(b, [b.endObject()]);
+        b.startObject(5);
+        b.addFieldOffset(4, v, 0);
+        return b.endObject();
+      },
+    ],
+    [
+      'TopicVersion.topic',
+      T.Heartbeat,
+      (b: Builder) => {
+        b.startObject(3);
+        b.addFieldInt64(2, 1n, 0n);
+        const v = vectorOf(b, [b.endObject()]);
+        b.startObject(2);
+        b.addFieldOffset(1, v, 0);
+        return b.endObject();
+      },
+    ],
+  ])('%s', (_what, type, build) => {
+    expectCode(() => decodeFrame(handMessage(type, build)), ErrorCode.BAD_FRAME);
+  });
+
+  it('the same hand-built messages decode once the required fields are there', () => {
+    const pub = handMessage(T.Publish, (b) => {
+      const t = topic(b);
+      const v = vectorOf(b, [fieldTable(b, 'a'), fieldTable(b, 'b', 4, 0n)]);
+      b.startObject(3);
+      b.addFieldInt32(0, 7, 0);
+      b.addFieldOffset(1, t, 0);
+      b.addFieldOffset(2, v, 0);
+      return b.endObject();
+    });
+    expect(decodeFrame(pub)).toEqual([{ type: 'publish', id: 7, topic: 'px.A', changes: new Map<string, FieldValue>([['a', 5], ['b', false]]) }]);
+    const sub = handMessage(T.Subscribe, (b) => {
+      const t = topic(b);
+      b.startObject(3);
+      b.addFieldOffset(0, t, 0);
+      b.addFieldInt64(1, 1n, 0n);
+      const v = vectorOf(b, [b.endObject()]);
+      b.startObject(5);
+      b.addFieldOffset(4, v, 0);
+      return b.endObject();
+    });
+    expect(decodeFrame(sub)).toEqual([{ type: 'subscribe', id: 0, topics: [], maxRate: 0, fields: [], resume: [{ topic: 'px.A', epoch: 1, version: 0 }] }]);
+  });
+
+  it('optional strings may be absent', () => {
+    expect(decodeFrame(handMessage(T.Hello, (b) => (b.startObject(3), b.addFieldInt16(0, 1, 0), b.endObject())))).toEqual([
+      { type: 'hello', protocol: 1, client: '', token: '' },
+    ]);
+  });
+});
+
+describe('unknown message types and value kinds', () => {
+  const emptyTable = (b: Builder) => (b.startObject(1), b.addFieldInt32(0, 1, 0), b.endObject());
+
+  it.each([17, 18, 100, 255])('body type %d is UNKNOWN_MESSAGE', (type) => {
+    expectCode(() => decodeFrame(handMessage(type, emptyTable)), ErrorCode.UNKNOWN_MESSAGE);
+  });
+
+  it('body type NONE with a body is UNKNOWN_MESSAGE', () => {
+    expectCode(() => decodeFrame(handMessage(0, emptyTable)), ErrorCode.UNKNOWN_MESSAGE);
+  });
+
+  it('a message with no body is UNKNOWN_MESSAGE', () => {
+    expectCode(() => decodeFrame(handMessage(0, null)), ErrorCode.UNKNOWN_MESSAGE);
+  });
+
+  it('a body type without its body is BAD_FRAME', () => {
+    for (const type of [T.Hello, T.Publish, T.Snapshot, T.Heartbeat]) {
+      expectCode(() => decodeFrame(handMessage(type, null)), ErrorCode.BAD_FRAME, `type ${type}`);
+    }
+  });
+
+  it('an unknown value kind is a typed BAD_FIELD error', () => {
+    const msg = handMessage(T.Publish, (b) => {
+      const t = b.createString('px.A');
+      const v = vectorOf(b, [fieldTable(b, 'weird', 9)]);
+      b.startObject(3);
+      b.addFieldOffset(1, t, 0);
+      b.addFieldOffset(2, v, 0);
+      return b.endObject();
+    });
+    expectCode(() => decodeFrame(msg), ErrorCode.BAD_FIELD);
+  });
+});
+
+describe('size prefixes', () => {
+  const a = CORPUS[0]![1];
+  const b = CORPUS[4]![1];
+  const two = new Uint8Array([...a, ...b]);
+
+  it('two valid messages decode', () => {
+    expect(decodeFrame(two).map((m) => m.type)).toEqual(['hello', 'publish']);
+  });
+
+  it('an empty frame is BAD_FRAME', () => {
+    expectCode(() => decodeFrame(new Uint8Array(0)), ErrorCode.BAD_FRAME);
+  });
+
+  it('a zero size is BAD_FRAME', () => {
+    expectCode(() => decodeFrame(new Uint8Array(4)), ErrorCode.BAD_FRAME);
+    expectCode(() => decodeFrame(new Uint8Array([...a, 0, 0, 0, 0])), ErrorCode.BAD_FRAME);
+  });
+
+  it.each([1, 2, 3])('%d stray bytes after a message are BAD_FRAME', (n) => {
+    expectCode(() => decodeFrame(new Uint8Array([...a, ...new Array(n).fill(1)])), ErrorCode.BAD_FRAME);
+  });
+
+  it.each([
+    ['one past the frame', (len: number) => len - 4 + 1],
+    ['far past the frame', () => 0xffffffff],
+    ['2^31', () => 0x80000000],
+  ])('first size %s is BAD_FRAME', (_what, size) => {
+    const f = two.slice();
+    new DataView(f.buffer).setUint32(0, size(f.byteLength), true);
+    expectCode(() => decodeFrame(f), ErrorCode.BAD_FRAME);
+  });
+
+  it('a second size running past the frame is BAD_FRAME (and nothing is half-applied)', () => {
+    const f = two.slice();
+    new DataView(f.buffer).setUint32(a.byteLength, b.byteLength, true);
+    const got: AnyMessage[] = [];
+    expectCode(() => splitMessages(f.subarray(0, f.byteLength - 1), 0, (m) => got.push(decodeMessage(m))), ErrorCode.BAD_FRAME);
+    expect(got.map((m) => m.type)).toEqual(['hello']); // messages before the bad prefix were already whole
+  });
+
+  it('a size that cuts a message short lands the next prefix in its middle: still typed', () => {
+    for (let cut = 1; cut < a.byteLength - 4; cut++) {
+      const f = two.slice();
+      new DataView(f.buffer).setUint32(0, a.byteLength - 4 - cut, true);
+      const err = caught(() => decodeFrame(f));
+      expect(err).toBeInstanceOf(TickfanError);
+    }
+  });
+
+  it('server frames: header only, short header, bad prefix', () => {
+    const w = new FrameWriter();
+    expectCode(() => decodeServerFrame(w.write(1, []).slice()), ErrorCode.BAD_FRAME);
+    expectCode(() => decodeServerFrame(new Uint8Array(5)), ErrorCode.BAD_FRAME);
+    const f = w.write(2, [a]).slice();
+    new DataView(f.buffer).setUint32(8, a.byteLength, true);
+    expectCode(() => decodeServerFrame(f), ErrorCode.BAD_FRAME);
+  });
+});
+
+// -------------------------------------------------------------------- fuzz
+
+const ALLOWED = new Set<number>([ErrorCode.BAD_FRAME, ErrorCode.UNKNOWN_MESSAGE, ErrorCode.BAD_FIELD]);
+
+const isFieldValue = (v: unknown) =>
+  v === null || ['number', 'bigint', 'string', 'boolean'].includes(typeof v) || v instanceof Uint8Array;
+
+/** A decoded message must be exactly what its type says (no nulls where strings go). */
+function wellTyped(m: AnyMessage): boolean {
+  const str = (s: unknown) => typeof s === 'string';
+  const n = (x: unknown) => typeof x === 'number' && !Number.isNaN(x);
+  const fields = (f: Map<unknown, unknown>) => [...f].every(([k, v]) => str(k) && isFieldValue(v));
+  const points = (ps: { topic: unknown; epoch: unknown; version: unknown }[]) => ps.every((p) => str(p.topic) && n(p.epoch) && n(p.version));
+  switch (m.type) {
+    case 'hello':
+      return n(m.protocol) && str(m.client) && str(m.token);
+    case 'welcome':
+      return str(m.server) && n(m.heartbeatMs) && n(m.maxFrame) && m.rateTiers.every((x) => typeof x === 'number');
+    case 'subscribe':
+      return n(m.id) && m.topics.every(str) && m.fields.every(str) && points(m.resume);
+    case 'unsubscribe':
+    case 'pause':
+    case 'resume':
+      return n(m.id);
+    case 'publish':
+      return n(m.id) && str(m.topic) && fields(m.changes);
+    case 'catchUp':
+      return str(m.topic) && n(m.epoch) && n(m.version);
+    case 'ping':
+    case 'pong':
+      return typeof m.nonce === 'bigint';
+    case 'snapshot':
+      return str(m.topic) && n(m.epoch) && n(m.version) && fields(m.fields) && [...m.fields.values()].every((v) => v !== null);
+    case 'delta':
+      return str(m.topic) && n(m.epoch) && n(m.base) && n(m.version) && n(m.updates) && fields(m.changes);
+    case 'topicStatus':
+      return str(m.topic) && n(m.epoch) && n(m.version) && [0, 1, 2, 3].includes(m.state) || (str(m.topic) && n(m.state));
+    case 'ack':
+      return n(m.id) && str(m.topic) && n(m.epoch) && n(m.version) && n(m.count);
+    case 'error':
+      return n(m.code) && n(m.id) && str(m.topic) && str(m.message);
+    case 'heartbeat':
+      return typeof m.time === 'number' && points(m.versions);
+  }
+}
+
+/** Fuzz bookkeeping: outcomes and the slowest single decode. */
+class Tally {
+  cases = 0;
+  decoded = 0;
+  byCode = new Map<number, number>();
+  worstMs = 0;
+  worstLen = 0;
+
+  run(input: Uint8Array, decode: (b: Uint8Array) => AnyMessage[]): boolean {
+    this.cases++;
+    const t0 = performance.now();
+    let msgs: AnyMessage[] | undefined;
+    let err: unknown;
+    try {
+      msgs = decode(input);
+    } catch (e) {
+      err = e;
+    }
+    const ms = performance.now() - t0;
+    if (ms > this.worstMs) (this.worstMs = ms), (this.worstLen = input.byteLength);
+    if (msgs) {
+      this.decoded++;
+      return msgs.every(wellTyped);
+    }
+    if (!(err instanceof TickfanError) || !ALLOWED.has(err.errorCode)) {
+      // Surface the untyped exception with the input that caused it.
+      throw new Error(`untyped decoder exception on ${Buffer.from(input).toString('hex')}: ${String(err)}`, { cause: err });
+    }
+    this.byCode.set(err.errorCode, (this.byCode.get(err.errorCode) ?? 0) + 1);
+    return true;
+  }
+}
+
+type Mutation =
+  | { k: 'flip'; at: number; bit: number }
+  | { k: 'byte'; at: number; value: number }
+  | { k: 'u16'; at: number; value: number }
+  | { k: 'u32'; at: number; value: number }
+  | { k: 'truncate'; at: number }
+  | { k: 'insert'; at: number; bytes: Uint8Array }
+  | { k: 'delete'; at: number; n: number };
+
+// Values that hit the edges of offsets, lengths and vtable sizes.
+const interesting32 = fc.oneof(
+  fc.constantFrom(0, 1, 2, 3, 4, 7, 8, 0xff, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffc, 0xffffffff),
+  fc.integer({ min: -64, max: 256 }).map((x) => x >>> 0),
+  fc.nat(),
+);
+const interesting16 = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 0x7ffe, 0x7fff, 0x8000, 0x8004, 0xfffe, 0xffff), fc.nat({ max: 0xffff }));
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('byte' as const), at: fc.nat(), value: fc.nat({ max: 255 }) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('u16' as const), at: fc.nat(), value: interesting16 }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('u32' as const), at: fc.nat(), value: interesting32 }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 8 }) }) },
+);
+
+function mutate(src: Uint8Array, muts: readonly Mutation[]): Uint8Array {
+  let b = src.slice();
+  for (const m of muts) {
+    if (b.byteLength === 0) break;
+    const at = m.at % b.byteLength;
+    const v = new DataView(b.buffer);
+    switch (m.k) {
+      case 'flip':
+        b[at]! ^= 1 << m.bit;
+        break;
+      case 'byte':
+        b[at] = m.value;
+        break;
+      case 'u16':
+        if (at + 2 <= b.byteLength) v.setUint16(at & ~1, m.value, true);
+        break;
+      case 'u32':
+        if ((at & ~3) + 4 <= b.byteLength) v.setUint32(at & ~3, m.value >>> 0, true);
+        break;
+      case 'truncate':
+        b = b.slice(0, at);
+        break;
+      case 'insert': {
+        const out = new Uint8Array(b.byteLength + m.bytes.byteLength);
+        out.set(b.subarray(0, at));
+        out.set(m.bytes, at);
+        out.set(b.subarray(at), at + m.bytes.byteLength);
+        b = out;
+        break;
+      }
+      case 'delete':
+        b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + m.n)]);
+        break;
+    }
+  }
+  return b;
+}
+
+function withPrefix(body: Uint8Array, fix: boolean): Uint8Array {
+  return fix ? prefixed(body.subarray(4)) : body;
+}
+
+describe('decoder fuzz (seeded)', () => {
+  const tally = new Tally();
+  const bodies = CORPUS.map(([, f]) => f);
+  const SEED = 0x71cf4;
+
+  it('random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 192 }), (bytes) => tally.run(bytes, decodeFrame)),
+      { numRuns: 20_000, seed: SEED },
+    );
+  });
+
+  it('random bodies behind a correct size prefix and a plausible root offset', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 4, maxLength: 192 }), fc.nat({ max: 64 }), (body, root) => {
+        const b = body.slice();
+        new DataView(b.buffer).setUint32(0, root % b.byteLength, true);
+        return tally.run(prefixed(b), decodeFrame);
+      }),
+      { numRuns: 20_000, seed: SEED + 1 },
+    );
+  });
+
+  it('mutated valid messages (bit flips, byte replacements, edge values, truncations)', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: bodies.length - 1 }),
+        fc.array(mutation, { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        (i, muts, fixPrefix) => tally.run(withPrefix(mutate(bodies[i]!, muts), fixPrefix), decodeFrame),
+      ),
+      { numRuns: 55_000, seed: SEED + 2 },
+    );
+  });
+
+  it('mutated server frames with several messages', () => {
+    const w = new FrameWriter();
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: bodies.length - 1 }), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (picks, seq, muts) => {
+          const frame = w.write(seq, picks.map((i) => bodies[i]!)).slice();
+          return tally.run(mutate(frame, muts), (f) => decodeServerFrame(f).messages);
+        },
+      ),
+      { numRuns: 10_000, seed: SEED + 3 },
+    );
+  });
+
+  it('reports: ≥100k cases, 0 untyped exceptions', () => {
+    const codes = Object.fromEntries([...tally.byCode].map(([c, n]) => [c, n]));
+    console.log(
+      `decoder fuzz: ${tally.cases} cases, ${tally.decoded} decoded, errors by code ${JSON.stringify(codes)}, ` +
+        `0 untyped exceptions, worst single decode ${tally.worstMs.toFixed(3)} ms (${tally.worstLen} bytes)`,
+    );
+    expect(tally.cases).toBeGreaterThanOrEqual(100_000);
+    // The mutated corpus must exercise both outcomes, or the fuzz tests nothing.
+    expect(tally.decoded).toBeGreaterThan(1000);
+    expect(tally.byCode.get(ErrorCode.BAD_FRAME) ?? 0).toBeGreaterThan(1000);
+    expect(tally.byCode.get(ErrorCode.UNKNOWN_MESSAGE) ?? 0).toBeGreaterThan(0);
+  });
+});
