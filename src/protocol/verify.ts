@@ -86,7 +86,9 @@ class Verifier {
     this.need(vt, 4, 'vtable');
     const vtSize = this.v.getUint16(vt, true);
     const tableSize = this.v.getUint16(vt + 2, true);
-    if (vtSize < 4 || vtSize & 1) throw new VerifyError(`bad vtable size ${vtSize}`);
+    // The TypeScript runtime reads vtable entries as int16: ≥ 0x8000 would be
+    // negative to it, so it would read fields this check never looked at.
+    if (vtSize < 4 || vtSize & 1 || vtSize > 0x7fff) throw new VerifyError(`bad vtable size ${vtSize}`);
     this.need(vt, vtSize, 'vtable');
     this.need(pos, tableSize, 'table body');
     const slots = (vtSize - 4) >> 1;
@@ -100,7 +102,7 @@ class Verifier {
         continue;
       }
       const size = slot.k === 'scalar' ? slot.size : 4;
-      if (off + size > tableSize) throw new VerifyError(`field ${i} outside its table`);
+      if (off > 0x7fff || off + size > tableSize) throw new VerifyError(`field ${i} outside its table`);
       const at = pos + off;
       switch (slot.k) {
         case 'scalar':
