@@ -26,7 +26,9 @@ export function validateTopic(name: string, maxLength = DEFAULT_MAX_TOPIC_LENGTH
 
 /** True when `s` contains wildcard levels (validity is checked separately). */
 export function isPattern(s: string): boolean {
-  return s === '>' || s === '*' || s.startsWith('*.') || s.endsWith('.>') || s.endsWith('.*') || s.includes('.*.');
+  // Any `*` or `>` level counts, even a misplaced one (`px.>.x`), so that
+  // parsing it reports BAD_PATTERN instead of the name passing as a topic.
+  return s.split('.').some((l) => l === '*' || l === '>');
 }
 
 /** A compiled subscription pattern (or a plain topic name). */
