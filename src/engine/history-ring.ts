@@ -57,7 +57,8 @@ export class HistoryRing {
 
   /** True when every delta in (base, newest] is still held. */
   covers(base: number): boolean {
-    return this.count > 0 && base >= this.oldestBase() && base <= this.newestVersion();
+    // Versions are integers; a fractional base would index between slots.
+    return this.count > 0 && Number.isInteger(base) && base >= this.oldestBase() && base <= this.newestVersion();
   }
 
   /**

@@ -6,6 +6,9 @@ import { EpochClock } from './epoch.js';
 import { Topic, type Accepted } from './topic.js';
 import { TopicPattern, validateTopic } from './topic-name.js';
 
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
 export interface EngineLimits {
   /** Deltas kept per topic for merged catch-ups. */
   historySize: number;
@@ -67,6 +70,11 @@ export class TopicStore {
       }
       if (!isFieldValue(v)) {
         throw new TickfanError(ErrorCode.BAD_FIELD, `field ${k}: values must be number, bigint, string, boolean, bytes or null (to delete)`);
+      }
+      // The wire carries 64-bit integers; a bigger one would make every later
+      // snapshot of the topic fail to encode.
+      if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+        throw new TickfanError(ErrorCode.BAD_FIELD, `field ${k}: integer out of 64-bit range`);
       }
       if (valueSize(v) > maxValueBytes) {
         throw new TickfanError(ErrorCode.VALUE_TOO_LARGE, `field ${k}: value is larger than ${maxValueBytes} bytes`);

@@ -128,6 +128,12 @@ describe('HistoryRing', () => {
     expect(r.mergeFrom(999)!.updates).toBe(2);
   });
 
+  it.each([2.5, 0.5, NaN, Infinity, -Infinity])('does not cover a base that is not a version (%s)', (b) => {
+    const r = filled(8, 1, 5);
+    expect(r.covers(b)).toBe(false);
+    expect(r.mergeFrom(b)).toBeUndefined();
+  });
+
   it('clear() empties it', () => {
     const r = filled(4, 1, 6);
     r.clear();
