@@ -1,0 +1,168 @@
+// Connection tokens (JWT via `jose`) and per-topic grants. A token carries
+// `subscribe` and `publish` arrays of topic patterns; a subscription is allowed
+// only when every topic it could match lies inside one subscribe grant.
+
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type CryptoKey, type JSONWebKeySet } from 'jose';
+import { TopicPattern } from '../engine/index.js';
+import { ErrorCode, TickfanError } from '../protocol/index.js';
+
+export interface AuthOptions {
+  /** HS256 shared secret (at least 32 characters). */
+  secret?: string;
+  /** PEM (SPKI) public key for RS256 / ES256 tokens, or a path to one (`@/path/key.pem`). */
+  publicKey?: string;
+  /** JWKS: an object `{ keys: [...] }` or a path to a JSON file (`@/path/jwks.json`). */
+  jwks?: JSONWebKeySet | string;
+  /** Required `iss` claim. */
+  issuer?: string;
+  /** Required `aud` claim. */
+  audience?: string;
+  /** Allow connections without a token. Default false. */
+  anonymous?: boolean;
+  /** What anonymous connections may do. Default: subscribe to everything, publish nothing. */
+  anonymousGrants?: { subscribe?: string[]; publish?: string[] };
+}
+
+/** What one connection may do, and until when. */
+export interface Grants {
+  subject: string;
+  subscribe: readonly TopicPattern[];
+  publish: readonly TopicPattern[];
+  /** ms since 1970, or null for no expiry. */
+  expiresAt: number | null;
+}
+
+/** Grants of an open server (no auth configured): everything. */
+export const OPEN_GRANTS: Grants = {
+  subject: 'anonymous',
+  subscribe: [TopicPattern.parse('>')],
+  publish: [TopicPattern.parse('>')],
+  expiresAt: null,
+};
+
+function readMaybeFile(v: string): string {
+  return v.startsWith('@') ? readFileSync(v.slice(1), 'utf8') : v;
+}
+
+function patterns(list: unknown, claim: string): TopicPattern[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list) || list.some((p) => typeof p !== 'string')) {
+    throw new TickfanError(ErrorCode.UNAUTHORIZED, `token claim "${claim}" must be an array of topic patterns`);
+  }
+  return list.map((p: string) => TopicPattern.parse(p));
+}
+
+export class Authenticator {
+  private constructor(
+    private readonly key: Uint8Array | CryptoKey | JWTVerifyGetKey | null,
+    private readonly algorithms: string[],
+    private readonly opts: AuthOptions,
+    private readonly anon: Grants | null,
+  ) {}
+
+  /** Builds an authenticator; an empty options object means "no auth: open". */
+  static async create(opts: AuthOptions = {}): Promise<Authenticator> {
+    const configured = [opts.secret, opts.publicKey, opts.jwks].filter((x) => x !== undefined).length;
+    if (configured > 1) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth: configure one of auth.secret, auth.publicKey or auth.jwks');
+    let key: Uint8Array | CryptoKey | JWTVerifyGetKey | null = null;
+    let algorithms: string[] = [];
+    if (opts.secret !== undefined) {
+      if (typeof opts.secret !== 'string' || opts.secret.length < 32) {
+        throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.secret must be a string of at least 32 characters (HS256)');
+      }
+      key = new TextEncoder().encode(opts.secret);
+      algorithms = ['HS256'];
+    } else if (opts.publicKey !== undefined) {
+      const pem = readMaybeFile(opts.publicKey);
+      algorithms = [];
+      for (const alg of ['RS256', 'ES256'] as const) {
+        try {
+          key = await importSPKI(pem, alg);
+          algorithms = [alg];
+          break;
+        } catch {
+          // try the next algorithm
+        }
+      }
+      if (!key) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.publicKey is not a PEM RSA or P-256 public key');
+    } else if (opts.jwks !== undefined) {
+      const set = typeof opts.jwks === 'string' ? (JSON.parse(readMaybeFile(opts.jwks)) as JSONWebKeySet) : opts.jwks;
+      if (!set || !Array.isArray(set.keys)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.jwks must be a JWKS: {"keys": [...]}');
+      key = createLocalJWKSet(set);
+      algorithms = ['RS256', 'ES256'];
+    }
+    let anon: Grants | null = null;
+    if (!key || opts.anonymous) {
+      const g = opts.anonymousGrants;
+      anon = key
+        ? { subject: 'anonymous', subscribe: patterns(g?.subscribe ?? ['>'], 'subscribe'), publish: patterns(g?.publish ?? [], 'publish'), expiresAt: null }
+        : OPEN_GRANTS;
+    }
+    return new Authenticator(key, algorithms, opts, anon);
+  }
+
+  /** True when tokens are checked (some key is configured). */
+  get enabled(): boolean {
+    return this.key !== null;
+  }
+
+  /** Grants for a connection without a token, or null when one is required. */
+  get anonymous(): Grants | null {
+    return this.anon;
+  }
+
+  /** Verifies a token; throws UNAUTHORIZED saying why (expired, bad signature, `alg: none`, …). */
+  async verify(token: string): Promise<Grants> {
+    if (!this.key) return OPEN_GRANTS;
+    let payload: JWTPayload;
+    try {
+      const r = await jwtVerify(token, this.key as Uint8Array, {
+        algorithms: this.algorithms,
+        ...(this.opts.issuer ? { issuer: this.opts.issuer } : {}),
+        ...(this.opts.audience ? { audience: this.opts.audience } : {}),
+      });
+      payload = r.payload;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      const why =
+        code === 'ERR_JWT_EXPIRED'
+          ? 'the token has expired'
+          : code === 'ERR_JOSE_ALG_NOT_ALLOWED'
+            ? `the token's algorithm is not accepted (use ${this.algorithms.join(' or ')})`
+            : code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+              ? 'the token signature does not verify'
+              : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+                ? `a token claim is not valid (${(err as Error).message})`
+                : `the token is not valid (${(err as Error).message})`;
+      throw new TickfanError(ErrorCode.UNAUTHORIZED, why, { cause: err });
+    }
+    return {
+      subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
+      subscribe: patterns(payload.subscribe, 'subscribe'),
+      publish: patterns(payload.publish, 'publish'),
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+    };
+  }
+}
+
+/** True when every topic `inner` can match is matched by `outer` (pattern containment). */
+export function patternWithin(inner: TopicPattern, outer: TopicPattern): boolean {
+  const p = inner.source.split('.');
+  const g = outer.source.split('.');
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] === '>') return i < p.length;
+    if (i >= p.length || p[i] === '>') return false;
+    if (g[i] === '*') continue;
+    if (p[i] !== g[i]) return false;
+  }
+  return p.length === g.length;
+}
+
+export function maySubscribe(grants: Grants, pattern: TopicPattern): boolean {
+  return grants.subscribe.some((g) => patternWithin(pattern, g));
+}
+
+export function mayPublish(grants: Grants, topic: string): boolean {
+  return grants.publish.some((g) => g.matches(topic));
+}
