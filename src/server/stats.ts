@@ -18,8 +18,15 @@ export class ServerStats {
   slowLaneEntries = 0;
   slowDisconnects = 0;
   errors = 0;
+  /** Errors answered to clients, by protocol error code. */
+  readonly errorsByCode = new Map<number, number>();
+
+  error(code: number): void {
+    this.errors++;
+    this.errorsByCode.set(code, (this.errorsByCode.get(code) ?? 0) + 1);
+  }
 
   toJSON(): Record<string, number> {
-    return Object.fromEntries(Object.entries(this)) as Record<string, number>;
+    return Object.fromEntries(Object.entries(this).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
   }
 }
