@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Bundles the client SDK for browsers: dist/browser/tickfan.js (ESM, minified),
+// served by the server at /tickfan.js. Types come from tsc (dist/client/*.d.ts).
+import { build } from 'esbuild';
+import { statSync, mkdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist/browser/tickfan.js');
+mkdirSync(dirname(out), { recursive: true });
+await build({
+  entryPoints: [join(root, 'src/client/index.ts')],
+  outfile: out,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020'],
+  minify: true,
+  sourcemap: true,
+  // Node-only fallback for runtimes without a global WebSocket; never loaded in browsers.
+  external: ['ws'],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+// Types: re-export the SDK's declarations emitted by tsc.
+writeFileSync(join(root, 'dist/browser/tickfan.d.ts'), "export * from '../client/index.js';\n");
+const size = statSync(out).size;
+const gz = gzipSync(readFileSync(out)).length;
+if (process.argv.includes('--report')) console.log(`dist/browser/tickfan.js: ${size} bytes, ${gz} gzipped`);
