@@ -1,7 +1,7 @@
 // All topics of one sequencer: creation, validated publishes, lookups by name
 // and pattern. Pure: fan-out and I/O live in src/server/.
 
-import { ErrorCode, TickfanError, isFieldValue, valueSize, type Changes } from '../protocol/index.js';
+import { ErrorCode, TickfanError, isFieldValue, valueSize, type Changes, type FieldValue } from '../protocol/index.js';
 import { EpochClock } from './epoch.js';
 import { Topic, type Accepted } from './topic.js';
 import { TopicPattern, validateTopic } from './topic-name.js';
@@ -104,5 +104,37 @@ export class TopicStore {
     const base = topic.version;
     const version = topic.apply(changes, ts);
     return { topic, base, version, changes, created };
+  }
+
+  /**
+   * Replica side: applies an update the sequencer already validated and
+   * versioned. Returns null — applying nothing — when it is not the next
+   * version of that epoch (the replica missed something and must resync).
+   */
+  applySequenced(name: string, epoch: number, version: number, changes: Changes, ts: number): Accepted | null {
+    let topic = this.topics.get(name);
+    const created = !topic;
+    if (!topic) {
+      if (version !== 1) return null;
+      topic = new Topic(name, epoch, this.limits.historySize);
+      this.topics.set(name, topic);
+    } else if (topic.epoch !== epoch) {
+      return null;
+    }
+    const base = topic.version;
+    if (!topic.applyAt(version, changes, ts)) return null;
+    return { topic, base, version, changes, created };
+  }
+
+  /** Replica side: sets a topic to the sequencer's exact (epoch, version, state). */
+  resetTopic(name: string, epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number): { topic: Topic; created: boolean } {
+    let topic = this.topics.get(name);
+    const created = !topic;
+    if (!topic) {
+      topic = new Topic(name, epoch, this.limits.historySize);
+      this.topics.set(name, topic);
+    }
+    topic.reset(epoch, version, state, ts);
+    return { topic, created };
   }
 }

@@ -22,7 +22,7 @@ export interface Accepted {
 
 export class Topic {
   readonly name: string;
-  readonly epoch: number;
+  private _epoch: number;
   private _version = 0;
   /** Server time (ms since 1970) of the last accepted publish. */
   ts = 0;
@@ -33,12 +33,36 @@ export class Topic {
 
   constructor(name: string, epoch: number, historySize: number) {
     this.name = name;
-    this.epoch = epoch;
+    this._epoch = epoch;
     this.history = new HistoryRing(historySize);
   }
 
   get version(): number {
     return this._version;
+  }
+
+  get epoch(): number {
+    return this._epoch;
+  }
+
+  /**
+   * Replaces the whole state at a given (epoch, version): a replica catching
+   * up from its sequencer's snapshot. History before it is gone.
+   */
+  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number): void {
+    this._epoch = epoch;
+    this._version = version;
+    this.ts = ts;
+    this.state.clear();
+    for (const [k, v] of state) this.state.set(k, v);
+    this.history.clear();
+  }
+
+  /** Applies an update sequenced elsewhere; false (nothing applied) unless it is the next version. */
+  applyAt(version: number, changes: Changes, ts: number): boolean {
+    if (version !== this._version + 1) return false;
+    this.apply(changes, ts);
+    return true;
   }
 
   /** Applies one publish; returns the new version. */
@@ -52,8 +76,8 @@ export class Topic {
 
   /** The smallest correct way to bring `(epoch, version)` to the current version. */
   plan(epoch: number, version: number): CatchUpPlan {
-    if (epoch === this.epoch && version === this._version) return { kind: 'current' };
-    if (epoch === this.epoch && version < this._version) {
+    if (epoch === this._epoch && version === this._version) return { kind: 'current' };
+    if (epoch === this._epoch && version < this._version) {
       const merged = this.history.mergeFrom(version);
       if (merged) return { kind: 'delta', base: version, ...merged };
     }
