@@ -1,0 +1,123 @@
+// The sequencer: the one owner of versions and state when tickfan runs with
+// fan-out workers. It drains the workers' publish rings, applies each publish
+// to the topic store, and writes the sequenced update (the Delta message
+// clients receive) once into the broadcast ring every worker reads.
+
+import type { TopicStore } from '../engine/index.js';
+import { Encoder, ErrorCode, TickfanError, decodeMessage, type Changes, type FieldValue } from '../protocol/index.js';
+import { NO_ORIGIN, readPublish, rejectRecord, statusRecord, updateRecord } from './records.js';
+import { RingReader, RingWriter } from './shared-ring.js';
+
+/** A topic's exact image, for a worker that (re)synchronises. */
+export interface TopicImage {
+  name: string;
+  epoch: number;
+  version: number;
+  ts: number;
+  stale: boolean;
+  state: [string, FieldValue][];
+}
+
+export interface SequencerStats {
+  publishes: number;
+  rejected: number;
+  commits: number;
+}
+
+export class Sequencer {
+  private readonly enc = new Encoder();
+  private commitScheduled = false;
+  private running = false;
+  readonly stats: SequencerStats = { publishes: 0, rejected: 0, commits: 0 };
+
+  constructor(
+    readonly store: TopicStore,
+    private readonly broadcast: RingWriter,
+    private readonly publishRings: RingReader[],
+    private readonly doorbell: Int32Array,
+  ) {}
+
+  /** Applies one publish and queues its sequenced update for the workers. Throws TickfanError when refused. */
+  publish(topic: string, changes: Changes, origin = NO_ORIGIN, requestId = 0): { epoch: number; version: number } {
+    const a = this.store.publish(topic, changes, Date.now());
+    const t = a.topic;
+    this.broadcast.write(updateRecord(origin, requestId, this.enc.delta(t.name, t.epoch, a.base, a.version, 1, changes, t.ts)));
+    this.stats.publishes++;
+    this.scheduleCommit();
+    return { epoch: t.epoch, version: a.version };
+  }
+
+  setStale(topic: string, stale: boolean): void {
+    const t = this.store.get(topic);
+    if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${topic}`);
+    t.stale = stale;
+    this.broadcast.write(statusRecord(topic, stale));
+    this.scheduleCommit();
+  }
+
+  /** Every topic's image, and the ring position that image is exact at. */
+  images(): { position: number; topics: TopicImage[] } {
+    this.commitNow();
+    const topics: TopicImage[] = [];
+    for (const t of this.store.all()) {
+      topics.push({ name: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, state: [...t.state] });
+    }
+    return { position: this.broadcast.position, topics };
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(() => this.commitNow());
+  }
+
+  private commitNow(): void {
+    this.commitScheduled = false;
+    this.broadcast.commit();
+    this.stats.commits++;
+  }
+
+  /** Drains every publish ring once; returns how many publishes it handled. */
+  drain(): number {
+    let n = 0;
+    this.publishRings.forEach((ring, origin) => {
+      const res = ring.read((rec) => {
+        n++;
+        const { requestId, message } = readPublish(rec);
+        try {
+          const m = decodeMessage(message.subarray(4));
+          if (m.type !== 'publish') throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `expected a publish, got ${m.type}`);
+          this.publish(m.topic, m.changes, origin, requestId);
+        } catch (err) {
+          this.stats.rejected++;
+          const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.INTERNAL, 'internal error');
+          this.broadcast.write(rejectRecord(origin, requestId, e.errorCode, e.message));
+          this.scheduleCommit();
+        }
+      });
+      // A worker's publish ring is sized so this cannot happen unless the
+      // sequencer stalls for a long time; its publishers then time out.
+      if (res.overrun) ring.seek(ring.committed());
+    });
+    if (n) this.commitNow();
+    return n;
+  }
+
+  /** Runs the drain loop until stop(): woken by the workers' doorbell. */
+  async run(): Promise<void> {
+    this.running = true;
+    let seen = Atomics.load(this.doorbell, 0);
+    while (this.running) {
+      this.drain();
+      const r = Atomics.waitAsync(this.doorbell, 0, seen, 1000);
+      if (r.async) await r.value;
+      seen = Atomics.load(this.doorbell, 0);
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    Atomics.add(this.doorbell, 0, 1);
+    Atomics.notify(this.doorbell, 0);
+  }
+}
