@@ -59,7 +59,12 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'clo
 export interface ClientStats {
   /** Gaps detected (delta base ≠ held version, other epoch, heartbeat ahead, frame sequence jump). */
   gaps: number;
-  /** Catch-ups received in answer to a gap or a resume, by kind. */
+  /**
+   * Catch-ups received, by kind: answers to a gap, a resume or a resume after
+   * pause, and those the server sends on its own after holding updates back
+   * (slow lane, topic recreated): a snapshot of a topic already held, or a
+   * delta spanning several versions on a full-rate topic.
+   */
   catchUps: number;
   catchUpDeltas: number;
   catchUpSnapshots: number;
@@ -91,6 +96,8 @@ export interface PublishAck {
 interface Pending {
   resolve: (v: PublishAck) => void;
   reject: (err: Error) => void;
+  /** Written to a socket; false while it waits in the queue for a connection. */
+  sent: boolean;
 }
 
 const OPEN = 1;
@@ -193,6 +200,9 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   /** Publishes fields (null deletes); resolves with the version the server assigned. */
   publish(topic: string, fields: Record<string, FieldValue | null>): Promise<PublishAck> {
     if (this._state === 'closed') return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    if (this._state === 'disconnected' && this.options.reconnect === false) {
+      return Promise.reject(new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off'));
+    }
     const id = this.nextId++;
     let msg: Uint8Array;
     try {
@@ -201,8 +211,13 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       return Promise.reject(err);
     }
     return new Promise<PublishAck>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.send(msg);
+      const p: Pending = { resolve, reject, sent: false };
+      this.pending.set(id, p);
+      const how = this.send(msg);
+      if (how === 'dropped') {
+        this.pending.delete(id);
+        reject(new ClientError(ClientErrorCode.DISCONNECTED, `more than ${MAX_QUEUED} messages queued while disconnected; not sent`));
+      } else p.sent = how === 'sent';
     });
   }
 
@@ -256,6 +271,12 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     for (const t of sub.topics) if (!this.subscribersOf(t).next().value) this.replicas.delete(t);
   }
 
+  /** True when the server sends `topic` at full rate (some unpaused subscription has no maxRate). */
+  private fullRate(topic: string): boolean {
+    for (const sub of this.subscribersOf(topic)) if (sub.active && !sub.paused && !((sub.options.maxRate ?? 0) > 0)) return true;
+    return false;
+  }
+
   /** Active subscriptions covering `topic`. */
   private *subscribersOf(topic: string): Generator<Subscription> {
     const exact = this.exactSubs.get(topic);
@@ -279,7 +300,10 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => this.onOpen(ws);
-    ws.onmessage = (ev) => this.onFrame(ev.data);
+    ws.onmessage = (ev) => {
+      // A socket given up on (watchdog) may still deliver its backlog: not ours any more.
+      if (ws === this.ws) this.onFrame(ev.data);
+    };
     ws.onerror = () => {
       // onclose follows with the code; nothing to do here.
     };
@@ -301,6 +325,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     }
     out.push(...this.queued.splice(0));
     ws.send(clientFrame(out));
+    for (const p of this.pending.values()) p.sent = true;
     this.setState('connected');
     this.startWatchdog();
   }
@@ -311,8 +336,12 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
     this.emit('disconnect', { code, reason });
-    // A publish in flight may or may not have been applied: its caller must decide.
-    this.failPending(new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`));
+    // A publish sent on this connection may or may not have been applied: its
+    // caller must decide. One still queued was not sent: it goes out on the
+    // next connection, unless there will be none.
+    const reconnecting = this._state !== 'closed' && this.options.reconnect !== false;
+    this.failPending(new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`), reconnecting);
+    if (!reconnecting) this.queued.length = 0;
     if (this._state === 'closed') return;
     this.setState('disconnected');
     if (this.options.reconnect === false) return;
@@ -342,9 +371,13 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     (this.watchdog as { unref?: () => void }).unref?.();
   }
 
-  private failPending(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  /** Rejects pending publishes (only those already sent when `onlySent`). */
+  private failPending(err: Error, onlySent = false): void {
+    for (const [id, p] of this.pending) {
+      if (onlySent && !p.sent) continue;
+      this.pending.delete(id);
+      p.reject(err);
+    }
   }
 
   private sendIfConnected(msg: Uint8Array): boolean {
@@ -355,13 +388,14 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   }
 
   /** Sends now, or queues (bounded) until the connection is open. */
-  private send(msg: Uint8Array): void {
-    if (this.sendIfConnected(msg)) return;
+  private send(msg: Uint8Array): 'sent' | 'queued' | 'dropped' {
+    if (this.sendIfConnected(msg)) return 'sent';
     if (this.queued.length >= MAX_QUEUED) {
       this.emit('error', new ClientError(ClientErrorCode.DISCONNECTED, `more than ${MAX_QUEUED} messages queued while disconnected; dropping`));
-      return;
+      return 'dropped';
     }
     this.queued.push(msg);
+    return 'queued';
   }
 
   private subscribeMessage(sub: Subscription): Uint8Array {
@@ -405,9 +439,10 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         return;
       case 'snapshot': {
         const r = this.replicaFor(m.topic);
+        const wasHeld = r.held;
         r.snapshot(m.epoch, m.version, m.fields);
         this.stats.snapshots++;
-        if (r.expectCatchUp) {
+        if (r.expectCatchUp || wasHeld) {
           r.expectCatchUp = false;
           this.stats.catchUps++;
           this.stats.catchUpSnapshots++;
@@ -428,7 +463,8 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
           return;
         }
         this.stats.deltas++;
-        if (r.expectCatchUp) {
+        // A full-rate topic gets one delta per version; a longer one is a catch-up.
+        if (r.expectCatchUp || (m.version - m.base > 1 && this.fullRate(m.topic))) {
           r.expectCatchUp = false;
           this.stats.catchUps++;
           this.stats.catchUpDeltas++;

@@ -441,14 +441,26 @@ export class Fanout {
     }
     if (tier === -1) tier = ts.channel?.tier ?? [...ts.sids][0]!.tier;
     const fields = this.effectiveFields(ts);
-    this.setChannel(ts, this.channelFor(ts.topic, tier, fields));
+    const old = ts.channel;
+    const ch = this.channelFor(ts.topic, tier, fields);
+    this.setChannel(ts, ch);
+    // The connection holds only the fields it was sent: under another field set
+    // it needs a whole image, or it would lack fields (or keep dead ones).
+    if (old && old !== ch && fieldsKey(old.fields) !== fieldsKey(ch.fields)) {
+      ts.sentEpoch = 0;
+      ts.sentVersion = -1;
+    }
+    // Changes still pending in the old channel (a throttled tier) never reach
+    // this connection through the new one: catch up rather than wait for a
+    // publish that may never come.
+    const behind = ts.sentEpoch !== ts.topic.epoch || ts.sentVersion !== ts.topic.version;
     const wasPaused = ts.paused;
     ts.paused = paused;
     if (paused) {
-      if (fresh) this.markDirty(ts);
+      if (fresh || (old !== ch && behind)) this.markDirty(ts);
       return;
     }
-    if (fresh || (wasPaused && ts.dirty)) {
+    if (fresh || (wasPaused && ts.dirty) || (old !== ch && behind)) {
       if (ts.conn.slow) this.markDirty(ts);
       else this.catchUp(ts);
     }
