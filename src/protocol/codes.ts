@@ -53,6 +53,8 @@ export const CloseCode = {
   TOO_BIG: 1009,
   SLOW_CONSUMER: 4008,
   TOO_MANY_BAD_FRAMES: 4002,
+  UNAUTHORIZED: 4001,
+  TOKEN_EXPIRED: 4010,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -64,6 +66,8 @@ export const CLOSE_CODE_TEXT: Record<CloseCode, string> = {
   [CloseCode.TOO_BIG]: 'a frame was larger than the server accepts',
   [CloseCode.SLOW_CONSUMER]: 'the client read too slowly: it stayed behind past the hard cap (bytes or time)',
   [CloseCode.TOO_MANY_BAD_FRAMES]: 'the client sent too many malformed frames in a row',
+  [CloseCode.UNAUTHORIZED]: 'no valid token was given in time, or the token was refused',
+  [CloseCode.TOKEN_EXPIRED]: 'the connection token expired: reconnect with a fresh one',
 };
 
 const NAME_BY_CODE = new Map<number, string>(Object.entries(ErrorCode).map(([k, v]) => [v, k]));

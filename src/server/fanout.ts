@@ -10,18 +10,19 @@ import {
   CloseCode,
   Encoder,
   ErrorCode,
-  FrameWriter,
+  SERVER_FRAME_HEADER,
   TickfanError,
   TopicState,
   type Changes,
+  type ClientMessage,
   type ResumePoint,
 } from '../protocol/index.js';
-import type { UWS } from './uws.js';
+import { SendStatus, type Sink } from './sink.js';
+import { maySubscribe, type Grants } from './auth.js';
 import type { ServerOptions } from './options.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { ServerStats } from './stats.js';
 
-type Socket = UWS.WebSocket<Conn>;
 
 /** Rate tier 0 is "every update"; others are updates per second. */
 type Tier = number;
@@ -54,9 +55,9 @@ export class TopicSub {
   ) {}
 }
 
-/** Per-socket state, given to uWebSockets.js as the socket's user data. */
+/** Per-connection state (a WebSocket's user data, or an SSE stream's). */
 export class Conn {
-  ws: Socket | null = null;
+  sink: Sink | null = null;
   closed = false;
   seq = 0;
   readonly subs = new Map<number, ClientSub>();
@@ -68,6 +69,15 @@ export class Conn {
   slowSince = 0;
   readonly dirtySubs = new Set<TopicSub>();
   badFrames = 0;
+  /** What this connection may do; null until a token is verified. */
+  grants: Grants | null = null;
+  /** Publish rate limit: tokens left and when they were last refilled. */
+  publishTokens = 0;
+  publishRefillAt = 0;
+  /** Ends the session when its token expires. */
+  expiryTimer: NodeJS.Timeout | null = null;
+  /** Messages that arrived while a Hello token was being verified. */
+  authWaiting: ClientMessage[] | null = null;
   constructor(
     readonly id: number,
     readonly remote: string,
@@ -111,7 +121,6 @@ function fieldsKey(fields: ReadonlySet<string> | null): string {
 
 export class Fanout {
   private readonly enc = new Encoder();
-  private readonly writer = new FrameWriter();
   private readonly channels = new Map<Topic, Map<string, Channel>>();
   private readonly tiers = new Map<number, TierQueue>();
   /** Plain-name interest (topics that may not exist yet) and pattern interest. */
@@ -147,8 +156,8 @@ export class Fanout {
 
   // ------------------------------------------------------------ connections
 
-  open(conn: Conn, ws: Socket): void {
-    conn.ws = ws;
+  open(conn: Conn, sink: Sink): void {
+    conn.sink = sink;
     this.conns.add(conn);
     this.stats.connections++;
     this.queue(conn, this.enc.welcome(this.opts.name, this.opts.heartbeatMs, this.opts.maxPayloadBytes, this.opts.rateTiers));
@@ -158,7 +167,8 @@ export class Fanout {
   closed(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
-    conn.ws = null;
+    conn.sink = null;
+    if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
     this.conns.delete(conn);
     this.stats.connections--;
     for (const cs of conn.subs.values()) this.dropInterest(cs);
@@ -172,10 +182,10 @@ export class Fanout {
 
   /** Ends a connection with a close code (the close handler then calls closed()). */
   end(conn: Conn, code: number, reason: string): void {
-    if (conn.closed || !conn.ws) return;
-    const ws = conn.ws;
+    if (conn.closed || !conn.sink) return;
+    const sink = conn.sink;
     this.flushConn(conn);
-    ws.end(code, reason);
+    sink.end(code, reason);
   }
 
   // ------------------------------------------------------------ requests
@@ -193,6 +203,10 @@ export class Fanout {
       validateTopic(n, maxLen);
       return TopicPattern.parse(n, maxLen);
     });
+    const grants = conn.grants;
+    if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token (Hello, ?token= or Authorization: Bearer) before subscribing');
+    const denied = patterns.find((p) => !maySubscribe(grants, p));
+    if (denied) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
     for (const f of fields) {
       if (!f || f.length > this.store.limits.maxFieldNameLength) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${this.store.limits.maxFieldNameLength} characters`);
     }
@@ -269,7 +283,7 @@ export class Fanout {
   // ------------------------------------------------------------ publishing
 
   /** Called for every accepted publish, in version order. Never waits on a subscriber. */
-  accepted(a: Accepted): void {
+  accepted(a: Accepted, encoded?: Uint8Array): void {
     const { topic } = a;
     if (a.created) this.onCreated(topic);
     if (topic.stale) this.setStale(topic, false);
@@ -277,8 +291,12 @@ export class Fanout {
     if (!chans) return;
     for (const ch of chans.values()) {
       if (ch.tier === 0) {
-        const buf = this.enc.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
-        this.stats.encodes++;
+        // With workers the sequencer already encoded the full-field delta once for all of them.
+        let buf = ch.fields ? undefined : encoded;
+        if (!buf) {
+          buf = this.enc.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
+          this.stats.encodes++;
+        }
         for (const ts of ch.subs) this.deliver(ts, a.base, a.version, buf);
         ch.flushedVersion = a.version;
       } else {
@@ -286,6 +304,26 @@ export class Fanout {
         ch.pendingUpdates++;
         this.stats.conflated++;
         this.scheduleTier(ch);
+      }
+    }
+  }
+
+  /**
+   * A replica topic was reset to its sequencer's image (worker resync): every
+   * subscriber not at that exact version gets a catch-up.
+   */
+  resynced(topic: Topic, created: boolean): void {
+    if (created) return this.onCreated(topic);
+    const chans = this.channels.get(topic);
+    if (!chans) return;
+    for (const ch of chans.values()) {
+      ch.pending = new Map();
+      ch.pendingUpdates = 0;
+      ch.flushedVersion = topic.version;
+      for (const ts of ch.subs) {
+        if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) continue;
+        if (ts.paused || ts.conn.slow) this.markDirty(ts);
+        else this.catchUp(ts);
       }
     }
   }
@@ -530,54 +568,52 @@ export class Fanout {
   };
 
   private flushConn(conn: Conn): void {
-    const ws = conn.ws;
-    if (conn.closed || !ws || conn.outbox.length === 0) {
+    const sink = conn.sink;
+    if (conn.closed || !sink || conn.outbox.length === 0) {
       conn.outbox.length = 0;
       conn.outboxBytes = 0;
       return;
     }
-    const frame = this.writer.write(++conn.seq, conn.outbox);
+    this.stats.frames++;
+    this.stats.bytesOut += conn.outboxBytes + SERVER_FRAME_HEADER;
+    const r = sink.send(++conn.seq, conn.outbox);
     conn.outbox.length = 0;
     conn.outboxBytes = 0;
-    this.stats.frames++;
-    this.stats.bytesOut += frame.byteLength;
-    const r = ws.send(frame, true, false);
-    if (r === 2) {
-      // Dropped by uWebSockets.js: past the hard cap. The client's picture can
+    if (r === SendStatus.DROPPED) {
+      // Dropped by the transport: past the hard cap. The client's picture can
       // no longer be proven, so it must go (it will resume on reconnect).
       this.slowDisconnect(conn, 'buffered data passed the hard cap');
       return;
     }
-    if (!conn.slow && ws.getBufferedAmount() > this.opts.slowThresholdBytes) {
+    if (!conn.slow && sink.buffered() > this.opts.slowThresholdBytes) {
       conn.slow = true;
       conn.slowSince = performance.now();
       this.stats.slowLaneEntries++;
     }
   }
 
-  /** uWebSockets.js drain: a slow socket that has drained gets its catch-ups. */
+  /** The transport drained: a slow connection that is below half the threshold gets its catch-ups. */
   drain(conn: Conn): void {
-    const ws = conn.ws;
-    if (!conn.slow || conn.closed || !ws) return;
-    if (ws.getBufferedAmount() > this.opts.slowThresholdBytes / 2) return;
+    const sink = conn.sink;
+    if (!conn.slow || conn.closed || !sink) return;
+    if (sink.buffered() > this.opts.slowThresholdBytes / 2) return;
     conn.slow = false;
     for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUp(ts);
   }
 
   private slowDisconnect(conn: Conn, why: string): void {
-    if (conn.closed || !conn.ws) return;
+    if (conn.closed || !conn.sink) return;
     this.stats.slowDisconnects++;
     this.opts.log('warn', `closing connection ${conn.id} (${conn.remote}) as a slow consumer: ${why}`);
-    const ws = conn.ws;
     conn.outbox.length = 0;
-    ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    conn.sink.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
   }
 
   private sweepSlow(): void {
     const now = performance.now();
     for (const conn of this.conns) {
-      if (!conn.slow || !conn.ws) continue;
-      if (conn.ws.getBufferedAmount() > this.opts.hardCapBytes) this.slowDisconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
+      if (!conn.slow || !conn.sink) continue;
+      if (conn.sink.buffered() > this.opts.hardCapBytes) this.slowDisconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
       else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.slowDisconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
       else this.drain(conn);
     }

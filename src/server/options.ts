@@ -2,6 +2,7 @@
 // fails at start with a message that names it.
 
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from '../engine/index.js';
+import type { AuthOptions } from './auth.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one (see `server.port`). Default 8080. */
@@ -30,6 +31,24 @@ export interface ServerOptions {
   maxBadFrames: number;
   /** Topic engine limits (history size, topics, fields, value size, name length). */
   limits: Partial<EngineLimits>;
+  /** Connections in total (WebSocket + SSE). Default 100 000. */
+  maxConnections: number;
+  /** Connections from one IP address. Default 1 000. */
+  maxConnectionsPerIp: number;
+  /** Publishes per second one connection may make (token bucket, burst = 1 s). Default 10 000. */
+  maxPublishesPerSecond: number;
+  /** Origins allowed to open WebSocket / SSE connections (empty: any; requests without Origin always pass). */
+  allowedOrigins: string[];
+  /** Connection tokens. Empty: no authentication (open, loopback only unless `allowRemoteWithoutAuth`). */
+  auth: AuthOptions;
+  /** With no authentication configured, accept connections from beyond loopback anyway. Default false. */
+  allowRemoteWithoutAuth: boolean;
+  /** Fan-out worker threads (0: everything in this thread). Default 0 for startServer, the core count for `tickfan serve`. */
+  workers: number;
+  /** Bytes of the shared ring carrying sequenced updates to workers (power of two). Default 16 MiB. */
+  ringBytes: number;
+  /** Serve the demo page at / (and the browser SDK at /tickfan.js). Default false. */
+  demoPage: boolean;
   /** Server name sent in Welcome. */
   name: string;
   /** Log function for operational messages (default: console.error with a prefix). */
@@ -50,6 +69,15 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ServerOptions, 'log'>> = {
   maxSubscriptionsPerConnection: 10_000,
   maxBadFrames: 100,
   limits: DEFAULT_ENGINE_LIMITS,
+  maxConnections: 100_000,
+  maxConnectionsPerIp: 1_000,
+  maxPublishesPerSecond: 10_000,
+  allowedOrigins: [],
+  auth: {},
+  allowRemoteWithoutAuth: false,
+  workers: 0,
+  ringBytes: 16 * 1024 * 1024,
+  demoPage: false,
   name: 'tickfan',
 };
 
@@ -100,6 +128,16 @@ export function resolveOptions(given: Partial<ServerOptions> = {}): ServerOption
   int('limits.maxFieldNameLength', l.maxFieldNameLength, 1, 65_536);
   int('limits.maxValueBytes', l.maxValueBytes, 1, 64 * 1024 * 1024);
   int('limits.maxTopicLength', l.maxTopicLength, 1, 65_536);
+  int('maxConnections', o.maxConnections, 1, 10_000_000);
+  int('maxConnectionsPerIp', o.maxConnectionsPerIp, 1, 10_000_000);
+  int('maxPublishesPerSecond', o.maxPublishesPerSecond, 1, 100_000_000);
+  if (!Array.isArray(o.allowedOrigins) || o.allowedOrigins.some((x) => typeof x !== 'string')) {
+    throw new OptionError('options.allowedOrigins must be an array of origins such as "https://desk.example.com"');
+  }
+  if (typeof o.auth !== 'object' || o.auth === null) throw new OptionError('options.auth must be an object (secret, publicKey or jwks; anonymous)');
+  int('workers', o.workers, 0, 256);
+  int('ringBytes', o.ringBytes, 64 * 1024, 2 ** 30);
+  if ((o.ringBytes & (o.ringBytes - 1)) !== 0) throw new OptionError(`options.ringBytes must be a power of two (got ${o.ringBytes})`);
   if (typeof o.log !== 'function') throw new OptionError('options.log must be a function (level, message) => void');
   return o;
 }

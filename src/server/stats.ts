@@ -18,6 +18,9 @@ export class ServerStats {
   slowLaneEntries = 0;
   slowDisconnects = 0;
   errors = 0;
+  /** Worker only: times it fell more than a ring behind (or hit a gap) and resynchronised. */
+  overruns = 0;
+  resyncs = 0;
   /** Errors answered to clients, by protocol error code. */
   readonly errorsByCode = new Map<number, number>();
 

@@ -1,0 +1,158 @@
+// A fan-out worker thread: its own uWebSockets.js app on the shared port, a
+// replica of every topic fed by the broadcast ring, and publishes forwarded to
+// the sequencer. Falls behind by more than the ring? It resynchronises from
+// the sequencer's images and never reads an overwritten slot.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { TopicStore } from '../engine/index.js';
+import { decodeMessage, type DeltaMsg } from '../protocol/index.js';
+import { buildApp } from '../server/app.js';
+import { Authenticator } from '../server/auth.js';
+import { Fanout } from '../server/fanout.js';
+import { createMetrics } from '../server/metrics.js';
+import { resolveOptions, type ServerOptions } from '../server/options.js';
+import { listen } from '../server/server.js';
+import { ServerStats } from '../server/stats.js';
+import { loadUws } from '../server/uws.js';
+import { RecordType, readBroadcast, readReject, readStatus } from './records.js';
+import { RingIngest } from './ring-ingest.js';
+import type { TopicImage } from './sequencer.js';
+import { RingReader, RingWriter } from './shared-ring.js';
+
+export interface WorkerInit {
+  index: number;
+  options: Omit<Partial<ServerOptions>, 'log'>;
+  broadcast: SharedArrayBuffer;
+  publish: SharedArrayBuffer;
+  doorbell: SharedArrayBuffer;
+}
+
+export type ToWorker =
+  | { type: 'images'; position: number; topics: TopicImage[] }
+  | { type: 'stall'; ms: number }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'resync' }
+  | { type: 'listening'; port: number }
+  | { type: 'stalled' }
+  | { type: 'closed' }
+  | { type: 'failed'; message: string };
+
+const BATCH = 4096;
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as WorkerInit;
+  const post = (m: FromWorker) => port.postMessage(m);
+  const opts = resolveOptions({ ...init.options, workers: 0, name: `${init.options.name ?? 'tickfan'}/w${init.index}` });
+  const uws = loadUws();
+  const auth = await Authenticator.create(opts.auth);
+  const stats = new ServerStats();
+  const store = new TopicStore(opts.limits);
+  const fanout = new Fanout(store, opts, stats);
+  const ingest = new RingIngest(new RingWriter(init.publish), new Int32Array(init.doorbell));
+  const metrics = createMetrics(stats, () => store.size);
+  const app = buildApp({ opts, uws, store, fanout, stats, ingest, auth, metrics });
+  const reader = new RingReader(init.broadcast, 0);
+  let running = true;
+  let imagesWanted: ((m: Extract<ToWorker, { type: 'images' }>) => void) | null = null;
+
+  /** Takes the sequencer's exact images and continues from the ring position they are exact at. */
+  async function resync(): Promise<void> {
+    const images = await new Promise<Extract<ToWorker, { type: 'images' }>>((resolve) => {
+      imagesWanted = resolve;
+      post({ type: 'resync' });
+    });
+    for (const img of images.topics) {
+      const have = store.get(img.name);
+      if (have && have.epoch === img.epoch && have.version === img.version) continue;
+      const { topic, created } = store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts);
+      fanout.resynced(topic, created);
+      if (topic.stale !== img.stale) fanout.setStale(topic, img.stale);
+    }
+    reader.seek(images.position);
+    stats.resyncs++;
+  }
+
+  let gap = false;
+  function onRecord(rec: Uint8Array): void {
+    const r = readBroadcast(rec);
+    switch (r.type) {
+      case RecordType.UPDATE: {
+        const d = decodeMessage(r.body.subarray(4)) as DeltaMsg;
+        const a = gap ? null : store.applySequenced(d.topic, d.epoch, d.version, d.changes, d.ts);
+        if (!a) gap = true;
+        else {
+          stats.publishes++;
+          fanout.accepted(a, r.body);
+        }
+        if (r.origin === init.index) ingest.accepted(r.requestId, d.epoch, d.version);
+        return;
+      }
+      case RecordType.REJECT:
+        if (r.origin === init.index) {
+          const { code, message } = readReject(r.body);
+          ingest.rejected(r.requestId, code, message);
+        }
+        return;
+      case RecordType.STATUS: {
+        const { topic, stale } = readStatus(r.body);
+        const t = store.get(topic);
+        if (t) fanout.setStale(t, stale);
+        return;
+      }
+    }
+  }
+
+  async function pump(): Promise<void> {
+    while (running) {
+      const res = reader.read(onRecord, BATCH);
+      if (res.overrun || gap) {
+        stats.overruns++;
+        gap = false;
+        await resync();
+        continue;
+      }
+      // Yield to I/O and to fan-out's flush between batches.
+      if (res.count > 0) await new Promise((r) => setImmediate(r));
+      else await reader.waitAsync(1000);
+    }
+  }
+
+  port.on('message', (m: ToWorker) => {
+    switch (m.type) {
+      case 'images':
+        imagesWanted?.(m);
+        imagesWanted = null;
+        return;
+      case 'stall': {
+        // Diagnostics: block this thread so that it falls behind the ring.
+        const until = Date.now() + m.ms;
+        while (Date.now() < until);
+        post({ type: 'stalled' });
+        return;
+      }
+      case 'close':
+        running = false;
+        uws.us_listen_socket_close(listening.socket);
+        fanout.shutdown();
+        ingest.close();
+        metrics.stop();
+        setTimeout(() => {
+          post({ type: 'closed' });
+          port.close();
+        }, 30);
+        return;
+    }
+  });
+
+  await resync();
+  const listening = await listen(uws, app, opts.host, opts.port);
+  post({ type: 'listening', port: listening.port });
+  await pump();
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'failed', message: (err as Error)?.message ?? String(err) } satisfies FromWorker);
+});

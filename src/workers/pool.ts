@@ -1,0 +1,132 @@
+// Main-thread side of the multi-core layout: this thread is the sequencer,
+// N fan-out workers serve clients on one port (the kernel balances accepts),
+// and shared rings carry publishes in and sequenced updates out.
+
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { TopicStore } from '../engine/index.js';
+import { ErrorCode, TickfanError } from '../protocol/index.js';
+import type { Authenticator } from '../server/auth.js';
+import type { ServerOptions } from '../server/options.js';
+import { toChanges, type TickfanServer } from '../server/server.js';
+import { ServerStats } from '../server/stats.js';
+import type { FromWorker, ToWorker, WorkerInit } from './fanout-worker.js';
+import { Sequencer } from './sequencer.js';
+import { RingReader, RingWriter, createRing } from './shared-ring.js';
+
+/** Each worker's publish ring: room for bursts of publishes between sequencer turns. */
+const PUBLISH_RING_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The worker's compiled script. Run from TypeScript sources (the tests), this
+ * module sits in src/ and the workers load the build in dist/ instead.
+ */
+function workerScript(): URL {
+  const beside = new URL('./fanout-worker.js', import.meta.url);
+  if (existsSync(beside)) return beside;
+  const built = new URL('../../dist/workers/fanout-worker.js', import.meta.url);
+  if (existsSync(built)) return built;
+  throw new TickfanError(ErrorCode.INTERNAL, 'the worker script dist/workers/fanout-worker.js is missing: run npm run build');
+}
+
+interface Running {
+  worker: Worker;
+  send(m: ToWorker): void;
+  next(type: FromWorker['type']): Promise<FromWorker>;
+}
+
+export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator): Promise<TickfanServer> {
+  const n = opts.workers;
+  const store = new TopicStore(opts.limits);
+  const broadcast = createRing(opts.ringBytes);
+  const doorbell = new SharedArrayBuffer(4);
+  const publishRings = Array.from({ length: n }, () => createRing(PUBLISH_RING_BYTES));
+  const sequencer = new Sequencer(store, new RingWriter(broadcast), publishRings.map((r) => new RingReader(r, 0)), new Int32Array(doorbell));
+  void sequencer.run();
+  const stats = new ServerStats();
+  const { log, ...plain } = opts;
+  const workers: Running[] = [];
+  let port = opts.port;
+
+  const stopAll = async () => {
+    sequencer.stop();
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  };
+
+  try {
+    for (let index = 0; index < n; index++) {
+      // The first worker picks the port when asked for port 0; the others share it.
+      const init: WorkerInit = { index, options: { ...plain, port }, broadcast, publish: publishRings[index]!, doorbell };
+      const worker = new Worker(workerScript(), { workerData: init });
+      const waiters = new Map<string, (m: FromWorker) => void>();
+      let failure: Error | null = null;
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'resync') worker.postMessage({ type: 'images', ...sequencer.images() } satisfies ToWorker);
+        if (m.type === 'failed') failure = new TickfanError(ErrorCode.INTERNAL, `worker ${index} failed: ${m.message}`);
+        const w = waiters.get(m.type) ?? (m.type === 'failed' ? [...waiters.values()][0] : undefined);
+        if (w) {
+          waiters.delete(m.type);
+          w(m);
+        }
+      });
+      worker.on('error', (err) => {
+        log('error', `worker ${index}: ${err.stack ?? err.message}`);
+        failure = err;
+        for (const w of waiters.values()) w({ type: 'failed', message: err.message });
+      });
+      const running: Running = {
+        worker,
+        send: (m) => worker.postMessage(m),
+        next: (type) =>
+          new Promise<FromWorker>((resolve, reject) => {
+            if (failure) return reject(failure);
+            waiters.set(type, (m) => (m.type === 'failed' ? reject(failure ?? new Error(m.message)) : resolve(m)));
+          }),
+      };
+      workers.push(running);
+      const m = await running.next('listening');
+      if (m.type === 'listening') port = m.port;
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  log('info', `${n} fan-out workers serving on ${opts.host}:${port}; this thread sequences`);
+
+  let closed = false;
+  return {
+    port,
+    host: opts.host,
+    get stats() {
+      stats.publishes = sequencer.stats.publishes;
+      return stats;
+    },
+    store,
+    workers: n,
+    publish: (topic, fields) => {
+      const r = sequencer.publish(topic, toChanges(fields));
+      return { topic, ...r };
+    },
+    setStale: (topic, stale) => sequencer.setStale(topic, stale),
+    async stallWorker(index, ms) {
+      const w = workers[index];
+      if (!w) throw new TickfanError(ErrorCode.BAD_REQUEST, `no worker ${index} (there are ${n})`);
+      const done = w.next('stalled');
+      w.send({ type: 'stall', ms });
+      await done;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Every worker closes its listen socket and tells its clients "going away" (1001) first.
+      await Promise.all(
+        workers.map(async (w) => {
+          const done = w.next('closed').catch(() => undefined);
+          w.send({ type: 'close' });
+          await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+        }),
+      );
+      await stopAll();
+    },
+  };
+}
