@@ -95,8 +95,9 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
       uws.us_listen_socket_close(socket);
       fanout.shutdown();
       metrics.stop();
-      // Let the close frames leave before the caller moves on.
-      await new Promise((r) => setTimeout(r, 20));
+      // Let the close frames leave, then close what is left (HTTP keep-alive included).
+      await new Promise((r) => setTimeout(r, 50));
+      (app as unknown as { close(): void }).close();
     },
   };
 }

@@ -16,7 +16,7 @@ import { ServerStats } from '../server/stats.js';
 import { loadUws } from '../server/uws.js';
 import { RecordType, readBroadcast, readReject, readStatus } from './records.js';
 import { RingIngest } from './ring-ingest.js';
-import type { TopicImage } from './sequencer.js';
+import type { PublishOutcome, TopicImage } from './sequencer.js';
 import { RingReader, RingWriter } from './shared-ring.js';
 
 export interface WorkerInit {
@@ -28,12 +28,12 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'images'; position: number; topics: TopicImage[] }
+  | { type: 'images'; position: number; topics: TopicImage[]; outcomes: PublishOutcome[] }
   | { type: 'stall'; ms: number }
   | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'resync' }
+  | { type: 'resync'; pending: number[] }
   | { type: 'listening'; port: number }
   | { type: 'stalled' }
   | { type: 'closed' }
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   async function resync(): Promise<void> {
     const images = await new Promise<Extract<ToWorker, { type: 'images' }>>((resolve) => {
       imagesWanted = resolve;
-      post({ type: 'resync' });
+      post({ type: 'resync', pending: ingest.pendingIds() });
     });
     for (const img of images.topics) {
       const have = store.get(img.name);
@@ -72,6 +72,11 @@ async function main(): Promise<void> {
       if (topic.stale !== img.stale) fanout.setStale(topic, img.stale);
     }
     reader.seek(images.position);
+    // Answers to our publishes that the seek skipped over.
+    for (const o of images.outcomes) {
+      if ('version' in o) ingest.accepted(o.requestId, o.epoch, o.version);
+      else ingest.rejected(o.requestId, o.code, o.message);
+    }
     stats.resyncs++;
   }
 
@@ -139,16 +144,25 @@ async function main(): Promise<void> {
         fanout.shutdown();
         ingest.close();
         metrics.stop();
+        // Close frames go out first; then every remaining socket (HTTP keep-alive
+        // included) is closed so the thread's loop ends with no handle open.
         setTimeout(() => {
+          (app as unknown as { close(): void }).close();
           post({ type: 'closed' });
           port.close();
-        }, 30);
+        }, 50);
         return;
     }
   });
 
   await resync();
-  const listening = await listen(uws, app, opts.host, opts.port);
+  const listening = await listen(uws, app, opts.host, opts.port).catch((err: unknown) => {
+    // Leave no uWebSockets.js handle behind: a thread ending with one aborts the process.
+    (app as unknown as { close(): void }).close();
+    fanout.shutdown();
+    metrics.stop();
+    throw err;
+  });
   post({ type: 'listening', port: listening.port });
   await pump();
 }

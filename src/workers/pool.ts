@@ -3,6 +3,7 @@
 // and shared rings carry publishes in and sequenced updates out.
 
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError } from '../protocol/index.js';
@@ -16,6 +17,17 @@ import { RingReader, RingWriter, createRing } from './shared-ring.js';
 
 /** Each worker's publish ring: room for bursts of publishes between sequencer turns. */
 const PUBLISH_RING_BYTES = 4 * 1024 * 1024;
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 /**
  * The worker's compiled script. Run from TypeScript sources (the tests), this
@@ -46,7 +58,9 @@ export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator)
   const stats = new ServerStats();
   const { log, ...plain } = opts;
   const workers: Running[] = [];
-  let port = opts.port;
+  // uSockets shares a port between threads (SO_REUSEPORT) only when it is
+  // named explicitly: for port 0, pick a free port first.
+  let port = opts.port || (await freePort(opts.host));
 
   const stopAll = async () => {
     sequencer.stop();
@@ -61,7 +75,9 @@ export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator)
       const waiters = new Map<string, (m: FromWorker) => void>();
       let failure: Error | null = null;
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'resync') worker.postMessage({ type: 'images', ...sequencer.images() } satisfies ToWorker);
+        if (m.type === 'resync') {
+          worker.postMessage({ type: 'images', ...sequencer.images(), outcomes: sequencer.outcomesFor(index, m.pending) } satisfies ToWorker);
+        }
         if (m.type === 'failed') failure = new TickfanError(ErrorCode.INTERNAL, `worker ${index} failed: ${m.message}`);
         const w = waiters.get(m.type) ?? (m.type === 'failed' ? [...waiters.values()][0] : undefined);
         if (w) {

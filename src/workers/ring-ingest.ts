@@ -74,6 +74,11 @@ export class RingIngest implements Ingest {
     w.reject(new TickfanError(code as ErrorCode, message));
   }
 
+  /** Request ids still waiting for the sequencer's answer. */
+  pendingIds(): number[] {
+    return [...this.waiting.keys()];
+  }
+
   close(): void {
     for (const w of this.waiting.values()) {
       clearTimeout(w.timer);

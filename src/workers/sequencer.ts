@@ -18,6 +18,11 @@ export interface TopicImage {
   state: [string, FieldValue][];
 }
 
+/** What became of one worker publish, kept a while for a worker that resyncs past its answer. */
+export type PublishOutcome = { requestId: number; epoch: number; version: number } | { requestId: number; code: number; message: string };
+
+const RECENT_OUTCOMES = 65_536;
+
 export interface SequencerStats {
   publishes: number;
   rejected: number;
@@ -29,13 +34,31 @@ export class Sequencer {
   private commitScheduled = false;
   private running = false;
   readonly stats: SequencerStats = { publishes: 0, rejected: 0, commits: 0 };
+  /** Per worker: request id → outcome, oldest first, bounded. */
+  private readonly outcomes: Map<number, PublishOutcome>[];
 
   constructor(
     readonly store: TopicStore,
     private readonly broadcast: RingWriter,
     private readonly publishRings: RingReader[],
     private readonly doorbell: Int32Array,
-  ) {}
+  ) {
+    this.outcomes = publishRings.map(() => new Map());
+  }
+
+  private remember(origin: number, o: PublishOutcome): void {
+    const m = this.outcomes[origin];
+    if (!m) return;
+    m.set(o.requestId, o);
+    if (m.size > RECENT_OUTCOMES) m.delete(m.keys().next().value!);
+  }
+
+  /** Outcomes of a worker's requests that the sequencer already handled. */
+  outcomesFor(origin: number, requestIds: readonly number[]): PublishOutcome[] {
+    const m = this.outcomes[origin];
+    if (!m) return [];
+    return requestIds.map((id) => m.get(id)).filter((o): o is PublishOutcome => o !== undefined);
+  }
 
   /** Applies one publish and queues its sequenced update for the workers. Throws TickfanError when refused. */
   publish(topic: string, changes: Changes, origin = NO_ORIGIN, requestId = 0): { epoch: number; version: number } {
@@ -87,10 +110,12 @@ export class Sequencer {
         try {
           const m = decodeMessage(message.subarray(4));
           if (m.type !== 'publish') throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `expected a publish, got ${m.type}`);
-          this.publish(m.topic, m.changes, origin, requestId);
+          const r = this.publish(m.topic, m.changes, origin, requestId);
+          this.remember(origin, { requestId, ...r });
         } catch (err) {
           this.stats.rejected++;
           const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.INTERNAL, 'internal error');
+          this.remember(origin, { requestId, code: e.errorCode, message: e.message });
           this.broadcast.write(rejectRecord(origin, requestId, e.errorCode, e.message));
           this.scheduleCommit();
         }
