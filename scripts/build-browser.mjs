@@ -2,9 +2,8 @@
 // Bundles the client SDK for browsers: dist/browser/tickfan.js (ESM, minified),
 // served by the server at /tickfan.js. Types come from tsc (dist/client/*.d.ts).
 import { build } from 'esbuild';
-import { statSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,4 +28,5 @@ await build({
 writeFileSync(join(root, 'dist/browser/tickfan.d.ts'), "export * from '../client/index.js';\n");
 const size = statSync(out).size;
 const gz = gzipSync(readFileSync(out)).length;
-if (process.argv.includes('--report')) console.log(`dist/browser/tickfan.js: ${size} bytes, ${gz} gzipped`);
+// The README quotes these figures ("## Browsers").
+console.log(`dist/browser/tickfan.js: ${(size / 1000).toFixed(1)} kB minified, ${(gz / 1000).toFixed(1)} kB gzipped (${size} / ${gz} bytes)`);

@@ -4,21 +4,37 @@
 
 import { parseArgs } from 'node:util';
 import { MarketSim } from './demo/index.js';
-import { startServer, OptionError, NativeUwsMissingError, type ServerOptions } from './server/index.js';
+import { startServer, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
+import { explain, flagSpec, loadConfig } from './server/config.js';
+import { pinoLog, resolveOptions } from './server/options.js';
 import { connect, type FieldValue } from './client/index.js';
 
 const HELP = `tickfan — market-data fan-out server
 
 Usage:
-  tickfan serve [--port 8080] [--host 127.0.0.1] [--demo] [--demo-rate 2000] [--demo-symbols 300]
-                [--history 256] [--heartbeat-ms 5000] [--rate-tiers 50,10,4,1]
-                [--slow-threshold-bytes 262144] [--hard-cap-bytes 8388608] [--slow-timeout-ms 15000]
-  tickfan sub <topic-or-pattern> [--url ws://127.0.0.1:8080/ws] [--max-rate N] [--fields a,b] [--count N] [--json]
-  tickfan pub <topic> field=value ... [--url ws://127.0.0.1:8080/ws]
+  tickfan serve [--config tickfan.yaml] [--port 8080] [--host 127.0.0.1] [--demo] [options]
+  tickfan sub <topic-or-pattern> [--url ws://127.0.0.1:8080/ws] [--max-rate N] [--fields a,b] [--count N] [--json] [--token JWT]
+  tickfan pub <topic> field=value ... [--url ws://127.0.0.1:8080/ws] [--token JWT]
   tickfan --help
+
+serve options (each also TICKFAN_<NAME> in the environment; file < environment < flags):
+  --config FILE                 JSON or YAML file of options (TICKFAN_CONFIG)
+  --port 8080  --host 127.0.0.1  --workers N  --log-level info
+  --demo  --demo-rate 2000  --demo-symbols 300
+  --history 256  --heartbeat-ms 5000  --rate-tiers 50,10,4,1  --topic-ttl-ms 0
+  --slow-threshold-bytes 262144  --hard-cap-bytes 8388608  --slow-timeout-ms 15000  --idle-timeout-sec 60
+  --max-payload-bytes 1048576  --max-body-bytes 1048576  --max-subscriptions 10000  --max-publishes-per-second 10000
+  --max-connections 100000  --max-connections-per-ip 1000
+  --max-topics 100000  --max-fields-per-topic 1000  --max-value-bytes 65536  --max-topic-length 256
+  --auth-secret SECRET|@file    HS256 tokens      --auth-public-key @key.pem   RS256/ES256 tokens
+  --auth-jwks @jwks.json        RS256/ES256 keys  --auth-issuer ISS  --auth-audience AUD
+  --anonymous                   connections without a token may subscribe (read-only)
+  --allowed-origins https://a.example,https://b.example
+  --allow-remote-without-auth   serve beyond loopback with no authentication (anyone may publish)
 
 Examples:
   tickfan serve --demo                 # demo market feed on ws://127.0.0.1:8080/ws
+  tickfan serve --config tickfan.yaml --auth-secret @/run/secrets/tickfan
   tickfan sub 'px.*' --max-rate 1      # every equity, at most one update per second each
   tickfan pub px.TEST bid=101.25 ask=101.27 note=hello gone=null
 `;
@@ -36,60 +52,60 @@ function intFlag(name: string, v: string | undefined): number | undefined {
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      demo: { type: 'boolean', default: false },
-      'demo-rate': { type: 'string' },
-      'demo-symbols': { type: 'string' },
-      history: { type: 'string' },
-      'heartbeat-ms': { type: 'string' },
-      'rate-tiers': { type: 'string' },
-      'slow-threshold-bytes': { type: 'string' },
-      'hard-cap-bytes': { type: 'string' },
-      'slow-timeout-ms': { type: 'string' },
-    },
-    strict: true,
-  });
-  const num = (flag: keyof typeof values) => intFlag(flag, values[flag] as string | undefined);
-  const o: Partial<ServerOptions> = {
-    port: intFlag('port', values.port ?? process.env.TICKFAN_PORT) ?? 8080,
-    host: values.host ?? process.env.TICKFAN_HOST ?? '127.0.0.1',
-  };
-  if (values['heartbeat-ms'] !== undefined) o.heartbeatMs = num('heartbeat-ms')!;
-  if (values['rate-tiers'] !== undefined) o.rateTiers = values['rate-tiers'].split(',').map(Number);
-  if (values['slow-threshold-bytes'] !== undefined) o.slowThresholdBytes = num('slow-threshold-bytes')!;
-  if (values['hard-cap-bytes'] !== undefined) o.hardCapBytes = num('hard-cap-bytes')!;
-  if (values['slow-timeout-ms'] !== undefined) o.slowTimeoutMs = num('slow-timeout-ms')!;
-  if (values.history !== undefined) o.limits = { historySize: num('history')! };
-  const server = await startServer(o);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, ...flagSpec() }, strict: true }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  const { config, ...flags } = values;
+  const cfg = loadConfig({ file: config as string | undefined, flags });
+  // Same logger as the server's (pino, JSON lines on stderr) unless the config replaces it.
+  const log = pinoLog(resolveOptions({ ...cfg.options, log: () => {} }).logLevel);
+  let server: TickfanServer;
+  try {
+    server = await startServer({ ...cfg.options, log });
+  } catch (err) {
+    throw explain(err, cfg.layers);
+  }
   const base = `${server.host}:${server.port}`;
-  console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>)`);
-  if (!['127.0.0.1', 'localhost', '::1'].includes(server.host)) {
-    console.warn('tickfan: warning: no authentication is configured and the server listens beyond loopback: anyone who can reach it may publish and subscribe');
-  }
+  console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>, /metrics)`);
   let sim: MarketSim | undefined;
-  if (values.demo) {
-    sim = new MarketSim((topic, changes) => server.publish(topic, changes), {
-      rate: intFlag('demo-rate', values['demo-rate']) ?? 2000,
-      symbols: intFlag('demo-symbols', values['demo-symbols']) ?? 300,
-    });
+  if (cfg.demo) {
+    sim = new MarketSim((topic, changes) => server.publish(topic, changes), cfg.demo);
     sim.start();
-    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${intFlag('demo-rate', values['demo-rate']) ?? 2000} updates/s — try: npx tickfan sub 'px.AAPL'`);
+    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
   }
+
+  // Graceful stop: stop accepting, tell every client 1001 "going away" (they
+  // resume elsewhere), then exit; a stop that hangs is cut short.
   let stopping = false;
-  const stop = async (sig: string) => {
+  const stop = async (why: string, exitCode: number) => {
     if (stopping) return;
     stopping = true;
-    console.log(`tickfan: ${sig}: closing (clients are told 1001 going away)`);
+    log(exitCode ? 'error' : 'info', `${why}: closing (clients are told 1001 going away)`, { exitCode });
+    setTimeout(() => process.exit(exitCode || 1), 5_000).unref();
     sim?.stop();
-    await server.close();
-    process.exit(0);
+    try {
+      await server.close();
+    } catch (err) {
+      log('error', `close failed: ${(err as Error)?.stack ?? String(err)}`);
+      exitCode ||= 1;
+    }
+    process.exit(exitCode);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  // A bug must not leave clients hanging on a half-dead server: close it (they
+  // get 1001 and resume elsewhere), then exit non-zero.
+  process.on('uncaughtException', (err) => {
+    log('error', `uncaught exception: ${err?.stack ?? String(err)}`);
+    void stop('uncaught exception', 1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log('error', `unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+    void stop('unhandled rejection', 1);
+  });
 }
 
 function show(v: FieldValue | null): string {
@@ -108,11 +124,12 @@ async function sub(argv: string[]): Promise<void> {
       fields: { type: 'string' },
       count: { type: 'string' },
       json: { type: 'boolean', default: false },
+      token: { type: 'string', default: process.env.TICKFAN_TOKEN },
     },
   });
   const topic = positionals[0];
   if (!topic) fail('sub needs a topic or pattern, e.g. tickfan sub "px.*"');
-  const client = connect(values.url);
+  const client = connect(values.url, values.token ? { token: values.token } : {});
   const max = intFlag('count', values.count);
   const maxRate = values['max-rate'] !== undefined ? Number(values['max-rate']) : 0;
   const s = client.subscribe(topic, { maxRate, ...(values.fields ? { fields: values.fields.split(',') } : {}) });
@@ -147,7 +164,10 @@ async function pub(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { url: { type: 'string', default: process.env.TICKFAN_URL ?? 'ws://127.0.0.1:8080/ws' } },
+    options: {
+      url: { type: 'string', default: process.env.TICKFAN_URL ?? 'ws://127.0.0.1:8080/ws' },
+      token: { type: 'string', default: process.env.TICKFAN_TOKEN },
+    },
   });
   const [topic, ...pairs] = positionals;
   if (!topic || pairs.length === 0) fail('pub needs a topic and field=value pairs, e.g. tickfan pub px.TEST bid=1.5');
@@ -157,7 +177,7 @@ async function pub(argv: string[]): Promise<void> {
     if (eq <= 0) fail(`"${p}" is not field=value`);
     fields[p.slice(0, eq)] = parseValue(p.slice(eq + 1));
   }
-  const client = connect(values.url, { reconnect: false });
+  const client = connect(values.url, { reconnect: false, ...(values.token ? { token: values.token } : {}) });
   try {
     const ack = await client.publish(topic, fields);
     console.log(`${ack.topic} v${ack.version} (epoch ${ack.epoch})`);

@@ -1,47 +1,39 @@
-// tickfan client SDK: one WebSocket, many subscriptions, every topic held at
-// an exact (epoch, version). Gaps are healed with catch-ups; dropped
-// connections reconnect with capped full-jitter backoff and resume.
+// tickfan client SDK: one connection (WebSocket, or SSE where WebSocket is
+// blocked), many subscriptions, every topic held at an exact (epoch, version).
+// Gaps are healed with catch-ups; dropped connections reconnect with capped
+// full-jitter backoff and resume.
 
-import {
-  CloseCode,
-  Encoder,
-  PROTOCOL_VERSION,
-  SERVER_FRAME_HEADER,
-  TickfanError,
-  TopicState,
-  clientFrame,
-  decodeMessage,
-  frameSeq,
-  splitMessages,
-  type AnyMessage,
-  type Changes,
-  type FieldValue,
-  type ResumePoint,
-} from '../protocol/index.js';
+import { CloseCode, Encoder, PROTOCOL_VERSION, TickfanError, TopicState, type AnyMessage, type Changes, type FieldValue, type ResumePoint } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ClientError, ClientErrorCode, serverError } from './errors.js';
+import type { EventSourceCtor, FetchLike } from './event-stream.js';
 import { TopicReplica } from './replica.js';
+import { SseTransport, defaultEventSource } from './sse-transport.js';
 import { Subscription, type SubscribeOptions, type SubscriptionHost, type Update } from './subscription.js';
+import { WsTransport, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
 
-/** The subset of the browser WebSocket API the SDK needs. */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  send(data: Uint8Array | ArrayBuffer): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-}
-export type WebSocketCtor = new (url: string) => WebSocketLike;
+export type { WebSocketCtor, WebSocketLike, TransportKind } from './transport.js';
 
 export interface ClientOptions {
-  /** Connection token (sent in Hello). */
+  /** Connection token (sent in Hello over WebSocket, as `?token=` over SSE). */
   token?: string;
+  /**
+   * `'ws'`, `'sse'`, or `'auto'` (default): WebSocket, and SSE when no
+   * WebSocket can open (no constructor, or the first attempt fails or takes
+   * longer than `fallbackTimeoutMs`). Once a transport connected, `'auto'` keeps it.
+   */
+  transport?: TransportKind | 'auto';
   /** WebSocket constructor: the browser's by default; in Node 20 the `ws` package is loaded. */
   WebSocket?: WebSocketCtor;
+  /** EventSource constructor for SSE: the browser's by default; elsewhere a fetch()-based reader. */
+  EventSource?: EventSourceCtor;
+  /** fetch() for SSE commands (POST /sse/<session>). Default: the global one. */
+  fetch?: FetchLike;
+  /** SSE endpoint. Default: derived from `url` (`ws://host/ws` → `http://host/sse`). */
+  sseUrl?: string;
+  /** In `'auto'` mode, how long the first WebSocket may take to open before SSE is tried. Default 3000 ms. */
+  fallbackTimeoutMs?: number;
   /** Reconnect backoff (capped, full jitter). */
   backoff?: Partial<BackoffOptions>;
   /** Reconnect after a drop. Default true. */
@@ -59,6 +51,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'clo
 export interface ClientStats {
   /** Gaps detected (delta base ≠ held version, other epoch, heartbeat ahead, frame sequence jump). */
   gaps: number;
+  /** Gaps closed: the topic was exact again after its catch-up. */
+  gapsHealed: number;
   /**
    * Catch-ups received, by kind: answers to a gap, a resume or a resume after
    * pause, and those the server sends on its own after holding updates back
@@ -100,7 +94,6 @@ interface Pending {
   sent: boolean;
 }
 
-const OPEN = 1;
 const MAX_QUEUED = 10_000;
 
 let wsModule: Promise<WebSocketCtor> | undefined;
@@ -108,8 +101,24 @@ async function defaultWebSocket(): Promise<WebSocketCtor> {
   const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
   if (g) return g;
   // Node 20 has no global WebSocket: use the `ws` package (a tickfan dependency).
+  // A browser without one (or where it was removed) gets SSE instead.
+  const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
+  if (!node) throw new Error('this runtime has no WebSocket');
   wsModule ??= import(/* @vite-ignore */ 'ws' as string).then((m: { default: WebSocketCtor }) => m.default);
   return wsModule;
+}
+
+/** The WebSocket and SSE endpoints of a server, from either URL. */
+export function endpoints(url: string, sseUrl?: string): { ws: string; sse: string } {
+  const u = new URL(url);
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  const ws = new URL(u);
+  ws.protocol = secure ? 'wss:' : 'ws:';
+  const sse = new URL(u);
+  sse.protocol = secure ? 'https:' : 'http:';
+  if (u.protocol.startsWith('http')) ws.pathname = ws.pathname.replace(/\/sse\/?$/, '/ws');
+  else sse.pathname = /\/ws\/?$/.test(sse.pathname) ? sse.pathname.replace(/\/ws\/?$/, '/sse') : sse.pathname.replace(/\/?$/, '/sse');
+  return { ws: ws.toString(), sse: sseUrl ?? sse.toString() };
 }
 
 /**
@@ -124,7 +133,14 @@ export function connect(url: string, options: ClientOptions = {}): TickfanClient
 }
 
 export class TickfanClient extends Emitter<ClientEvents> implements SubscriptionHost {
-  private ws: WebSocketLike | null = null;
+  private conn: Transport | null = null;
+  /** The transport that connected ('auto' keeps it), and the one tried last. */
+  private mode: TransportKind | null = null;
+  private tried: TransportKind | null = null;
+  private readonly endpoints: { ws: string; sse: string };
+  /** Last SSE event id seen: a new stream resumes the server session from it. */
+  private sseResumeFrom = '';
+  private fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   private _state: ConnectionState = 'connecting';
   private readonly enc = new Encoder(1024);
   private readonly subs = new Map<number, Subscription>();
@@ -144,6 +160,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   private everConnected = false;
   readonly stats: ClientStats = {
     gaps: 0,
+    gapsHealed: 0,
     catchUps: 0,
     catchUpDeltas: 0,
     catchUpSnapshots: 0,
@@ -160,15 +177,25 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     private readonly options: ClientOptions = {},
   ) {
     super();
-    if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) {
-      throw new ClientError(ClientErrorCode.BAD_OPTION, `url must start with ws:// or wss:// (got ${JSON.stringify(url)})`);
+    if (typeof url !== 'string' || !/^(wss?|https?):\/\//.test(url)) {
+      throw new ClientError(ClientErrorCode.BAD_OPTION, `url must start with ws://, wss://, http:// or https:// (got ${JSON.stringify(url)})`);
     }
+    const t = options.transport;
+    if (t !== undefined && t !== 'ws' && t !== 'sse' && t !== 'auto') {
+      throw new ClientError(ClientErrorCode.BAD_OPTION, `options.transport must be 'ws', 'sse' or 'auto' (got ${JSON.stringify(t)})`);
+    }
+    this.endpoints = endpoints(url, options.sseUrl);
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff });
     void this.open();
   }
 
   get state(): ConnectionState {
     return this._state;
+  }
+
+  /** The transport in use (or being tried): 'ws' or 'sse'; null before the first attempt. */
+  get transport(): TransportKind | null {
+    return this.conn?.kind ?? this.mode ?? this.tried;
   }
 
   private setState(to: ConnectionState): void {
@@ -232,17 +259,11 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     this.setState('closed');
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.watchdog) clearInterval(this.watchdog);
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
     this.failPending(new ClientError(ClientErrorCode.CLOSED, 'the client was closed'));
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
-      try {
-        ws.close(CloseCode.NORMAL, 'client closed');
-      } catch {
-        // already closing
-      }
-    }
+    const conn = this.conn;
+    this.conn = null;
+    conn?.close(CloseCode.NORMAL, 'client closed');
   }
 
   // ------------------------------------------------------------ SubscriptionHost
@@ -287,52 +308,111 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   // ------------------------------------------------------------ connection
 
   private async open(): Promise<void> {
-    let Ctor: WebSocketCtor;
-    try {
-      Ctor = this.options.WebSocket ?? (await defaultWebSocket());
-    } catch (err) {
-      this.emit('error', new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass options.WebSocket or install the `ws` package', { cause: err }));
+    const want = this.options.transport ?? 'auto';
+    // 'auto' tries WebSocket first; until one transport has connected it alternates.
+    let kind: TransportKind = want !== 'auto' ? want : (this.mode ?? (this.tried === 'ws' ? 'sse' : 'ws'));
+    let WsCtor: WebSocketCtor | null = null;
+    if (kind === 'ws') {
+      try {
+        WsCtor = this.options.WebSocket ?? (await defaultWebSocket());
+      } catch (err) {
+        if (want === 'ws') {
+          this.emit('error', new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass options.WebSocket or install the `ws` package', { cause: err }));
+          return;
+        }
+        kind = this.mode = 'sse'; // no WebSocket here at all: SSE for good
+      }
+    }
+    const Es = kind === 'sse' ? (this.options.EventSource ?? defaultEventSource()) : null;
+    if (kind === 'sse' && !Es) {
+      this.emit('error', new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no EventSource (nor fetch with streams) for SSE: pass options.EventSource', {}));
       return;
     }
     if (this._state === 'closed') return;
     this.setState('connecting');
-    const ws = new Ctor(this.url);
-    this.ws = ws;
-    ws.binaryType = 'arraybuffer';
-    ws.onopen = () => this.onOpen(ws);
-    ws.onmessage = (ev) => {
-      // A socket given up on (watchdog) may still deliver its backlog: not ours any more.
-      if (ws === this.ws) this.onFrame(ev.data);
+    this.tried = kind;
+    const h: TransportHandlers = {
+      open: (info) => this.onOpen(t, info),
+      frame: (seq, messages) => this.onFrame(t, seq, messages),
+      error: (err) => {
+        if (t === this.conn) this.emit('error', err);
+      },
+      close: (code, reason) => this.onClose(t, code, reason),
     };
-    ws.onerror = () => {
-      // onclose follows with the code; nothing to do here.
-    };
-    ws.onclose = (ev) => this.onClose(ws, ev.code, ev.reason);
+    let t: Transport;
+    try {
+      t =
+        kind === 'ws'
+          ? new WsTransport(this.endpoints.ws, WsCtor!, h)
+          : new SseTransport(
+              this.endpoints.sse,
+              { token: this.options.token, resumeFrom: this.sseResumeFrom, EventSource: Es!, fetch: this.options.fetch ?? ((u, i) => globalThis.fetch(u, i)) },
+              h,
+            );
+    } catch (err) {
+      // e.g. a WebSocket constructor that throws (blocked by policy): try again (the other transport, in 'auto').
+      this.emit('error', err as Error);
+      this.scheduleReconnect(want === 'auto' && !this.mode ? 0 : this.backoff.next());
+      return;
+    }
+    this.conn = t;
+    if (want === 'auto' && !this.mode && kind === 'ws') {
+      // A proxy that blocks WebSocket may just never answer: don't wait for it.
+      const ms = this.options.fallbackTimeoutMs ?? 3000;
+      this.fallbackTimer = setTimeout(() => {
+        this.fallbackTimer = null;
+        if (this.conn !== t || this._state === 'connected') return;
+        t.close(CloseCode.GOING_AWAY, 'too slow to open');
+        this.onClose(t, 1006, `the WebSocket did not open within ${ms} ms`);
+      }, ms);
+    }
   }
 
-  private onOpen(ws: WebSocketLike): void {
-    if (ws !== this.ws) return;
-    this.expectedSeq = 1;
+  private onOpen(t: Transport, info: SessionInfo | null): void {
+    if (t !== this.conn) return;
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = null;
+    this.mode = t.kind;
+    // A resumed SSE session continues its event numbering: take the first frame's number as it comes.
+    this.expectedSeq = t.kind === 'ws' ? 1 : -1;
     this.lastFrameAt = Date.now();
     this.backoff.reset();
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
-    const out: Uint8Array[] = [this.enc.hello(PROTOCOL_VERSION, this.options.name ?? 'tickfan-js', this.options.token ?? '')];
-    // Resubscribe everything, each with the exact points it holds.
+    const out: Uint8Array[] = [];
+    if (t.kind === 'ws') out.push(this.enc.hello(PROTOCOL_VERSION, this.options.name ?? 'tickfan-js', this.options.token ?? ''));
+    // The server restored these (SSE resume): their catch-ups follow in this event.
+    const restored = info?.resumed ? new Map(info.subs.map((s) => [s.id, s.paused])) : null;
+    // Resubscribe everything else, each with the exact points it holds.
     for (const sub of this.subs.values()) {
-      out.push(this.subscribeMessage(sub));
-      if (sub.paused) out.push(this.enc.pause(sub.id));
+      const paused = restored?.get(sub.id);
+      if (paused === undefined) {
+        out.push(this.subscribeMessage(sub));
+        if (sub.paused) out.push(this.enc.pause(sub.id));
+        continue;
+      }
+      restored!.delete(sub.id);
+      for (const topic of sub.isPattern ? sub.topics : [sub.pattern]) {
+        const r = this.replicas.get(topic);
+        if (r?.held) r.expectCatchUp = true;
+      }
+      if (paused !== sub.paused) out.push(sub.paused ? this.enc.pause(sub.id) : this.enc.resume(sub.id));
     }
+    // Unsubscribed while the stream was down.
+    if (restored) for (const id of restored.keys()) out.push(this.enc.unsubscribe(id));
     out.push(...this.queued.splice(0));
-    ws.send(clientFrame(out));
+    if (out.length) t.send(out);
     for (const p of this.pending.values()) p.sent = true;
     this.setState('connected');
     this.startWatchdog();
   }
 
-  private onClose(ws: WebSocketLike, code: number, reason: string): void {
-    if (ws !== this.ws) return;
-    this.ws = null;
+  private onClose(t: Transport, code: number, reason: string): void {
+    if (t !== this.conn) return;
+    this.conn = null;
+    if (t instanceof SseTransport) this.sseResumeFrom = t.lastEventId;
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = null;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
     this.emit('disconnect', { code, reason });
@@ -345,7 +425,13 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     if (this._state === 'closed') return;
     this.setState('disconnected');
     if (this.options.reconnect === false) return;
-    const delay = this.backoff.next();
+    // A first WebSocket that failed in 'auto' mode: try SSE at once.
+    const fallingBack = (this.options.transport ?? 'auto') === 'auto' && !this.mode && t.kind === 'ws';
+    this.scheduleReconnect(fallingBack ? 0 : this.backoff.next());
+  }
+
+  private scheduleReconnect(delay: number): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.open();
@@ -360,8 +446,11 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       const now = Date.now();
       if (now - this.lastFrameAt > this.heartbeatMs + grace) {
         // Silent past heartbeat + grace: the connection is half-open. Drop it and resume.
-        this.ws?.close(CloseCode.GOING_AWAY, 'heartbeat missed');
-        if (this.ws) this.onClose(this.ws, 4000, 'heartbeat missed');
+        const conn = this.conn;
+        if (conn) {
+          conn.close(CloseCode.GOING_AWAY, 'heartbeat missed');
+          this.onClose(conn, 4000, 'heartbeat missed');
+        }
         return;
       }
       for (const r of this.replicas.values()) {
@@ -381,9 +470,9 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   }
 
   private sendIfConnected(msg: Uint8Array): boolean {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN || this._state !== 'connected') return false;
-    ws.send(msg);
+    const conn = this.conn;
+    if (!conn || !conn.ready || this._state !== 'connected') return false;
+    conn.send([msg]);
     return true;
   }
 
@@ -413,20 +502,18 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
 
   // ------------------------------------------------------------ incoming
 
-  private onFrame(data: unknown): void {
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
-    if (!bytes) return;
+  private onFrame(t: Transport, seq: number, messages: readonly AnyMessage[]): void {
+    if (t !== this.conn) return;
     this.lastFrameAt = Date.now();
     this.stats.frames++;
+    if (this.expectedSeq >= 0 && seq !== this.expectedSeq) {
+      // A frame went missing: every topic's picture is suspect. Ask for all.
+      this.stats.sequenceGaps++;
+      for (const r of this.replicas.values()) if (r.held) this.gap(r);
+    }
+    this.expectedSeq = seq + 1;
     try {
-      const seq = frameSeq(bytes);
-      if (seq !== this.expectedSeq) {
-        // A frame went missing: every topic's picture is suspect. Ask for all.
-        this.stats.sequenceGaps++;
-        for (const r of this.replicas.values()) if (r.held) this.gap(r);
-      }
-      this.expectedSeq = seq + 1;
-      splitMessages(bytes, SERVER_FRAME_HEADER, (m) => this.onMessage(decodeMessage(m)));
+      for (const m of messages) this.onMessage(m);
     } catch (err) {
       this.emit('error', err as Error);
     }
@@ -440,6 +527,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       case 'snapshot': {
         const r = this.replicaFor(m.topic);
         const wasHeld = r.held;
+        if (r.healingSince) this.stats.gapsHealed++;
         r.snapshot(m.epoch, m.version, m.fields);
         this.stats.snapshots++;
         if (r.expectCatchUp || wasHeld) {
@@ -453,6 +541,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       }
       case 'delta': {
         const r = this.replicaFor(m.topic);
+        const healing = r.healingSince !== 0;
         const result = r.delta(m.epoch, m.base, m.version, m.changes);
         if (result === 'duplicate') {
           this.stats.duplicates++;
@@ -463,6 +552,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
           return;
         }
         this.stats.deltas++;
+        if (healing) this.stats.gapsHealed++;
         // A full-rate topic gets one delta per version; a longer one is a catch-up.
         if (r.expectCatchUp || (m.version - m.base > 1 && this.fullRate(m.topic))) {
           r.expectCatchUp = false;

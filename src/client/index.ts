@@ -1,6 +1,7 @@
 // tickfan client SDK for Node and browsers. Imports only the protocol.
-export { connect, TickfanClient } from './client.js';
-export type { ClientOptions, ClientStats, ClientEvents, ConnectionState, PublishAck, WebSocketCtor, WebSocketLike } from './client.js';
+export { connect, TickfanClient, endpoints } from './client.js';
+export type { ClientOptions, ClientStats, ClientEvents, ConnectionState, PublishAck, TransportKind, WebSocketCtor, WebSocketLike } from './client.js';
+export { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 export { Subscription } from './subscription.js';
 export type { SubscribeOptions, Update, StatusEvent, SubscriptionEvents } from './subscription.js';
 export { ClientError, ClientErrorCode } from './errors.js';

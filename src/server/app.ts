@@ -91,10 +91,10 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
       return { status: '403 Forbidden', code: ErrorCode.PERMISSION_DENIED, message: `origin ${a.origin} is not allowed` };
     }
     if (stats.connections >= opts.maxConnections) {
-      return { status: '503 Service Unavailable', code: ErrorCode.RATE_LIMITED, message: `the server holds its maximum of ${opts.maxConnections} connections` };
+      return { status: '503 Service Unavailable', code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the server holds its maximum of ${opts.maxConnections} connections` };
     }
     if ((perIp.get(a.remote) ?? 0) >= opts.maxConnectionsPerIp) {
-      return { status: '429 Too Many Requests', code: ErrorCode.RATE_LIMITED, message: `${opts.maxConnectionsPerIp} connections from ${a.remote} already` };
+      return { status: '429 Too Many Requests', code: ErrorCode.TOO_MANY_CONNECTIONS, message: `${opts.maxConnectionsPerIp} connections from ${a.remote} already` };
     }
     return null;
   }
@@ -171,9 +171,13 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
     const acked = (r: PublishResult) => {
       if (id) fanout.reply(conn, enc.ack(id, topic, r.epoch, r.version, 0));
     };
+    const done = (r: PublishResult) => {
+      fanout.publishedBy(conn, topic, r.epoch, r.version);
+      acked(r);
+    };
     const r = ingest.publish(topic, changes);
-    if (r instanceof Promise) r.then(acked, (err: unknown) => replyError(conn, err, id, topic));
-    else acked(r);
+    if (r instanceof Promise) r.then(done, (err: unknown) => replyError(conn, err, id, topic));
+    else done(r);
   }
 
   function handle(conn: Conn, m: ClientMessage): void {
@@ -189,7 +193,8 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
           const count = fanout.subscribe(conn, m.id, m.topics, m.maxRate, m.fields, m.resume);
           fanout.reply(conn, enc.ack(m.id, '', 0, 0, count));
         } catch (err) {
-          replyError(conn, err, m.id, m.topics.find((t) => isPattern(t)) ?? m.topics[0] ?? '');
+          const topic = (err as { topic?: unknown }).topic;
+          replyError(conn, err, m.id, typeof topic === 'string' ? topic : (m.topics.find((t) => isPattern(t)) ?? m.topics[0] ?? ''));
         }
         return;
       case 'unsubscribe':
@@ -251,7 +256,10 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
   }
 
   app.ws<Conn>('/ws', {
-    maxPayloadLength: opts.maxPayloadBytes,
+    // uWebSockets.js cuts the TCP connection, without a close frame, past its
+    // limit: give it headroom so that a message just over ours gets a 1009
+    // (checked in \`message\`), while anything past twice ours is never read.
+    maxPayloadLength: opts.maxPayloadBytes * 2,
     maxBackpressure: opts.hardCapBytes,
     closeOnBackpressureLimit: 0,
     idleTimeout: opts.idleTimeoutSec,
@@ -263,6 +271,16 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        // RFC 6455 4.4: name the version we speak.
+        stats.error(ErrorCode.BAD_REQUEST);
+        res
+          .writeStatus('426 Upgrade Required')
+          .writeHeader('sec-websocket-version', '13')
+          .writeHeader('content-type', 'application/json')
+          .end(errorBody(ErrorCode.BAD_REQUEST, 'WebSocket version 13 (RFC 6455) is the only one supported'));
+        return;
+      }
       const no = refusal(a);
       if (no) {
         stats.error(no.code);
@@ -296,13 +314,18 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
         // Authentication is required and no token came with the upgrade: Hello must bring one.
         conn.expiryTimer = setTimeout(() => {
           if (conn.grants || conn.authWaiting) return;
-          replyError(conn, new TickfanError(ErrorCode.UNAUTHORIZED, 'no token within 10 s: send Hello with a token, or connect with ?token='));
+          replyError(conn, new TickfanError(ErrorCode.UNAUTHORIZED, `no token within ${opts.authTimeoutMs} ms: send Hello with a token, or connect with ?token=`));
           fanout.end(conn, CloseCode.UNAUTHORIZED, 'unauthorized');
-        }, 10_000);
+        }, opts.authTimeoutMs);
       }
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
+      if (message.byteLength > opts.maxPayloadBytes) {
+        replyError(conn, new TickfanError(ErrorCode.VALUE_TOO_LARGE, `a message of ${message.byteLength} bytes is larger than the ${opts.maxPayloadBytes} accepted`));
+        fanout.end(conn, CloseCode.TOO_BIG, 'message too big');
+        return;
+      }
       if (!isBinary) {
         replyError(conn, new TickfanError(ErrorCode.BAD_FRAME, 'tickfan speaks binary frames (FlatBuffers); text frames are not accepted'));
         return badFrame(conn);
@@ -364,18 +387,47 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
 
   app.post('/publish/:topic', (res, req) => {
     const state = { done: false };
-    res.onAborted(() => (state.done = true));
+    let slow: NodeJS.Timeout | undefined;
+    res.onAborted(() => {
+      state.done = true;
+      clearTimeout(slow);
+    });
     const a = admission(res, req);
     let topic: string;
     try {
       const no = httpRefusal(a.remote);
       if (no) throw no;
       topic = topicParam(req);
+      // A declared length past the limit is refused before a byte of it is read.
+      const declared = Number(req.getHeader('content-length') || 0);
+      if (declared > opts.maxBodyBytes) {
+        stats.error(ErrorCode.VALUE_TOO_LARGE);
+        state.done = true;
+        res
+          .writeStatus('413 Payload Too Large')
+          .writeHeader('content-type', 'application/json')
+          .end(errorBody(ErrorCode.VALUE_TOO_LARGE, `request body is larger than ${opts.maxBodyBytes} bytes`), true); // and close: the body is never read
+        return;
+      }
     } catch (err) {
+      if (err instanceof TickfanError) stats.error(err.errorCode);
       return sendError(res, err, state);
     }
+    // A body that trickles in (slow-loris) is cut off after bodyTimeoutMs.
+    slow = setTimeout(() => {
+      if (state.done) return;
+      state.done = true;
+      stats.error(ErrorCode.BAD_REQUEST);
+      res.cork(() => {
+        res
+          .writeStatus('408 Request Timeout')
+          .writeHeader('content-type', 'application/json')
+          .end(errorBody(ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), true);
+      });
+    }, opts.bodyTimeoutMs);
     // The body is read (bounded) while nothing else waits; then the token is checked.
     readBody(res, opts.maxBodyBytes, state, (body) => {
+      clearTimeout(slow);
       void (async () => {
         try {
           const grants = await grantsFor(a.token);
@@ -466,7 +518,7 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
     );
   });
 
-  registerSse(app, ctx, { admission, refusal, grantsFor, connOpened, connClosed, armExpiry });
+  registerSse(app, ctx, { admission, refusal, grantsFor, connOpened, connClosed, armExpiry, handle });
 
   // Browser SDK at a stable path; the demo page at / when asked for.
   const files: [string, string, string][] = [['/tickfan.js', 'dist/browser/tickfan.js', 'text/javascript; charset=utf-8']];
@@ -503,5 +555,7 @@ export type AppHooks = {
   connOpened: (conn: Conn) => void;
   connClosed: (conn: Conn) => void;
   armExpiry: (conn: Conn) => void;
+  /** Handles one client message on a connection (SSE commands share the WebSocket's handler). */
+  handle: (conn: Conn, m: ClientMessage) => void;
 };
 export type { Admission };

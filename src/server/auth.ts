@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { TopicPattern } from '../engine/index.js';
 import { ErrorCode, TickfanError } from '../protocol/index.js';
+import { OptionError } from './options.js';
 
 export interface AuthOptions {
-  /** HS256 shared secret (at least 32 characters). */
+  /** HS256 shared secret (at least 32 characters), or a path to a file holding it (`@/path/secret`). */
   secret?: string;
   /** PEM (SPKI) public key for RS256 / ES256 tokens, or a path to one (`@/path/key.pem`). */
   publicKey?: string;
@@ -41,8 +42,14 @@ export const OPEN_GRANTS: Grants = {
   expiresAt: null,
 };
 
-function readMaybeFile(v: string): string {
-  return v.startsWith('@') ? readFileSync(v.slice(1), 'utf8') : v;
+/** `@/path` reads the file (for keys and secrets kept out of argv and the environment). */
+function readMaybeFile(v: string, option: string): string {
+  if (!v.startsWith('@')) return v;
+  try {
+    return readFileSync(v.slice(1), 'utf8');
+  } catch (err) {
+    throw new OptionError(`options.${option}: cannot read ${v.slice(1)}: ${(err as Error).message}`, option, { cause: err });
+  }
 }
 
 function patterns(list: unknown, claim: string): TopicPattern[] {
@@ -50,7 +57,13 @@ function patterns(list: unknown, claim: string): TopicPattern[] {
   if (!Array.isArray(list) || list.some((p) => typeof p !== 'string')) {
     throw new TickfanError(ErrorCode.UNAUTHORIZED, `token claim "${claim}" must be an array of topic patterns`);
   }
-  return list.map((p: string) => TopicPattern.parse(p));
+  return list.map((p: string) => {
+    try {
+      return TopicPattern.parse(p);
+    } catch (err) {
+      throw new TickfanError(ErrorCode.UNAUTHORIZED, `token claim "${claim}": ${(err as Error).message}`, { cause: err });
+    }
+  });
 }
 
 export class Authenticator {
@@ -64,17 +77,21 @@ export class Authenticator {
   /** Builds an authenticator; an empty options object means "no auth: open". */
   static async create(opts: AuthOptions = {}): Promise<Authenticator> {
     const configured = [opts.secret, opts.publicKey, opts.jwks].filter((x) => x !== undefined).length;
-    if (configured > 1) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth: configure one of auth.secret, auth.publicKey or auth.jwks');
+    if (configured > 1) {
+      const which = opts.secret !== undefined ? (opts.publicKey !== undefined ? 'auth.publicKey' : 'auth.jwks') : 'auth.jwks';
+      throw new OptionError(`options.${which}: configure only one of auth.secret, auth.publicKey or auth.jwks`, which);
+    }
     let key: Uint8Array | CryptoKey | JWTVerifyGetKey | null = null;
     let algorithms: string[] = [];
     if (opts.secret !== undefined) {
-      if (typeof opts.secret !== 'string' || opts.secret.length < 32) {
-        throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.secret must be a string of at least 32 characters (HS256)');
+      const secret = typeof opts.secret === 'string' ? readMaybeFile(opts.secret, 'auth.secret').replace(/\r?\n$/, '') : opts.secret;
+      if (typeof secret !== 'string' || secret.length < 32) {
+        throw new OptionError('options.auth.secret must be a string of at least 32 characters (HS256)', 'auth.secret');
       }
-      key = new TextEncoder().encode(opts.secret);
+      key = new TextEncoder().encode(secret);
       algorithms = ['HS256'];
     } else if (opts.publicKey !== undefined) {
-      const pem = readMaybeFile(opts.publicKey);
+      const pem = readMaybeFile(opts.publicKey, 'auth.publicKey');
       algorithms = [];
       for (const alg of ['RS256', 'ES256'] as const) {
         try {
@@ -85,19 +102,36 @@ export class Authenticator {
           // try the next algorithm
         }
       }
-      if (!key) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.publicKey is not a PEM RSA or P-256 public key');
+      if (!key) throw new OptionError('options.auth.publicKey is not a PEM (SPKI) RSA or P-256 public key', 'auth.publicKey');
     } else if (opts.jwks !== undefined) {
-      const set = typeof opts.jwks === 'string' ? (JSON.parse(readMaybeFile(opts.jwks)) as JSONWebKeySet) : opts.jwks;
-      if (!set || !Array.isArray(set.keys)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'auth.jwks must be a JWKS: {"keys": [...]}');
-      key = createLocalJWKSet(set);
+      let set: JSONWebKeySet;
+      try {
+        set = typeof opts.jwks === 'string' ? (JSON.parse(readMaybeFile(opts.jwks, 'auth.jwks')) as JSONWebKeySet) : opts.jwks;
+      } catch (err) {
+        if (err instanceof OptionError) throw err;
+        throw new OptionError(`options.auth.jwks is not valid JSON: ${(err as Error).message}`, 'auth.jwks', { cause: err });
+      }
+      if (!set || !Array.isArray(set.keys) || set.keys.length === 0) throw new OptionError('options.auth.jwks must be a JWKS with at least one key: {"keys": [...]}', 'auth.jwks');
+      try {
+        key = createLocalJWKSet(set);
+      } catch (err) {
+        throw new OptionError(`options.auth.jwks: ${(err as Error).message}`, 'auth.jwks', { cause: err });
+      }
       algorithms = ['RS256', 'ES256'];
     }
     let anon: Grants | null = null;
     if (!key || opts.anonymous) {
+      // No key at all: open (anyone may subscribe and publish; the server then
+      // answers loopback only). Anonymous access next to a key is read-only
+      // unless anonymousGrants say otherwise; so is anonymous mode without a key.
       const g = opts.anonymousGrants;
-      anon = key
-        ? { subject: 'anonymous', subscribe: patterns(g?.subscribe ?? ['>'], 'subscribe'), publish: patterns(g?.publish ?? [], 'publish'), expiresAt: null }
-        : OPEN_GRANTS;
+      let grants: { subscribe: TopicPattern[]; publish: TopicPattern[] };
+      try {
+        grants = { subscribe: patterns(g?.subscribe ?? ['>'], 'subscribe'), publish: patterns(g?.publish ?? [], 'publish') };
+      } catch (err) {
+        throw new OptionError(`options.auth.anonymousGrants: ${(err as Error).message}`, 'auth.anonymousGrants', { cause: err });
+      }
+      anon = key || opts.anonymous ? { subject: 'anonymous', ...grants, expiresAt: null } : OPEN_GRANTS;
     }
     return new Authenticator(key, algorithms, opts, anon);
   }
@@ -114,7 +148,8 @@ export class Authenticator {
 
   /** Verifies a token; throws UNAUTHORIZED saying why (expired, bad signature, `alg: none`, …). */
   async verify(token: string): Promise<Grants> {
-    if (!this.key) return OPEN_GRANTS;
+    // No key: tokens mean nothing, and must not lift anonymous (read-only) grants.
+    if (!this.key) return this.anon ?? OPEN_GRANTS;
     let payload: JWTPayload;
     try {
       const r = await jwtVerify(token, this.key as Uint8Array, {

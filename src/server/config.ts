@@ -3,40 +3,96 @@
 // bad setting and where it came from.
 
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { OptionError, type ServerOptions } from './options.js';
+import { OptionError, resolveOptions, type ServerOptions } from './options.js';
 
-export type Config = Partial<ServerOptions> & { demo?: { rate?: number; symbols?: number } | boolean };
+/** The built-in market simulator of `tickfan serve` (not a server option). */
+export interface DemoConfig {
+  enabled?: boolean;
+  rate?: number;
+  symbols?: number;
+}
+
+export type Config = Partial<ServerOptions> & { demo?: DemoConfig | boolean };
+
+type SettingType = 'int' | 'string' | 'bool' | 'list' | 'numbers';
+
+/** One setting reachable from the environment and/or a flag. */
+interface Setting {
+  path: string;
+  type: SettingType;
+  env?: string;
+  flag?: string;
+  /** For --help. */
+  hint?: string;
+}
+
+/** Every setting the environment and flags can carry (a config file can carry any option). */
+export const SETTINGS: readonly Setting[] = [
+  { path: 'port', type: 'int', env: 'TICKFAN_PORT', flag: 'port' },
+  { path: 'host', type: 'string', env: 'TICKFAN_HOST', flag: 'host' },
+  { path: 'workers', type: 'int', env: 'TICKFAN_WORKERS', flag: 'workers' },
+  { path: 'heartbeatMs', type: 'int', env: 'TICKFAN_HEARTBEAT_MS', flag: 'heartbeat-ms' },
+  { path: 'rateTiers', type: 'numbers', env: 'TICKFAN_RATE_TIERS', flag: 'rate-tiers' },
+  { path: 'limits.historySize', type: 'int', env: 'TICKFAN_HISTORY', flag: 'history' },
+  { path: 'slowThresholdBytes', type: 'int', env: 'TICKFAN_SLOW_THRESHOLD_BYTES', flag: 'slow-threshold-bytes' },
+  { path: 'hardCapBytes', type: 'int', env: 'TICKFAN_HARD_CAP_BYTES', flag: 'hard-cap-bytes' },
+  { path: 'slowTimeoutMs', type: 'int', env: 'TICKFAN_SLOW_TIMEOUT_MS', flag: 'slow-timeout-ms' },
+  { path: 'idleTimeoutSec', type: 'int', env: 'TICKFAN_IDLE_TIMEOUT_SEC', flag: 'idle-timeout-sec' },
+  { path: 'maxPayloadBytes', type: 'int', env: 'TICKFAN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes' },
+  { path: 'maxBodyBytes', type: 'int', env: 'TICKFAN_MAX_BODY_BYTES', flag: 'max-body-bytes' },
+  { path: 'maxSubscriptionsPerConnection', type: 'int', env: 'TICKFAN_MAX_SUBSCRIPTIONS', flag: 'max-subscriptions' },
+  { path: 'maxPublishesPerSecond', type: 'int', env: 'TICKFAN_MAX_PUBLISHES_PER_SECOND', flag: 'max-publishes-per-second' },
+  { path: 'maxConnections', type: 'int', env: 'TICKFAN_MAX_CONNECTIONS', flag: 'max-connections' },
+  { path: 'maxConnectionsPerIp', type: 'int', env: 'TICKFAN_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip' },
+  { path: 'limits.maxTopics', type: 'int', env: 'TICKFAN_MAX_TOPICS', flag: 'max-topics' },
+  { path: 'limits.maxFieldsPerTopic', type: 'int', env: 'TICKFAN_MAX_FIELDS_PER_TOPIC', flag: 'max-fields-per-topic' },
+  { path: 'limits.maxValueBytes', type: 'int', env: 'TICKFAN_MAX_VALUE_BYTES', flag: 'max-value-bytes' },
+  { path: 'limits.maxTopicLength', type: 'int', env: 'TICKFAN_MAX_TOPIC_LENGTH', flag: 'max-topic-length' },
+  { path: 'topicTtlMs', type: 'int', env: 'TICKFAN_TOPIC_TTL_MS', flag: 'topic-ttl-ms' },
+  { path: 'allowedOrigins', type: 'list', env: 'TICKFAN_ALLOWED_ORIGINS', flag: 'allowed-origins' },
+  { path: 'auth.secret', type: 'string', env: 'TICKFAN_AUTH_SECRET', flag: 'auth-secret' },
+  { path: 'auth.publicKey', type: 'string', env: 'TICKFAN_AUTH_PUBLIC_KEY', flag: 'auth-public-key' },
+  { path: 'auth.jwks', type: 'string', env: 'TICKFAN_AUTH_JWKS', flag: 'auth-jwks' },
+  { path: 'auth.issuer', type: 'string', env: 'TICKFAN_AUTH_ISSUER', flag: 'auth-issuer' },
+  { path: 'auth.audience', type: 'string', env: 'TICKFAN_AUTH_AUDIENCE', flag: 'auth-audience' },
+  { path: 'auth.anonymous', type: 'bool', env: 'TICKFAN_AUTH_ANONYMOUS', flag: 'anonymous' },
+  { path: 'allowRemoteWithoutAuth', type: 'bool', env: 'TICKFAN_ALLOW_REMOTE_WITHOUT_AUTH', flag: 'allow-remote-without-auth' },
+  { path: 'logLevel', type: 'string', env: 'TICKFAN_LOG_LEVEL', flag: 'log-level' },
+  { path: 'demo.enabled', type: 'bool', env: 'TICKFAN_DEMO', flag: 'demo' },
+  { path: 'demo.rate', type: 'int', env: 'TICKFAN_DEMO_RATE', flag: 'demo-rate' },
+  { path: 'demo.symbols', type: 'int', env: 'TICKFAN_DEMO_SYMBOLS', flag: 'demo-symbols' },
+];
 
 /** Environment variables tickfan reads: name → option path and type. */
-export const ENV_SETTINGS: Record<string, [path: string, type: 'int' | 'string' | 'bool' | 'list']> = {
-  TICKFAN_PORT: ['port', 'int'],
-  TICKFAN_HOST: ['host', 'string'],
-  TICKFAN_HEARTBEAT_MS: ['heartbeatMs', 'int'],
-  TICKFAN_RATE_TIERS: ['rateTiers', 'list'],
-  TICKFAN_HISTORY: ['limits.historySize', 'int'],
-  TICKFAN_MAX_CONNECTIONS: ['maxConnections', 'int'],
-  TICKFAN_MAX_CONNECTIONS_PER_IP: ['maxConnectionsPerIp', 'int'],
-  TICKFAN_ALLOWED_ORIGINS: ['allowedOrigins', 'list'],
-  TICKFAN_AUTH_SECRET: ['auth.secret', 'string'],
-  TICKFAN_AUTH_PUBLIC_KEY: ['auth.publicKey', 'string'],
-  TICKFAN_AUTH_JWKS: ['auth.jwks', 'string'],
-  TICKFAN_AUTH_ANONYMOUS: ['auth.anonymous', 'bool'],
-  TICKFAN_LOG_LEVEL: ['logLevel', 'string'],
-};
+export const ENV_SETTINGS: Record<string, [path: string, type: SettingType]> = Object.fromEntries(
+  SETTINGS.filter((s) => s.env).map((s) => [s.env!, [s.path, s.type]]),
+);
 
-function convert(raw: string, type: 'int' | 'string' | 'bool' | 'list', where: string): unknown {
+/** `node:util` parseArgs options for every setting flag (all strings but the booleans). */
+export function flagSpec(): Record<string, { type: 'string' | 'boolean' }> {
+  return Object.fromEntries(SETTINGS.filter((s) => s.flag).map((s) => [s.flag!, { type: s.type === 'bool' ? 'boolean' : 'string' }]));
+}
+
+function convert(raw: string, type: SettingType, where: string, path: string): unknown {
   switch (type) {
     case 'int': {
-      const n = Number(raw);
-      if (!Number.isInteger(n)) throw new OptionError(`${where} must be an integer (got "${raw}")`);
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isInteger(n)) throw new OptionError(`${where} must be an integer (got "${raw}")`, path);
       return n;
     }
     case 'bool':
-      if (!['true', 'false', '1', '0'].includes(raw)) throw new OptionError(`${where} must be true or false (got "${raw}")`);
+      if (!['true', 'false', '1', '0'].includes(raw)) throw new OptionError(`${where} must be true or false (got "${raw}")`, path);
       return raw === 'true' || raw === '1';
+    case 'numbers':
+      return raw.split(',').map((s) => {
+        const n = s.trim() === '' ? NaN : Number(s);
+        if (!Number.isFinite(n)) throw new OptionError(`${where} must be a comma-separated list of numbers (got "${raw}")`, path);
+        return n;
+      });
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) : s));
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
     default:
       return raw;
   }
@@ -49,16 +105,34 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   o[parts[parts.length - 1]!] = value;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const old = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && old && typeof old === 'object' && !Array.isArray(old)
-        ? merge(old as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
+    out[k] = isPlainObject(v) && isPlainObject(old) && k !== 'jwks' ? merge(old, v) : v;
   }
   return out;
+}
+
+/** Leaf paths of a config object (objects are walked, except a JWKS; arrays are leaves). */
+function leaves(o: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (isPlainObject(v) && k !== 'jwks' && k !== 'anonymousGrants') out.push(...leaves(v, p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** One source of settings and, per option path, how that source names it. */
+export interface ConfigLayer {
+  config: Config;
+  names: Map<string, string>;
 }
 
 /** Reads a JSON or YAML config file (by extension; `.yml`/`.yaml` are YAML). */
@@ -69,28 +143,139 @@ export function readConfigFile(path: string): Config {
   } catch (err) {
     throw new OptionError(`config file ${path}: ${(err as Error).message}`);
   }
+  const yaml = /\.ya?ml$/i.test(path);
   let data: unknown;
   try {
-    data = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    data = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new OptionError(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    throw new OptionError(`config file ${path} is not valid ${yaml ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new OptionError(`config file ${path} must hold an object of settings`);
+  if (!isPlainObject(data)) throw new OptionError(`config file ${path} must hold an object of settings (got ${Array.isArray(data) ? 'a list' : typeof data})`);
   return data as Config;
 }
 
-/** Settings from the environment (see ENV_SETTINGS). */
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
-  const out: Record<string, unknown> = {};
-  for (const [name, [path, type]] of Object.entries(ENV_SETTINGS)) {
-    const raw = env[name];
-    if (raw !== undefined && raw !== '') setPath(out, path, convert(raw, type, `environment variable ${name}`));
+/** A config file as a layer; `@relative/path` key files are taken relative to the file. */
+export function fileLayer(path: string): ConfigLayer {
+  const config = readConfigFile(path);
+  const auth = config.auth as Record<string, unknown> | undefined;
+  if (isPlainObject(auth)) {
+    for (const k of ['secret', 'publicKey', 'jwks']) {
+      const v = auth[k];
+      if (typeof v === 'string' && v.startsWith('@') && !isAbsolute(v.slice(1))) auth[k] = `@${resolve(dirname(path), v.slice(1))}`;
+    }
   }
-  return out as Config;
+  if (config.demo === true || config.demo === false) config.demo = { enabled: config.demo };
+  else if (isPlainObject(config.demo) && config.demo.enabled === undefined) config.demo = { ...config.demo, enabled: true };
+  const names = new Map(leaves(config as Record<string, unknown>).map((p) => [p, `${p} in config file ${path}`]));
+  return { config, names };
+}
+
+/** Settings from the environment (see SETTINGS). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return envLayer(env).config;
+}
+
+export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
+  const out: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  for (const s of SETTINGS) {
+    const raw = s.env ? env[s.env] : undefined;
+    if (raw === undefined || raw === '') continue;
+    const where = `environment variable ${s.env}`;
+    setPath(out, s.path, convert(raw, s.type, where, s.path));
+    names.set(s.path, where);
+  }
+  return { config: out as Config, names };
+}
+
+/** Settings from parsed flags (`parseArgs` values keyed by flag name). */
+export function flagsLayer(values: Record<string, string | boolean | undefined>): ConfigLayer {
+  const out: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  for (const s of SETTINGS) {
+    const raw = s.flag ? values[s.flag] : undefined;
+    if (raw === undefined) continue;
+    const where = `flag --${s.flag}`;
+    setPath(out, s.path, typeof raw === 'boolean' ? raw : convert(raw, s.type, where, s.path));
+    names.set(s.path, where);
+  }
+  return { config: out as Config, names };
 }
 
 /** file < environment < flags. */
 export function mergeConfig(...layers: Config[]): Config {
   return layers.reduce<Record<string, unknown>>((acc, l) => merge(acc, l as Record<string, unknown>), {}) as Config;
+}
+
+/**
+ * Adds to an OptionError the source of the setting it names (the last layer
+ * that set it), e.g. `flag --port: options.port must be …`.
+ */
+export function explain(err: unknown, layers: readonly ConfigLayer[]): unknown {
+  if (!(err instanceof OptionError) || !err.option) return err;
+  const path = err.option;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    for (const [p, name] of layers[i]!.names) {
+      if (p === path || p.startsWith(`${path}.`) || path.startsWith(`${p}.`)) {
+        return new OptionError(`${name}: ${err.message}`, path, { cause: err });
+      }
+    }
+  }
+  return err;
+}
+
+export interface ResolvedConfig {
+  /** Server options, validated (defaults not yet filled: pass to startServer). */
+  options: Partial<ServerOptions>;
+  /** The demo feed, or null when off. */
+  demo: { rate: number; symbols: number } | null;
+  layers: ConfigLayer[];
+}
+
+function demoInt(v: unknown, name: string, min: number, max: number, def: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new OptionError(`options.demo.${name} must be an integer between ${min} and ${max} (got ${JSON.stringify(v)})`, `demo.${name}`);
+  }
+  return v;
+}
+
+/**
+ * Merges the layers (later wins) and validates the result as `startServer`
+ * would; throws an OptionError naming the setting and its source.
+ */
+export function resolveConfig(layers: ConfigLayer[]): ResolvedConfig {
+  try {
+    const { demo: rawDemo, ...options } = mergeConfig(...layers.map((l) => l.config));
+    let demo: ResolvedConfig['demo'] = null;
+    if (rawDemo !== undefined) {
+      if (!isPlainObject(rawDemo)) throw new OptionError('options.demo must be true, false or {"rate": N, "symbols": N}', 'demo');
+      for (const k of Object.keys(rawDemo)) {
+        if (!['enabled', 'rate', 'symbols'].includes(k)) throw new OptionError(`options.demo.${k} is not a tickfan option (known: enabled, rate, symbols)`, `demo.${k}`);
+      }
+      const d = rawDemo as DemoConfig;
+      if (d.enabled !== undefined && typeof d.enabled !== 'boolean') throw new OptionError('options.demo.enabled must be true or false', 'demo.enabled');
+      const rate = demoInt(d.rate, 'rate', 1, 1_000_000, 2000);
+      const symbols = demoInt(d.symbols, 'symbols', 1, 100_000, 300);
+      if (d.enabled) demo = { rate, symbols };
+    }
+    // The demo serves its page unless told otherwise.
+    if (demo && options.demoPage === undefined) options.demoPage = true;
+    resolveOptions({ ...options, log: () => {} });
+    return { options, demo, layers };
+  } catch (err) {
+    throw explain(err, layers);
+  }
+}
+
+/** Everything `tickfan serve` reads: `--config` file (or TICKFAN_CONFIG), environment, flags. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string | boolean | undefined> }): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? (env.TICKFAN_CONFIG || undefined);
+  const layers: ConfigLayer[] = [];
+  if (file) layers.push(fileLayer(file));
+  layers.push(envLayer(env));
+  if (opts.flags) layers.push(flagsLayer(opts.flags));
+  return resolveConfig(layers);
 }

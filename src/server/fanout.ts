@@ -78,6 +78,8 @@ export class Conn {
   expiryTimer: NodeJS.Timeout | null = null;
   /** Messages that arrived while a Hello token was being verified. */
   authWaiting: ClientMessage[] | null = null;
+  /** Topics this connection published to (checked for "publisher gone" when it closes). */
+  published: Set<string> | null = null;
   constructor(
     readonly id: number,
     readonly remote: string,
@@ -132,6 +134,9 @@ export class Fanout {
   readonly snapshots: SnapshotCache;
   private sweepTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout;
+  private ttlTimer: NodeJS.Timeout | null = null;
+  /** Per topic, the connection whose publish made its current version (if one did). */
+  private readonly lastPublisher = new Map<string, { conn: Conn; epoch: number; version: number }>();
 
   constructor(
     private readonly store: TopicStore,
@@ -144,6 +149,10 @@ export class Fanout {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeatMs);
     this.sweepTimer.unref();
     this.heartbeatTimer.unref();
+    if (opts.topicTtlMs > 0) {
+      this.ttlTimer = setInterval(() => this.sweepStale(), Math.min(1000, Math.max(20, opts.topicTtlMs / 4)));
+      this.ttlTimer.unref();
+    }
   }
 
   /** Fastest tier not above `maxRate` (0 or less: every update). */
@@ -178,6 +187,30 @@ export class Fanout {
     conn.topics.clear();
     conn.dirtySubs.clear();
     conn.outbox.length = 0;
+    if (conn.published) {
+      // Its publisher is gone: a topic nobody has published to since goes stale.
+      for (const name of conn.published) {
+        const last = this.lastPublisher.get(name);
+        if (last?.conn !== conn) continue;
+        this.lastPublisher.delete(name);
+        const topic = this.store.get(name);
+        if (topic && !topic.stale && topic.epoch === last.epoch && topic.version === last.version) this.setStale(topic, true);
+      }
+      conn.published = null;
+    }
+  }
+
+  /**
+   * `conn` made `version` of a topic. Recorded only while nothing newer exists
+   * (with workers the acknowledgement may come after later publishes), so the
+   * record always names the publisher of the current version or none.
+   */
+  publishedBy(conn: Conn, name: string, epoch: number, version: number): void {
+    if (conn.closed) return;
+    const topic = this.store.get(name);
+    if (!topic || topic.epoch !== epoch || topic.version !== version) return;
+    (conn.published ??= new Set()).add(name);
+    this.lastPublisher.set(name, { conn, epoch, version });
   }
 
   /** Ends a connection with a close code (the close handler then calls closed()). */
@@ -206,7 +239,11 @@ export class Fanout {
     const grants = conn.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token (Hello, ?token= or Authorization: Bearer) before subscribing');
     const denied = patterns.find((p) => !maySubscribe(grants, p));
-    if (denied) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
+    if (denied) {
+      // Says nothing about the topic (whether it exists, its state): only that it is not granted.
+      const err = new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
+      throw Object.assign(err, { topic: denied.source });
+    }
     for (const f of fields) {
       if (!f || f.length > this.store.limits.maxFieldNameLength) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${this.store.limits.maxFieldNameLength} characters`);
     }
@@ -334,13 +371,20 @@ export class Fanout {
     for (const cs of want) this.attach(cs, topic, undefined);
   }
 
-  /** Flags a topic stale (its publisher went quiet) or fresh, to its subscribers. */
+  /** Flags a topic stale (its publisher went quiet or away) or fresh, to its subscribers. */
   setStale(topic: Topic, stale: boolean): void {
+    if (topic.stale !== stale) this.stats.staleTopics += stale ? 1 : -1;
     topic.stale = stale;
     const chans = this.channels.get(topic);
     if (!chans) return;
     const msg = this.enc.topicStatus(topic.name, stale ? TopicState.STALE : TopicState.OK, topic.epoch, topic.version);
     for (const ch of chans.values()) for (const ts of ch.subs) this.queue(ts.conn, msg);
+  }
+
+  /** Topics not updated within `topicTtlMs` go stale (their next update makes them ok again). */
+  private sweepStale(): void {
+    const before = Date.now() - this.opts.topicTtlMs;
+    for (const topic of this.store.all()) if (!topic.stale && topic.ts < before) this.setStale(topic, true);
   }
 
   private scheduleTier(ch: Channel): void {
@@ -457,6 +501,8 @@ export class Fanout {
     }
     ts.sids.add(cs);
     this.recompute(ts, fresh);
+    // A new subscriber of a stale topic learns so right after its image.
+    if (fresh && topic.stale) this.queue(conn, this.enc.topicStatus(topic.name, TopicState.STALE, topic.epoch, topic.version));
   }
 
   private effectiveFields(ts: TopicSub): ReadonlySet<string> | null {
@@ -639,6 +685,7 @@ export class Fanout {
   shutdown(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
     clearInterval(this.sweepTimer);
     clearInterval(this.heartbeatTimer);
+    if (this.ttlTimer) clearInterval(this.ttlTimer);
     for (const q of this.tiers.values()) if (q.timer) clearTimeout(q.timer);
     for (const conn of [...this.conns]) this.end(conn, code, reason);
   }

@@ -29,7 +29,8 @@ function mirrorCounter(registry: Registry, name: string, help: string, read: () 
 
 export function createMetrics(stats: ServerStats, topics: () => number): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tickfan_process_' });
+  // Node's own: tickfan_process_resident_memory_bytes, tickfan_nodejs_heap_size_used_bytes, tickfan_nodejs_active_handles, …
+  collectDefaultMetrics({ register: registry, prefix: 'tickfan_' });
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
 
@@ -45,6 +46,7 @@ export function createMetrics(stats: ServerStats, topics: () => number): Metrics
   gauge('tickfan_connections', 'Open WebSocket and SSE connections', () => stats.connections);
   gauge('tickfan_subscriptions', 'Active subscriptions', () => stats.subscriptions);
   gauge('tickfan_topics', 'Topics held', topics);
+  gauge('tickfan_stale_topics', 'Topics flagged stale (publisher gone, or quiet past topicTtlMs)', () => stats.staleTopics);
   gauge('tickfan_event_loop_lag_seconds', 'Event-loop delay p99 over the last scrape interval', () => {
     const v = lag.percentile(99) / 1e9;
     lag.reset();

@@ -63,6 +63,15 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
   const opts = resolveOptions(given);
   const uws = loadUws();
   const auth = await Authenticator.create(opts.auth);
+  if (!auth.enabled) {
+    opts.log(
+      'warn',
+      opts.allowRemoteWithoutAuth
+        ? 'no authentication is configured and allowRemoteWithoutAuth is on: anyone who can reach this server may subscribe and publish'
+        : 'no authentication is configured: the server answers loopback connections only (configure auth.secret, auth.publicKey or auth.jwks to serve beyond it)',
+      { host: opts.host },
+    );
+  }
   if (opts.workers > 0) {
     const { startWorkerPool } = await import('../workers/pool.js');
     return startWorkerPool(opts, auth);
@@ -74,6 +83,7 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
   const metrics = createMetrics(stats, () => store.size);
   const app = buildApp({ opts, uws, store, fanout, stats, ingest, auth, metrics });
   const { socket, port } = await listen(uws, app, opts.host, opts.port);
+  opts.log('info', `listening on ${opts.host}:${port}`, { host: opts.host, port, auth: auth.enabled, anonymous: auth.enabled && auth.anonymous !== null, topicTtlMs: opts.topicTtlMs });
   let closed = false;
 
   return {
@@ -92,6 +102,7 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
     async close() {
       if (closed) return;
       closed = true;
+      opts.log('info', `closing: ${stats.connections} connections are told 1001 going away`);
       uws.us_listen_socket_close(socket);
       fanout.shutdown();
       metrics.stop();

@@ -17,6 +17,8 @@ export class ServerStats {
   snapshotEncodes = 0;
   slowLaneEntries = 0;
   slowDisconnects = 0;
+  /** Topics flagged stale right now (publisher gone, or quiet past topicTtlMs). */
+  staleTopics = 0;
   errors = 0;
   /** Worker only: times it fell more than a ring behind (or hit a gap) and resynchronised. */
   overruns = 0;

@@ -1,0 +1,241 @@
+// SSE transport: GET /sse streams one event per server frame,
+// `id: <session>.<seq>` and `data: [ ...messages as JSON ]`; commands go up as
+// JSON POSTs to /sse/<session>, one at a time and in order. Reconnecting with
+// the last event id lets the server resume the session (src/server/sse.ts
+// writes the JSON form read here).
+
+import { TopicState, decodeMessage, type AnyMessage, type Changes, type ClientMessage, type FieldValue, type ResumePoint } from '../protocol/index.js';
+import { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
+import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
+
+// ---------------------------------------------------------------- values
+
+function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function toBase64(b: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < b.length; i += 0x8000) bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** A field value from its JSON form ({"$bigint"}, {"$bytes"}, {"$float"} for what JSON cannot hold). */
+export function valueFromJson(v: unknown): FieldValue | null {
+  if (v === null || typeof v !== 'object') return v as FieldValue | null;
+  const o = v as { $bigint?: string; $bytes?: string; $float?: string };
+  if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
+  if (typeof o.$bytes === 'string') return fromBase64(o.$bytes);
+  if (typeof o.$float === 'string') return o.$float === '-0' ? -0 : Number(o.$float);
+  throw new TypeError(`unsupported field value ${JSON.stringify(v)}`);
+}
+
+export function valueToJson(v: FieldValue | null): unknown {
+  if (v === null) return null;
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0) ? v : { $float: Object.is(v, -0) ? '-0' : String(v) };
+    case 'bigint':
+      return { $bigint: v.toString() };
+    case 'string':
+    case 'boolean':
+      return v;
+    default:
+      return { $bytes: toBase64(v) };
+  }
+}
+
+function fieldMap(o: unknown): Changes {
+  const out: Changes = new Map();
+  if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) out.set(k, valueFromJson(v));
+  return out;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** A server message from its JSON form; null for a type this SDK does not know (newer server). */
+export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
+  switch (o.type) {
+    case 'welcome':
+      return { type: 'welcome', protocol: num(o.protocol), server: text(o.server), heartbeatMs: num(o.heartbeatMs), maxFrame: num(o.maxFrame), rateTiers: Array.isArray(o.rateTiers) ? (o.rateTiers as number[]) : [] };
+    case 'snapshot':
+      return { type: 'snapshot', topic: text(o.topic), epoch: num(o.epoch), version: num(o.version), ts: num(o.ts), fields: fieldMap(o.fields) as Map<string, FieldValue> };
+    case 'delta':
+      return { type: 'delta', topic: text(o.topic), epoch: num(o.epoch), base: num(o.base), version: num(o.version), updates: num(o.updates), ts: num(o.ts), changes: fieldMap(o.changes) };
+    case 'topicStatus':
+      return { type: 'topicStatus', topic: text(o.topic), state: o.state === 'stale' ? TopicState.STALE : o.state === 'gone' ? TopicState.GONE : TopicState.OK, epoch: num(o.epoch), version: num(o.version) };
+    case 'ack':
+      return { type: 'ack', id: num(o.id), topic: text(o.topic), epoch: num(o.epoch), version: num(o.version), count: num(o.count) };
+    case 'error':
+      return { type: 'error', code: num(o.code), id: num(o.id), topic: text(o.topic), message: text(o.message) };
+    case 'heartbeat':
+      return { type: 'heartbeat', time: num(o.time), versions: Array.isArray(o.versions) ? (o.versions as ResumePoint[]) : [] };
+    case 'ping':
+    case 'pong':
+      return { type: o.type, nonce: BigInt(text(o.nonce) || '0') };
+    default:
+      return null;
+  }
+}
+
+/** A client message as the JSON command POST /sse/<session> takes (null: nothing to send over SSE). */
+export function messageToCommand(m: ClientMessage): Record<string, unknown> | null {
+  switch (m.type) {
+    case 'hello':
+      return null; // the token travels in the stream's URL
+    case 'subscribe':
+      return { type: m.type, id: m.id, topics: m.topics, maxRate: m.maxRate, fields: m.fields, resume: m.resume };
+    case 'unsubscribe':
+    case 'pause':
+    case 'resume':
+      return { type: m.type, id: m.id };
+    case 'catchUp':
+      return { type: m.type, topic: m.topic, epoch: m.epoch, version: m.version };
+    case 'publish': {
+      const fields: Record<string, unknown> = Object.create(null);
+      for (const [k, v] of m.changes) fields[k] = valueToJson(v);
+      return { type: m.type, id: m.id, topic: m.topic, fields };
+    }
+    case 'ping':
+    case 'pong':
+      return { type: m.type, nonce: m.nonce.toString() };
+  }
+}
+
+// ---------------------------------------------------------------- transport
+
+/** The EventSource to use: the given one, the runtime's, or a fetch-based reader. */
+export function defaultEventSource(): EventSourceCtor | null {
+  const g = globalThis as { EventSource?: EventSourceCtor; fetch?: unknown; ReadableStream?: unknown };
+  if (g.EventSource) return g.EventSource;
+  if (typeof g.fetch === 'function' && g.ReadableStream) return FetchEventSource;
+  return null;
+}
+
+export class SseTransport implements Transport {
+  readonly kind = 'sse';
+  /** `<session>.<seq>` of the last event received: what a reconnect resumes from. */
+  lastEventId: string;
+  private readonly es: EventSourceLike;
+  private readonly base: URL;
+  private session = '';
+  private done = false;
+  private outbox: Record<string, unknown>[] = [];
+  private posting = false;
+  private readonly fetch: FetchLike;
+
+  constructor(
+    url: string,
+    opts: { token?: string; resumeFrom?: string; EventSource: EventSourceCtor; fetch: FetchLike },
+    private readonly h: TransportHandlers,
+  ) {
+    this.base = new URL(url);
+    this.fetch = opts.fetch;
+    const u = new URL(url);
+    if (opts.token) u.searchParams.set('token', opts.token);
+    if (opts.resumeFrom) u.searchParams.set('lastEventId', opts.resumeFrom);
+    this.lastEventId = opts.resumeFrom ?? '';
+    const es = (this.es = new opts.EventSource(u.toString()));
+    es.onmessage = (ev) => this.onEvent(ev.data, ev.lastEventId);
+    es.onerror = () => this.fail(1006, this.session ? 'the event stream was interrupted' : 'the event stream could not be opened');
+  }
+
+  get ready(): boolean {
+    return !this.done && this.session !== '';
+  }
+
+  send(messages: readonly Uint8Array[]): void {
+    if (this.done) return;
+    for (const bytes of messages) {
+      // The encoder's messages are size-prefixed: skip the u32 prefix.
+      const c = messageToCommand(decodeMessage(bytes.subarray(4)) as ClientMessage);
+      if (c) this.outbox.push(c);
+    }
+    // Commands of one turn go in one POST; the next waits for it, so the server sees them in order.
+    if (!this.posting) queueMicrotask(this.flush);
+  }
+
+  close(code: number, _reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.es.onmessage = this.es.onerror = null;
+    this.es.close();
+    // A client that is done says so, rather than leave its session to expire.
+    if (code === 1000 && this.session) this.fetch(this.commandUrl(), { method: 'DELETE', keepalive: true }).then((r) => r.body?.cancel(), () => {});
+  }
+
+  private commandUrl(): string {
+    return `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}/${encodeURIComponent(this.session)}`;
+  }
+
+  private readonly flush = (): void => {
+    if (this.posting || this.done || !this.session || this.outbox.length === 0) return;
+    const body = JSON.stringify(this.outbox);
+    this.outbox = [];
+    this.posting = true;
+    this.fetch(this.commandUrl(), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+      async (res) => {
+        this.posting = false;
+        const answer = await res.text().catch(() => '');
+        if (this.done) return;
+        if (res.ok) return this.flush();
+        // 404/409: the session is gone or its stream is; anything else is as bad. Reconnect and resume.
+        this.fail(1006, `POST ${this.base.pathname}/…: HTTP ${res.status} ${answer.slice(0, 200)}`);
+      },
+      (err: unknown) => {
+        this.posting = false;
+        this.fail(1006, `a command could not be sent: ${(err as Error)?.message ?? String(err)}`);
+      },
+    );
+  };
+
+  private onEvent(data: string, lastEventId: string): void {
+    if (this.done) return;
+    let list: unknown;
+    try {
+      list = JSON.parse(data);
+    } catch (err) {
+      this.h.error(err as Error);
+      return;
+    }
+    if (!Array.isArray(list)) return;
+    const messages: AnyMessage[] = [];
+    let close: { code: number; reason: string } | null = null;
+    for (const o of list as Record<string, unknown>[]) {
+      if (o?.type === 'session') {
+        // The first event of a stream: who we are, and what the server restored.
+        this.session = text(o.session);
+        const info: SessionInfo = { resumed: o.resumed === true, subs: Array.isArray(o.subs) ? o.subs : [] };
+        this.h.open(info);
+        if (this.done) return;
+      } else if (o?.type === 'close') {
+        close = { code: num(o.code), reason: text(o.reason) };
+      } else if (o && typeof o === 'object') {
+        try {
+          const m = messageFromJson(o);
+          if (m) messages.push(m);
+        } catch (err) {
+          this.h.error(err as Error);
+        }
+      }
+    }
+    if (lastEventId) this.lastEventId = lastEventId;
+    if (messages.length) {
+      const seq = Number(lastEventId.slice(lastEventId.lastIndexOf('.') + 1));
+      this.h.frame(seq, messages);
+    }
+    if (close && !this.done) this.fail(close.code, close.reason);
+  }
+
+  private fail(code: number, reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.es.onmessage = this.es.onerror = null;
+    this.es.close();
+    this.h.close(code, reason);
+  }
+}
