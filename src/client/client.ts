@@ -506,12 +506,18 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     if (t !== this.conn) return;
     this.lastFrameAt = Date.now();
     this.stats.frames++;
-    if (this.expectedSeq >= 0 && seq !== this.expectedSeq) {
-      // A frame went missing: every topic's picture is suspect. Ask for all.
-      this.stats.sequenceGaps++;
-      for (const r of this.replicas.values()) if (r.held) this.gap(r);
+    if (seq === 0) {
+      // Published to many connections at once: its number is implied (counted);
+      // the next frame sent to this connection alone proves the count.
+      if (this.expectedSeq >= 0) this.expectedSeq++;
+    } else {
+      if (this.expectedSeq >= 0 && seq !== this.expectedSeq) {
+        // A frame went missing: every topic's picture is suspect. Ask for all.
+        this.stats.sequenceGaps++;
+        for (const r of this.replicas.values()) if (r.held) this.gap(r);
+      }
+      this.expectedSeq = seq + 1;
     }
-    this.expectedSeq = seq + 1;
     try {
       for (const m of messages) this.onMessage(m);
     } catch (err) {

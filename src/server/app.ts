@@ -74,6 +74,8 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
   const { opts, uws, store, fanout, stats, ingest, auth, metrics } = ctx;
   const enc = fanout.encoder;
   const app = uws.App();
+  // The fast path: one native publish per channel per turn reaches every subscriber in C++.
+  fanout.setBroadcaster((topic, frame) => void app.publish(topic, frame, true, false));
   const perIp = new Map<string, number>();
 
   // ------------------------------------------------------------ admission

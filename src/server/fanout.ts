@@ -2,14 +2,21 @@
 // (topic × rate tier × field subset), per-connection topic subscriptions, the
 // rate-tier conflation timers, the slow lane, catch-ups and heartbeats.
 //
-// Each update is encoded once per channel; each connection gets one frame per
-// flush holding every message due to it, stamped with its own sequence number.
+// Each update is encoded once per channel. The fast path is uWebSockets.js'
+// native topic publish: every channel is a uWS topic, and once per event-loop
+// turn each channel with news publishes ONE frame holding all of it, so the
+// per-subscriber loop runs in C++. A subscriber leaves the fast path while it
+// is slow, paused or not yet aligned with the channel's stream, and is served
+// directly (catch-ups) until it can rejoin. Frames published to many carry
+// sequence 0 ("count me"); every frame sent to one connection carries its
+// exact sequence number, which counts the published frames it received.
 
 import { mergeChanges, TopicPattern, isPattern, validateTopic, type Accepted, type Topic, type TopicStore } from '../engine/index.js';
 import {
   CloseCode,
   Encoder,
   ErrorCode,
+  FrameWriter,
   SERVER_FRAME_HEADER,
   TickfanError,
   TopicState,
@@ -49,6 +56,10 @@ export class TopicSub {
   paused = false;
   /** Updates were withheld (slow lane or paused): owes one catch-up. */
   dirty = false;
+  /** On the native fast path: subscribed to its channel's uWS topic. */
+  fast = false;
+  /** The channel's frame count when this subscriber joined its uWS topic. */
+  frameBase = 0;
   constructor(
     readonly conn: Conn,
     readonly topic: Topic,
@@ -59,7 +70,14 @@ export class TopicSub {
 export class Conn {
   sink: Sink | null = null;
   closed = false;
+  /** Frames this connection was sent, as of its last direct frame. */
   seq = 0;
+  /** Published frames received through channels it has since left. */
+  retiredFrames = 0;
+  /** fastFrames() when its last direct frame went out. */
+  fastAtLastSend = 0;
+  /** Its topic subscriptions on the fast path. */
+  fastCount = 0;
   readonly subs = new Map<number, ClientSub>();
   readonly topics = new Map<string, TopicSub>();
   readonly outbox: Uint8Array[] = [];
@@ -89,10 +107,23 @@ export class Conn {
 /** All subscribers of one topic at one rate tier with one field subset. */
 class Channel {
   readonly subs = new Set<TopicSub>();
+  /** Subscribers not on the fast path (served one by one). */
+  readonly outside = new Set<TopicSub>();
+  /** Subscribers on the fast path. */
+  fast = 0;
   /** Throttled tiers: changes merged since the last flush. */
   pending: Changes = new Map();
   pendingUpdates = 0;
+  /** The version the channel's stream has reached (queued or published). */
   flushedVersion: number;
+  /** The version its published frames have reached. */
+  publishedVersion: number;
+  /** Messages for the fast path, published at the end of this turn. */
+  readonly queue: Uint8Array[] = [];
+  queued = false;
+  /** Frames published on the uWS topic so far. */
+  frames = 0;
+  readonly uwsTopic: string;
   lastFlushAt = 0;
   due = false;
   constructor(
@@ -100,8 +131,10 @@ class Channel {
     readonly topic: Topic,
     readonly tier: Tier,
     readonly fields: ReadonlySet<string> | null,
+    id: number,
   ) {
-    this.flushedVersion = topic.version;
+    this.flushedVersion = this.publishedVersion = topic.version;
+    this.uwsTopic = `c${id}`;
   }
 }
 
@@ -123,6 +156,11 @@ function fieldsKey(fields: ReadonlySet<string> | null): string {
 
 export class Fanout {
   private readonly enc = new Encoder();
+  private readonly writer = new FrameWriter();
+  /** Native publish to every member of a uWS topic (set by the app). */
+  private broadcast: ((topic: string, frame: Uint8Array) => void) | null = null;
+  private nextChannelId = 1;
+  private readonly dirtyChannels: Channel[] = [];
   private readonly channels = new Map<Topic, Map<string, Channel>>();
   private readonly tiers = new Map<number, TierQueue>();
   /** Plain-name interest (topics that may not exist yet) and pattern interest. */
@@ -145,7 +183,8 @@ export class Fanout {
   ) {
     for (const r of opts.rateTiers) this.tiers.set(r, new TierQueue(r, 1000 / r));
     this.snapshots = new SnapshotCache(this.enc, stats);
-    this.sweepTimer = setInterval(() => this.sweepSlow(), Math.min(1000, Math.max(10, opts.slowTimeoutMs / 4)));
+    // Often enough to see a fast-path socket's buffer grow well before uWS would drop for it.
+    this.sweepTimer = setInterval(() => this.sweepSlow(), Math.min(100, Math.max(10, opts.slowTimeoutMs / 4)));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeatMs);
     this.sweepTimer.unref();
     this.heartbeatTimer.unref();
@@ -153,6 +192,11 @@ export class Fanout {
       this.ttlTimer = setInterval(() => this.sweepStale(), Math.min(1000, Math.max(20, opts.topicTtlMs / 4)));
       this.ttlTimer.unref();
     }
+  }
+
+  /** Enables the native fast path: `publish` is the uWS app's topic publish. */
+  setBroadcaster(publish: (topic: string, frame: Uint8Array) => void): void {
+    this.broadcast = publish;
   }
 
   /** Fastest tier not above `maxRate` (0 or less: every update). */
@@ -302,6 +346,7 @@ export class Fanout {
       if (!this.store.get(name)) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}`);
       throw new TickfanError(ErrorCode.BAD_REQUEST, `catch-up for ${name}: this connection is not subscribed to it`);
     }
+    this.leaveFast(ts);
     ts.sentEpoch = epoch;
     ts.sentVersion = version;
     if (conn.slow) this.markDirty(ts);
@@ -334,7 +379,9 @@ export class Fanout {
           buf = this.enc.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
           this.stats.encodes++;
         }
-        for (const ts of ch.subs) this.deliver(ts, a.base, a.version, buf);
+        if (ch.fast > 0) this.queueFast(ch, buf);
+        else ch.publishedVersion = a.version;
+        for (const ts of [...ch.outside]) this.deliver(ts, a.base, a.version, buf);
         ch.flushedVersion = a.version;
       } else {
         mergeChanges(ch.pending, a.changes);
@@ -354,11 +401,15 @@ export class Fanout {
     const chans = this.channels.get(topic);
     if (!chans) return;
     for (const ch of chans.values()) {
+      for (const ts of [...ch.subs]) this.leaveFast(ts);
       ch.pending = new Map();
       ch.pendingUpdates = 0;
-      ch.flushedVersion = topic.version;
+      ch.flushedVersion = ch.publishedVersion = topic.version;
       for (const ts of ch.subs) {
-        if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) continue;
+        if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
+          this.tryFast(ts);
+          continue;
+        }
         if (ts.paused || ts.conn.slow) this.markDirty(ts);
         else this.catchUp(ts);
       }
@@ -430,7 +481,9 @@ export class Fanout {
     ch.pending = new Map();
     ch.pendingUpdates = 0;
     ch.flushedVersion = topic.version;
-    for (const ts of ch.subs) this.deliver(ts, base, topic.version, buf);
+    if (ch.fast > 0) this.queueFast(ch, buf);
+    else ch.publishedVersion = topic.version;
+    for (const ts of [...ch.outside]) this.deliver(ts, base, topic.version, buf);
   }
 
   /** Gives one shared message to one subscriber, or owes it a catch-up. */
@@ -446,6 +499,7 @@ export class Fanout {
         ts.sentVersion = version;
         this.stats.deliveries++;
         this.queue(conn, buf);
+        this.tryFast(ts);
         return;
       }
       if (ts.sentVersion >= version) return; // already has it (joined later)
@@ -461,6 +515,7 @@ export class Fanout {
 
   /** Brings one subscriber from its sent (epoch, version) to the current version. */
   catchUp(ts: TopicSub, confirmCurrent = false): void {
+    this.leaveFast(ts);
     const topic = ts.topic;
     const fields = ts.channel ? ts.channel.fields : this.effectiveFields(ts);
     ts.dirty = false;
@@ -470,6 +525,7 @@ export class Fanout {
       // An explicit request gets an answer even when there is nothing new: an
       // empty delta from the current version to itself.
       if (confirmCurrent) this.queue(ts.conn, this.enc.delta(topic.name, topic.epoch, topic.version, topic.version, 0, [], topic.ts));
+      this.tryFast(ts);
       return;
     }
     const snap = this.snapshots.get(topic, fields);
@@ -483,6 +539,88 @@ export class Fanout {
     ts.sentEpoch = topic.epoch;
     ts.sentVersion = topic.version;
     this.queue(ts.conn, msg);
+    this.tryFast(ts);
+  }
+
+  // ------------------------------------------------------------ fast path
+
+  /**
+   * Puts a subscriber on its channel's native stream when it holds exactly
+   * what that stream continues from: for every update, a version between what
+   * the channel has published and what it has queued (earlier deltas then
+   * arrive as duplicates the client ignores); for a throttled tier, the
+   * version of its last flush (the next merged delta starts there).
+   */
+  private tryFast(ts: TopicSub): void {
+    const ch = ts.channel;
+    const conn = ts.conn;
+    const native = conn.sink?.native;
+    if (ts.fast || !ch || !native || !this.broadcast || conn.slow || ts.paused || ts.dirty || conn.closed) return;
+    if (ts.sentEpoch !== ch.topic.epoch) return;
+    const v = ts.sentVersion;
+    const aligned = ch.tier === 0 ? v >= ch.publishedVersion && v <= ch.flushedVersion : v === ch.flushedVersion;
+    if (!aligned) return;
+    native.subscribe(ch.uwsTopic);
+    ts.fast = true;
+    ts.frameBase = ch.frames;
+    ch.fast++;
+    conn.fastCount++;
+    ch.outside.delete(ts);
+  }
+
+  /**
+   * Takes a subscriber off the native stream; its sent version becomes what
+   * the channel has published (queued messages will not reach it).
+   */
+  private leaveFast(ts: TopicSub): void {
+    if (!ts.fast) return;
+    const ch = ts.channel!;
+    ts.fast = false;
+    ch.fast--;
+    ts.conn.fastCount--;
+    ch.outside.add(ts);
+    ts.conn.retiredFrames += ch.frames - ts.frameBase;
+    ts.sentEpoch = ch.topic.epoch;
+    ts.sentVersion = ch.publishedVersion;
+    if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
+  }
+
+  /** Published frames a connection has received (through channels it is in or has left). */
+  private fastFrames(conn: Conn): number {
+    let n = conn.retiredFrames;
+    if (conn.fastCount === 0) return n;
+    for (const ts of conn.topics.values()) if (ts.fast) n += ts.channel!.frames - ts.frameBase;
+    return n;
+  }
+
+  private queueFast(ch: Channel, buf: Uint8Array): void {
+    ch.queue.push(buf);
+    if (!ch.queued) {
+      ch.queued = true;
+      this.dirtyChannels.push(ch);
+      this.scheduleFlush();
+    }
+  }
+
+  /** One native publish per channel with news: all of its queued messages in one frame. */
+  private publishChannels(): void {
+    const chans = this.dirtyChannels.splice(0);
+    for (const ch of chans) {
+      ch.queued = false;
+      const n = ch.queue.length;
+      if (n === 0) continue;
+      if (ch.fast > 0 && this.broadcast) {
+        let bytes = 0;
+        for (const m of ch.queue) bytes += m.byteLength;
+        this.broadcast(ch.uwsTopic, this.writer.write(0, ch.queue));
+        ch.frames++;
+        this.stats.frames++;
+        this.stats.deliveries += n * ch.fast;
+        this.stats.bytesOut += (bytes + SERVER_FRAME_HEADER) * ch.fast;
+      }
+      ch.queue.length = 0;
+      ch.publishedVersion = ch.flushedVersion;
+    }
   }
 
   // ------------------------------------------------------------ subscriptions
@@ -539,6 +677,7 @@ export class Fanout {
     // publish that may never come.
     const behind = ts.sentEpoch !== ts.topic.epoch || ts.sentVersion !== ts.topic.version;
     const wasPaused = ts.paused;
+    if (paused) this.leaveFast(ts);
     ts.paused = paused;
     if (paused) {
       if (fresh || (old !== ch && behind)) this.markDirty(ts);
@@ -548,6 +687,7 @@ export class Fanout {
       if (ts.conn.slow) this.markDirty(ts);
       else this.catchUp(ts);
     }
+    this.tryFast(ts);
   }
 
   private channelFor(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null): Channel {
@@ -555,7 +695,7 @@ export class Fanout {
     if (!chans) this.channels.set(topic, (chans = new Map()));
     const key = `${tier}|${fieldsKey(fields)}`;
     let ch = chans.get(key);
-    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields)));
+    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields, this.nextChannelId++)));
     return ch;
   }
 
@@ -563,7 +703,9 @@ export class Fanout {
     const old = ts.channel;
     if (old === ch) return;
     if (old) {
+      this.leaveFast(ts);
       old.subs.delete(ts);
+      old.outside.delete(ts);
       if (old.subs.size === 0) {
         const chans = this.channels.get(old.topic);
         chans?.delete(old.key);
@@ -576,6 +718,7 @@ export class Fanout {
     }
     ts.channel = ch;
     ch?.subs.add(ts);
+    ch?.outside.add(ts);
   }
 
   private dropInterest(cs: ClientSub): void {
@@ -595,15 +738,22 @@ export class Fanout {
     if (!conn.queued) {
       conn.queued = true;
       this.dirtyConns.push(conn);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flush);
-      }
+      this.scheduleFlush();
     }
     if (conn.outboxBytes >= MAX_FRAME_BYTES) this.flushConn(conn);
   }
 
-  /** Sends every queued frame. Runs once per event-loop turn with work. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /**
+   * Sends every queued frame, once per event-loop turn with work: direct
+   * frames first (a catch-up must reach its connection before the stream it
+   * rejoins continues past it), then one native publish per channel.
+   */
   readonly flush = (): void => {
     this.flushScheduled = false;
     const conns = this.dirtyConns.splice(0);
@@ -611,6 +761,7 @@ export class Fanout {
       conn.queued = false;
       this.flushConn(conn);
     }
+    this.publishChannels();
   };
 
   private flushConn(conn: Conn): void {
@@ -622,7 +773,11 @@ export class Fanout {
     }
     this.stats.frames++;
     this.stats.bytesOut += conn.outboxBytes + SERVER_FRAME_HEADER;
-    const r = sink.send(++conn.seq, conn.outbox);
+    // Its number counts the published frames it received since its last direct one.
+    const fast = sink.native ? this.fastFrames(conn) : 0;
+    conn.seq += fast - conn.fastAtLastSend + 1;
+    conn.fastAtLastSend = fast;
+    const r = sink.send(conn.seq, conn.outbox);
     conn.outbox.length = 0;
     conn.outboxBytes = 0;
     if (r === SendStatus.DROPPED) {
@@ -631,10 +786,18 @@ export class Fanout {
       this.slowDisconnect(conn, 'buffered data passed the hard cap');
       return;
     }
-    if (!conn.slow && sink.buffered() > this.opts.slowThresholdBytes) {
-      conn.slow = true;
-      conn.slowSince = performance.now();
-      this.stats.slowLaneEntries++;
+    if (!conn.slow && sink.buffered() > this.opts.slowThresholdBytes) this.enterSlowLane(conn);
+  }
+
+  /** Leaves the fast path: what it misses from now on is owed as one catch-up per topic. */
+  private enterSlowLane(conn: Conn): void {
+    conn.slow = true;
+    conn.slowSince = performance.now();
+    this.stats.slowLaneEntries++;
+    for (const ts of conn.topics.values()) {
+      if (!ts.fast) continue;
+      this.leaveFast(ts);
+      this.markDirty(ts);
     }
   }
 
@@ -645,6 +808,7 @@ export class Fanout {
     if (sink.buffered() > this.opts.slowThresholdBytes / 2) return;
     conn.slow = false;
     for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUp(ts);
+    for (const ts of conn.topics.values()) this.tryFast(ts);
   }
 
   private slowDisconnect(conn: Conn, why: string): void {
@@ -658,7 +822,10 @@ export class Fanout {
   private sweepSlow(): void {
     const now = performance.now();
     for (const conn of this.conns) {
-      if (!conn.slow || !conn.sink) continue;
+      if (!conn.sink) continue;
+      // Native publishes do not report per socket: watch the buffer here.
+      if (!conn.slow && conn.fastCount > 0 && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enterSlowLane(conn);
+      if (!conn.slow) continue;
       if (conn.sink.buffered() > this.opts.hardCapBytes) this.slowDisconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
       else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.slowDisconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
       else this.drain(conn);
@@ -673,8 +840,10 @@ export class Fanout {
       if (conn.slow) continue;
       const versions: ResumePoint[] = [];
       for (const ts of conn.topics.values()) {
-        if (ts.topic.ts > quietBefore || ts.paused || ts.sentVersion < 0) continue;
-        versions.push({ topic: ts.topic.name, epoch: ts.sentEpoch, version: ts.sentVersion });
+        if (ts.topic.ts > quietBefore || ts.paused) continue;
+        const version = ts.fast ? ts.channel!.publishedVersion : ts.sentVersion;
+        if (version < 0) continue;
+        versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version });
         if (versions.length >= 1000) break;
       }
       this.queue(conn, this.enc.heartbeat(now, versions));

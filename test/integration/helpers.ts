@@ -165,13 +165,17 @@ export function http(port: number, method: string, path: string, body?: unknown)
 // ------------------------------------------------------------------ raw client
 
 export interface RawFrame {
+  /** The frame's number on its connection (explicit, or implied for a published frame). */
   seq: number;
+  /** Sent by native publish to every subscriber of a channel (sequence field 0). */
+  published: boolean;
   messages: AnyMessage[];
 }
 
 /**
  * A protocol client without the SDK: sends raw bytes, decodes every server
- * frame and checks that sequence numbers go 1, 2, 3, … on its connection.
+ * frame and checks that sequence numbers go 1, 2, 3, … on its connection
+ * (a published frame carries 0 and counts as the next number).
  */
 export class RawClient {
   readonly frames: RawFrame[] = [];
@@ -189,8 +193,9 @@ export class RawClient {
       try {
         const f = decodeServerFrame(bytes);
         const expected = this.frames.length + 1;
-        if (f.seq !== expected) this.problems.push(`frame ${this.frames.length + 1} has sequence ${f.seq}, expected ${expected}`);
-        this.frames.push(f);
+        // 0: published to many connections at once, its number implied by counting.
+        if (f.seq !== 0 && f.seq !== expected) this.problems.push(`frame ${this.frames.length + 1} has sequence ${f.seq}, expected ${expected}`);
+        this.frames.push({ ...f, seq: expected, published: f.seq === 0 });
       } catch (err) {
         this.problems.push(`undecodable server frame: ${(err as Error).message}`);
       }
