@@ -4,9 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { MarketSim } from './demo/index.js';
-import { startServer, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
-import { explain, flagSpec, loadConfig } from './server/config.js';
-import { pinoLog, resolveOptions } from './server/options.js';
+import { startServer, explain, flagSpec, loadConfig, pinoLog, resolveOptions, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
 import { connect, type FieldValue } from './client/index.js';
 
 const HELP = `tickfan — market-data fan-out server
