@@ -2,6 +2,7 @@
 // tickfan command line: `serve` (with an optional demo feed), `sub` (console
 // subscriber), `pub` (one publish), `bench` (benchmarks).
 
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { MarketSim } from './demo/index.js';
 import { startServer, explain, flagSpec, loadConfig, pinoLog, resolveOptions, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
@@ -60,32 +61,25 @@ async function serve(argv: string[]): Promise<void> {
   const cfg = loadConfig({ file: config as string | undefined, flags });
   // Same logger as the server's (pino, JSON lines on stderr) unless the config replaces it.
   const log = pinoLog(resolveOptions({ ...cfg.options, log: () => {} }).logLevel);
-  let server: TickfanServer;
-  try {
-    server = await startServer({ ...cfg.options, log });
-  } catch (err) {
-    throw explain(err, cfg.layers);
-  }
-  const base = `${server.host}:${server.port}`;
-  console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>, /metrics)`);
-  let sim: MarketSim | undefined;
-  if (cfg.demo) {
-    sim = new MarketSim((topic, changes) => server.publish(topic, changes), cfg.demo);
-    sim.start();
-    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
-  }
-
+  // `tickfan serve` uses every core unless told otherwise: one sequencer, one fan-out worker per core.
+  const workers = cfg.options.workers ?? availableParallelism();
   // Graceful stop: stop accepting, tell every client 1001 "going away" (they
-  // resume elsewhere), then exit; a stop that hangs is cut short.
+  // resume elsewhere), then exit; a stop that hangs is cut short. Installed
+  // before the server starts, so a signal that comes early is handled too.
+  let server: TickfanServer | undefined;
+  let sim: MarketSim | undefined;
   let stopping = false;
+  let started = false;
   const stop = async (why: string, exitCode: number) => {
     if (stopping) return;
     stopping = true;
     log(exitCode ? 'error' : 'info', `${why}: closing (clients are told 1001 going away)`, { exitCode });
     setTimeout(() => process.exit(exitCode || 1), 5_000).unref();
+    // Still starting: the start finishes first, so workers are closed properly.
+    while (!started) await new Promise((r) => setTimeout(r, 10));
     sim?.stop();
     try {
-      await server.close();
+      await server?.close();
     } catch (err) {
       log('error', `close failed: ${(err as Error)?.stack ?? String(err)}`);
       exitCode ||= 1;
@@ -104,6 +98,22 @@ async function serve(argv: string[]): Promise<void> {
     log('error', `unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
     void stop('unhandled rejection', 1);
   });
+
+  try {
+    server = await startServer({ ...cfg.options, workers, log });
+  } catch (err) {
+    throw explain(err, cfg.layers);
+  } finally {
+    started = true;
+  }
+  const running = server;
+  const base = `${running.host}:${running.port}`;
+  console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>, /metrics)`);
+  if (cfg.demo && !stopping) {
+    sim = new MarketSim((topic, changes) => running.publish(topic, changes), cfg.demo);
+    sim.start();
+    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
+  }
 }
 
 function show(v: FieldValue | null): string {

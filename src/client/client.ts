@@ -298,6 +298,11 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     return false;
   }
 
+  /** True when some subscription still covers `topic`. */
+  private covered(topic: string): boolean {
+    return !this.subscribersOf(topic).next().done;
+  }
+
   /** Active subscriptions covering `topic`. */
   private *subscribersOf(topic: string): Generator<Subscription> {
     const exact = this.exactSubs.get(topic);
@@ -531,6 +536,8 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         this.heartbeatMs = m.heartbeatMs;
         return;
       case 'snapshot': {
+        // Still in flight after an unsubscribe: nobody holds this topic any more.
+        if (!this.covered(m.topic)) return;
         const r = this.replicaFor(m.topic);
         const wasHeld = r.held;
         if (r.healingSince) this.stats.gapsHealed++;
@@ -546,6 +553,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         return;
       }
       case 'delta': {
+        if (!this.covered(m.topic)) return;
         const r = this.replicaFor(m.topic);
         const healing = r.healingSince !== 0;
         const result = r.delta(m.epoch, m.base, m.version, m.changes);

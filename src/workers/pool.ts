@@ -47,7 +47,7 @@ interface Running {
   next(type: FromWorker['type']): Promise<FromWorker>;
 }
 
-export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator): Promise<TickfanServer> {
+export async function startWorkerPool(opts: ServerOptions, auth: Authenticator): Promise<TickfanServer> {
   const n = opts.workers;
   const store = new TopicStore(opts.limits);
   const broadcast = createRing(opts.ringBytes);
@@ -70,7 +70,10 @@ export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator)
   try {
     for (let index = 0; index < n; index++) {
       // The first worker picks the port when asked for port 0; the others share it.
-      const init: WorkerInit = { index, options: { ...plain, port }, broadcast, publish: publishRings[index]!, doorbell };
+      // Connection caps are the server's: each worker admits its share (the kernel spreads accepts evenly).
+      const share = (n: number) => Math.max(1, Math.ceil(n / opts.workers));
+      const options = { ...plain, port, maxConnections: share(opts.maxConnections), maxConnectionsPerIp: share(opts.maxConnectionsPerIp) };
+      const init: WorkerInit = { index, options, broadcast, publish: publishRings[index]!, doorbell };
       const worker = new Worker(workerScript(), { workerData: init });
       const waiters = new Map<string, (m: FromWorker) => void>();
       let failure: Error | null = null;
@@ -107,7 +110,14 @@ export async function startWorkerPool(opts: ServerOptions, _auth: Authenticator)
     await stopAll();
     throw err;
   }
-  log('info', `${n} fan-out workers serving on ${opts.host}:${port}; this thread sequences`);
+  log('info', `listening on ${opts.host}:${port} with ${n} fan-out workers; this thread sequences`, {
+    host: opts.host,
+    port,
+    workers: n,
+    auth: auth.enabled,
+    anonymous: auth.enabled && auth.anonymous !== null,
+    topicTtlMs: opts.topicTtlMs,
+  });
 
   let closed = false;
   return {

@@ -71,7 +71,8 @@ describe('tickfan serve: configuration', () => {
     const file = join(dir, 'tickfan.yaml');
     writeFileSync(join(dir, 'secret.txt'), `${SECRET}\n`);
     writeFileSync(file, ['port: 1', 'maxConnections: 7', 'limits:', '  maxTopics: 3', '  historySize: 16', 'auth:', '  secret: "@secret.txt"', '  anonymous: true', 'topicTtlMs: 60000'].join('\n'));
-    const s = await serve(['--config', file, '--port', '0', '--max-connections', '2'], { TICKFAN_MAX_TOPICS: '4', TICKFAN_MAX_CONNECTIONS: '5' });
+    // One thread: with workers each would admit its share of maxConnections, wherever the kernel puts a socket.
+    const s = await serve(['--config', file, '--port', '0', '--max-connections', '2', '--workers', '0'], { TICKFAN_MAX_TOPICS: '4', TICKFAN_MAX_CONNECTIONS: '5' });
     expect(s.port).toBeGreaterThan(0); // the flag beat the file's port 1
     // maxConnections: flag 2 beat env 5 beat file 7.
     const a = await wsOpen(s.port);
