@@ -1,0 +1,75 @@
+// Plain-language notes on what limited a scenario, derived from its own
+// numbers (which side's CPU was full, what the kernel counters and the
+// server's event loop said), so a missed target comes with its reason.
+
+import { fmtBytes, fmtInt, fmtPct, fmtSi, fmtUs } from './common.mjs';
+
+function cpuSplit(r) {
+  return `server ${fmtPct(r.serverCpuPct)}, load generator ${fmtPct(r.loadgenCpuPct)}, kernel network work ${fmtPct(r.kernelIrqCpuPct)}${r.otherCpuPct > 20 ? `, other processes ${fmtPct(r.otherCpuPct)}` : ''} (of ${200}% on 2 cores)`;
+}
+
+export function fanoutNotes(doc) {
+  const out = [];
+  for (const s of Object.values(doc.systems)) {
+    const sorted = [...s.steps].sort((a, b) => a.offeredRate - b.offeredRate);
+    const fail = sorted.find((x) => !x.ok && x.offeredRate > (s.best?.offeredRate ?? 0));
+    if (!s.best) {
+      out.push(`- **${s.name}**: no step passed.`);
+      continue;
+    }
+    const b = s.best;
+    let line = `- **${s.name}** held ${fmtSi(b.deliveriesPerSec)} deliveries/s (${b.updatesPerFrame.toFixed(1)} updates per WebSocket frame, ${fmtSi(b.framesPerSec)} frames/s) with CPU ${cpuSplit(b)}.`;
+    if (fail) line += ` At ${fmtSi(fail.offeredRate)} updates/s it broke down: ${fail.breakdown.join('; ')}; CPU ${cpuSplit(fail)}.`;
+    else if (!s.saturated) line += ' The ramp hit its step limit before any step broke down.';
+    out.push(line);
+  }
+  out.push(
+    '',
+    'On this machine the server, the load generator and the kernel\'s loopback TCP work share two cores: when their CPU adds up to ≈ 200% the machine, not one side, is the limit, and the system that needs fewer frames (and so fewer system calls and wake-ups on both sides) per update delivers more.',
+  );
+  return out.join('\n');
+}
+
+export function latencyNotes(doc) {
+  const out = [];
+  for (const s of Object.values(doc.systems)) {
+    for (const r of s.runs) {
+      out.push(
+        `- **${s.name}** at ${fmtSi(r.offeredRate)} updates/s: server event loop delayed up to ${r.serverLoopDelayMs.maxMs.toFixed(1)} ms; ` +
+          `${r.serverGc.count} GCs took ${Math.round(r.serverGc.ms)} ms, the longest pause ${r.serverGc.maxPauseMs.toFixed(1)} ms; CPU ${cpuSplit(r)}.`,
+      );
+    }
+  }
+  return out.join('\n');
+}
+
+export function connectionsNotes(doc) {
+  const out = [];
+  for (const s of Object.values(doc.systems)) {
+    out.push(`- **${s.name}**: ${fmtBytes(s.bytesPerConn)} RSS per connection, of which ${fmtBytes(s.heapBytesPerConn)} is live JavaScript heap; ${fmtInt(s.connections)} connections held${s.failed ? `, ${s.failed} failed (${s.lastError})` : ''}.`);
+  }
+  if (doc.capped) out.push(`- The count stopped at ${fmtInt(doc.cap)} because each side needs a descriptor per connection and this machine's hard open-file limit is ${doc.fdLimit.hard}.`);
+  return out.join('\n');
+}
+
+export function stormNotes(doc) {
+  const out = [];
+  for (const s of doc.storms) {
+    out.push(
+      `- **${s.label}**: TCP connects completed p50 ${fmtUs(s.connectedUs.p50)} / last ${fmtUs(s.connectedUs.max)} after the drop; the kernel counted ${fmtInt(s.tcp.listenOverflows)} accept-queue overflows and ${fmtInt(s.tcp.synRetrans)} SYN retransmissions; ` +
+        `from each client's own first attempt to current: p50 ${fmtUs(s.ownUs.p50)}, p99 ${fmtUs(s.ownUs.p99)}; server CPU ${fmtPct(s.serverCpuPct)} over the storm.`,
+    );
+  }
+  out.push(
+    '',
+    'A dropped SYN is retried by the client\'s kernel after 1 s, then 3 s, 7 s …: when the accept queue overflows, completion times cluster at those marks, whatever the server does afterwards.',
+  );
+  return out.join('\n');
+}
+
+export function slowNotes(doc) {
+  return doc.runs
+    .filter((r) => r.stalled)
+    .map((r) => `- **${fmtInt(r.stalled)} stalled**: ${r.pre.inSlowLane} slow-lane entries ${(r.pre.slowLaneMs / 1000).toFixed(1)} s after the warm-up (the kernel's socket buffers absorb the first megabytes); fast readers' CPU split: ${cpuSplit(r)}.`)
+    .join('\n');
+}

@@ -1,0 +1,554 @@
+// Load-generator worker (a piscina task that lives for a whole run): holds
+// many WebSocket clients on raw TCP sockets, parses server frames itself and
+// reads only what is measured — message counts, versions where a scenario
+// tracks them, and the publish timestamp of one message in `sampleEvery`,
+// recorded in an HDR histogram (µs). Commands arrive on a MessagePort.
+//
+// Protocols: "tickfan" (seq + size-prefixed FlatBuffers), "uws" (one
+// size-prefixed FlatBuffers Delta per frame), "sio" (Engine.IO v4 /
+// Socket.IO text packets over WebSocket).
+
+import net from 'node:net';
+import hdr from 'hdr-histogram-js';
+import { Encoder } from '../../dist/protocol/index.js';
+import { BODY, ackId, body, bodyType, fieldAt, i64, stamp, topic as topicOf, u32, upgradeRequest, version as versionOf, wsFrame } from './wire.mjs';
+
+const HIST = { lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 };
+const MAX_US = HIST.highestTrackableValue;
+
+const SIO_EVENT = Buffer.from('42["u",{"t":');
+const PONG_EMPTY = wsFrame(Buffer.alloc(0), 0xa);
+
+const enc = new Encoder(4096);
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
+// Parser states: next unit is a WebSocket frame header, a tickfan frame's sequence number, or a message.
+const HDR = 0;
+const SEQ = 1;
+const MSG = 2;
+
+function nowNs() {
+  return Number(process.hrtime.bigint());
+}
+
+class Group {
+  constructor(spec, ctl) {
+    this.spec = spec;
+    this.ctl = ctl;
+    this.proto = spec.proto;
+    this.sampleEvery = Math.max(1, spec.sampleEvery ?? 1);
+    this.countdown = this.sampleEvery;
+    this.hist = hdr.build(HIST);
+    this.epochs = new Map();
+    this.reset();
+    this.clients = spec.clients.map((c) => new Client(this, c));
+    this.inflight = 0;
+    this.queue = [];
+    this.closing = false;
+    this.storm = null;
+  }
+
+  reset() {
+    this.deliveries = 0;
+    this.frames = 0;
+    this.bytes = 0;
+    this.snapshots = 0;
+    this.catchUps = 0;
+    this.seqGaps = 0;
+    this.errors = 0;
+    this.serverErrors = 0;
+    this.closes = {};
+    this.samples = 0;
+    this.late = 0;
+    this.hist.reset();
+  }
+
+  record(ns) {
+    let us = Math.round((nowNs() - ns) / 1000);
+    if (us < 1) us = 1;
+    if (us > MAX_US) us = MAX_US;
+    this.hist.recordValue(us);
+    this.samples++;
+  }
+
+  /** Connects every client not yet open, at most `concurrency` in flight. */
+  connectAll(concurrency, upTo = Infinity) {
+    const t0 = performance.now();
+    return new Promise((resolve) => {
+      const ready = this.readyCount();
+      const pending = this.clients.filter((c) => !c.ready).slice(0, Math.max(0, upTo - ready));
+      let left = pending.length;
+      if (left === 0) return resolve({ connected: this.readyCount(), ms: 0, failed: 0 });
+      let failed = 0;
+      let i = 0;
+      const next = () => {
+        while (this.inflight < concurrency && i < pending.length) {
+          const c = pending[i++];
+          this.inflight++;
+          c.open((ok) => {
+            this.inflight--;
+            if (!ok) failed++;
+            if (--left === 0) resolve({ connected: this.readyCount(), ms: performance.now() - t0, failed });
+            else next();
+          });
+        }
+      };
+      next();
+    });
+  }
+
+  readyCount() {
+    let n = 0;
+    for (const c of this.clients) if (c.ready) n++;
+    return n;
+  }
+
+  counters() {
+    return {
+      deliveries: this.deliveries,
+      frames: this.frames,
+      bytes: this.bytes,
+      snapshots: this.snapshots,
+      seqGaps: this.seqGaps,
+      errors: this.errors,
+      serverErrors: this.serverErrors,
+      closes: this.closes,
+      samples: this.samples,
+      ready: this.readyCount(),
+    };
+  }
+
+  /** Drops every connection at once, then each client reconnects after a full-jitter delay and resumes. */
+  drop({ resume, jitterMs, targets, deadlineMs }) {
+    const t0 = nowNs();
+    const storm = (this.storm = { t0, resume, targets, done: 0, retries: 0, times: hdr.build(HIST), own: hdr.build(HIST), connected: hdr.build(HIST), upgraded: hdr.build(HIST), max: 0, total: this.clients.length });
+    for (const c of this.clients) c.kill();
+    return new Promise((resolve) => {
+      storm.resolve = resolve;
+      storm.timer = setTimeout(() => this.finishStorm(true), deadlineMs);
+      // Like the SDK: full-jitter backoff, doubling per failed attempt.
+      const attempt = (c, n) => {
+        if (n === 0) c.stormStart = nowNs();
+        c.open((ok) => {
+          if (ok || this.storm !== storm || n >= 8) return;
+          storm.retries++;
+          setTimeout(() => attempt(c, n + 1), Math.floor(Math.random() * jitterMs * 2 ** (n + 1)));
+        }, resume);
+      };
+      for (const c of this.clients) {
+        c.stormBehind = -1; // not current until proven
+        setTimeout(() => attempt(c, 0), Math.floor(Math.random() * jitterMs));
+      }
+    });
+  }
+
+  /** Records a storm milestone (µs since the drop) in one of the storm's histograms. */
+  stormMark(which) {
+    const s = this.storm;
+    if (!s) return;
+    const us = Math.max(1, Math.round((nowNs() - s.t0) / 1000));
+    s[which].recordValue(Math.min(us, MAX_US));
+  }
+
+  clientCurrent(c) {
+    const s = this.storm;
+    if (!s) return;
+    const now = nowNs();
+    // From the client's own first reconnect attempt: the resume itself, without the jitter.
+    if (c.stormStart) s.own.recordValue(Math.min(MAX_US, Math.max(1, Math.round((now - c.stormStart) / 1000))));
+    const us = Math.max(1, Math.round((now - s.t0) / 1000));
+    s.times.recordValue(Math.min(us, MAX_US));
+    if (us > s.max) s.max = us;
+    if (++s.done === s.total) this.finishStorm(false);
+  }
+
+  finishStorm(timedOut) {
+    const s = this.storm;
+    if (!s) return;
+    clearTimeout(s.timer);
+    this.storm = null;
+    s.resolve({
+      done: s.done,
+      total: s.total,
+      timedOut,
+      retries: s.retries,
+      maxUs: s.max,
+      times: hdr.encodeIntoCompressedBase64(s.times),
+      own: hdr.encodeIntoCompressedBase64(s.own),
+      connected: hdr.encodeIntoCompressedBase64(s.connected),
+      upgraded: hdr.encodeIntoCompressedBase64(s.upgraded),
+    });
+  }
+}
+
+class Client {
+  constructor(g, { index, topics, addr, stalled = false }) {
+    this.g = g;
+    this.index = index;
+    this.topics = topics;
+    this.addr = addr;
+    this.stalled = stalled;
+    this.sock = null;
+    this.ready = false;
+    this.held = g.spec.trackVersions ? new Map() : null;
+  }
+
+  /** Opens the socket, upgrades, subscribes; `done(ok)` once subscribed (or failed). */
+  open(done, resume = false) {
+    const g = this.g;
+    this.ready = false;
+    this.upgraded = false;
+    this.hs = null;
+    this.carry = null;
+    this.state = HDR;
+    this.left = 0;
+    this.streamed = g.proto === 'tickfan';
+    this.seq = 0;
+    this.closeCode = 0;
+    this.resume = resume;
+    this.done = done;
+    // onread: reads land in one buffer shared by every socket of this thread
+    // (callbacks run one at a time), skipping the stream machinery and a fresh
+    // Buffer per read — the load generator's largest per-frame cost.
+    const sock = (this.sock = net.connect({
+      host: '127.0.0.1',
+      port: g.spec.port,
+      localAddress: this.addr,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n, buf) => void (this.sock === sock && this.onData(buf.subarray(0, n))) },
+    }));
+    sock.on('connect', () => {
+      g.stormMark('connected');
+      sock.write(upgradeRequest(g.spec.path, g.spec.port));
+    });
+    sock.on('error', (err) => {
+      if (this.sock !== sock) return;
+      g.errors++;
+      g.lastError = err.message;
+      this.finishOpen(false);
+    });
+    sock.on('close', () => {
+      if (this.sock !== sock) return; // an old socket, replaced after a drop
+      const key = this.closeCode || 'tcp';
+      if (!g.closing) g.closes[key] = (g.closes[key] ?? 0) + 1;
+      this.ready = false;
+      this.finishOpen(false);
+    });
+  }
+
+  finishOpen(ok) {
+    const d = this.done;
+    this.done = null;
+    if (d) d(ok);
+  }
+
+  kill() {
+    this.ready = false;
+    const s = this.sock;
+    this.sock = null;
+    s?.destroy();
+  }
+
+  send(payload, opcode = 2) {
+    this.sock?.write(wsFrame(payload, opcode));
+  }
+
+  onOpen() {
+    const g = this.g;
+    if (g.proto === 'tickfan') {
+      const resume = [];
+      if (this.resume && this.held) {
+        for (const t of this.topics) {
+          const v = this.held.get(t);
+          const e = g.epochs.get(t);
+          if (v !== undefined && e !== undefined) resume.push({ topic: t, epoch: e, version: v });
+        }
+      }
+      const hello = enc.hello(1, 'tickfan-bench', '');
+      const sub = enc.subscribe(1, this.topics, g.spec.maxRate ?? 0, [], resume);
+      this.send(Buffer.concat([hello, sub]));
+    } else if (g.proto === 'uws') {
+      this.send(Buffer.from(`sub ${this.topics.join(',')}`), 1);
+    }
+    // sio: waits for the Engine.IO open packet.
+  }
+
+  subscribed() {
+    this.ready = true;
+    if (this.stalled) this.sock?.pause();
+    const st = this.g.storm;
+    if (st) this.checkStorm();
+    this.finishOpen(true);
+  }
+
+  checkStorm() {
+    const st = this.g.storm;
+    if (!st || this.stormBehind === -2) return;
+    for (const t of this.topics) {
+      const target = st.targets[t];
+      if (target && (this.held.get(t) ?? -1) < target.version) return;
+    }
+    this.stormBehind = -2;
+    this.g.clientCurrent(this);
+  }
+
+  onData(chunk) {
+    const g = this.g;
+    if (!this.upgraded) {
+      this.hs = this.hs ? Buffer.concat([this.hs, chunk]) : Buffer.from(chunk);
+      const end = this.hs.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      if (!this.hs.subarray(0, 16).toString('latin1').includes(' 101')) {
+        g.errors++;
+        g.lastError = `upgrade refused: ${this.hs.subarray(0, end).toString('latin1').split('\r\n')[0]}`;
+        this.sock.destroy();
+        return;
+      }
+      this.upgraded = true;
+      g.stormMark('upgraded');
+      chunk = this.hs.subarray(end + 4);
+      this.hs = null;
+      this.onOpen();
+      if (chunk.length === 0) return;
+    }
+    // A streaming parser over units — a WebSocket frame header, a tickfan
+    // frame's sequence number, one size-prefixed message — so a 48 KB frame
+    // split over two reads is parsed in place: only a partial unit is copied.
+    const b = chunk;
+    const n = b.length;
+    let o = 0;
+    if (this.carry) {
+      let c = this.carry;
+      for (;;) {
+        const head = this.unitHead();
+        const need = c.length >= head ? this.unitSize(c, 0, c.length) : head;
+        if (c.length >= need) break;
+        const take = Math.min(need - c.length, n - o);
+        c = Buffer.concat([c, b.subarray(o, o + take)]);
+        o += take;
+        if (o === n && c.length < need) {
+          this.carry = c;
+          return;
+        }
+      }
+      this.carry = null;
+      this.unit(c, 0, c.length);
+    }
+    while (o < n) {
+      const avail = n - o;
+      if (avail < this.unitHead()) break;
+      const need = this.unitSize(b, o, avail);
+      if (avail < need) break;
+      this.unit(b, o, need);
+      o += need;
+    }
+    // Copied: the read buffer is reused by the next read.
+    if (o < n) this.carry = Buffer.from(b.subarray(o));
+  }
+
+  /** Bytes needed to know the size of the next unit. */
+  unitHead() {
+    return this.state === SEQ ? 8 : this.state === MSG ? 4 : 2;
+  }
+
+  /** Size of the next unit (may ask for more header bytes first). */
+  unitSize(b, o, avail) {
+    if (this.state === SEQ) return 8;
+    if (this.state === MSG) return 4 + u32(b, o);
+    let len = b[o + 1] & 127;
+    let h = 2;
+    if (len === 126) {
+      if (avail < 4) return 4;
+      len = (b[o + 2] << 8) | b[o + 3];
+      h = 4;
+    } else if (len === 127) {
+      if (avail < 10) return 10;
+      len = u32be(b, o + 2) * 4294967296 + u32be(b, o + 6);
+      h = 10;
+    }
+    // A tickfan data frame is parsed message by message; any other frame whole.
+    return this.streamed && (b[o] & 15) === 2 ? h : h + len;
+  }
+
+  unit(b, o, size) {
+    const g = this.g;
+    g.bytes += size;
+    if (this.state === MSG) {
+      this.message(b, o + 4);
+      if ((this.left -= size) <= 0) this.state = HDR;
+      return;
+    }
+    if (this.state === SEQ) {
+      // 0: a frame published to many connections at once (counted, its number
+      // implied); otherwise the exact count of frames this connection was sent.
+      const seq = u32(b, o) + u32(b, o + 4) * 4294967296;
+      if (seq === 0) this.seq++;
+      else {
+        if (seq !== this.seq + 1) g.seqGaps++;
+        this.seq = seq;
+      }
+      this.state = (this.left -= 8) > 0 ? MSG : HDR;
+      return;
+    }
+    const op = b[o] & 15;
+    let len = b[o + 1] & 127;
+    let h = 2;
+    if (len === 126) {
+      len = (b[o + 2] << 8) | b[o + 3];
+      h = 4;
+    } else if (len === 127) {
+      len = u32be(b, o + 2) * 4294967296 + u32be(b, o + 6);
+      h = 10;
+    }
+    if (op === 2 && this.streamed) {
+      g.frames++;
+      this.left = len;
+      this.state = SEQ;
+      return;
+    }
+    const p = o + h;
+    if (op === 2) this.uwsFrame(b, p);
+    else if (op === 1) this.text(b, p, p + len);
+    else if (op === 9) this.sock?.write(PONG_EMPTY);
+    else if (op === 8) this.closeCode = len >= 2 ? (b[p] << 8) | b[p + 1] : 1005;
+  }
+
+  /** uws peer: one size-prefixed Delta per frame. */
+  uwsFrame(b, p) {
+    const g = this.g;
+    g.frames++;
+    g.deliveries++;
+    if (--g.countdown === 0) {
+      g.countdown = g.sampleEvery;
+      const ts = stamp(b, body(b, p + 4), BODY.Delta);
+      if (ts > 0) g.record(ts);
+    }
+  }
+
+  /** One tickfan message (bytes after its size prefix at `m`). */
+  message(b, m) {
+    const g = this.g;
+    const type = bodyType(b, m);
+    if (type === BODY.Delta) {
+      g.deliveries++;
+      if (--g.countdown === 0) {
+        g.countdown = g.sampleEvery;
+        const ts = stamp(b, body(b, m), type);
+        if (ts > 0) g.record(ts);
+      }
+      if (this.held !== null) this.hold(b, body(b, m), type);
+    } else if (type === BODY.Snapshot) {
+      g.snapshots++;
+      if (this.held !== null) this.hold(b, body(b, m), type);
+    } else if (type === BODY.Ack) {
+      if (ackId(b, body(b, m)) === 1 && !this.ready) this.subscribed();
+    } else if (type === BODY.Error) {
+      g.serverErrors++;
+    }
+  }
+
+  hold(b, t, type) {
+    const name = topicOf(b, t);
+    const v = versionOf(b, t, type);
+    if (!this.g.epochs.has(name)) {
+      const eo = fieldAt(b, t, 1);
+      this.g.epochs.set(name, eo ? i64(b, t + eo) : 0);
+    }
+    this.held.set(name, v);
+    if (this.g.storm && this.ready) this.checkStorm();
+  }
+
+  text(b, p, end) {
+    const g = this.g;
+    const c0 = b[p];
+    if (c0 === 0x34 /* 4 */ && b[p + 1] === 0x32 /* 2 */) {
+      // 42["u",{"t":<ns>,…}]
+      g.frames++;
+      g.deliveries++;
+      if (--g.countdown === 0) {
+        g.countdown = g.sampleEvery;
+        if (b.compare(SIO_EVENT, 0, SIO_EVENT.length, p, p + SIO_EVENT.length) === 0) {
+          let ns = 0;
+          for (let i = p + SIO_EVENT.length; i < end; i++) {
+            const d = b[i] - 48;
+            if (d < 0 || d > 9) break;
+            ns = ns * 10 + d;
+          }
+          g.record(ns);
+        }
+      }
+    } else if (c0 === 0x32 /* 2: Engine.IO ping */) {
+      this.send(Buffer.from('3'), 1);
+    } else if (c0 === 0x30 /* 0: Engine.IO open */) {
+      this.send(Buffer.from('40'), 1);
+    } else if (c0 === 0x34 && b[p + 1] === 0x30 /* 40: namespace connected */) {
+      this.send(Buffer.from(`421${JSON.stringify(['sub', this.topics])}`), 1);
+    } else if (c0 === 0x34 && b[p + 1] === 0x33 /* 43: ack */) {
+      if (!this.ready) this.subscribed();
+    } else if (c0 === 0x6f /* o: uws "ok <n>" */) {
+      if (!this.ready) this.subscribed();
+    } else if (c0 === 0x34 && b[p + 1] === 0x34 /* 44: connect error */) {
+      g.serverErrors++;
+    }
+  }
+}
+
+function u32be(b, o) {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+/** Piscina task: runs until the main thread says "close". */
+export default async function run({ ctl, spec }) {
+  const g = new Group(spec, ctl);
+  let finish;
+  const finished = new Promise((r) => (finish = r));
+  const cpu0 = process.cpuUsage();
+  ctl.on('message', async ({ id, type, args = {} }) => {
+    let result;
+    try {
+      switch (type) {
+        case 'connect':
+          result = await g.connectAll(args.concurrency ?? 256, args.upTo ?? Infinity);
+          result.lastError = g.lastError;
+          break;
+        case 'reset':
+          g.reset();
+          result = { ok: true };
+          break;
+        case 'collect':
+          result = { ...g.counters(), hist: hdr.encodeIntoCompressedBase64(g.hist) };
+          if (args.reset) g.reset();
+          break;
+        case 'counters':
+          result = g.counters();
+          break;
+        case 'stall': {
+          const want = new Set(args.indices);
+          for (const c of g.clients) {
+            c.stalled = want.has(c.index);
+            if (c.stalled) c.sock?.pause();
+          }
+          result = { stalled: g.clients.filter((c) => c.stalled).length };
+          break;
+        }
+        case 'drop':
+          result = await g.drop(args);
+          break;
+        case 'close':
+          g.closing = true;
+          for (const c of g.clients) c.kill();
+          result = { ok: true };
+          finish();
+          break;
+        default:
+          throw new Error(`unknown command ${type}`);
+      }
+      ctl.postMessage({ id, result });
+    } catch (err) {
+      ctl.postMessage({ id, error: String(err?.stack ?? err) });
+    }
+  });
+  await finished;
+  ctl.close();
+  return { cpu: process.cpuUsage(cpu0) };
+}

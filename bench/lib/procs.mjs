@@ -1,0 +1,143 @@
+// Child processes of a benchmark run: each server (tickfan and its peers)
+// runs alone in its own process so its CPU and memory are measured apart
+// from the load generator, read from /proc. Every child is killed when the
+// run ends, on error and on Ctrl-C too.
+
+import { fork } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const SERVERS = {
+  tickfan: new URL('../servers/tickfan.mjs', import.meta.url),
+  uws: new URL('../servers/uws-raw.mjs', import.meta.url),
+  sio: new URL('../servers/socketio.mjs', import.meta.url),
+};
+
+const children = new Set();
+
+function killAll() {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+const TICKS = 100; // CLK_TCK on Linux
+
+/** CPU seconds (user + system, every thread) and RSS bytes of a process, from /proc. */
+export function procUsage(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSec = (Number(f[11]) + Number(f[12])) / TICKS;
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuSec, rss: rssKb * 1024, rssPeak: hwmKb * 1024 };
+}
+
+/** The soft and hard open-file limits of this process. */
+export function fileLimit() {
+  const t = readFileSync('/proc/self/limits', 'latin1');
+  const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(t);
+  const n = (s) => (s === 'unlimited' ? Infinity : Number(s));
+  return m ? { soft: n(m[1]), hard: n(m[2]) } : { soft: 1024, hard: 1024 };
+}
+
+/**
+ * Starts a server child and waits for it to listen.
+ * @param {'tickfan'|'uws'|'sio'} kind
+ * @param {{ options?: object, profileDir?: string, gc?: boolean }} [o]
+ */
+export async function startServerProc(kind, o = {}) {
+  const execArgv = ['--max-old-space-size=8192'];
+  if (o.gc) execArgv.push('--expose-gc');
+  if (o.profileDir) {
+    mkdirSync(o.profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`);
+  }
+  const child = fork(fileURLToPath(SERVERS[kind]), [], {
+    execArgv,
+    env: { ...process.env, TICKFAN_QUIET: '1', BENCH_SERVER_OPTS: JSON.stringify(o.options ?? {}) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  const pending = new Map();
+  let nextId = 1;
+  let exited = null;
+  const exitP = new Promise((r) => child.once('exit', r));
+  const ready = new Promise((resolve, reject) => {
+    child.on('message', (m) => {
+      if (m?.type === 'ready') return resolve(m);
+      const p = pending.get(m?.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (m.error) p.reject(new Error(`${kind} server: ${m.error}`));
+      else p.resolve(m.result);
+    });
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      exited = { code, signal };
+      const err = new Error(`${kind} server exited (${signal ?? code})`);
+      reject(err);
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+    });
+    setTimeout(() => reject(new Error(`${kind} server did not start within 15 s`)), 15_000).unref();
+  });
+  const { port } = await ready;
+  const ask = (cmd, args = {}, timeoutMs = 60_000) =>
+    new Promise((resolve, reject) => {
+      if (exited) return reject(new Error(`${kind} server has exited`));
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`${kind} server: "${cmd}" got no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      child.send({ id, cmd, args });
+    });
+  let mark = { usage: procUsage(child.pid), at: performance.now() };
+  return {
+    kind,
+    port,
+    pid: child.pid,
+    ask,
+    usage: () => procUsage(child.pid),
+    /** Starts a CPU window. */
+    mark() {
+      mark = { usage: procUsage(child.pid), at: performance.now() };
+    },
+    /** CPU share since mark() (100 = one core) and RSS now. */
+    since() {
+      const u = procUsage(child.pid);
+      const ms = performance.now() - mark.at;
+      return { cpuPct: ((u.cpuSec - mark.usage.cpuSec) * 1000 * 100) / ms, rss: u.rss, rssPeak: u.rssPeak };
+    },
+    /** Asks the server to exit cleanly (so --cpu-prof writes its profile), then makes sure it is gone. */
+    async stop() {
+      if (exited) return;
+      try {
+        await ask('exit', {}, 5_000);
+      } catch {
+        // it may already be on its way out
+      }
+      const t = setTimeout(() => child.kill('SIGKILL'), o.profileDir ? 15_000 : 3_000);
+      await exitP;
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,295 @@
+// fanout — the most deliveries per second one server sustains to N
+// subscribers of a hot set of topics, for tickfan and its peers. The update
+// rate doubles until the step breaks down (publisher cannot keep the rate,
+// deliveries fall behind, p99 passes the limit, or backpressure puts sockets
+// in the slow lane), then bisects between the last good and first bad rate.
+
+import { fmtPct, fmtRatio, fmtSi, fmtUs, layout, progress, topicNames } from '../lib/common.mjs';
+import { COLORS, barChart, lineChart, stack } from '../lib/chart.mjs';
+import { mdTable, targetsTable } from '../lib/report.mjs';
+import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
+
+export const meta = {
+  name: 'fanout',
+  title: 'Fan-out throughput',
+  question: 'How many updates per second reach N subscribers of a hot set of topics before latency or backpressure breaks down?',
+  defaults: {
+    systems: 'tickfan,uws,sio',
+    subscribers: 1000,
+    topics: 10,
+    topicsPerSub: 10,
+    fields: 4,
+    maxRate: 0,
+    startRate: { tickfan: 500, uws: 500, sio: 25 },
+    maxSteps: 12,
+    refine: 2,
+    warmupMs: 500,
+    windowMs: 2000,
+    maxP99Ms: 50,
+    minRatio: 0.95,
+    sampleEvery: 32,
+    workers: 0,
+  },
+  quick: { subscribers: 200, windowMs: 1000, warmupMs: 300, maxSteps: 4, refine: 0 },
+  options: {
+    systems: 'which systems to run: tickfan,uws,sio',
+    subscribers: 'WebSocket clients',
+    topics: 'hot topics published round-robin',
+    topicsPerSub: 'topics each client subscribes to',
+    fields: 'payload fields per update besides the timestamp',
+    maxRate: 'tickfan rate tier asked for (0: every update)',
+    startRate: 'first update rate tried (one number for every system)',
+    maxSteps: 'steps per system at most',
+    refine: 'bisection steps after the first failure',
+    windowMs: 'measurement window per step',
+    maxP99Ms: 'a step whose p99 passes this has broken down',
+    minRatio: 'a step delivering or publishing less than this share of its rate has broken down',
+    sampleEvery: 'latency of one delivery in N is recorded',
+  },
+};
+
+function verdict(r, o) {
+  const why = [];
+  if (r.publishRatio < o.minRatio) why.push(`publisher kept ${(r.publishRatio * 100).toFixed(0)}% of the rate`);
+  if (r.deliveryRatio < o.minRatio) why.push(`${(r.deliveryRatio * 100).toFixed(0)}% of the deliveries arrived`);
+  if ((r.latencyUs.p99 ?? 0) > o.maxP99Ms * 1000) why.push(`p99 ${(r.latencyUs.p99 / 1000).toFixed(1)} ms > ${o.maxP99Ms} ms`);
+  if (r.slowLaneEntries > 0 || r.slowDisconnects > 0) why.push(`backpressure: ${r.slowLaneEntries} slow-lane entries, ${r.slowDisconnects} disconnects`);
+  if (Object.keys(r.closes).length) why.push(`connections closed: ${JSON.stringify(r.closes)}`);
+  return why;
+}
+
+async function rampSystem(system, o, ctx) {
+  const topics = topicNames(o.topics, 'px.H');
+  const clients = layout(o.subscribers, topics, o.topicsPerSub);
+  const subsPerTopic = (o.subscribers * Math.min(o.topicsPerSub, o.topics)) / o.topics;
+  const env = await setup(system, {
+    clients,
+    topics,
+    fields: o.fields,
+    workers: o.workers || undefined,
+    sampleEvery: o.sampleEvery,
+    maxRate: o.maxRate,
+    profileDir: ctx.profileDir, serverOptions: ctx.serverOptions,
+  });
+  const steps = [];
+  try {
+    progress(`  ${SYSTEM_NAMES[system]}: ${o.subscribers} subscribers connected in ${(env.connect.ms / 1000).toFixed(1)} s`);
+    const start = typeof o.startRate === 'object' ? o.startRate[system] : o.startRate;
+    const measure = async (rate, warmupMs) => {
+      const r = await measureQuiet(env, { rate, topics, fields: o.fields, subsPerTopic, warmupMs, windowMs: o.windowMs, label: `${system} @ ${rate}/s` });
+      r.breakdown = verdict(r, o);
+      r.ok = r.breakdown.length === 0;
+      delete r.histogram;
+      progress(`  ${system.padEnd(7)} ${String(rate).padStart(6)} updates/s → ${stepLine(r)} ${r.ok ? 'ok' : `✗ ${r.breakdown.join('; ')}`}`);
+      return r;
+    };
+    const tryRate = async (rate) => {
+      // The first step also warms up the JIT and the sockets' buffers.
+      let r = await measure(rate, steps.length === 0 ? o.warmupMs * 4 : o.warmupMs);
+      if (!r.ok) {
+        // A breakdown must show twice: one GC or scheduler hiccup does not end the ramp.
+        const again = await measure(rate, o.warmupMs * 2);
+        again.firstTry = { breakdown: r.breakdown, deliveriesPerSec: r.deliveriesPerSec, p99: r.latencyUs.p99 };
+        if (again.ok) progress(`  ${system.padEnd(7)} ${String(rate).padStart(6)} updates/s held on the second try`);
+        r = again;
+      }
+      steps.push(r);
+      return r.ok;
+    };
+    let good = 0;
+    let bad = 0;
+    let rate = start;
+    // Up by doubling, or down by halving when the first rate already fails.
+    if (await tryRate(rate)) {
+      good = rate;
+      while (steps.length < o.maxSteps) {
+        rate *= 2;
+        if (await tryRate(rate)) good = rate;
+        else {
+          bad = rate;
+          break;
+        }
+      }
+    } else {
+      bad = rate;
+      while (steps.length < o.maxSteps && rate > 1) {
+        rate = Math.max(1, Math.floor(rate / 2));
+        if (await tryRate(rate)) {
+          good = rate;
+          break;
+        }
+        bad = rate;
+      }
+    }
+    for (let i = 0; i < o.refine && good && bad && steps.length < o.maxSteps + o.refine; i++) {
+      const mid = Math.round((good + bad) / 2);
+      if (mid === good || mid === bad) break;
+      if (await tryRate(mid)) good = mid;
+      else bad = mid;
+    }
+  } finally {
+    await teardown(env);
+  }
+  const passing = steps.filter((s) => s.ok);
+  const best = passing.reduce((a, s) => (!a || s.deliveriesPerSec > a.deliveriesPerSec ? s : a), null);
+  const peak = steps.reduce((a, s) => (!a || s.deliveriesPerSec > a.deliveriesPerSec ? s : a), null);
+  // No step broke down: the ramp stopped at its step limit, short of saturation.
+  const saturated = steps.some((s) => !s.ok);
+  return { system, name: SYSTEM_NAMES[system], subsPerTopic, steps, best, peak, saturated };
+}
+
+export async function run(o, ctx) {
+  const systems = o.systems.split(',');
+  const results = {};
+  for (const s of systems) {
+    progress(`fanout: ${SYSTEM_NAMES[s]} — ${o.subscribers} subscribers × ${Math.min(o.topicsPerSub, o.topics)} of ${o.topics} hot topics, ${o.fields} fields + timestamp`);
+    results[s] = await rampSystem(s, o, ctx);
+  }
+  const tf = results.tickfan?.best;
+  const ratios = {};
+  for (const peer of ['uws', 'sio']) {
+    const p = results[peer];
+    if (!tf || !p) continue;
+    ratios[peer] = {
+      sustained: p.best ? tf.deliveriesPerSec / p.best.deliveriesPerSec : null,
+      peak: p.peak ? results.tickfan.peak.deliveriesPerSec / p.peak.deliveriesPerSec : null,
+      // The transport's per-frame ceiling: tickfan's updates against the peer's frames.
+      updatesPerPeerFrame: p.best ? tf.deliveriesPerSec / p.best.framesPerSec : null,
+    };
+  }
+  const targets = [];
+  if (ratios.uws) {
+    targets.push({
+      name: 'updates delivered/s ≥ 1.0× raw uWebSockets.js frames/s',
+      target: 1.0,
+      measured: ratios.uws.updatesPerPeerFrame,
+      unit: '×',
+      met: ratios.uws.updatesPerPeerFrame >= 1.0,
+    });
+  }
+  if (ratios.sio) {
+    targets.push({
+      name: 'updates delivered/s ≥ 40× Socket.IO',
+      target: 40,
+      measured: ratios.sio.sustained,
+      unit: '×',
+      met: ratios.sio.sustained >= 40,
+    });
+  }
+  return { systems: results, ratios, targets };
+}
+
+// ------------------------------------------------------------ rendering
+
+export function render(doc) {
+  const p = doc.params;
+  const order = Object.keys(doc.systems);
+  const rows = order.map((k) => {
+    const s = doc.systems[k];
+    const b = s.best;
+    const ratio = k === 'tickfan' ? '1×' : doc.ratios[k] ? `${fmtRatio(doc.ratios[k].sustained)}` : '–';
+    return [
+      s.name,
+      b ? `${fmtSi(b.deliveriesPerSec)}${s.saturated ? '' : ' (not saturated: step limit)'}` : 'none',
+      b ? fmtSi(b.offeredRate) : '–',
+      b ? fmtSi(b.framesPerSec) : '–',
+      b ? b.updatesPerFrame.toFixed(1) : '–',
+      b ? Math.round(b.bytesPerDelivery) : '–',
+      b ? fmtUs(b.latencyUs.p50) : '–',
+      b ? fmtUs(b.latencyUs.p99) : '–',
+      b ? fmtUs(b.latencyUs.p999) : '–',
+      b ? `${fmtPct(b.serverCpuPct)} / ${fmtPct(b.loadgenCpuPct)}` : '–',
+      s.peak ? fmtSi(s.peak.deliveriesPerSec) : '–',
+      ratio,
+    ];
+  });
+  const md = [];
+  md.push(
+    `${p.subscribers.toLocaleString('en-US')} subscribers, each subscribed to ${Math.min(p.topicsPerSub, p.topics)} of ${p.topics} hot topics; ` +
+      `${p.fields} payload fields + a timestamp per update; rate doubled per ${p.windowMs / 1000} s step until a step broke down ` +
+      `(p99 > ${p.maxP99Ms} ms, < ${p.minRatio * 100}% of the rate published or delivered, or slow-lane backpressure), then bisected ${p.refine}×. ` +
+      `Latency sampled on 1 delivery in ${p.sampleEvery}.`,
+    '',
+  );
+  md.push(
+    mdTable(
+      ['system', 'max sustained deliveries/s', 'at updates/s', 'WS frames/s', 'updates/frame', 'bytes/update', 'p50', 'p99', 'p99.9', 'CPU server / load-gen', 'peak deliveries/s (any step)', 'tickfan ÷ system'],
+      rows,
+    ),
+    '',
+  );
+  if (doc.ratios.uws) {
+    md.push(
+      `tickfan delivered **${fmtRatio(doc.ratios.uws.updatesPerPeerFrame)}** as many updates per second as raw uWebSockets.js delivered frames ` +
+        `(the transport's per-frame ceiling), ${fmtRatio(doc.ratios.uws.sustained)} its deliveries; ` +
+        (doc.ratios.sio ? `**${fmtRatio(doc.ratios.sio.sustained)}** Socket.IO's.` : ''),
+      '',
+    );
+  }
+  md.push(targetsTable(doc.targets), '');
+  if (doc.analysis) md.push(doc.analysis, '');
+  md.push('<details><summary>Every step</summary>', '');
+  const stepRows = [];
+  for (const k of order) {
+    for (const s of doc.systems[k].steps) {
+      stepRows.push([
+        doc.systems[k].name,
+        fmtSi(s.offeredRate),
+        fmtSi(s.publishedPerSec),
+        fmtSi(s.deliveriesPerSec),
+        `${(s.deliveryRatio * 100).toFixed(0)}%`,
+        s.updatesPerFrame.toFixed(1),
+        fmtUs(s.latencyUs.p50),
+        fmtUs(s.latencyUs.p99),
+        fmtUs(s.latencyUs.max),
+        fmtPct(s.serverCpuPct),
+        fmtPct(s.loadgenCpuPct),
+        fmtPct(s.otherCpuPct),
+        s.ok ? 'ok' : s.breakdown.join('; '),
+      ]);
+    }
+  }
+  md.push(mdTable(['system', 'updates/s asked', 'published/s', 'deliveries/s', 'delivered', 'upd/frame', 'p50', 'p99', 'max', 'server CPU', 'load-gen CPU', 'other CPU', 'verdict'], stepRows), '');
+  md.push('CPU: 100% = one core. "other CPU" = processes other than the server and the load generator (a test suite running beside the benchmark, say); steps where it passed 20% were measured again.', '', '</details>');
+
+  const color = { tickfan: COLORS.tickfan, uws: COLORS.uws, sio: COLORS.sio };
+  const bars = barChart({
+    title: `Max sustained deliveries/s — ${p.subscribers.toLocaleString('en-US')} subscribers × ${Math.min(p.topicsPerSub, p.topics)} hot topics`,
+    subtitle: `${doc.machine.cores} cores, same run, same payload; log scale`,
+    log: true,
+    fmt: fmtSi,
+    rows: order.map((k) => ({
+      label: doc.systems[k].name,
+      value: doc.systems[k].best?.deliveriesPerSec ?? NaN,
+      color: color[k],
+      text: doc.systems[k].best ? `${fmtSi(doc.systems[k].best.deliveriesPerSec)}/s${k !== 'tickfan' && doc.ratios[k] ? `  (tickfan ${fmtRatio(doc.ratios[k].sustained)})` : ''}` : 'no step passed',
+    })),
+  });
+  const lines = lineChart({
+    title: 'p99 latency as the offered load grows',
+    subtitle: 'hollow points: the step broke down',
+    xLog: true,
+    yLog: true,
+    xLabel: 'deliveries per second achieved',
+    yLabel: 'p99 publish → receive',
+    xFmt: fmtSi,
+    yFmt: fmtUs,
+    refs: [{ y: p.maxP99Ms * 1000, label: `breakdown limit ${p.maxP99Ms} ms` }],
+    series: order.map((k) => {
+      const steps = [...doc.systems[k].steps].sort((a, b) => a.offeredRate - b.offeredRate);
+      return {
+        name: doc.systems[k].name,
+        color: color[k],
+        points: steps.map((s) => [s.deliveriesPerSec, s.latencyUs.p99, s.ok]),
+        bad: (pt) => pt[2] === false,
+      };
+    }),
+  });
+  const best = doc.systems.tickfan?.best;
+  const headline = best
+    ? `tickfan ${fmtSi(best.deliveriesPerSec)} updates/s delivered` +
+      (doc.ratios.uws ? `; ${fmtRatio(doc.ratios.uws.updatesPerPeerFrame)} raw uWS frames/s` : '') +
+      (doc.ratios.sio ? `; ${fmtRatio(doc.ratios.sio.sustained)} Socket.IO` : '')
+    : 'no tickfan step passed';
+  return { md: md.join('\n'), svg: stack([bars, lines]), headline };
+}

@@ -1,0 +1,199 @@
+// reconnect-storm — N subscribers dropped at once reconnect (full-jitter
+// backoff, as the SDK does) and resume while updates keep flowing: the time
+// until every one holds the current version of every topic it follows, and
+// how many snapshot encodings the server made per topic (the snapshot cache
+// should make that one per topic version, not one per client).
+// "resume": clients send the (epoch, version) they hold; "fresh": they
+// subscribe anew and need snapshots (as after a page reload).
+
+import { fmtInt, fmtSi, fmtUs, layout, loopbackAddrs, progress, sleep, tcpCounters, tcpDelta, topicNames } from '../lib/common.mjs';
+import { COLORS, barChart, stack } from '../lib/chart.mjs';
+import { mdTable, targetsTable } from '../lib/report.mjs';
+import { setup, teardown } from '../lib/measure.mjs';
+
+export const meta = {
+  name: 'reconnect-storm',
+  title: 'Reconnect storm',
+  question: 'N subscribers dropped at once reconnect and resume: how long until every one holds the current version, and how many snapshot encodings per topic?',
+  defaults: {
+    subscribers: 10000,
+    topics: 100,
+    topicsPerSub: 10,
+    rate: 200,
+    fields: 4,
+    storms: 'resume:100,fresh:100,resume:1000',
+    settleMs: 1500,
+    deadlineMs: 30000,
+    addrs: 4,
+    targetMs: 1000,
+    workers: 0,
+  },
+  quick: { subscribers: 1000, storms: 'resume:100,fresh:100', settleMs: 500 },
+  options: {
+    subscribers: 'clients dropped at once',
+    topics: 'topics',
+    topicsPerSub: 'topics per client',
+    rate: 'updates/s published throughout (round-robin over the topics)',
+    storms: 'storms to run, mode:jitterMs — resume (send held versions) or fresh (subscribe anew: snapshots); each client waits uniform [0, jitterMs] before reconnecting (the SDK\'s first backoff step is 100 ms)',
+    deadlineMs: 'give up waiting after this long',
+    addrs: 'loopback source addresses',
+  },
+};
+
+export async function run(o, ctx) {
+  const topics = topicNames(o.topics, 'px.S');
+  const clients = layout(o.subscribers, topics, o.topicsPerSub);
+  const subsPerTopic = (o.subscribers * Math.min(o.topicsPerSub, o.topics)) / o.topics;
+  progress(`reconnect-storm: ${fmtInt(o.subscribers)} tickfan clients × ${o.topicsPerSub} of ${o.topics} topics (${subsPerTopic} per topic), ${o.rate} updates/s throughout`);
+  const env = await setup('tickfan', {
+    clients,
+    topics,
+    fields: o.fields,
+    workers: o.workers || undefined,
+    trackVersions: true,
+    addrs: loopbackAddrs(o.addrs),
+    connectConcurrency: 400,
+    profileDir: ctx.profileDir,
+    serverOptions: ctx.serverOptions,
+  });
+  const storms = [];
+  try {
+    progress(`  ${fmtInt(env.connect.connected)} clients subscribed in ${(env.connect.ms / 1000).toFixed(1)} s`);
+    await env.server.ask('publish', { rate: o.rate, topics, fields: o.fields });
+    for (const spec of String(o.storms).split(',')) {
+      const [mode, j] = spec.split(':');
+      const jitterMs = Number(j ?? 100);
+      await sleep(o.settleMs);
+      const tcp0 = tcpCounters();
+      const before = await env.server.ask('counters');
+      const targets = await env.server.ask('versions', { topics });
+      env.server.mark();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const r = await env.lg.drop({ resume: mode === 'resume', jitterMs, targets, deadlineMs: o.deadlineMs });
+      const tcp = tcpDelta(tcp0, tcpCounters());
+      const wallMs = performance.now() - t0;
+      const after = await env.server.ask('counters');
+      const versionsAfter = await env.server.ask('versions', { topics });
+      const sv = env.server.since();
+      const cpu = process.cpuUsage(cpu0);
+      const d = (k) => (after.stats[k] ?? 0) - (before.stats[k] ?? 0);
+      // Versions each topic went through while the storm lasted (+1: the one current at the drop).
+      let topicVersions = 0;
+      for (const t of topics) topicVersions += versionsAfter[t].version - targets[t].version + 1;
+      const s = {
+        mode,
+        label: `${mode}, jitter ${jitterMs} ms`,
+        jitterMs,
+        tcp,
+        connectedUs: r.connectedUs,
+        ownUs: r.ownUs,
+        upgradedUs: r.upgradedUs,
+        clients: r.total,
+        current: r.done,
+        timedOut: r.timedOut,
+        retries: r.retries,
+        allCurrentMs: r.timeUs.max / 1000,
+        timeUs: r.timeUs,
+        wallMs,
+        snapshotEncodes: d('snapshotEncodes'),
+        snapshotEncodesPerTopic: d('snapshotEncodes') / o.topics,
+        snapshotEncodesPerTopicVersion: d('snapshotEncodes') / topicVersions,
+        topicVersions,
+        catchUpSnapshots: d('catchUpSnapshots'),
+        catchUpDeltas: d('catchUpDeltas'),
+        serverCpuPct: sv.cpuPct,
+        serverRss: sv.rss,
+        loadgenCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+        serverGcMaxPauseMs: after.gc.maxMs,
+        serverLoopDelayMaxMs: after.loopDelay.maxMs,
+      };
+      storms.push(s);
+      progress(
+        `  ${`${mode}/${jitterMs}ms`.padEnd(13)} ${fmtInt(s.current)}/${fmtInt(s.clients)} current; all within ${fmtUs(r.timeUs.max)} (p50 ${fmtUs(r.timeUs.p50)}, p99 ${fmtUs(r.timeUs.p99)}); ` +
+          `${s.snapshotEncodes} snapshot encodings for ${o.topics} topics (${s.snapshotEncodesPerTopicVersion.toFixed(2)} per topic version); ` +
+          `catch-ups ${fmtInt(s.catchUpDeltas)} deltas / ${fmtInt(s.catchUpSnapshots)} snapshots; ${s.retries} retried connects; server CPU ${Math.round(s.serverCpuPct)}%; ` +
+          `from each client's own reconnect p50 ${fmtUs(r.ownUs.p50)} p99 ${fmtUs(r.ownUs.p99)}; TCP connected p50 ${fmtUs(r.connectedUs.p50)} max ${fmtUs(r.connectedUs.max)}, upgraded max ${fmtUs(r.upgradedUs.max)}; accept-queue overflows ${tcp.listenOverflows}, SYN retransmits ${tcp.synRetrans}`,
+      );
+    }
+    await env.server.ask('stop');
+  } finally {
+    await teardown(env);
+  }
+  const targets = [];
+  for (const s of storms) {
+    targets.push({
+      name: `${fmtInt(s.clients)} clients all current within ${o.targetMs / 1000} s (${s.label})`,
+      target: o.targetMs,
+      measured: s.allCurrentMs,
+      shown: s.timedOut ? `${fmtInt(s.current)} of ${fmtInt(s.clients)} in ${o.deadlineMs / 1000} s` : fmtUs(s.allCurrentMs * 1000),
+      met: !s.timedOut && s.allCurrentMs <= o.targetMs,
+      note: s.allCurrentMs > o.targetMs ? `${(s.allCurrentMs / o.targetMs).toFixed(2)}× the target` : '',
+    });
+    targets.push({
+      name: `one snapshot encoding per topic version (${s.label})`,
+      target: 1,
+      measured: s.snapshotEncodesPerTopicVersion,
+      shown: `${s.snapshotEncodesPerTopicVersion.toFixed(2)} (${s.snapshotEncodes} for ${s.topicVersions} topic versions)`,
+      met: s.snapshotEncodesPerTopicVersion <= 1,
+    });
+  }
+  return { subsPerTopic, connect: env.connect, storms, targets };
+}
+
+export function render(doc) {
+  const p = doc.params;
+  const md = [];
+  md.push(
+    `${fmtInt(p.subscribers)} tickfan clients (raw sockets, from ${p.addrs} loopback addresses), each subscribed to ${p.topicsPerSub} of ${p.topics} topics (${doc.subsPerTopic} per topic), ` +
+      `${p.rate} updates/s published throughout. All connections are dropped at once; each client reconnects after a delay uniform in [0, jitter] ` +
+      `(the SDK's full-jitter backoff; its first step is 100 ms), retrying with doubling jitter on failure, and resubscribes — *resume*: with the (epoch, version) it holds; *fresh*: anew (snapshots). ` +
+      `A client is current once it holds, for every topic, at least the version the server had at the moment of the drop. Times run from the drop.`,
+    '',
+  );
+  md.push(
+    mdTable(
+      ['storm', 'clients current', 'all current after', 'p50', 'p90', 'p99', 'last TCP connect', 'accept-queue overflows', 'snapshot encodings', 'per topic version', 'catch-up deltas / snapshots', 'server CPU'],
+      doc.storms.map((s) => [
+        s.label,
+        `${fmtInt(s.current)} / ${fmtInt(s.clients)}`,
+        fmtUs(s.allCurrentMs * 1000),
+        fmtUs(s.timeUs.p50),
+        fmtUs(s.timeUs.p90),
+        fmtUs(s.timeUs.p99),
+        fmtUs(s.connectedUs.max),
+        fmtInt(s.tcp.listenOverflows),
+        fmtInt(s.snapshotEncodes),
+        s.snapshotEncodesPerTopicVersion.toFixed(2),
+        `${fmtInt(s.catchUpDeltas)} / ${fmtInt(s.catchUpSnapshots)}`,
+        `${Math.round(s.serverCpuPct)}%`,
+      ]),
+    ),
+    '',
+  );
+  md.push(targetsTable(doc.targets), '');
+  if (doc.analysis) md.push(doc.analysis, '');
+  const bars = barChart({
+    title: `Reconnect storm: ${fmtInt(p.subscribers)} clients dropped at once — time until current`,
+    subtitle: 'from the drop; p50, p99 and the last client',
+    fmt: (v) => fmtUs(v * 1000),
+    target: { value: p.targetMs, label: `target ${p.targetMs / 1000} s` },
+    rows: doc.storms.flatMap((s) => [
+      { label: `${s.mode}/${s.jitterMs} ms: p50`, value: s.timeUs.p50 / 1000, color: COLORS.c },
+      { label: `${s.mode}/${s.jitterMs} ms: p99`, value: s.timeUs.p99 / 1000, color: COLORS.a },
+      { label: `${s.mode}/${s.jitterMs} ms: all current`, value: s.allCurrentMs, color: s.allCurrentMs <= p.targetMs ? COLORS.uws : COLORS.sio },
+    ]),
+  });
+  const enc = barChart({
+    title: 'Snapshot encodings per topic version during the storm',
+    subtitle: `${fmtInt(p.subscribers)} clients, ${p.topics} topics; the snapshot cache should keep this at 1`,
+    fmt: (v) => v.toFixed(2),
+    target: { value: 1, label: 'target 1' },
+    rows: doc.storms.map((s) => ({ label: `${s.mode}/${s.jitterMs} ms`, value: s.snapshotEncodesPerTopicVersion, color: COLORS.tickfan, text: `${s.snapshotEncodesPerTopicVersion.toFixed(2)} (${s.snapshotEncodes} encodings, ${fmtSi(s.catchUpSnapshots)} snapshots sent)` })),
+  });
+  const r = doc.storms.find((s) => s.mode === 'resume') ?? doc.storms[0];
+  const headline = r ? `${fmtInt(r.clients)} clients all current ${fmtUs(r.allCurrentMs * 1000)} after the drop (${r.label}); ${r.snapshotEncodesPerTopicVersion.toFixed(2)} snapshot encodings per topic version` : 'not measured';
+  return { md: md.join('\n'), svg: stack([bars, enc]), headline };
+}
+
+

@@ -1,0 +1,152 @@
+// The in-process publisher and IPC control loop shared by every server the
+// benchmarks start (tickfan and its peers), so each one is fed the same
+// updates on the same schedule and reports CPU and memory the same way.
+// Each update carries `t`, the CLOCK_MONOTONIC time of its publish in ns,
+// first among its fields: the load generator measures publish → receive.
+
+import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
+
+const NAMES = ['bid', 'ask', 'last', 'size', 'bidSize', 'askSize', 'high', 'low', 'open', 'volume'];
+
+/** Field names of a payload with `n` fields besides `t`. */
+export function fieldNames(n) {
+  return Array.from({ length: n }, (_, i) => NAMES[i] ?? `f${i}`);
+}
+
+export function nowNs() {
+  return Number(process.hrtime.bigint());
+}
+
+/**
+ * Paces publishes: every timer tick (≈1 ms) publishes the updates due since
+ * the start, round-robin over the topics. A tick never publishes more than
+ * `maxBurstMs` worth: when the process cannot keep up, the shortfall shows in
+ * `published` instead of turning into an ever-growing burst.
+ */
+class Pacer {
+  constructor(publishOne) {
+    this.publishOne = publishOne;
+    this.timer = null;
+    this.published = 0;
+    this.skipped = 0;
+  }
+
+  start({ rate, topics, fields = 4, maxBurstMs = 20, durationMs = 600_000 }) {
+    this.stop();
+    const names = fieldNames(fields);
+    const price = names.map((_, i) => 100 + i * 0.25);
+    const t0 = performance.now();
+    let due0 = 0;
+    let next = 0;
+    this.published = 0;
+    this.skipped = 0;
+    this.rate = rate;
+    this.startedAt = t0;
+    const cap = Math.max(1, Math.ceil((rate * maxBurstMs) / 1000));
+    const tick = () => {
+      const now = performance.now();
+      if (now - t0 > durationMs) return this.stop();
+      const dueTotal = Math.floor(((now - t0) * rate) / 1000);
+      let due = dueTotal - due0;
+      if (due > cap) {
+        this.skipped += due - cap;
+        due = cap;
+      }
+      due0 = dueTotal;
+      for (let i = 0; i < due; i++) {
+        const topic = topics[next];
+        next = next + 1 === topics.length ? 0 : next + 1;
+        const fieldsObj = { t: nowNs() };
+        for (let j = 0; j < names.length; j++) {
+          // Moves every time, never an integer (integers would encode as Int).
+          price[j] += (j & 1 ? -0.0625 : 0.0625) + 0.001;
+          fieldsObj[names[j]] = price[j];
+        }
+        this.publishOne(topic, fieldsObj);
+        this.published++;
+      }
+    };
+    this.timer = setInterval(tick, 1);
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    return { published: this.published, skipped: this.skipped, ms: performance.now() - (this.startedAt ?? performance.now()) };
+  }
+}
+
+/**
+ * Runs the IPC loop. `server` gives:
+ *   publish(topic, fields)   one update
+ *   stats()                  counters (optional)
+ *   versions(topics)         topic → version (optional)
+ *   close()                  async shutdown
+ */
+export function serve(server) {
+  // Garbage-collection pauses of the server's thread: the usual source of a latency tail.
+  const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.count++;
+      gc.ms += e.duration;
+      if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+      if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  // Event-loop delay: how long a ready callback waited (any stall of the thread shows here).
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const pacer = new Pacer((topic, fields) => server.publish(topic, fields));
+  let eluMark = performance.eventLoopUtilization();
+  const handlers = {
+    seed: ({ topics, fields = 4 }) => {
+      const names = fieldNames(fields);
+      for (const topic of topics) {
+        const f = { t: nowNs() };
+        names.forEach((n, i) => (f[n] = 100.5 + i));
+        server.publish(topic, f);
+      }
+      return { seeded: topics.length };
+    },
+    publish: (args) => {
+      pacer.start(args);
+      return { started: true };
+    },
+    stop: () => pacer.stop(),
+    counters: () => {
+      const elu = performance.eventLoopUtilization(eluMark);
+      eluMark = performance.eventLoopUtilization();
+      const loopDelay = { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 };
+      loop.reset();
+      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, loopDelay, stats: server.stats?.() ?? {} };
+      gc.maxMs = 0; // the max is per window; count and ms are cumulative
+      return out;
+    },
+    versions: ({ topics }) => server.versions?.(topics) ?? {},
+    gc: () => {
+      for (let i = 0; i < 3; i++) globalThis.gc?.();
+      const m = process.memoryUsage();
+      return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, gc: typeof globalThis.gc === 'function' };
+    },
+    exit: async () => {
+      pacer.stop();
+      await server.close();
+      // Exit after the reply has gone (and after --cpu-prof has written its profile).
+      setTimeout(() => process.exit(0), 50);
+      return { exiting: true };
+    },
+  };
+  process.on('message', async (m) => {
+    const h = handlers[m?.cmd];
+    try {
+      if (!h) throw new Error(`unknown command ${m?.cmd}`);
+      const result = await h(m.args ?? {});
+      process.send?.({ id: m.id, result });
+    } catch (err) {
+      process.send?.({ id: m.id, error: String(err?.stack ?? err) });
+    }
+  });
+  // The parent went away: never outlive it.
+  process.on('disconnect', () => process.exit(0));
+}
