@@ -520,21 +520,24 @@ export class Fanout {
     const fields = ts.channel ? ts.channel.fields : this.effectiveFields(ts);
     ts.dirty = false;
     ts.conn.dirtySubs.delete(ts);
-    const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
-    if (plan.kind === 'current') {
+    if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
       // An explicit request gets an answer even when there is nothing new: an
       // empty delta from the current version to itself.
       if (confirmCurrent) this.queue(ts.conn, this.enc.delta(topic.name, topic.epoch, topic.version, topic.version, 0, [], topic.ts));
       this.tryFast(ts);
       return;
     }
-    const snap = this.snapshots.get(topic, fields);
-    let msg = snap;
-    if (plan.kind === 'delta') {
+    // Same epoch, same base, same version: every client resuming there shares
+    // one plan and one encoding (a reconnect storm encodes each once).
+    const base = ts.sentEpoch === topic.epoch ? ts.sentVersion : -1;
+    const { kind, bytes: msg } = this.snapshots.catchUp(topic, fields, base, () => {
+      const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
+      const snap = this.snapshots.get(topic, fields);
+      if (plan.kind !== 'delta') return { kind: 'snapshot', bytes: snap };
       const delta = this.enc.delta(topic.name, topic.epoch, plan.base, plan.version, plan.updates, plan.changes, topic.ts, fields ?? undefined);
-      if (delta.byteLength <= snap.byteLength) msg = delta;
-    }
-    if (msg === snap) this.stats.catchUpSnapshots++;
+      return delta.byteLength <= snap.byteLength ? { kind: 'delta', bytes: delta } : { kind: 'snapshot', bytes: snap };
+    });
+    if (kind === 'snapshot') this.stats.catchUpSnapshots++;
     else this.stats.catchUpDeltas++;
     ts.sentEpoch = topic.epoch;
     ts.sentVersion = topic.version;

@@ -13,6 +13,8 @@ interface Entry {
 
 export class SnapshotCache {
   private readonly entries = new Map<string, Entry>();
+  /** Chosen catch-up (merged delta or snapshot) per (topic, fields, base) at the current version. */
+  private readonly catchUps = new Map<string, Entry & { kind: 'delta' | 'snapshot' }>();
 
   constructor(
     private readonly enc: Encoder,
@@ -22,6 +24,27 @@ export class SnapshotCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /**
+   * The catch-up from `base` to the current version, encoded once for every
+   * client resuming from the same point (a reconnect storm): `build` runs only
+   * on a miss.
+   */
+  catchUp(
+    topic: Topic,
+    fields: ReadonlySet<string> | null,
+    base: number,
+    build: () => { kind: 'delta' | 'snapshot'; bytes: Uint8Array },
+  ): { kind: 'delta' | 'snapshot'; bytes: Uint8Array } {
+    const key = `${topic.name}|${fields ? [...fields].sort().join(',') : '*'}|${base}`;
+    const hit = this.catchUps.get(key);
+    if (hit && hit.epoch === topic.epoch && hit.version === topic.version) return hit;
+    const made = build();
+    this.catchUps.delete(key);
+    this.catchUps.set(key, { ...made, epoch: topic.epoch, version: topic.version });
+    if (this.catchUps.size > this.maxEntries) this.catchUps.delete(this.catchUps.keys().next().value!);
+    return made;
   }
 
   /** The encoded snapshot of `topic` now, restricted to `fields` when given. */
