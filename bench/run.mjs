@@ -45,7 +45,8 @@ Scenarios:
 
 Options for every scenario:
   --out DIR        where results go (default bench/results)
-  --workers N      load-generator worker threads (default: cores − 1)
+  --workers N      tickfan fan-out worker threads for the server under test (default 0: one thread)
+  --loadgen-workers N  load-generator worker threads (default: cores − 1)
   --profile        run servers under node --cpu-prof; the top functions go into the results
   --server-options JSON  tickfan ServerOptions for the server under test, e.g. '{"limits":{"historySize":0}}'
   --quick          shorter windows and smaller sizes (a smoke run, not for the README)
@@ -143,7 +144,9 @@ async function main() {
   for (const name of list) {
     const mod = await import(`./scenarios/${name}.mjs`);
     const o = { ...mod.meta.defaults };
-    for (const [k, v] of Object.entries(opts)) if (k in o || ['workers', 'quick'].includes(k)) o[k] = v;
+    for (const [k, v] of Object.entries(opts)) if (k in o || k === 'quick') o[k] = v;
+    // Scenarios call the load generator's threads `workers`; `--workers` is the server's.
+    if (opts.loadgenWorkers !== undefined) o.workers = opts.loadgenWorkers;
     if (typeof o.systems === 'string') o.systems = o.systems.replace(/\s/g, '');
     if (opts.quick && mod.meta.quick) Object.assign(o, mod.meta.quick, Object.fromEntries(Object.entries(opts).filter(([k]) => k in o && k !== 'quick')));
     const profileDir = opts.profile ? join(out, 'profiles', name) : undefined;
@@ -154,6 +157,7 @@ async function main() {
       console.error(`tickfan bench: --server-options must be JSON (tickfan ServerOptions): ${err.message}`);
       process.exit(2);
     }
+    if (opts.workers !== undefined) serverOptions = { ...serverOptions, workers: Number(opts.workers) };
     if (serverOptions) o.serverOptions = serverOptions;
     const ctx = { profileDir, machine, limits, out, serverOptions };
     resetQuietBudget();

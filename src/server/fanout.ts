@@ -275,11 +275,7 @@ export class Fanout {
     if (names.length === 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'subscribe needs at least one topic or pattern');
     if (!Number.isFinite(maxRate) || maxRate < 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
     const maxLen = this.store.limits.maxTopicLength;
-    const patterns = names.map((n) => {
-      if (isPattern(n)) return TopicPattern.parse(n, maxLen);
-      validateTopic(n, maxLen);
-      return TopicPattern.parse(n, maxLen);
-    });
+    const patterns = names.map((n) => this.pattern(n, maxLen));
     const grants = conn.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token (Hello, ?token= or Authorization: Bearer) before subscribing');
     const denied = patterns.find((p) => !maySubscribe(grants, p));
@@ -314,6 +310,19 @@ export class Fanout {
       }
     }
     return count;
+  }
+
+  /** Parsed patterns are shared: thousands of clients subscribe to the same names. */
+  private readonly patterns = new Map<string, TopicPattern>();
+
+  private pattern(name: string, maxLen: number): TopicPattern {
+    const known = this.patterns.get(name);
+    if (known) return known;
+    if (!isPattern(name)) validateTopic(name, maxLen);
+    const p = TopicPattern.parse(name, maxLen);
+    if (this.patterns.size >= 100_000) this.patterns.delete(this.patterns.keys().next().value!);
+    this.patterns.set(name, p);
+    return p;
   }
 
   unsubscribe(conn: Conn, id: number): void {
