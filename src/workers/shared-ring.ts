@@ -149,7 +149,11 @@ export class RingReader extends RingView {
     return { overrun: false, count };
   }
 
-  /** Resolves when the commit position moves past what this reader has seen. */
+  /**
+   * Resolves when the commit position moves past what this reader has seen.
+   * A pending Atomics.waitAsync does not keep a Node.js event loop alive: the
+   * thread must hold some other handle (a listening app, a MessagePort).
+   */
   waitAsync(timeoutMs?: number): Promise<unknown> {
     const seen = this.pos | 0;
     if ((Atomics.load(this.header, COMMIT) | 0) !== seen) return Promise.resolve('not-equal');

@@ -146,6 +146,8 @@ describe('shared ring', () => {
       const HEADER = 64, sab = workerData.sab, h = new Int32Array(sab, 0, 16);
       const view = new DataView(sab, HEADER), cap = sab.byteLength - HEADER;
       let pos = 0, sum = 0, n = 0;
+      // A pending Atomics.waitAsync does not keep a thread's event loop alive: hold it open.
+      const keepAlive = setInterval(() => {}, 1000);
       (async () => {
         while (n < 1000) {
           const r = Atomics.waitAsync(h, 1, pos | 0, 5000);
@@ -158,10 +160,15 @@ describe('shared ring', () => {
             pos = (pos + 4 + ((len + 3) & ~3)) >>> 0;
           }
         }
+        clearInterval(keepAlive);
         parentPort.postMessage({ n, sum });
       })();`;
     const worker = new Worker(src, { eval: true, workerData: { sab } });
-    const done = new Promise<{ n: number; sum: number }>((res, rej) => (worker.once('message', res), worker.once('error', rej)));
+    const done = new Promise<{ n: number; sum: number }>((res, rej) => {
+      worker.once('message', res);
+      worker.once('error', rej);
+      worker.once('exit', (code) => rej(new Error(`the reader thread exited (${code}) before reading everything`)));
+    });
     const w = new RingWriter(sab);
     for (let i = 0; i < 1000; i++) {
       w.write(rec(i, 12));
