@@ -158,7 +158,9 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
   function takePublishToken(conn: Conn): boolean {
     const now = performance.now();
     const rate = opts.maxPublishesPerSecond;
-    conn.publishTokens = Math.min(rate, conn.publishTokens + ((now - conn.publishRefillAt) / 1000) * rate);
+    // A new connection starts with a full bucket (performance.now() counts from process start, not from 0 tokens).
+    if (conn.publishRefillAt === 0) conn.publishTokens = rate;
+    else conn.publishTokens = Math.min(rate, conn.publishTokens + ((now - conn.publishRefillAt) / 1000) * rate);
     conn.publishRefillAt = now;
     if (conn.publishTokens < 1) return false;
     conn.publishTokens--;
