@@ -124,7 +124,8 @@ class Channel {
   /** Frames published on the uWS topic so far. */
   frames = 0;
   readonly uwsTopic: string;
-  lastFlushAt = 0;
+  /** performance.now() of its last flush (-Infinity: never, so the first goes out at once). */
+  lastFlushAt = -Infinity;
   due = false;
   constructor(
     readonly key: string,
