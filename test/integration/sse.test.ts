@@ -559,8 +559,10 @@ describe('SSE with fan-out workers', () => {
       const next = await RawSse.open(server.port, `/sse?topics=${topic}`, { 'last-event-id': id });
       await waitFor(() => next.messages('ack').length === 13, 5_000, 'the restored subscriptions');
       expect(next.events[0]!.data[0]).toMatchObject({ type: 'session', session: sid, resumed: true });
-      history = [imageOf(held), ...next.events];
-      await waitFor(() => applyAll(history, topic).version === server.store.get(topic)!.version, 5_000, 'the resumed stream to catch up');
+      // Read the stream's events afresh each time: deltas may still be on their way.
+      const resumed = () => [imageOf(held), ...next.events];
+      await waitFor(() => applyAll(resumed(), topic).version === server.store.get(topic)!.version, 5_000, 'the resumed stream to catch up');
+      history = resumed();
       // It went on from exactly what the client held: no snapshot, the first delta starts there.
       // (Workers get updates from the sequencer a moment later: the catch-up may be merged or live deltas.)
       const first = next.messages().find((m) => m.topic === topic && (m.type === 'delta' || m.type === 'snapshot'))!;
