@@ -161,6 +161,8 @@ export class Fanout {
   /** Native publish to every member of a uWS topic (set by the app). */
   private broadcast: ((topic: string, frame: Uint8Array) => void) | null = null;
   private nextChannelId = 1;
+  /** Bytes published since the fast-path buffers were last checked (an upper bound for any one socket). */
+  private publishedSinceCheck = 0;
   private readonly dirtyChannels: Channel[] = [];
   private readonly channels = new Map<Topic, Map<string, Channel>>();
   private readonly tiers = new Map<number, TierQueue>();
@@ -626,6 +628,7 @@ export class Fanout {
         let bytes = 0;
         for (const m of ch.queue) bytes += m.byteLength;
         this.broadcast(ch.uwsTopic, this.writer.write(0, ch.queue));
+        this.publishedSinceCheck += bytes + SERVER_FRAME_HEADER;
         ch.frames++;
         this.stats.frames++;
         this.stats.deliveries += n * ch.fast;
@@ -633,6 +636,17 @@ export class Fanout {
       }
       ch.queue.length = 0;
       ch.publishedVersion = ch.flushedVersion;
+    }
+    // Native publishes do not report per socket. Once any socket could have
+    // taken half the slow-lane threshold since the last look, look again, long
+    // before uWS itself would have to drop at the hard cap.
+    if (this.publishedSinceCheck >= this.opts.slowThresholdBytes / 2) this.checkFastBuffers();
+  }
+
+  private checkFastBuffers(): void {
+    this.publishedSinceCheck = 0;
+    for (const conn of this.conns) {
+      if (!conn.slow && conn.fastCount > 0 && conn.sink && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enterSlowLane(conn);
     }
   }
 
@@ -834,11 +848,9 @@ export class Fanout {
 
   private sweepSlow(): void {
     const now = performance.now();
+    this.checkFastBuffers();
     for (const conn of this.conns) {
-      if (!conn.sink) continue;
-      // Native publishes do not report per socket: watch the buffer here.
-      if (!conn.slow && conn.fastCount > 0 && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enterSlowLane(conn);
-      if (!conn.slow) continue;
+      if (!conn.slow || !conn.sink) continue;
       if (conn.sink.buffered() > this.opts.hardCapBytes) this.slowDisconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
       else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.slowDisconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
       else this.drain(conn);
