@@ -4,53 +4,14 @@
 // the last event id lets the server resume the session (src/server/sse.ts
 // writes the JSON form read here).
 
-import { TopicState, decodeMessage, type AnyMessage, type Changes, type ClientMessage, type FieldValue, type ResumePoint } from '../protocol/index.js';
+import { TopicState, decodeMessage, valueFromJson, valueToJson, type AnyMessage, type Changes, type ClientMessage, type FieldValue, type ResumePoint } from '../protocol/index.js';
 import { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
 
-// ---------------------------------------------------------------- values
-
-function fromBase64(s: string): Uint8Array {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-function toBase64(b: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < b.length; i += 0x8000) bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
-
-/** A field value from its JSON form ({"$bigint"}, {"$bytes"}, {"$float"} for what JSON cannot hold). */
-export function valueFromJson(v: unknown): FieldValue | null {
-  if (v === null || typeof v !== 'object') return v as FieldValue | null;
-  const o = v as { $bigint?: string; $bytes?: string; $float?: string };
-  if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
-  if (typeof o.$bytes === 'string') return fromBase64(o.$bytes);
-  if (typeof o.$float === 'string') return o.$float === '-0' ? -0 : Number(o.$float);
-  throw new TypeError(`unsupported field value ${JSON.stringify(v)}`);
-}
-
-export function valueToJson(v: FieldValue | null): unknown {
-  if (v === null) return null;
-  switch (typeof v) {
-    case 'number':
-      return Number.isFinite(v) && !Object.is(v, -0) ? v : { $float: Object.is(v, -0) ? '-0' : String(v) };
-    case 'bigint':
-      return { $bigint: v.toString() };
-    case 'string':
-    case 'boolean':
-      return v;
-    default:
-      return { $bytes: toBase64(v) };
-  }
-}
 
 function fieldMap(o: unknown): Changes {
   const out: Changes = new Map();
-  if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) out.set(k, valueFromJson(v));
+  if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) out.set(k, valueFromJson(v, k));
   return out;
 }
 

@@ -1,6 +1,7 @@
 // tickfan wire protocol: values, messages, codes and the FlatBuffers codec.
 export type { FieldValue, Changes, State } from './values.js';
 export { isFieldValue, sameValue, valueSize } from './values.js';
+export { valueToJson, valueFromJson, fieldsToJson, changesFromJson } from './json-values.js';
 export { ErrorCode, CloseCode, ERROR_CODE_TEXT, CLOSE_CODE_TEXT, TickfanError, errorCodeName } from './codes.js';
 export type {
   AnyMessage,

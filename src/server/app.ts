@@ -11,7 +11,9 @@ import {
   ErrorCode,
   PROTOCOL_VERSION,
   TickfanError,
+  changesFromJson,
   decodeMessage,
+  fieldsToJson,
   isClientMessage,
   splitMessages,
   type Changes,
@@ -19,7 +21,7 @@ import {
 } from '../protocol/index.js';
 import { mayPublish, type Authenticator, type Grants } from './auth.js';
 import { Conn, type Fanout } from './fanout.js';
-import { changesFromJson, errorBody, readBody, sendError, sendJson, stateToJson } from './http.js';
+import { errorBody, readBody, sendError, sendJson } from './http.js';
 import type { Ingest, PublishResult } from './ingest.js';
 import type { Metrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
@@ -473,7 +475,7 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
         if (!grants.subscribe.some((g) => g.matches(name))) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to read ${name}`);
         const t = store.get(name);
         if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}: it was never published`);
-        const body = { topic: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, fields: stateToJson(t.state) };
+        const body = { topic: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, fields: fieldsToJson(t.state) };
         sendJson(res, '200 OK', JSON.stringify(body), state);
       } catch (err) {
         sendError(res, err, state);

@@ -1,7 +1,7 @@
 // HTTP on the WebSocket port: JSON publish and snapshot, topic listing, health.
 // Bodies are read with a hard size limit; every handler registers onAborted.
 
-import { ErrorCode, TickfanError, errorCodeName, type Changes, type FieldValue } from '../protocol/index.js';
+import { ErrorCode, TickfanError, errorCodeName } from '../protocol/index.js';
 import type { UWS } from './uws.js';
 
 const STATUS_BY_CODE: Partial<Record<number, string>> = {
@@ -60,32 +60,3 @@ export function readBody(res: UWS.HttpResponse, limit: number, state: { done: bo
   });
 }
 
-/** Converts a parsed JSON object into a change set (null deletes; {"$bytes": base64} is bytes). */
-export function changesFromJson(body: unknown): Changes {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new TickfanError(ErrorCode.BAD_REQUEST, 'the body must be a JSON object of fields, e.g. {"bid": 101.25, "ask": null}');
-  }
-  const out: Changes = new Map();
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out.set(k, v);
-    else if (typeof v === 'object' && !Array.isArray(v) && typeof (v as { $bytes?: unknown }).$bytes === 'string') {
-      out.set(k, new Uint8Array(Buffer.from((v as { $bytes: string }).$bytes, 'base64')));
-    } else {
-      throw new TickfanError(ErrorCode.BAD_FIELD, `field ${k}: values must be numbers, strings, booleans, null (delete) or {"$bytes": "<base64>"}`);
-    }
-  }
-  return out;
-}
-
-/** JSON form of a field value: bytes as {"$bytes": base64}, big integers as strings. */
-export function valueToJson(v: FieldValue): unknown {
-  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
-  if (typeof v === 'bigint') return v.toString();
-  return v;
-}
-
-export function stateToJson(state: Iterable<[string, FieldValue]>): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [k, v] of state) out[k] = valueToJson(v);
-  return out;
-}

@@ -18,10 +18,11 @@ import {
   TopicState,
   decodeMessage,
   errorCodeName,
+  fieldsToJson,
+  valueFromJson,
   type AnyMessage,
   type Changes,
   type ClientMessage,
-  type FieldValue,
   type ResumePoint,
 } from '../protocol/index.js';
 import { isLoopback, type AppHooks, type NodeContext } from './app.js';
@@ -50,43 +51,6 @@ const SSE_CONN_ID_BASE = 1_000_000_000;
 
 // ---------------------------------------------------------------- JSON form
 
-/**
- * JSON form of a field value. Exact both ways: integers past 2^53 travel as
- * {"$bigint": "…"}, bytes as {"$bytes": base64}, and floats JSON cannot hold
- * (NaN, ±Infinity, -0) as {"$float": "…"}. The SDK's sse-transport.ts reads it.
- */
-export function valueToJson(v: FieldValue | null): unknown {
-  if (v === null) return null;
-  switch (typeof v) {
-    case 'number':
-      return Number.isFinite(v) && !Object.is(v, -0) ? v : { $float: Object.is(v, -0) ? '-0' : String(v) };
-    case 'bigint':
-      return { $bigint: v.toString() };
-    case 'string':
-    case 'boolean':
-      return v;
-    default:
-      return { $bytes: Buffer.from(v).toString('base64') };
-  }
-}
-
-export function valueFromJson(v: unknown, field: string): FieldValue | null {
-  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
-  if (typeof v === 'object' && !Array.isArray(v)) {
-    const o = v as Record<string, unknown>;
-    if (typeof o.$bytes === 'string') return new Uint8Array(Buffer.from(o.$bytes, 'base64'));
-    if (typeof o.$bigint === 'string' && /^-?\d{1,20}$/.test(o.$bigint)) return BigInt(o.$bigint);
-    if (typeof o.$float === 'string' && ['NaN', 'Infinity', '-Infinity', '-0'].includes(o.$float)) return o.$float === '-0' ? -0 : Number(o.$float);
-  }
-  throw new TickfanError(ErrorCode.BAD_FIELD, `field ${field}: values must be numbers, strings, booleans, null (delete), {"$bytes": base64}, {"$bigint": "digits"} or {"$float": "NaN"}`);
-}
-
-function fieldsToJson(fields: Iterable<[string, FieldValue | null]>): Record<string, unknown> {
-  // No prototype: a field named "__proto__" stays a field.
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [k, v] of fields) out[k] = valueToJson(v);
-  return out;
-}
 
 const STATE_NAME: Record<number, string> = { [TopicState.OK]: 'ok', [TopicState.STALE]: 'stale', [TopicState.GONE]: 'gone' };
 
