@@ -40,8 +40,10 @@ interface Instrument {
   volume: number;
 }
 
+/** `x` on the tick grid, without binary floating-point noise (309.28, not 309.28000000000003). */
 function round(x: number, tick: number): number {
-  return Math.round(x / tick) * tick;
+  const decimals = Math.max(0, Math.ceil(-Math.log10(tick) - 1e-9));
+  return Number((Math.round(x / tick) * tick).toFixed(decimals));
 }
 
 /** Symbol names: well-known tickers first, then made-up three/four-letter ones. */
