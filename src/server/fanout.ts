@@ -48,7 +48,8 @@ export class ClientSub {
 
 /** What one connection receives of one topic: the merge of its ClientSubs. */
 export class TopicSub {
-  readonly sids = new Set<ClientSub>();
+  /** The client subscriptions covering this topic (usually one: an array is lighter than a Set). */
+  readonly sids: ClientSub[] = [];
   channel: Channel | null = null;
   /** The (epoch, version) this connection was last sent (or told it holds). */
   sentEpoch = 0;
@@ -80,12 +81,13 @@ export class Conn {
   fastCount = 0;
   readonly subs = new Map<number, ClientSub>();
   readonly topics = new Map<string, TopicSub>();
-  readonly outbox: Uint8Array[] = [];
+  outbox: Uint8Array[] = [];
   outboxBytes = 0;
   queued = false;
   slow = false;
   slowSince = 0;
-  readonly dirtySubs = new Set<TopicSub>();
+  /** Topic subscriptions owed a catch-up (allocated when first needed). */
+  dirtySubs: Set<TopicSub> | null = null;
   badFrames = 0;
   /** What this connection may do; null until a token is verified. */
   grants: Grants | null = null;
@@ -232,7 +234,7 @@ export class Fanout {
     this.stats.subscriptions -= conn.subs.size;
     conn.subs.clear();
     conn.topics.clear();
-    conn.dirtySubs.clear();
+    conn.dirtySubs = null;
     conn.outbox.length = 0;
     if (conn.published) {
       // Its publisher is gone: a topic nobody has published to since goes stale.
@@ -335,11 +337,13 @@ export class Fanout {
     this.stats.subscriptions--;
     this.dropInterest(cs);
     for (const ts of [...conn.topics.values()]) {
-      if (!ts.sids.delete(cs)) continue;
-      if (ts.sids.size === 0) {
+      const at = ts.sids.indexOf(cs);
+      if (at < 0) continue;
+      ts.sids.splice(at, 1);
+      if (ts.sids.length === 0) {
         this.setChannel(ts, null);
         conn.topics.delete(ts.topic.name);
-        conn.dirtySubs.delete(ts);
+        conn.dirtySubs?.delete(ts);
       } else this.recompute(ts);
     }
   }
@@ -348,7 +352,7 @@ export class Fanout {
     const cs = conn.subs.get(id);
     if (!cs) throw new TickfanError(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription ${id} on this connection`);
     cs.paused = paused;
-    for (const ts of conn.topics.values()) if (ts.sids.has(cs)) this.recompute(ts);
+    for (const ts of conn.topics.values()) if (ts.sids.includes(cs)) this.recompute(ts);
   }
 
   /** The client says it holds (epoch, version) of a topic and wants to be current. */
@@ -522,7 +526,7 @@ export class Fanout {
   private markDirty(ts: TopicSub): void {
     if (ts.dirty) return;
     ts.dirty = true;
-    ts.conn.dirtySubs.add(ts);
+    (ts.conn.dirtySubs ??= new Set()).add(ts);
   }
 
   /** Brings one subscriber from its sent (epoch, version) to the current version. */
@@ -531,7 +535,7 @@ export class Fanout {
     const topic = ts.topic;
     const fields = ts.channel ? ts.channel.fields : this.effectiveFields(ts);
     ts.dirty = false;
-    ts.conn.dirtySubs.delete(ts);
+    ts.conn.dirtySubs?.delete(ts);
     if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
       // An explicit request gets an answer even when there is nothing new: an
       // empty delta from the current version to itself.
@@ -664,7 +668,7 @@ export class Fanout {
         ts.sentVersion = resume.version;
       }
     }
-    ts.sids.add(cs);
+    if (!ts.sids.includes(cs)) ts.sids.push(cs);
     this.recompute(ts, fresh);
     // A new subscriber of a stale topic learns so right after its image.
     if (fresh && topic.stale) this.queue(conn, this.enc.topicStatus(topic.name, TopicState.STALE, topic.epoch, topic.version));
@@ -688,7 +692,7 @@ export class Fanout {
       paused = false;
       if (tier === -1 || cs.tier === 0 || (tier !== 0 && cs.tier > tier)) tier = cs.tier;
     }
-    if (tier === -1) tier = ts.channel?.tier ?? [...ts.sids][0]!.tier;
+    if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
     const fields = this.effectiveFields(ts);
     const old = ts.channel;
     const ch = this.channelFor(ts.topic, tier, fields);
@@ -805,7 +809,8 @@ export class Fanout {
     conn.seq += fast - conn.fastAtLastSend + 1;
     conn.fastAtLastSend = fast;
     const r = sink.send(conn.seq, conn.outbox);
-    conn.outbox.length = 0;
+    // A fresh array: an idle connection keeps no backing store from its last burst.
+    conn.outbox = [];
     conn.outboxBytes = 0;
     if (r === SendStatus.DROPPED) {
       // Dropped by the transport: past the hard cap. The client's picture can
@@ -834,7 +839,7 @@ export class Fanout {
     if (!conn.slow || conn.closed || !sink) return;
     if (sink.buffered() > this.opts.slowThresholdBytes / 2) return;
     conn.slow = false;
-    for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUp(ts);
+    if (conn.dirtySubs) for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUp(ts);
     for (const ts of conn.topics.values()) this.tryFast(ts);
   }
 
@@ -861,6 +866,8 @@ export class Fanout {
   private heartbeat(): void {
     const now = Date.now();
     const quietBefore = now - this.opts.heartbeatMs / 2;
+    // Most connections have no quiet topic to report: they share one encoding.
+    let empty: Uint8Array | null = null;
     for (const conn of this.conns) {
       if (conn.slow) continue;
       const versions: ResumePoint[] = [];
@@ -871,7 +878,7 @@ export class Fanout {
         versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version });
         if (versions.length >= 1000) break;
       }
-      this.queue(conn, this.enc.heartbeat(now, versions));
+      this.queue(conn, versions.length ? this.enc.heartbeat(now, versions) : (empty ??= this.enc.heartbeat(now, [])));
     }
   }
 
