@@ -12,7 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TickfanServer } from '../../src/index.js';
 import { MarketSim } from '../../src/demo/index.js';
-import { http, waitFor } from '../integration/helpers.js';
+import { http } from '../integration/helpers.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

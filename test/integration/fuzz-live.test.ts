@@ -82,7 +82,7 @@ function fuzzFrame(r: () => number): Uint8Array {
   const msgs = Array.from({ length: r() < 0.8 ? 1 : 2 + Math.floor(r() * 3) }, () => pick(CORPUS));
   const b = Uint8Array.from(concat(msgs));
   const edits = 1 + Math.floor(r() * 4);
-  let out = b;
+  let out: Uint8Array = b;
   for (let e = 0; e < edits; e++) {
     const op = r();
     if (out.length === 0) break;

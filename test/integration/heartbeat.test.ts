@@ -18,20 +18,26 @@ afterEach(async () => {
 /** A `ws` WebSocket that silently loses the frames `drop` picks, as a broken network path would. */
 function lossy(drop: (frame: Uint8Array) => boolean): { Ctor: WebSocketCtor; dropped: () => number } {
   let dropped = 0;
-  class Lossy extends WebSocket {
-    set onmessage(fn: ((ev: { data: unknown }) => void) | null) {
-      super.onmessage = fn
-        ? (ev: WebSocket.MessageEvent) => {
-            const bytes = new Uint8Array(ev.data as ArrayBuffer);
-            if (drop(bytes)) return void dropped++;
-            fn(ev);
-          }
-        : null;
-    }
-    get onmessage(): ((ev: WebSocket.MessageEvent) => void) | null {
-      return super.onmessage;
-    }
-  }
+  class Lossy extends WebSocket {}
+  // `ws` defines onmessage as an accessor on its prototype: wrap it so the SDK's handler never sees a lost frame.
+  const base = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
+  Object.defineProperty(Lossy.prototype, 'onmessage', {
+    configurable: true,
+    get(this: WebSocket) {
+      return base.get!.call(this);
+    },
+    set(this: WebSocket, fn: ((ev: WebSocket.MessageEvent) => void) | null) {
+      base.set!.call(
+        this,
+        fn
+          ? (ev: WebSocket.MessageEvent) => {
+              if (drop(new Uint8Array(ev.data as ArrayBuffer))) return void dropped++;
+              fn(ev);
+            }
+          : null,
+      );
+    },
+  });
   return { Ctor: Lossy as unknown as WebSocketCtor, dropped: () => dropped };
 }
 

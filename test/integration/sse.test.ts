@@ -10,7 +10,7 @@ import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TickfanServer } from '../../src/index.js';
-import { connect, type FetchLike, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
+import { type FetchLike, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
 import type { FieldValue } from '../../src/protocol/index.js';
 import { TcpProxy } from '../e2e/tcp-proxy.js';
 import { Harness, caughtUp, chainProblem, record, serverState, sleep, waitFor } from './helpers.js';

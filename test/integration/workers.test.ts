@@ -12,7 +12,7 @@ import { CloseCode, type TickfanServer } from '../../src/index.js';
 import { Encoder, decodeServerFrame, type AnyMessage, type WelcomeMsg } from '../../src/protocol/index.js';
 import { applyChanges } from '../../src/engine/index.js';
 import type { TickfanClient, WebSocketCtor } from '../../src/client/index.js';
-import { Harness, RawClient, caughtUp, http, isType, serverState, sleep, waitFor, wsUrl } from './helpers.js';
+import { Harness, RawClient, caughtUp, http, isType, serverState, sleep, waitFor } from './helpers.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -193,6 +193,5 @@ describe('fan-out workers', () => {
       () => 'refused',
     );
     expect(res).toBe('refused');
-    void wsUrl;
   });
 });

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { SseJournal, commandToMessage, messageToJson } from '../../src/server/sse.js';
 import { valueFromJson, valueToJson } from '../../src/protocol/index.js';
 import { messageFromJson, messageToCommand } from '../../src/client/sse-transport.js';
-import { sameValue, type FieldValue } from '../../src/protocol/index.js';
+import { sameValue, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
 
 const topic = fc.constantFrom('px.A', 'px.B', 'px.C', 'fx.EURUSD', 'book.BTC-USD');
 /** Events: each a list of (topic, epoch, version) updates, numbered 1, 2, 3 … */
@@ -70,7 +70,7 @@ describe('SSE JSON form', () => {
     const status = { type: 'topicStatus', topic: 'px.A', state: 1, epoch: 7, version: 5 } as const;
     expect(messageFromJson(JSON.parse(JSON.stringify(messageToJson(status))))).toEqual(status);
     expect(messageToJson(status).state).toBe('stale');
-    const sub = { type: 'subscribe', id: 4, topics: ['px.*'], maxRate: 4, fields: ['bid'], resume: [{ topic: 'px.A', epoch: 7, version: 5 }] } as const;
+    const sub: ClientMessage = { type: 'subscribe', id: 4, topics: ['px.*'], maxRate: 4, fields: ['bid'], resume: [{ topic: 'px.A', epoch: 7, version: 5 }] };
     expect(commandToMessage(JSON.parse(JSON.stringify(messageToCommand(sub))))).toEqual(sub);
     const pub = { type: 'publish', id: 9, topic: 'px.A', changes: new Map<string, FieldValue | null>([['bid', -0], ['x', null], ['b', new Uint8Array([1, 2])]]) } as const;
     expect(commandToMessage(JSON.parse(JSON.stringify(messageToCommand(pub))))).toEqual(pub);
