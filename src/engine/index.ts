@@ -1,7 +1,7 @@
 // Topic engine: topics, versions, epochs, history ring, conflation, patterns. No I/O.
 export { Topic, type CatchUpPlan, type Accepted } from './topic.js';
 export { TopicStore, DEFAULT_ENGINE_LIMITS, type EngineLimits } from './topic-store.js';
-export { HistoryRing, type HistoryEntry } from './history-ring.js';
+export { HistoryRing } from './history-ring.js';
 export { mergeChanges, mergeAll, applyChanges } from './conflation.js';
 export { TopicPattern, validateTopic, isPattern, DEFAULT_MAX_TOPIC_LENGTH } from './topic-name.js';
 export { EpochClock } from './epoch.js';
