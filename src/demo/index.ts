@@ -1,2 +1,2 @@
 // The demo market feed used by `tickfan serve --demo`.
-export { MarketSim, demoSymbols, type MarketSimOptions } from './market-sim.js';
+export { MarketSim, demoSymbols, rng, type MarketSimOptions } from './market-sim.js';

@@ -17,8 +17,8 @@ export interface MarketSimOptions {
 
 export type Publish = (topic: string, changes: Changes) => void;
 
-/** Small deterministic PRNG (mulberry32): a repeatable demo feed. */
-function rng(seed: number): () => number {
+/** Small deterministic PRNG (mulberry32): a repeatable demo feed (and repeatable fuzzing). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -82,9 +82,14 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
 
   // ------------------------------------------------------------ admission
 
-  /** Why a new connection from `a` is refused, or null. */
-  function refusal(a: Admission): { status: string; code: number; message: string } | null {
-    if (!auth.enabled && !opts.allowRemoteWithoutAuth && !isLoopback(a.remote)) {
+  /** With no authentication configured the server is open, and then answers loopback only. */
+  function openToRemote(remote: string): boolean {
+    return !auth.enabled && !opts.allowRemoteWithoutAuth && !isLoopback(remote);
+  }
+
+  /** Who may talk to this server at all (WebSocket, SSE): loopback-only when open, the origin allow-list. */
+  function accessRefusal(a: Pick<Admission, 'remote' | 'origin'>): Refusal | null {
+    if (openToRemote(a.remote)) {
       return {
         status: '403 Forbidden',
         code: ErrorCode.UNAUTHORIZED,
@@ -94,6 +99,13 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
     if (opts.allowedOrigins.length && a.origin && !opts.allowedOrigins.includes(a.origin)) {
       return { status: '403 Forbidden', code: ErrorCode.PERMISSION_DENIED, message: `origin ${a.origin} is not allowed` };
     }
+    return null;
+  }
+
+  /** Why a new connection from `a` is refused (access, then connection caps), or null. */
+  function refusal(a: Admission): Refusal | null {
+    const no = accessRefusal(a);
+    if (no) return no;
     if (stats.connections >= opts.maxConnections) {
       return { status: '503 Service Unavailable', code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the server holds its maximum of ${opts.maxConnections} connections` };
     }
@@ -385,7 +397,7 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
 
   /** Open servers answer HTTP on loopback only (like the WebSocket). */
   function httpRefusal(remote: string): TickfanError | null {
-    if (!auth.enabled && !opts.allowRemoteWithoutAuth && !isLoopback(remote)) {
+    if (openToRemote(remote)) {
       return new TickfanError(ErrorCode.UNAUTHORIZED, 'no authentication is configured, so this server answers loopback only');
     }
     return null;
@@ -524,7 +536,7 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
     );
   });
 
-  registerSse(app, ctx, { admission, refusal, grantsFor, connOpened, connClosed, armExpiry, handle });
+  registerSse(app, ctx, { admission, refusal, accessRefusal, grantsFor, connOpened, connClosed, armExpiry, handle });
 
   // Browser SDK at a stable path; the demo page at / when asked for.
   const files: [string, string, string][] = [['/tickfan.js', 'dist/browser/tickfan.js', 'text/javascript; charset=utf-8']];
@@ -554,9 +566,18 @@ export function buildApp(ctx: NodeContext): UWS.TemplatedApp {
   return app;
 }
 
+/** A refused request: HTTP status, protocol error code, and why. */
+export interface Refusal {
+  status: string;
+  code: number;
+  message: string;
+}
+
 export type AppHooks = {
   admission: (res: UWS.HttpResponse, req: UWS.HttpRequest) => Admission;
-  refusal: (a: Admission) => { status: string; code: number; message: string } | null;
+  refusal: (a: Admission) => Refusal | null;
+  /** Loopback-only-when-open and the origin allow-list, without the connection caps (for SSE commands). */
+  accessRefusal: (a: Pick<Admission, 'remote' | 'origin'>) => Refusal | null;
   grantsFor: (token: string) => Promise<Grants | null>;
   connOpened: (conn: Conn) => void;
   connClosed: (conn: Conn) => void;

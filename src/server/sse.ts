@@ -25,7 +25,7 @@ import {
   type ClientMessage,
   type ResumePoint,
 } from '../protocol/index.js';
-import { isLoopback, type AppHooks, type NodeContext } from './app.js';
+import type { AppHooks, NodeContext } from './app.js';
 import type { Grants } from './auth.js';
 import { Conn } from './fanout.js';
 import { errorBody, readBody } from './http.js';
@@ -425,7 +425,7 @@ interface Answer {
 const PEER_TIMEOUT_MS = 1_000;
 
 export function registerSse(app: UWS.TemplatedApp, ctx: NodeContext, hooks: AppHooks): void {
-  const { opts, fanout, stats, auth } = ctx;
+  const { opts, fanout, stats } = ctx;
   const sessions = new Map<string, SseSession>();
   /** Sessions without a stream, oldest detached first. */
   const detached = new Map<string, SseSession>();
@@ -733,15 +733,7 @@ export function registerSse(app: UWS.TemplatedApp, ctx: NodeContext, hooks: AppH
     ask({ kind: 'cmd', id: `${idPrefix}.${nextWireId++}`, sid, method, body }, (m) => done(m?.kind === 'answer' ? { status: m.status, body: m.body } : unknown()));
   }
 
-  function sessionRefusal(remote: string, origin: string): { status: string; code: number; message: string } | null {
-    if (!auth.enabled && !opts.allowRemoteWithoutAuth && !isLoopback(remote)) {
-      return { status: '403 Forbidden', code: ErrorCode.UNAUTHORIZED, message: 'no authentication is configured, so this server answers loopback only' };
-    }
-    if (opts.allowedOrigins.length && origin && !opts.allowedOrigins.includes(origin)) {
-      return { status: '403 Forbidden', code: ErrorCode.PERMISSION_DENIED, message: `origin ${origin} is not allowed` };
-    }
-    return null;
-  }
+
 
   app.post('/sse/:session', (res, req) => {
     const state = { done: false };
@@ -752,7 +744,7 @@ export function registerSse(app: UWS.TemplatedApp, ctx: NodeContext, hooks: AppH
     });
     const a = hooks.admission(res, req);
     const sid = req.getParameter(0) ?? '';
-    const no = sessionRefusal(a.remote, a.origin);
+    const no = hooks.accessRefusal(a);
     if (no) return answerJson(res, failure(no.status, no.code, no.message), a.origin, state);
     slow = setTimeout(() => {
       answerJson(res, failure('408 Request Timeout', ErrorCode.BAD_REQUEST, `the request body did not arrive within ${BODY_TIMEOUT_MS} ms`), a.origin, state);
@@ -768,7 +760,7 @@ export function registerSse(app: UWS.TemplatedApp, ctx: NodeContext, hooks: AppH
     const state = { done: false };
     res.onAborted(() => (state.done = true));
     const a = hooks.admission(res, req);
-    const no = sessionRefusal(a.remote, a.origin);
+    const no = hooks.accessRefusal(a);
     if (no) return answerJson(res, failure(no.status, no.code, no.message), a.origin, state);
     route(req.getParameter(0) ?? '', 'DELETE', '', (ans) => answerJson(res, ans, a.origin, state));
   });

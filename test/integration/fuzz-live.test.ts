@@ -10,6 +10,7 @@ import { CloseCode, ErrorCode } from '../../src/index.js';
 import { Encoder, clientFrame } from '../../src/protocol/index.js';
 import { Harness, RawClient, sleep, waitFor, wsUrl } from './helpers.js';
 import { controlSubscriber } from './security-helpers.js';
+import { rng } from '../../src/demo/index.js';
 
 const h = new Harness();
 const raws: RawClient[] = [];
@@ -23,17 +24,6 @@ const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const CONNECTIONS = 4;
 const BATCH = 250;
 
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const enc = new Encoder();
 
