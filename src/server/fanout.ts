@@ -397,7 +397,8 @@ export class Fanout {
         }
         if (ch.fast > 0) this.queueFast(ch, buf);
         else ch.publishedVersion = a.version;
-        for (const ts of [...ch.outside]) this.deliver(ts, a.base, a.version, buf);
+        // Copied because deliver() may move a subscriber onto the fast path; skipped when nobody is outside.
+        if (ch.outside.size) for (const ts of [...ch.outside]) this.deliver(ts, a.base, a.version, buf);
         ch.flushedVersion = a.version;
       } else {
         mergeChanges(ch.pending, a.changes);
@@ -499,7 +500,7 @@ export class Fanout {
     ch.flushedVersion = topic.version;
     if (ch.fast > 0) this.queueFast(ch, buf);
     else ch.publishedVersion = topic.version;
-    for (const ts of [...ch.outside]) this.deliver(ts, base, topic.version, buf);
+    if (ch.outside.size) for (const ts of [...ch.outside]) this.deliver(ts, base, topic.version, buf);
   }
 
   /** Gives one shared message to one subscriber, or owes it a catch-up. */
