@@ -4,68 +4,12 @@
 // the last event id lets the server resume the session (src/server/sse.ts
 // writes the JSON form read here).
 
-import { TopicState, decodeMessage, valueFromJson, valueToJson, type AnyMessage, type Changes, type ClientMessage, type FieldValue, type ResumePoint } from '../protocol/index.js';
+import { decodeMessage, messageFromJson, messageToCommand, type AnyMessage, type ClientMessage } from '../protocol/index.js';
 import { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
 
-
-function fieldMap(o: unknown): Changes {
-  const out: Changes = new Map();
-  if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) out.set(k, valueFromJson(v, k));
-  return out;
-}
-
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-/** A server message from its JSON form; null for a type this SDK does not know (newer server). */
-export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
-  switch (o.type) {
-    case 'welcome':
-      return { type: 'welcome', protocol: num(o.protocol), server: text(o.server), heartbeatMs: num(o.heartbeatMs), maxFrame: num(o.maxFrame), rateTiers: Array.isArray(o.rateTiers) ? (o.rateTiers as number[]) : [] };
-    case 'snapshot':
-      return { type: 'snapshot', topic: text(o.topic), epoch: num(o.epoch), version: num(o.version), ts: num(o.ts), fields: fieldMap(o.fields) as Map<string, FieldValue> };
-    case 'delta':
-      return { type: 'delta', topic: text(o.topic), epoch: num(o.epoch), base: num(o.base), version: num(o.version), updates: num(o.updates), ts: num(o.ts), changes: fieldMap(o.changes) };
-    case 'topicStatus':
-      return { type: 'topicStatus', topic: text(o.topic), state: o.state === 'stale' ? TopicState.STALE : o.state === 'gone' ? TopicState.GONE : TopicState.OK, epoch: num(o.epoch), version: num(o.version) };
-    case 'ack':
-      return { type: 'ack', id: num(o.id), topic: text(o.topic), epoch: num(o.epoch), version: num(o.version), count: num(o.count) };
-    case 'error':
-      return { type: 'error', code: num(o.code), id: num(o.id), topic: text(o.topic), message: text(o.message) };
-    case 'heartbeat':
-      return { type: 'heartbeat', time: num(o.time), versions: Array.isArray(o.versions) ? (o.versions as ResumePoint[]) : [] };
-    case 'ping':
-    case 'pong':
-      return { type: o.type, nonce: BigInt(text(o.nonce) || '0') };
-    default:
-      return null;
-  }
-}
-
-/** A client message as the JSON command POST /sse/<session> takes (null: nothing to send over SSE). */
-export function messageToCommand(m: ClientMessage): Record<string, unknown> | null {
-  switch (m.type) {
-    case 'hello':
-      return null; // the token travels in the stream's URL
-    case 'subscribe':
-      return { type: m.type, id: m.id, topics: m.topics, maxRate: m.maxRate, fields: m.fields, resume: m.resume };
-    case 'unsubscribe':
-    case 'pause':
-    case 'resume':
-      return { type: m.type, id: m.id };
-    case 'catchUp':
-      return { type: m.type, topic: m.topic, epoch: m.epoch, version: m.version };
-    case 'publish': {
-      const fields: Record<string, unknown> = Object.create(null);
-      for (const [k, v] of m.changes) fields[k] = valueToJson(v);
-      return { type: m.type, id: m.id, topic: m.topic, fields };
-    }
-    case 'ping':
-    case 'pong':
-      return { type: m.type, nonce: m.nonce.toString() };
-  }
-}
 
 // ---------------------------------------------------------------- transport
 

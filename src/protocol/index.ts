@@ -2,6 +2,7 @@
 export type { FieldValue, Changes, State } from './values.js';
 export { isFieldValue, sameValue, valueSize } from './values.js';
 export { valueToJson, valueFromJson, fieldsToJson, changesFromJson } from './json-values.js';
+export { messageToJson, messageFromJson, messageToCommand, commandToMessage } from './json-messages.js';
 export { ErrorCode, CloseCode, ERROR_CODE_TEXT, CLOSE_CODE_TEXT, TickfanError, errorCodeName } from './codes.js';
 export type {
   AnyMessage,

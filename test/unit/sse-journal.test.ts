@@ -6,9 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { SseJournal, commandToMessage, messageToJson } from '../../src/server/sse.js';
-import { valueFromJson, valueToJson } from '../../src/protocol/index.js';
-import { messageFromJson, messageToCommand } from '../../src/client/sse-transport.js';
+import { SseJournal } from '../../src/server/sse.js';
+import { commandToMessage, messageFromJson, messageToCommand, messageToJson, valueFromJson, valueToJson } from '../../src/protocol/index.js';
 import { sameValue, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
 
 const topic = fc.constantFrom('px.A', 'px.B', 'px.C', 'fx.EURUSD', 'book.BTC-USD');
