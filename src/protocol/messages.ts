@@ -3,6 +3,9 @@
 
 import type { Changes, State } from './values.js';
 
+/** The protocol version this build speaks, exchanged in Hello / Welcome. */
+export const PROTOCOL_VERSION = 1;
+
 export interface ResumePoint {
   topic: string;
   epoch: number;

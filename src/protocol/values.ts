@@ -25,6 +25,18 @@ export function isFieldValue(v: unknown): v is FieldValue | null {
   }
 }
 
+/** What a refused value is, for error messages: "an array", "a Date", "undefined"… */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') {
+    const name = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+  }
+  return `a ${typeof v}`;
+}
+
 /** Value equality as the wire sees it (bytes compared by content). */
 export function sameValue(a: FieldValue | null | undefined, b: FieldValue | null | undefined): boolean {
   if (a instanceof Uint8Array && b instanceof Uint8Array) {

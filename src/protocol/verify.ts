@@ -46,7 +46,7 @@ const MESSAGE: TableSpec = [u8, { k: 'union', tables: () => BODIES }];
 
 const MAX_DEPTH = 8;
 
-/** Thrown by verify(); the codec turns it into a BAD_FRAME protocol error. */
+/** Thrown by verify(); decodeMessage (decode.ts) turns it into a BAD_FRAME protocol error. */
 export class VerifyError extends Error {}
 /** The buffer is well formed but names a message type this schema lacks. */
 export class UnknownTypeError extends VerifyError {}

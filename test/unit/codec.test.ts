@@ -1,5 +1,6 @@
-// Round trips of every tickfan message through Encoder → splitMessages →
-// decodeMessage, value kinds on the wire, server frames and builder reuse.
+// Round trips of every tickfan message through Encoder (encode.ts) →
+// splitMessages (framing.ts) → decodeMessage (decode.ts); value kinds on the
+// wire, refused values, server frames and builder reuse.
 // What goes in must come out exactly: a subscriber's state depends on it.
 
 import { describe, expect, it } from 'vitest';
@@ -138,6 +139,29 @@ describe('value kinds round trip in a delta', () => {
     expectThrowsCode(() => enc.delta('t', 1, 0, 1, 1, new Map([['x', -(2n ** 63n) - 1n]]), 0), ErrorCode.BAD_FIELD);
     // The encoder is still usable after refusing.
     expect(decodeOne(enc.unsubscribe(3))).toEqual({ type: 'unsubscribe', id: 3 });
+  });
+
+  it('refuses anything that is not a field value with BAD_FIELD naming the field, never as empty bytes', () => {
+    const bad: unknown[] = [{}, [], [1], undefined, () => 1, Symbol('s'), new Date(0), new ArrayBuffer(2), new Uint16Array(2), new Map(), /x/];
+    for (const v of bad) {
+      for (const encode of [
+        () => enc.publish(1, 'px.X', new Map([['ok', 1], ['bid', v as FieldValue]])),
+        () => enc.delta('px.X', 1, 0, 1, 1, new Map([['bid', v as FieldValue]]), 0),
+        () => enc.snapshot('px.X', 1, 1, new Map([['bid', v as FieldValue]]), 0),
+      ]) {
+        let err: unknown;
+        try {
+          encode();
+        } catch (e) {
+          err = e;
+        }
+        expect(err, String(typeof v)).toBeInstanceOf(TickfanError);
+        expect((err as TickfanError).code).toBe('TICKFAN_ERR_BAD_FIELD');
+        expect((err as TickfanError).message).toMatch(/^field bid: /);
+      }
+    }
+    // The builder was left clean: the next message is whole.
+    expect(decodeOne(enc.publish(2, 'px.X', new Map([['bid', 1.5]])))).toEqual({ type: 'publish', id: 2, topic: 'px.X', changes: new Map([['bid', 1.5]]) });
   });
 
   it('hands out decoded bytes that do not alias the frame', () => {

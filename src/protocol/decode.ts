@@ -1,0 +1,177 @@
+// Decodes size-prefix-stripped FlatBuffers messages into the plain objects of
+// messages.ts, after the verifier has checked every offset. Pure: no I/O.
+
+import { ByteBuffer } from 'flatbuffers';
+import * as fb from './generated/tickfan.js';
+import { ErrorCode, TickfanError } from './codes.js';
+import type { AnyMessage, ResumePoint, TopicState } from './messages.js';
+import type { Changes, FieldValue, State } from './values.js';
+import { UnknownTypeError, verifyMessage } from './verify.js';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function num(n: bigint): number {
+  return n > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(n);
+}
+
+function decodeValue(f: fb.Field): FieldValue | null {
+  switch (f.kind()) {
+    case fb.ValueKind.Delete:
+      return null;
+    case fb.ValueKind.Float:
+      return f.f();
+    case fb.ValueKind.Int: {
+      const i = f.i();
+      return i >= -MAX_SAFE && i <= MAX_SAFE ? Number(i) : i;
+    }
+    case fb.ValueKind.String:
+      return f.s() ?? '';
+    case fb.ValueKind.Bool:
+      return f.b();
+    case fb.ValueKind.Bytes:
+      return f.dataArray()?.slice() ?? new Uint8Array(0);
+    default:
+      throw new TickfanError(ErrorCode.BAD_FIELD, `field ${f.name()}: unknown value kind ${f.kind()}`);
+  }
+}
+
+const scratchField = new fb.Field();
+
+function readFields(len: number, at: (i: number, obj: fb.Field) => fb.Field | null, deletes: boolean): Map<string, FieldValue | null> {
+  const m = new Map<string, FieldValue | null>();
+  for (let i = 0; i < len; i++) {
+    const f = at(i, scratchField)!;
+    const v = decodeValue(f);
+    if (v === null && !deletes) continue;
+    m.set(f.name()!, v);
+  }
+  return m;
+}
+
+function stringList(len: number, at: (i: number) => string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < len; i++) out.push(at(i));
+  return out;
+}
+
+/** Decodes one verified Message (without its size prefix). */
+function decodeOne(bytes: Uint8Array): AnyMessage {
+  const bb = new ByteBuffer(bytes);
+  const msg = fb.Message.getRootAsMessage(bb);
+  switch (msg.bodyType()) {
+    case fb.Body.Hello: {
+      const h = msg.body(new fb.Hello()) as fb.Hello;
+      return { type: 'hello', protocol: h.protocol(), client: h.client() ?? '', token: h.token() ?? '' };
+    }
+    case fb.Body.Welcome: {
+      const w = msg.body(new fb.Welcome()) as fb.Welcome;
+      return {
+        type: 'welcome',
+        protocol: w.protocol(),
+        server: w.server() ?? '',
+        heartbeatMs: w.heartbeatMs(),
+        maxFrame: w.maxFrame(),
+        // Read element by element: rateTiersArray() builds a Float32Array view,
+        // which throws when the frame does not start 4-byte aligned (ws slices).
+        rateTiers: Array.from({ length: w.rateTiersLength() }, (_, i) => w.rateTiers(i)!),
+      };
+    }
+    case fb.Body.Subscribe: {
+      const s = msg.body(new fb.Subscribe()) as fb.Subscribe;
+      const resume: ResumePoint[] = [];
+      for (let i = 0; i < s.resumeLength(); i++) {
+        const r = s.resume(i)!;
+        resume.push({ topic: r.topic()!, epoch: num(r.epoch()), version: num(r.version()) });
+      }
+      return {
+        type: 'subscribe',
+        id: s.id(),
+        topics: stringList(s.topicsLength(), (i) => s.topics(i)),
+        maxRate: s.maxRate(),
+        fields: stringList(s.fieldsLength(), (i) => s.fields(i)),
+        resume,
+      };
+    }
+    case fb.Body.Unsubscribe:
+      return { type: 'unsubscribe', id: (msg.body(new fb.Unsubscribe()) as fb.Unsubscribe).id() };
+    case fb.Body.Publish: {
+      const p = msg.body(new fb.Publish()) as fb.Publish;
+      return { type: 'publish', id: p.id(), topic: p.topic()!, changes: readFields(p.fieldsLength(), (i, o) => p.fields(i, o), true) };
+    }
+    case fb.Body.CatchUp: {
+      const c = msg.body(new fb.CatchUp()) as fb.CatchUp;
+      return { type: 'catchUp', topic: c.topic()!, epoch: num(c.epoch()), version: num(c.version()) };
+    }
+    case fb.Body.Pause:
+      return { type: 'pause', id: (msg.body(new fb.Pause()) as fb.Pause).id() };
+    case fb.Body.Resume:
+      return { type: 'resume', id: (msg.body(new fb.Resume()) as fb.Resume).id() };
+    case fb.Body.Ping:
+      return { type: 'ping', nonce: (msg.body(new fb.Ping()) as fb.Ping).nonce() };
+    case fb.Body.Pong:
+      return { type: 'pong', nonce: (msg.body(new fb.Pong()) as fb.Pong).nonce() };
+    case fb.Body.Snapshot: {
+      const s = msg.body(new fb.Snapshot()) as fb.Snapshot;
+      return {
+        type: 'snapshot',
+        topic: s.topic()!,
+        epoch: num(s.epoch()),
+        version: num(s.version()),
+        fields: readFields(s.fieldsLength(), (i, o) => s.fields(i, o), false) as State,
+        ts: s.ts(),
+      };
+    }
+    case fb.Body.Delta: {
+      const d = msg.body(new fb.Delta()) as fb.Delta;
+      return {
+        type: 'delta',
+        topic: d.topic()!,
+        epoch: num(d.epoch()),
+        base: num(d.base()),
+        version: num(d.version()),
+        updates: d.updates(),
+        changes: readFields(d.changesLength(), (i, o) => d.changes(i, o), true) as Changes,
+        ts: d.ts(),
+      };
+    }
+    case fb.Body.TopicStatus: {
+      const t = msg.body(new fb.TopicStatus()) as fb.TopicStatus;
+      return { type: 'topicStatus', topic: t.topic()!, state: t.state() as TopicState, epoch: num(t.epoch()), version: num(t.version()) };
+    }
+    case fb.Body.Ack: {
+      const a = msg.body(new fb.Ack()) as fb.Ack;
+      return { type: 'ack', id: a.id(), topic: a.topic() ?? '', epoch: num(a.epoch()), version: num(a.version()), count: a.count() };
+    }
+    case fb.Body.Error: {
+      const e = msg.body(new fb.Error()) as fb.Error;
+      return { type: 'error', code: e.code(), id: e.id(), topic: e.topic() ?? '', message: e.message() ?? '' };
+    }
+    case fb.Body.Heartbeat: {
+      const h = msg.body(new fb.Heartbeat()) as fb.Heartbeat;
+      const versions: ResumePoint[] = [];
+      for (let i = 0; i < h.versionsLength(); i++) {
+        const v = h.versions(i)!;
+        versions.push({ topic: v.topic()!, epoch: num(v.epoch()), version: num(v.version()) });
+      }
+      return { type: 'heartbeat', time: h.time(), versions };
+    }
+    default:
+      throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${msg.bodyType()}`);
+  }
+}
+
+/** Decodes one Message after checking every offset in it. */
+export function decodeMessage(bytes: Uint8Array): AnyMessage {
+  try {
+    verifyMessage(bytes);
+  } catch (err) {
+    if (err instanceof UnknownTypeError) throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, err.message, { cause: err });
+    throw new TickfanError(ErrorCode.BAD_FRAME, `malformed message: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return decodeOne(bytes);
+  } catch (err) {
+    if (err instanceof TickfanError) throw err;
+    throw new TickfanError(ErrorCode.BAD_FRAME, `malformed message: ${(err as Error).message}`, { cause: err });
+  }
+}

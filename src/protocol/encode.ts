@@ -1,0 +1,211 @@
+// Encodes tickfan messages as size-prefixed FlatBuffers with one reused
+// Builder per hot path. Pure: no I/O. Refuses (BAD_FIELD) any value a field
+// cannot hold rather than write something else in its place.
+
+import { Builder, type Offset } from 'flatbuffers';
+import * as fb from './generated/tickfan.js';
+import { ErrorCode, TickfanError } from './codes.js';
+import { PROTOCOL_VERSION, type ResumePoint, type TopicState } from './messages.js';
+import { describeValue, isFieldValue, type FieldValue } from './values.js';
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+function u64(n: number): bigint {
+  return BigInt(n);
+}
+
+type FieldEntries = Iterable<readonly [string, FieldValue | null]>;
+
+/**
+ * Builds size-prefixed messages with one reused Builder. Every method returns
+ * a fresh Uint8Array the caller owns (safe to cache and share between sockets).
+ */
+export class Encoder {
+  private readonly b: Builder;
+  private offsets: Offset[] = [];
+
+  constructor(initialSize = 4096) {
+    this.b = new Builder(initialSize);
+  }
+
+  /** Capacity of the reused builder (tests check it stays stable). */
+  get capacity(): number {
+    return this.b.dataBuffer().capacity();
+  }
+
+  private finish(type: fb.Body, body: Offset): Uint8Array {
+    const b = this.b;
+    const root = fb.Message.createMessage(b, type, body);
+    b.finishSizePrefixed(root);
+    const out = b.asUint8Array().slice();
+    b.clear();
+    return out;
+  }
+
+  private field(name: string, v: FieldValue | null): Offset {
+    // Checked before touching the builder, so a refused value cannot leave it mid-object.
+    // Anything that is not a field value is refused, never written as something else
+    // (an object or an array must not arrive as empty bytes).
+    if (!isFieldValue(v)) throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: ${describeValue(v)} is not a field value (number, bigint, string, boolean, Uint8Array, or null to delete)`);
+    if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+      throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: integer out of 64-bit range`);
+    }
+    const b = this.b;
+    const n = b.createString(name);
+    let s = 0;
+    let data = 0;
+    if (typeof v === 'string') s = b.createString(v);
+    else if (v instanceof Uint8Array) data = fb.Field.createDataVector(b, v);
+    fb.Field.startField(b);
+    fb.Field.addName(b, n);
+    if (v === null) {
+      // kind defaults to Delete
+    } else if (typeof v === 'number') {
+      if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
+        fb.Field.addKind(b, fb.ValueKind.Int);
+        fb.Field.addI(b, BigInt(v));
+      } else {
+        fb.Field.addKind(b, fb.ValueKind.Float);
+        // The builder skips values equal to the default (0.0), and -0 == 0:
+        // force it, or -0 would arrive as +0.
+        if (Object.is(v, -0)) b.forceDefaults(true);
+        fb.Field.addF(b, v);
+        b.forceDefaults(false);
+      }
+    } else if (typeof v === 'bigint') {
+      fb.Field.addKind(b, fb.ValueKind.Int);
+      fb.Field.addI(b, v);
+    } else if (typeof v === 'string') {
+      fb.Field.addKind(b, fb.ValueKind.String);
+      fb.Field.addS(b, s);
+    } else if (typeof v === 'boolean') {
+      fb.Field.addKind(b, fb.ValueKind.Bool);
+      fb.Field.addB(b, v);
+    } else {
+      fb.Field.addKind(b, fb.ValueKind.Bytes);
+      fb.Field.addData(b, data);
+    }
+    return fb.Field.endField(b);
+  }
+
+  /** Field vector; `only` restricts it to a field subset. */
+  private fields(entries: FieldEntries, only?: ReadonlySet<string>): Offset {
+    const offs = this.offsets;
+    offs.length = 0;
+    try {
+      for (const [k, v] of entries) if (!only || only.has(k)) offs.push(this.field(k, v));
+    } catch (err) {
+      this.b.clear(); // drop the refused message's partial bytes
+      throw err;
+    }
+    const b = this.b;
+    b.startVector(4, offs.length, 4);
+    for (let i = offs.length - 1; i >= 0; i--) b.addOffset(offs[i]!);
+    return b.endVector();
+  }
+
+  private strings(list: readonly string[]): Offset {
+    const offs = list.map((s) => this.b.createString(s));
+    return fb.Subscribe.createTopicsVector(this.b, offs);
+  }
+
+  hello(protocol: number, client: string, token: string): Uint8Array {
+    const c = this.b.createString(client);
+    const t = this.b.createString(token);
+    return this.finish(fb.Body.Hello, fb.Hello.createHello(this.b, protocol, c, t));
+  }
+
+  welcome(server: string, heartbeatMs: number, maxFrame: number, rateTiers: readonly number[]): Uint8Array {
+    const s = this.b.createString(server);
+    const r = fb.Welcome.createRateTiersVector(this.b, [...rateTiers]);
+    return this.finish(fb.Body.Welcome, fb.Welcome.createWelcome(this.b, PROTOCOL_VERSION, s, heartbeatMs, maxFrame, r));
+  }
+
+  subscribe(id: number, topics: readonly string[], maxRate: number, fields: readonly string[], resume: readonly ResumePoint[]): Uint8Array {
+    const b = this.b;
+    const t = this.strings(topics);
+    const f = fields.length ? this.strings(fields) : 0;
+    let r = 0;
+    if (resume.length) {
+      const offs = resume.map((p) => fb.ResumePoint.createResumePoint(b, b.createString(p.topic), u64(p.epoch), u64(p.version)));
+      r = fb.Subscribe.createResumeVector(b, offs);
+    }
+    return this.finish(fb.Body.Subscribe, fb.Subscribe.createSubscribe(b, id, t, maxRate, f, r));
+  }
+
+  unsubscribe(id: number): Uint8Array {
+    return this.finish(fb.Body.Unsubscribe, fb.Unsubscribe.createUnsubscribe(this.b, id));
+  }
+
+  publish(id: number, topic: string, changes: FieldEntries): Uint8Array {
+    const t = this.b.createString(topic);
+    const f = this.fields(changes);
+    return this.finish(fb.Body.Publish, fb.Publish.createPublish(this.b, id, t, f));
+  }
+
+  catchUp(topic: string, epoch: number, version: number): Uint8Array {
+    const t = this.b.createString(topic);
+    return this.finish(fb.Body.CatchUp, fb.CatchUp.createCatchUp(this.b, t, u64(epoch), u64(version)));
+  }
+
+  pause(id: number): Uint8Array {
+    return this.finish(fb.Body.Pause, fb.Pause.createPause(this.b, id));
+  }
+
+  resume(id: number): Uint8Array {
+    return this.finish(fb.Body.Resume, fb.Resume.createResume(this.b, id));
+  }
+
+  ping(nonce: bigint): Uint8Array {
+    return this.finish(fb.Body.Ping, fb.Ping.createPing(this.b, nonce));
+  }
+
+  pong(nonce: bigint): Uint8Array {
+    return this.finish(fb.Body.Pong, fb.Pong.createPong(this.b, nonce));
+  }
+
+  snapshot(topic: string, epoch: number, version: number, state: FieldEntries, ts: number, only?: ReadonlySet<string>): Uint8Array {
+    const t = this.b.createString(topic);
+    const f = this.fields(state, only);
+    return this.finish(fb.Body.Snapshot, fb.Snapshot.createSnapshot(this.b, t, u64(epoch), u64(version), f, ts));
+  }
+
+  delta(
+    topic: string,
+    epoch: number,
+    base: number,
+    version: number,
+    updates: number,
+    changes: FieldEntries,
+    ts: number,
+    only?: ReadonlySet<string>,
+  ): Uint8Array {
+    const t = this.b.createString(topic);
+    const f = this.fields(changes, only);
+    return this.finish(fb.Body.Delta, fb.Delta.createDelta(this.b, t, u64(epoch), u64(base), u64(version), updates, f, ts));
+  }
+
+  topicStatus(topic: string, state: TopicState, epoch: number, version: number): Uint8Array {
+    const t = this.b.createString(topic);
+    return this.finish(fb.Body.TopicStatus, fb.TopicStatus.createTopicStatus(this.b, t, state, u64(epoch), u64(version)));
+  }
+
+  ack(id: number, topic: string, epoch: number, version: number, count: number): Uint8Array {
+    const t = topic ? this.b.createString(topic) : 0;
+    return this.finish(fb.Body.Ack, fb.Ack.createAck(this.b, id, t, u64(epoch), u64(version), count));
+  }
+
+  error(code: number, id: number, topic: string, message: string): Uint8Array {
+    const t = topic ? this.b.createString(topic) : 0;
+    const m = this.b.createString(message);
+    return this.finish(fb.Body.Error, fb.Error.createError(this.b, code, id, t, m));
+  }
+
+  heartbeat(time: number, versions: readonly ResumePoint[]): Uint8Array {
+    const b = this.b;
+    const offs = versions.map((p) => fb.TopicVersion.createTopicVersion(b, b.createString(p.topic), u64(p.epoch), u64(p.version)));
+    const v = fb.Heartbeat.createVersionsVector(b, offs);
+    return this.finish(fb.Body.Heartbeat, fb.Heartbeat.createHeartbeat(b, time, v));
+  }
+}
