@@ -1,10 +1,9 @@
 // All topics of one sequencer: creation, validated publishes, lookups by name
 // and pattern. Pure: fan-out and I/O live in src/server/.
 
-import { ErrorCode, TickfanError, isFieldValue, valueSize, type Changes, type FieldValue } from '../protocol/index.js';
+import { ErrorCode, TickfanError, TopicPattern, isFieldValue, validateTopic, valueSize, type Changes, type FieldValue } from '../protocol/index.js';
 import { EpochClock } from './epoch.js';
 import { Topic, type Accepted } from './topic.js';
-import { TopicPattern, validateTopic } from './topic-name.js';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;

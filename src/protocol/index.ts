@@ -1,8 +1,10 @@
-// tickfan wire protocol: values, messages, codes and the FlatBuffers codec.
+// tickfan wire protocol: values, messages, codes, the FlatBuffers encoder,
+// decoder and framing, the JSON form, and topic names. Pure; runs in browsers.
 export type { FieldValue, Changes, State } from './values.js';
-export { isFieldValue, sameValue, valueSize } from './values.js';
+export { isFieldValue, describeValue, sameValue, valueSize } from './values.js';
 export { valueToJson, valueFromJson, fieldsToJson, changesFromJson } from './json-values.js';
 export { messageToJson, messageFromJson, messageToCommand, commandToMessage } from './json-messages.js';
+export { TopicPattern, validateTopic, isPattern, DEFAULT_MAX_TOPIC_LENGTH } from './topic-name.js';
 export { ErrorCode, CloseCode, ERROR_CODE_TEXT, CLOSE_CODE_TEXT, TickfanError, errorCodeName } from './codes.js';
 export type {
   AnyMessage,
@@ -27,14 +29,7 @@ export type {
   HeartbeatMsg,
 } from './messages.js';
 export { TopicState, isClientMessage } from './messages.js';
-export {
-  Encoder,
-  FrameWriter,
-  PROTOCOL_VERSION,
-  SERVER_FRAME_HEADER,
-  decodeMessage,
-  decodeServerFrame,
-  splitMessages,
-  frameSeq,
-  clientFrame,
-} from './codec.js';
+export { PROTOCOL_VERSION } from './messages.js';
+export { Encoder } from './encode.js';
+export { decodeMessage } from './decode.js';
+export { FrameWriter, SERVER_FRAME_HEADER, decodeServerFrame, splitMessages, frameSeq, clientFrame } from './framing.js';

@@ -2,8 +2,7 @@
 // matches what, and which code a malformed one gets.
 
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_TOPIC_LENGTH, TopicPattern, isPattern, validateTopic } from '../../src/engine/index.js';
-import { ErrorCode, TickfanError } from '../../src/protocol/index.js';
+import { DEFAULT_MAX_TOPIC_LENGTH, ErrorCode, TickfanError, TopicPattern, isPattern, validateTopic } from '../../src/protocol/index.js';
 
 function codeOf(fn: () => unknown): number | string {
   try {

@@ -1,7 +1,8 @@
 // Topic names and subscription patterns, NATS style: dot-separated levels,
 // `*` matches exactly one level, `>` matches one or more trailing levels.
+// Browser-safe: the engine validates with it and the client SDK matches with it.
 
-import { ErrorCode, TickfanError } from '../protocol/index.js';
+import { ErrorCode, TickfanError } from './codes.js';
 
 const LEVEL = /^[A-Za-z0-9_\-:@]+$/;
 export const DEFAULT_MAX_TOPIC_LENGTH = 256;
