@@ -4,12 +4,8 @@
 
 import { Builder, type Offset } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
-import { ErrorCode, TickfanError } from './codes.js';
-import { PROTOCOL_VERSION, type ResumePoint, type TopicState } from './messages.js';
-import { describeValue, isFieldValue, type FieldValue } from './values.js';
-
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
+import { PROTOCOL_VERSION, type AnyMessage, type ResumePoint, type TopicState } from './messages.js';
+import { checkFieldValue, type FieldValue } from './values.js';
 
 function u64(n: number): bigint {
   return BigInt(n);
@@ -45,12 +41,7 @@ export class Encoder {
 
   private field(name: string, v: FieldValue | null): Offset {
     // Checked before touching the builder, so a refused value cannot leave it mid-object.
-    // Anything that is not a field value is refused, never written as something else
-    // (an object or an array must not arrive as empty bytes).
-    if (!isFieldValue(v)) throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: ${describeValue(v)} is not a field value (number, bigint, string, boolean, Uint8Array, or null to delete)`);
-    if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
-      throw new TickfanError(ErrorCode.BAD_FIELD, `field ${name}: integer out of 64-bit range`);
-    }
+    checkFieldValue(name, v);
     const b = this.b;
     const n = b.createString(name);
     let s = 0;
@@ -108,6 +99,44 @@ export class Encoder {
   private strings(list: readonly string[]): Offset {
     const offs = list.map((s) => this.b.createString(s));
     return fb.Subscribe.createTopicsVector(this.b, offs);
+  }
+
+  /** Any message from its plain-object form (a Welcome always carries this build's PROTOCOL_VERSION). */
+  message(m: AnyMessage): Uint8Array {
+    switch (m.type) {
+      case 'hello':
+        return this.hello(m.protocol, m.client, m.token);
+      case 'welcome':
+        return this.welcome(m.server, m.heartbeatMs, m.maxFrame, m.rateTiers);
+      case 'subscribe':
+        return this.subscribe(m.id, m.topics, m.maxRate, m.fields, m.resume);
+      case 'unsubscribe':
+        return this.unsubscribe(m.id);
+      case 'publish':
+        return this.publish(m.id, m.topic, m.changes);
+      case 'catchUp':
+        return this.catchUp(m.topic, m.epoch, m.version);
+      case 'pause':
+        return this.pause(m.id);
+      case 'resume':
+        return this.resume(m.id);
+      case 'ping':
+        return this.ping(m.nonce);
+      case 'pong':
+        return this.pong(m.nonce);
+      case 'snapshot':
+        return this.snapshot(m.topic, m.epoch, m.version, m.fields, m.ts);
+      case 'delta':
+        return this.delta(m.topic, m.epoch, m.base, m.version, m.updates, m.changes, m.ts);
+      case 'topicStatus':
+        return this.topicStatus(m.topic, m.state, m.epoch, m.version);
+      case 'ack':
+        return this.ack(m.id, m.topic, m.epoch, m.version, m.count);
+      case 'error':
+        return this.error(m.code, m.id, m.topic, m.message);
+      case 'heartbeat':
+        return this.heartbeat(m.time, m.versions);
+    }
   }
 
   hello(protocol: number, client: string, token: string): Uint8Array {

@@ -1,6 +1,8 @@
 // Field values as tickfan carries them, and the change sets deltas are made of.
 // Pure types and helpers shared by the engine, the server and the client.
 
+import { ErrorCode, TickfanError } from './codes.js';
+
 /** A field's value: float or integer (number, or bigint past 2^53), string, bool, bytes. */
 export type FieldValue = number | bigint | string | boolean | Uint8Array;
 
@@ -25,8 +27,28 @@ export function isFieldValue(v: unknown): v is FieldValue | null {
   }
 }
 
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+/**
+ * Throws a BAD_FIELD TickfanError naming `field` unless `v` is a value the
+ * wire carries (null: delete). Objects, arrays, Dates, undefined, functions…
+ * are refused, never carried as something else.
+ */
+export function checkFieldValue(field: string, v: unknown): asserts v is FieldValue | null {
+  if (!isFieldValue(v)) {
+    throw new TickfanError(
+      ErrorCode.BAD_FIELD,
+      `field ${field}: ${describeValue(v)} is not a field value (number, bigint, string, boolean, Uint8Array, or null to delete)`,
+    );
+  }
+  if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+    throw new TickfanError(ErrorCode.BAD_FIELD, `field ${field}: integer out of 64-bit range`);
+  }
+}
+
 /** What a refused value is, for error messages: "an array", "a Date", "undefined"… */
-export function describeValue(v: unknown): string {
+function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';

@@ -284,6 +284,11 @@ describe('every message type round trips', () => {
     expect(new DataView(frame.buffer, frame.byteOffset).getUint32(0, true)).toBe(frame.byteLength - 4);
   });
 
+  it.each(cases)('Encoder.message(%s) writes the same bytes as its own method', (_name, frame, expected) => {
+    // A Welcome always carries this build's protocol version; the other cases are exact.
+    expect(enc.message(expected)).toEqual(frame);
+  });
+
   it('covers all 16 body types', () => {
     expect(new Set(cases.map(([, , m]) => m.type)).size).toBe(16);
   });
