@@ -1,62 +1,199 @@
-// HTTP on the WebSocket port: JSON publish and snapshot, topic listing, health.
-// Bodies are read with a hard size limit; every handler registers onAborted.
+// HTTP routes on the WebSocket port: JSON publish and snapshot, topic
+// listing, health, Prometheus metrics, the browser SDK and demo page, and a
+// 404 that lists the routes. Every handler registers onAborted.
 
-import { ErrorCode, TickfanError, errorCodeName } from '../protocol/index.js';
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TopicPattern, validateTopic } from '../engine/index.js';
+import { ErrorCode, TickfanError, changesFromJson, fieldsToJson } from '../protocol/index.js';
+import { callerOf } from './admission.js';
+import { mayPublish } from './auth.js';
+import { errorBody, readBody, sendError, sendJson } from './http-io.js';
+import type { NodeParts } from './node-parts.js';
 import type { UWS } from './uws.js';
 
-const STATUS_BY_CODE: Partial<Record<number, string>> = {
-  [ErrorCode.UNKNOWN_TOPIC]: '404 Not Found',
-  [ErrorCode.TOO_MANY_TOPICS]: '507 Insufficient Storage',
-  [ErrorCode.PERMISSION_DENIED]: '403 Forbidden',
-  [ErrorCode.UNAUTHORIZED]: '401 Unauthorized',
-  [ErrorCode.RATE_LIMITED]: '429 Too Many Requests',
-  [ErrorCode.VALUE_TOO_LARGE]: '413 Payload Too Large',
-  [ErrorCode.INTERNAL]: '500 Internal Server Error',
-};
+const STATIC_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** JSON body of an HTTP error: the same codes as the WebSocket protocol. */
-export function errorBody(code: number, message: string): string {
-  return JSON.stringify({ error: { code, name: errorCodeName(code), message } });
+function loadStatic(rel: string): Buffer | null {
+  const p = join(STATIC_ROOT, rel);
+  return existsSync(p) ? readFileSync(p) : null;
 }
 
-export function sendJson(res: UWS.HttpResponse, status: string, body: string, aborted: { done: boolean }): void {
-  if (aborted.done) return;
-  aborted.done = true;
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(body);
-  });
-}
-
-export function sendError(res: UWS.HttpResponse, err: unknown, aborted: { done: boolean }): void {
-  if (err instanceof TickfanError) {
-    sendJson(res, STATUS_BY_CODE[err.errorCode] ?? '400 Bad Request', errorBody(err.errorCode, err.message), aborted);
-  } else {
-    sendJson(res, '500 Internal Server Error', errorBody(ErrorCode.INTERNAL, 'internal error'), aborted);
+function topicParam(req: UWS.HttpRequest): string {
+  try {
+    return decodeURIComponent(req.getParameter(0) ?? '');
+  } catch {
+    throw new TickfanError(ErrorCode.BAD_TOPIC, 'the topic in the URL is not valid percent-encoding');
   }
 }
 
-/**
- * Reads a request body up to `limit` bytes. Answers 413 and closes the
- * connection as soon as the limit is passed, without buffering further.
- */
-export function readBody(res: UWS.HttpResponse, limit: number, state: { done: boolean }, done: (body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  res.onData((chunk, isLast) => {
-    if (state.done) return;
-    size += chunk.byteLength;
-    if (size > limit) {
+/** POST /publish/:topic, GET /snapshot/:topic, GET /topics. */
+export function registerHttp(node: NodeParts): void {
+  const { app, opts, store, stats, ingest, admission, sessions } = node;
+
+  app.post('/publish/:topic', (res, req) => {
+    const state = { done: false };
+    let slow: NodeJS.Timeout | undefined;
+    res.onAborted(() => {
       state.done = true;
-      res.cork(() => {
+      clearTimeout(slow);
+    });
+    const a = callerOf(res, req);
+    let topic: string;
+    try {
+      const no = admission.http(a.remote);
+      if (no) throw no;
+      topic = topicParam(req);
+      // A declared length past the limit is refused before a byte of it is read.
+      const declared = Number(req.getHeader('content-length') || 0);
+      if (declared > opts.maxBodyBytes) {
+        stats.error(ErrorCode.VALUE_TOO_LARGE);
+        state.done = true;
         res
           .writeStatus('413 Payload Too Large')
           .writeHeader('content-type', 'application/json')
-          .end(errorBody(ErrorCode.VALUE_TOO_LARGE, `request body is larger than ${limit} bytes`), true);
-      });
-      return;
+          .end(errorBody(ErrorCode.VALUE_TOO_LARGE, `request body is larger than ${opts.maxBodyBytes} bytes`), true); // and close: the body is never read
+        return;
+      }
+    } catch (err) {
+      if (err instanceof TickfanError) stats.error(err.errorCode);
+      return sendError(res, err, state);
     }
-    chunks.push(Buffer.from(chunk.slice(0))); // copy: uWS reuses the chunk's memory
-    if (isLast) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    // A body that trickles in (slow-loris) is cut off after bodyTimeoutMs.
+    slow = setTimeout(() => {
+      if (state.done) return;
+      state.done = true;
+      stats.error(ErrorCode.BAD_REQUEST);
+      res.cork(() => {
+        res
+          .writeStatus('408 Request Timeout')
+          .writeHeader('content-type', 'application/json')
+          .end(errorBody(ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), true);
+      });
+    }, opts.bodyTimeoutMs);
+    // The body is read (bounded) while nothing else waits; then the token is checked.
+    readBody(res, opts.maxBodyBytes, state, (body) => {
+      clearTimeout(slow);
+      void (async () => {
+        try {
+          const grants = await sessions.grantsFor(a.token);
+          if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'publishing needs a token: Authorization: Bearer <jwt>');
+          if (!mayPublish(grants, topic)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to publish to ${topic}`);
+          let json: unknown;
+          try {
+            json = JSON.parse(body.toString('utf8'));
+          } catch (err) {
+            throw new TickfanError(ErrorCode.BAD_REQUEST, `the body is not valid JSON: ${(err as Error).message}`);
+          }
+          const r = await ingest.publish(topic, changesFromJson(json));
+          sendJson(res, '200 OK', JSON.stringify(r), state);
+        } catch (err) {
+          if (err instanceof TickfanError) stats.error(err.errorCode);
+          sendError(res, err, state);
+        }
+      })();
+    });
+  });
+
+  app.get('/snapshot/:topic', (res, req) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    const a = callerOf(res, req);
+    let name: string;
+    try {
+      const no = admission.http(a.remote);
+      if (no) throw no;
+      name = topicParam(req);
+      validateTopic(name, store.limits.maxTopicLength);
+    } catch (err) {
+      return sendError(res, err, state);
+    }
+    void (async () => {
+      try {
+        const grants = await sessions.grantsFor(a.token);
+        if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'reading snapshots needs a token: Authorization: Bearer <jwt>');
+        if (!grants.subscribe.some((g) => g.matches(name))) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to read ${name}`);
+        const t = store.get(name);
+        if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}: it was never published`);
+        const body = { topic: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, fields: fieldsToJson(t.state) };
+        sendJson(res, '200 OK', JSON.stringify(body), state);
+      } catch (err) {
+        sendError(res, err, state);
+      }
+    })();
+  });
+
+  app.get('/topics', (res, req) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    const a = callerOf(res, req);
+    const raw = req.getQuery('pattern') || '>';
+    void (async () => {
+      try {
+        const no = admission.http(a.remote);
+        if (no) throw no;
+        const pattern = TopicPattern.parse(raw, store.limits.maxTopicLength);
+        const grants = await sessions.grantsFor(a.token);
+        if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'listing topics needs a token: Authorization: Bearer <jwt>');
+        const topics = [...store.matching(pattern)]
+          .filter((t) => grants.subscribe.some((g) => g.matches(t.name)))
+          .map((t) => ({ topic: t.name, epoch: t.epoch, version: t.version, fields: t.state.size, stale: t.stale }));
+        sendJson(res, '200 OK', JSON.stringify({ topics }), state);
+      } catch (err) {
+        sendError(res, err, state);
+      }
+    })();
   });
 }
 
+/** GET /healthz and GET /metrics. */
+export function registerOps(node: NodeParts): void {
+  const { app, opts, store, stats, metrics } = node;
+  app.get('/healthz', (res) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    sendJson(res, '200 OK', JSON.stringify({ status: 'ok', server: opts.name, uptimeSec: Math.round(process.uptime()), topics: store.size, ...stats.toJSON() }), state);
+  });
+
+  app.get('/metrics', (res) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    metrics.render().then(
+      (body) => {
+        if (state.done) return;
+        state.done = true;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.contentType).end(body));
+      },
+      (err: unknown) => sendError(res, err, state),
+    );
+  });
+}
+
+/** The browser SDK at a stable path, the demo page at / when enabled, and the 404 for everything else (register last). */
+export function registerStaticAndFallback(node: NodeParts): void {
+  const { app, opts } = node;
+  const files: [string, string, string][] = [['/tickfan.js', 'dist/browser/tickfan.js', 'text/javascript; charset=utf-8']];
+  files.push(['/tickfan.js.map', 'dist/browser/tickfan.js.map', 'application/json']);
+  if (opts.demoPage) files.push(['/', 'web/index.html', 'text/html; charset=utf-8'], ['/demo.js', 'web/demo.js', 'text/javascript; charset=utf-8']);
+  for (const [route, file, type] of files) {
+    const body = loadStatic(file);
+    if (!body) continue;
+    app.get(route, (res) => {
+      res.writeStatus('200 OK').writeHeader('content-type', type).writeHeader('cache-control', 'no-cache').end(body);
+    });
+  }
+
+  app.any('/*', (res, req) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    sendJson(
+      res,
+      '404 Not Found',
+      JSON.stringify({
+        error: { code: 0, name: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}; see GET /healthz, /topics, /snapshot/<topic>, /sse, /metrics, POST /publish/<topic>, WebSocket /ws` },
+      }),
+      state,
+    );
+  });
+}

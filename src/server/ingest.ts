@@ -3,7 +3,7 @@
 
 import type { TopicStore } from '../engine/index.js';
 import type { Changes } from '../protocol/index.js';
-import type { Fanout } from './fanout.js';
+import type { Fanout } from './fanout/index.js';
 import type { ServerStats } from './stats.js';
 
 export interface PublishResult {
@@ -15,6 +15,8 @@ export interface PublishResult {
 export interface Ingest {
   /** Applies (or forwards) a publish. Throws / rejects with a TickfanError when refused. */
   publish(topic: string, changes: Changes): PublishResult | Promise<PublishResult>;
+  /** Fails what is still waiting and stops (called when the node closes). */
+  close?(): void;
 }
 
 /** Single-thread ingest: this thread is the sequencer. */

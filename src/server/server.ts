@@ -1,17 +1,14 @@
-// startServer(): one tickfan node. With `workers: 0` everything runs in this
-// thread; with `workers: N` this thread is the sequencer and N worker threads
-// each serve clients on the same port (see src/workers/).
+// A running tickfan server as its embedder sees it (TickfanServer), and the
+// single-thread layout: one node whose ingest is this thread's sequencer.
+// startServer (src/start.ts) picks this layout or the fan-out workers'.
 
-import { TopicStore } from '../engine/index.js';
+import type { TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, type Changes, type FieldValue } from '../protocol/index.js';
-import { buildApp } from './app.js';
-import { Authenticator } from './auth.js';
-import { Fanout } from './fanout.js';
+import type { Authenticator } from './auth.js';
 import { LocalIngest, type PublishResult } from './ingest.js';
-import { createMetrics } from './metrics.js';
-import { resolveOptions, type ServerOptions } from './options.js';
-import { ServerStats } from './stats.js';
-import { loadUws, type UWS } from './uws.js';
+import { createNode } from './node.js';
+import type { ServerOptions } from './options.js';
+import type { ServerStats } from './stats.js';
 
 export type { PublishResult };
 
@@ -42,57 +39,21 @@ export function toChanges(fields: Record<string, FieldValue | null> | Changes): 
   return new Map(Object.entries(fields));
 }
 
-/** Listens on host:port; resolves with the listen socket and the bound port. */
-export function listen(uws: typeof UWS, app: UWS.TemplatedApp, host: string, port: number): Promise<{ socket: UWS.us_listen_socket; port: number }> {
-  return new Promise((resolve, reject) => {
-    app.listen(host, port, (s) => {
-      if (s) resolve({ socket: s, port: uws.us_socket_local_port(s as unknown as UWS.us_socket) });
-      else reject(new TickfanError(ErrorCode.INTERNAL, `cannot listen on ${host}:${port} (in use, or not an address of this machine)`));
-    });
-  });
-}
-
-/**
- * Starts a tickfan server.
- * @example
- * const server = await startServer({ port: 0 });
- * server.publish('px.AAPL', { bid: 101.25, ask: 101.27 });
- * await server.close();
- */
-export async function startServer(given: Partial<ServerOptions> = {}): Promise<TickfanServer> {
-  const opts = resolveOptions(given);
-  const uws = loadUws();
-  const auth = await Authenticator.create(opts.auth);
-  if (!auth.enabled) {
-    opts.log(
-      'warn',
-      opts.allowRemoteWithoutAuth
-        ? 'no authentication is configured and allowRemoteWithoutAuth is on: anyone who can reach this server may subscribe and publish'
-        : 'no authentication is configured: the server answers loopback connections only (configure auth.secret, auth.publicKey or auth.jwks to serve beyond it)',
-      { host: opts.host },
-    );
-  }
-  if (opts.workers > 0) {
-    const { startWorkerPool } = await import('../workers/pool.js');
-    return startWorkerPool(opts, auth);
-  }
-  const stats = new ServerStats();
-  const store = new TopicStore(opts.limits);
-  const fanout = new Fanout(store, opts, stats);
-  const ingest = new LocalIngest(store, fanout, stats);
-  const metrics = createMetrics(stats, () => store.size);
-  const app = buildApp({ opts, uws, store, fanout, stats, ingest, auth, metrics });
-  const { socket, port } = await listen(uws, app, opts.host, opts.port);
+/** One thread: this node sequences its own topics and serves its clients. */
+export async function startSingleThread(opts: ServerOptions, auth: Authenticator): Promise<TickfanServer> {
+  let local!: LocalIngest;
+  const node = createNode({ opts, auth, ingest: ({ store, fanout, stats }) => (local = new LocalIngest(store, fanout, stats)) });
+  const port = await node.listen();
+  const { store, fanout, stats } = node;
   opts.log('info', `listening on ${opts.host}:${port}`, { host: opts.host, port, auth: auth.enabled, anonymous: auth.enabled && auth.anonymous !== null, topicTtlMs: opts.topicTtlMs });
   let closed = false;
-
   return {
     port,
     host: opts.host,
     stats,
     store,
     workers: 0,
-    publish: (topic, fields) => ingest.publish(topic, toChanges(fields)),
+    publish: (topic, fields) => local.publish(topic, toChanges(fields)),
     setStale(topic, stale) {
       const t = store.get(topic);
       if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${topic}`);
@@ -103,12 +64,7 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
       if (closed) return;
       closed = true;
       opts.log('info', `closing: ${stats.connections} connections are told 1001 going away`);
-      uws.us_listen_socket_close(socket);
-      fanout.shutdown();
-      metrics.stop();
-      // Let the close frames leave, then close what is left (HTTP keep-alive included).
-      await new Promise((r) => setTimeout(r, 50));
-      (app as unknown as { close(): void }).close();
+      await node.close();
     },
   };
 }

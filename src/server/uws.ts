@@ -1,9 +1,11 @@
-// The one place tickfan loads uWebSockets.js. The npm build we use falls back
-// to a slow pure-JavaScript server when its native binary fails to load; we
-// detect that and refuse to start rather than run degraded in silence.
+// The one place tickfan loads uWebSockets.js (and listens with it). The npm
+// build we use falls back to a slow pure-JavaScript server when its native
+// binary fails to load; we detect that and refuse to start rather than run
+// degraded in silence.
 
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
+import { ErrorCode, TickfanError } from '../protocol/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -60,3 +62,13 @@ export function loadUws(): typeof UWS {
 }
 
 export type { UWS };
+
+/** Listens on host:port; resolves with the listen socket and the bound port. */
+export function listen(uws: typeof UWS, app: UWS.TemplatedApp, host: string, port: number): Promise<{ socket: UWS.us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (s) => {
+      if (s) resolve({ socket: s, port: uws.us_socket_local_port(s as unknown as UWS.us_socket) });
+      else reject(new TickfanError(ErrorCode.INTERNAL, `cannot listen on ${host}:${port} (in use, or not an address of this machine)`));
+    });
+  });
+}

@@ -4,40 +4,14 @@
 // the sequencer's images and never reads an overwritten slot.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { TopicStore } from '../engine/index.js';
 import { decodeMessage, type DeltaMsg } from '../protocol/index.js';
-import { buildApp } from '../server/app.js';
 import { Authenticator } from '../server/auth.js';
-import { Fanout } from '../server/fanout.js';
-import { createMetrics } from '../server/metrics.js';
-import { resolveOptions, type ServerOptions } from '../server/options.js';
-import { listen } from '../server/server.js';
-import { ServerStats } from '../server/stats.js';
-import { loadUws } from '../server/uws.js';
+import { createNode } from '../server/node.js';
+import { resolveOptions } from '../server/options.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { RecordType, readBroadcast, readReject, readStatus } from './records.js';
 import { RingIngest } from './ring-ingest.js';
-import type { PublishOutcome, TopicImage } from './sequencer.js';
 import { RingReader, RingWriter } from './shared-ring.js';
-
-export interface WorkerInit {
-  index: number;
-  options: Omit<Partial<ServerOptions>, 'log'>;
-  broadcast: SharedArrayBuffer;
-  publish: SharedArrayBuffer;
-  doorbell: SharedArrayBuffer;
-}
-
-export type ToWorker =
-  | { type: 'images'; position: number; topics: TopicImage[]; outcomes: PublishOutcome[] }
-  | { type: 'stall'; ms: number }
-  | { type: 'close' };
-
-export type FromWorker =
-  | { type: 'resync'; pending: number[] }
-  | { type: 'listening'; port: number }
-  | { type: 'stalled' }
-  | { type: 'closed' }
-  | { type: 'failed'; message: string };
 
 const BATCH = 4096;
 
@@ -46,14 +20,10 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const post = (m: FromWorker) => port.postMessage(m);
   const opts = resolveOptions({ ...init.options, workers: 0, name: `${init.options.name ?? 'tickfan'}/w${init.index}` });
-  const uws = loadUws();
   const auth = await Authenticator.create(opts.auth);
-  const stats = new ServerStats();
-  const store = new TopicStore(opts.limits);
-  const fanout = new Fanout(store, opts, stats);
   const ingest = new RingIngest(new RingWriter(init.publish), new Int32Array(init.doorbell));
-  const metrics = createMetrics(stats, () => store.size);
-  const app = buildApp({ opts, uws, store, fanout, stats, ingest, auth, metrics });
+  const node = createNode({ opts, auth, ingest: () => ingest });
+  const { store, fanout, stats } = node;
   const reader = new RingReader(init.broadcast, 0);
   let running = true;
   let imagesWanted: ((m: Extract<ToWorker, { type: 'images' }>) => void) | null = null;
@@ -140,30 +110,18 @@ async function main(): Promise<void> {
       }
       case 'close':
         running = false;
-        uws.us_listen_socket_close(listening.socket);
-        fanout.shutdown();
-        ingest.close();
-        metrics.stop();
         // Close frames go out first; then every remaining socket (HTTP keep-alive
         // included) is closed so the thread's loop ends with no handle open.
-        setTimeout(() => {
-          (app as unknown as { close(): void }).close();
+        void node.close().then(() => {
           post({ type: 'closed' });
           port.close();
-        }, 50);
+        });
         return;
     }
   });
 
   await resync();
-  const listening = await listen(uws, app, opts.host, opts.port).catch((err: unknown) => {
-    // Leave no uWebSockets.js handle behind: a thread ending with one aborts the process.
-    (app as unknown as { close(): void }).close();
-    fanout.shutdown();
-    metrics.stop();
-    throw err;
-  });
-  post({ type: 'listening', port: listening.port });
+  post({ type: 'listening', port: await node.listen() });
   await pump();
 }
 

@@ -11,7 +11,7 @@ import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import { toChanges, type TickfanServer } from '../server/server.js';
 import { ServerStats } from '../server/stats.js';
-import type { FromWorker, ToWorker, WorkerInit } from './fanout-worker.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { Sequencer } from './sequencer.js';
 import { RingReader, RingWriter, createRing } from './shared-ring.js';
 

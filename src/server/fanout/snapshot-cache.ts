@@ -1,9 +1,9 @@
 // Encoded snapshots cached per (topic, field subset) at the topic's current
 // (epoch, version), so a reconnect storm encodes each snapshot once.
 
-import type { Topic } from '../engine/index.js';
-import type { Encoder } from '../protocol/index.js';
-import type { ServerStats } from './stats.js';
+import type { Topic } from '../../engine/index.js';
+import type { Encoder } from '../../protocol/index.js';
+import type { ServerStats } from '../stats.js';
 
 interface Entry {
   epoch: number;

@@ -1,0 +1,118 @@
+// Dispatch: one client message (from a WebSocket frame or an SSE command) to
+// fan-out or ingest, with its permission checks, and its answer (ack or
+// typed error) back on the same connection.
+
+import { isPattern } from '../engine/index.js';
+import { CloseCode, ErrorCode, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage } from '../protocol/index.js';
+import { mayPublish, maySubscribe } from './auth.js';
+import type { Fanout } from './fanout/index.js';
+import type { Ingest, PublishResult } from './ingest.js';
+import type { Session, Sessions } from './session.js';
+
+export class Dispatch {
+  constructor(
+    private readonly fanout: Fanout,
+    private readonly ingest: Ingest,
+    private readonly sessions: Sessions,
+    private readonly maxPublishesPerSecond: number,
+  ) {}
+
+  /**
+   * The messages of one frame, in order. A Hello with a token holds back what
+   * follows it until the token is verified; messages before a bad one count.
+   */
+  frame(s: Session, msgs: readonly ClientMessage[]): void {
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (s.authWaiting) {
+        s.authWaiting.push(m);
+      } else if (m.type === 'hello' && m.token) {
+        this.handle(s, m);
+        this.sessions.helloToken(s, m.token, msgs.slice(i + 1), this.handle);
+        return;
+      } else this.handle(s, m);
+    }
+  }
+
+  /** Handles one client message on a session. */
+  readonly handle = (s: Session, m: ClientMessage): void => {
+    const { fanout, sessions } = this;
+    const enc = fanout.encoder;
+    const conn = s.conn;
+    switch (m.type) {
+      case 'hello':
+        if (m.protocol !== PROTOCOL_VERSION) {
+          sessions.fail(s, new TickfanError(ErrorCode.PROTOCOL_VERSION, `this server speaks protocol ${PROTOCOL_VERSION}; the client sent ${m.protocol}`));
+          fanout.end(conn, CloseCode.PROTOCOL_ERROR, 'unsupported protocol version');
+        }
+        return;
+      case 'subscribe':
+        try {
+          const count = this.subscribe(s, m.id, m.topics, m.maxRate, m.fields, m.resume);
+          fanout.reply(conn, enc.ack(m.id, '', 0, 0, count));
+        } catch (err) {
+          const topic = (err as { topic?: unknown }).topic;
+          sessions.fail(s, err, m.id, typeof topic === 'string' ? topic : (m.topics.find((t) => isPattern(t)) ?? m.topics[0] ?? ''));
+        }
+        return;
+      case 'unsubscribe':
+      case 'pause':
+      case 'resume':
+        try {
+          if (m.type === 'unsubscribe') fanout.unsubscribe(conn, m.id);
+          else fanout.setPaused(conn, m.id, m.type === 'pause');
+          fanout.reply(conn, enc.ack(m.id, '', 0, 0, 0));
+        } catch (err) {
+          sessions.fail(s, err, m.id);
+        }
+        return;
+      case 'publish':
+        try {
+          this.publish(s, m.id, m.topic, m.changes);
+        } catch (err) {
+          sessions.fail(s, err, m.id, m.topic);
+        }
+        return;
+      case 'catchUp':
+        try {
+          fanout.catchUpRequest(conn, m.topic, m.epoch, m.version);
+        } catch (err) {
+          sessions.fail(s, err, 0, m.topic);
+        }
+        return;
+      case 'ping':
+        fanout.reply(conn, enc.pong(m.nonce));
+        return;
+      case 'pong':
+        return;
+    }
+  };
+
+  private subscribe(s: Session, id: number, names: readonly string[], maxRate: number, fields: readonly string[], resume: Parameters<Fanout['subscribe']>[5]): number {
+    const patterns = this.fanout.parsePatterns(names);
+    const grants = s.grants;
+    if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token (Hello, ?token= or Authorization: Bearer) before subscribing');
+    const denied = patterns.find((p) => !maySubscribe(grants, p));
+    if (denied) {
+      // Says nothing about the topic (whether it exists, its state): only that it is not granted.
+      const err = new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
+      throw Object.assign(err, { topic: denied.source });
+    }
+    return this.fanout.subscribe(s.conn, id, patterns, maxRate, fields, resume);
+  }
+
+  private publish(s: Session, id: number, topic: string, changes: Changes): void {
+    const { fanout } = this;
+    const grants = s.grants;
+    if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before publishing');
+    if (!mayPublish(grants, topic)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to publish to ${topic}`);
+    if (!this.sessions.takePublishToken(s)) throw new TickfanError(ErrorCode.RATE_LIMITED, `more than ${this.maxPublishesPerSecond} publishes per second on this connection`);
+    const done = (r: PublishResult) => {
+      fanout.publishedBy(s.conn, topic, r.epoch, r.version);
+      if (id) fanout.reply(s.conn, fanout.encoder.ack(id, topic, r.epoch, r.version, 0));
+    };
+    const r = this.ingest.publish(topic, changes);
+    if (r instanceof Promise) r.then(done, (err: unknown) => this.sessions.fail(s, err, id, topic));
+    else done(r);
+  }
+}

@@ -1,0 +1,62 @@
+// Catch-up planning: brings one subscriber from the (epoch, version) it was
+// last sent to the topic's current version with ONE message — a merged delta
+// from the history ring or a snapshot, whichever is smaller. Plans and
+// encodings are shared by every subscriber resuming from the same point.
+
+import type { Encoder } from '../../protocol/index.js';
+import type { ServerStats } from '../stats.js';
+import { effectiveFields, type TopicSub } from './conn.js';
+import type { FastPath } from './fast-path.js';
+import type { Outbox } from './outbox.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+
+export class CatchUps {
+  constructor(
+    private readonly enc: Encoder,
+    private readonly snapshots: SnapshotCache,
+    private readonly stats: ServerStats,
+    private readonly fast: FastPath,
+    private readonly outbox: Outbox,
+  ) {}
+
+  /** Withholds updates from a subscriber: it is owed one catch-up. */
+  markDirty(ts: TopicSub): void {
+    if (ts.dirty) return;
+    ts.dirty = true;
+    (ts.conn.dirtySubs ??= new Set()).add(ts);
+  }
+
+  /**
+   * Brings one subscriber from its sent (epoch, version) to the current
+   * version. With `confirmCurrent` (an explicit request) a subscriber that is
+   * already current gets an empty delta from the current version to itself.
+   */
+  catchUp(ts: TopicSub, confirmCurrent = false): void {
+    this.fast.leave(ts);
+    const topic = ts.topic;
+    const fields = ts.channel ? ts.channel.fields : effectiveFields(ts);
+    ts.dirty = false;
+    ts.conn.dirtySubs?.delete(ts);
+    if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
+      if (confirmCurrent) this.outbox.queue(ts.conn, this.enc.delta(topic.name, topic.epoch, topic.version, topic.version, 0, [], topic.ts));
+      this.fast.join(ts);
+      return;
+    }
+    // Same epoch, same base, same version: every client resuming there shares
+    // one plan and one encoding (a reconnect storm encodes each once).
+    const base = ts.sentEpoch === topic.epoch ? ts.sentVersion : -1;
+    const { kind, bytes: msg } = this.snapshots.catchUp(topic, fields, base, () => {
+      const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
+      const snap = this.snapshots.get(topic, fields);
+      if (plan.kind !== 'delta') return { kind: 'snapshot', bytes: snap };
+      const delta = this.enc.delta(topic.name, topic.epoch, plan.base, plan.version, plan.updates, plan.changes, topic.ts, fields ?? undefined);
+      return delta.byteLength <= snap.byteLength ? { kind: 'delta', bytes: delta } : { kind: 'snapshot', bytes: snap };
+    });
+    if (kind === 'snapshot') this.stats.catchUpSnapshots++;
+    else this.stats.catchUpDeltas++;
+    ts.sentEpoch = topic.epoch;
+    ts.sentVersion = topic.version;
+    this.outbox.queue(ts.conn, msg);
+    this.fast.join(ts);
+  }
+}

@@ -1,0 +1,80 @@
+// What fan-out knows of a connection: its sink, its subscriptions (one
+// ClientSub per Subscribe message, one TopicSub per topic they cover), its
+// frame counters and its slow-lane state. Who the peer is and what it may do
+// belongs to the transport's Session, not here.
+
+import type { Topic, TopicPattern } from '../../engine/index.js';
+import type { Sink } from '../sink.js';
+import type { Channel, Tier } from './channel.js';
+
+/** One client subscription (one Subscribe message). */
+export class ClientSub {
+  paused = false;
+  constructor(
+    readonly conn: Conn,
+    readonly id: number,
+    readonly patterns: readonly TopicPattern[],
+    readonly tier: Tier,
+    readonly fields: ReadonlySet<string> | null,
+  ) {}
+}
+
+/** What one connection receives of one topic: the merge of its ClientSubs. */
+export class TopicSub {
+  /** The client subscriptions covering this topic (usually one: an array is lighter than a Set). */
+  readonly sids: ClientSub[] = [];
+  channel: Channel | null = null;
+  /** The (epoch, version) this connection was last sent (or told it holds). */
+  sentEpoch = 0;
+  sentVersion = -1;
+  paused = false;
+  /** Updates were withheld (slow lane or paused): owes one catch-up. */
+  dirty = false;
+  /** On the native fast path: subscribed to its channel's uWS topic. */
+  fast = false;
+  /** The channel's frame count when this subscriber joined its uWS topic. */
+  frameBase = 0;
+  constructor(
+    readonly conn: Conn,
+    readonly topic: Topic,
+  ) {}
+}
+
+/** Per-connection fan-out state (held by a WebSocket's or an SSE stream's session). */
+export class Conn {
+  sink: Sink | null = null;
+  closed = false;
+  /** Frames this connection was sent, as of its last direct frame. */
+  seq = 0;
+  /** Published frames received through channels it has since left. */
+  retiredFrames = 0;
+  /** fastFrames() when its last direct frame went out. */
+  fastAtLastSend = 0;
+  /** Its topic subscriptions on the fast path. */
+  fastCount = 0;
+  readonly subs = new Map<number, ClientSub>();
+  readonly topics = new Map<string, TopicSub>();
+  outbox: Uint8Array[] = [];
+  outboxBytes = 0;
+  queued = false;
+  slow = false;
+  slowSince = 0;
+  /** Topic subscriptions owed a catch-up (allocated when first needed). */
+  dirtySubs: Set<TopicSub> | null = null;
+  /** Topics this connection published to (checked for "publisher gone" when it closes). */
+  published: Set<string> | null = null;
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+  ) {}
+}
+
+/** The fields one connection receives of a topic: the union of its subscriptions' subsets (null: all). */
+export function effectiveFields(ts: TopicSub): ReadonlySet<string> | null {
+  const union = new Set<string>();
+  for (const cs of ts.sids) {
+    if (!cs.fields) return null;
+    for (const f of cs.fields) union.add(f);
+  }
+  return union;
+}

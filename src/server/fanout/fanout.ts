@@ -1,0 +1,337 @@
+// Fan-out: from accepted publishes to framed bytes on sockets. This class
+// wires the parts of this folder together and is the one API the transports,
+// the node and the ingests call: connections open and close, subscriptions
+// come and go, accepted publishes arrive in version order.
+//
+// Each update is encoded once per channel (topic × rate tier × field subset)
+// and reaches fast-path subscribers through one native publish per channel
+// per turn; everyone else is served directly, with exact sequence numbers.
+
+import { mergeChanges, type Accepted, type Topic, type TopicPattern, type TopicStore } from '../../engine/index.js';
+import { CloseCode, Encoder, ErrorCode, TickfanError, type ResumePoint } from '../../protocol/index.js';
+import type { LogFn } from '../options.js';
+import type { ServerStats } from '../stats.js';
+import { CatchUps } from './catch-up.js';
+import { Channels, type Channel } from './channel.js';
+import { realClock, type Clock } from './clock.js';
+import { ClientSub, type Conn, type TopicSub } from './conn.js';
+import { FastPath, type Broadcast } from './fast-path.js';
+import { Interest } from './interest.js';
+import { Liveness } from './liveness.js';
+import { Outbox } from './outbox.js';
+import { RateTiers } from './rate-tiers.js';
+import { SlowLane } from './slow-lane.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import type { Sink } from '../sink.js';
+import { Subscriptions } from './subscriptions.js';
+
+/** The server options fan-out reads. */
+export interface FanoutOptions {
+  name: string;
+  heartbeatMs: number;
+  maxPayloadBytes: number;
+  rateTiers: readonly number[];
+  maxSubscriptionsPerConnection: number;
+  slowThresholdBytes: number;
+  hardCapBytes: number;
+  slowTimeoutMs: number;
+  topicTtlMs: number;
+  log: LogFn;
+}
+
+export class Fanout {
+  readonly encoder = new Encoder();
+  readonly conns = new Set<Conn>();
+  readonly snapshots: SnapshotCache;
+  private readonly channels = new Channels();
+  private readonly interest: Interest;
+  private readonly outbox: Outbox;
+  private readonly fast: FastPath;
+  private readonly catchUps: CatchUps;
+  private readonly slow: SlowLane;
+  private readonly tiers: RateTiers;
+  private readonly liveness: Liveness;
+  private readonly subscriptions: Subscriptions;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly store: TopicStore,
+    private readonly opts: FanoutOptions,
+    readonly stats: ServerStats,
+    private readonly clock: Clock = realClock,
+  ) {
+    const enc = this.encoder;
+    const schedule = () => this.scheduleFlush();
+    this.snapshots = new SnapshotCache(enc, stats);
+    this.interest = new Interest(store.limits.maxTopicLength);
+    this.fast = new FastPath(stats, schedule);
+    this.outbox = new Outbox(stats, {
+      fastFrames: (conn) => this.fast.frames(conn),
+      dropped: (conn) => this.slow.disconnect(conn, 'buffered data passed the hard cap'),
+      sent: (conn) => this.slow.sent(conn),
+      schedule,
+    });
+    this.catchUps = new CatchUps(enc, this.snapshots, stats, this.fast, this.outbox);
+    this.slow = new SlowLane(this.conns, opts, clock, stats, this.fast, this.catchUps);
+    this.tiers = new RateTiers(opts.rateTiers, clock, (ch) => this.flushChannel(ch));
+    this.liveness = new Liveness(store, this.channels, this.conns, enc, this.outbox, stats, clock, opts);
+    this.subscriptions = new Subscriptions(this.channels, this.tiers, this.fast, this.catchUps, (ts) =>
+      this.outbox.queue(ts.conn, this.liveness.statusOf(ts.topic)),
+    );
+  }
+
+  /** Enables the native fast path: `publish` is the uWS app's topic publish. */
+  setBroadcaster(publish: Broadcast): void {
+    this.fast.setBroadcaster(publish);
+  }
+
+  // ------------------------------------------------------------ connections
+
+  open(conn: Conn, sink: Sink): void {
+    conn.sink = sink;
+    this.conns.add(conn);
+    this.stats.connections++;
+    this.outbox.queue(conn, this.encoder.welcome(this.opts.name, this.opts.heartbeatMs, this.opts.maxPayloadBytes, this.opts.rateTiers));
+  }
+
+  /** Forgets everything about a closed connection. Never touches its socket. */
+  closed(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.sink = null;
+    this.conns.delete(conn);
+    this.stats.connections--;
+    for (const cs of conn.subs.values()) this.interest.drop(cs);
+    for (const ts of conn.topics.values()) this.subscriptions.setChannel(ts, null);
+    this.stats.subscriptions -= conn.subs.size;
+    conn.subs.clear();
+    conn.topics.clear();
+    conn.dirtySubs = null;
+    conn.outbox.length = 0;
+    this.liveness.publisherGone(conn);
+  }
+
+  /** Ends a connection with a close code, after what is queued for it (its close handler then calls closed()). */
+  end(conn: Conn, code: number, reason: string): void {
+    if (conn.closed || !conn.sink) return;
+    const sink = conn.sink;
+    this.outbox.flushConn(conn);
+    sink.end(code, reason);
+  }
+
+  /** The transport drained: a slow connection may get its catch-ups. */
+  drain(conn: Conn): void {
+    this.slow.drain(conn);
+  }
+
+  // ------------------------------------------------------------ requests
+
+  /** Validates and parses subscription names (shared, cached); throws TickfanError. */
+  parsePatterns(names: readonly string[]): TopicPattern[] {
+    return this.interest.parse(names);
+  }
+
+  /**
+   * Subscribes a connection to `patterns` (from parsePatterns, permission
+   * already checked by the caller). Returns how many existing topics matched.
+   */
+  subscribe(conn: Conn, id: number, patterns: readonly TopicPattern[], maxRate: number, fields: readonly string[], resume: readonly ResumePoint[]): number {
+    if (conn.subs.has(id)) throw new TickfanError(ErrorCode.BAD_REQUEST, `subscription id ${id} is already in use on this connection`);
+    if (conn.subs.size >= this.opts.maxSubscriptionsPerConnection) {
+      throw new TickfanError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `a connection may hold ${this.opts.maxSubscriptionsPerConnection} subscriptions`);
+    }
+    if (!Number.isFinite(maxRate) || maxRate < 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
+    const maxField = this.store.limits.maxFieldNameLength;
+    for (const f of fields) {
+      if (!f || f.length > maxField) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${maxField} characters`);
+    }
+    const cs = new ClientSub(conn, id, patterns, this.tiers.pick(maxRate), fields.length ? new Set(fields) : null);
+    conn.subs.set(id, cs);
+    this.stats.subscriptions++;
+    this.interest.add(cs);
+    const at = new Map(resume.map((r) => [r.topic, r]));
+    let count = 0;
+    const seen = new Set<Topic>();
+    for (const p of patterns) {
+      for (const topic of this.store.matching(p)) {
+        if (seen.has(topic)) continue;
+        seen.add(topic);
+        count++;
+        this.subscriptions.attach(cs, topic, at.get(topic.name));
+      }
+    }
+    return count;
+  }
+
+  unsubscribe(conn: Conn, id: number): void {
+    const cs = this.clientSub(conn, id);
+    conn.subs.delete(id);
+    this.stats.subscriptions--;
+    this.interest.drop(cs);
+    this.subscriptions.detach(cs);
+  }
+
+  setPaused(conn: Conn, id: number, paused: boolean): void {
+    const cs = this.clientSub(conn, id);
+    cs.paused = paused;
+    for (const ts of conn.topics.values()) if (ts.sids.includes(cs)) this.subscriptions.recompute(ts);
+  }
+
+  private clientSub(conn: Conn, id: number): ClientSub {
+    const cs = conn.subs.get(id);
+    if (!cs) throw new TickfanError(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription ${id} on this connection`);
+    return cs;
+  }
+
+  /** The client says it holds (epoch, version) of a topic and wants to be current. */
+  catchUpRequest(conn: Conn, name: string, epoch: number, version: number): void {
+    const ts = conn.topics.get(name);
+    if (!ts) {
+      if (!this.store.get(name)) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}`);
+      throw new TickfanError(ErrorCode.BAD_REQUEST, `catch-up for ${name}: this connection is not subscribed to it`);
+    }
+    this.fast.leave(ts);
+    ts.sentEpoch = epoch;
+    ts.sentVersion = version;
+    if (conn.slow) this.catchUps.markDirty(ts);
+    else this.catchUps.catchUp(ts, true);
+  }
+
+  /** Queues a direct message (ack, error, pong) for a connection. */
+  reply(conn: Conn, msg: Uint8Array): void {
+    this.outbox.queue(conn, msg);
+  }
+
+  /** Records that `conn` made this version of a topic (for "publisher gone"). */
+  publishedBy(conn: Conn, name: string, epoch: number, version: number): void {
+    this.liveness.publishedBy(conn, name, epoch, version);
+  }
+
+  // ------------------------------------------------------------ publishing
+
+  /** Called for every accepted publish, in version order. Never waits on a subscriber. */
+  accepted(a: Accepted, encoded?: Uint8Array): void {
+    const { topic } = a;
+    if (a.created) this.onCreated(topic);
+    if (topic.stale) this.liveness.setStale(topic, false);
+    const chans = this.channels.of(topic);
+    if (!chans) return;
+    for (const ch of chans) {
+      if (ch.tier === 0) {
+        // With workers the sequencer already encoded the full-field delta once for all of them.
+        let buf = ch.fields ? undefined : encoded;
+        if (!buf) {
+          buf = this.encoder.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
+          this.stats.encodes++;
+        }
+        if (ch.fast > 0) this.fast.queue(ch, buf);
+        else ch.publishedVersion = a.version;
+        this.deliverOutside(ch, a.base, a.version, buf);
+        // Only now: a subscriber served above must not join the stream before this update is in it.
+        ch.flushedVersion = a.version;
+      } else {
+        mergeChanges(ch.pending, a.changes);
+        ch.pendingUpdates++;
+        this.stats.conflated++;
+        this.tiers.schedule(ch);
+      }
+    }
+  }
+
+  /**
+   * A replica topic was reset to its sequencer's image (worker resync): every
+   * subscriber not at that exact version gets a catch-up.
+   */
+  resynced(topic: Topic, created: boolean): void {
+    if (created) return this.onCreated(topic);
+    const chans = this.channels.of(topic);
+    if (!chans) return;
+    for (const ch of chans) {
+      for (const ts of [...ch.subs]) this.fast.leave(ts);
+      ch.resetPending(topic.version);
+      ch.publishedVersion = topic.version;
+      for (const ts of ch.subs) {
+        if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
+          this.fast.join(ts);
+          continue;
+        }
+        if (ts.paused || ts.conn.slow) this.catchUps.markDirty(ts);
+        else this.catchUps.catchUp(ts);
+      }
+    }
+  }
+
+  /** Flags a topic stale (its publisher went quiet or away) or fresh, to its subscribers. */
+  setStale(topic: Topic, stale: boolean): void {
+    this.liveness.setStale(topic, stale);
+  }
+
+  private onCreated(topic: Topic): void {
+    for (const cs of this.interest.wanting(topic.name)) this.subscriptions.attach(cs, topic, undefined);
+  }
+
+  /** A throttled channel's turn: its merged changes as one delta. */
+  private flushChannel(ch: Channel): void {
+    const topic = ch.topic;
+    if (ch.pendingUpdates === 0 || ch.subs.size === 0) return ch.resetPending(topic.version);
+    const base = ch.flushedVersion;
+    const buf = this.encoder.delta(topic.name, topic.epoch, base, topic.version, ch.pendingUpdates, ch.pending, topic.ts, ch.fields ?? undefined);
+    this.stats.encodes++;
+    ch.resetPending(topic.version);
+    if (ch.fast > 0) this.fast.queue(ch, buf);
+    else ch.publishedVersion = topic.version;
+    // The next merged delta starts here: a subscriber served below may join the stream at once.
+    this.deliverOutside(ch, base, topic.version, buf);
+  }
+
+  /** One encoded update to each subscriber of the channel outside its native stream. */
+  private deliverOutside(ch: Channel, base: number, version: number, buf: Uint8Array): void {
+    // Copied because deliver() may move a subscriber onto the fast path; skipped when nobody is outside.
+    if (ch.outside.size) for (const ts of [...ch.outside]) this.deliver(ts, base, version, buf);
+  }
+
+  /** Gives one shared message to one subscriber, or owes it a catch-up. */
+  private deliver(ts: TopicSub, base: number, version: number, buf: Uint8Array): void {
+    const conn = ts.conn;
+    if (ts.paused || conn.slow) return this.catchUps.markDirty(ts);
+    const topic = ts.topic;
+    if (ts.sentEpoch === topic.epoch) {
+      if (ts.sentVersion === base) {
+        ts.sentVersion = version;
+        this.stats.deliveries++;
+        this.outbox.queue(conn, buf);
+        this.fast.join(ts);
+        return;
+      }
+      if (ts.sentVersion >= version) return; // already has it (joined later)
+    }
+    this.catchUps.catchUp(ts);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.clock.defer(this.flush);
+  }
+
+  /**
+   * Sends every queued frame, once per event-loop turn with work: direct
+   * frames first (a catch-up must reach its connection before the stream it
+   * rejoins continues past it), then one native publish per channel.
+   */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    this.outbox.flushAll();
+    this.slow.published(this.fast.publish());
+  };
+
+  /** Going away: every client is told to reconnect elsewhere and resume. */
+  shutdown(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
+    this.slow.stop();
+    this.liveness.stop();
+    this.tiers.stop();
+    for (const conn of [...this.conns]) this.end(conn, code, reason);
+  }
+}

@@ -1,0 +1,111 @@
+// The native fast path: every channel is a uWebSockets.js topic, and once per
+// event-loop turn each channel with news publishes ONE frame holding all of
+// it, so the per-subscriber loop runs in C++. Published frames carry sequence
+// 0 ("count me"); this file counts, per connection, the frames it received.
+
+import { FrameWriter, SERVER_FRAME_HEADER } from '../../protocol/index.js';
+import type { ServerStats } from '../stats.js';
+import type { Channel } from './channel.js';
+import type { Conn, TopicSub } from './conn.js';
+
+export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
+
+export class FastPath {
+  private broadcast: Broadcast | null = null;
+  private readonly writer = new FrameWriter();
+  private readonly dirty: Channel[] = [];
+
+  constructor(
+    private readonly stats: ServerStats,
+    /** Something was queued: a flush must run later in this turn. */
+    private readonly schedule: () => void,
+  ) {}
+
+  /** Enables the fast path: `publish` is the uWS app's topic publish. */
+  setBroadcaster(publish: Broadcast): void {
+    this.broadcast = publish;
+  }
+
+  /**
+   * Puts a subscriber on its channel's native stream when it holds exactly
+   * what that stream continues from: for every update, a version between what
+   * the channel has published and what it has queued (earlier deltas then
+   * arrive as duplicates the client ignores); for a throttled tier, the
+   * version of its last flush (the next merged delta starts there).
+   */
+  join(ts: TopicSub): void {
+    const ch = ts.channel;
+    const conn = ts.conn;
+    const native = conn.sink?.native;
+    if (ts.fast || !ch || !native || !this.broadcast || conn.slow || ts.paused || ts.dirty || conn.closed) return;
+    if (ts.sentEpoch !== ch.topic.epoch) return;
+    const v = ts.sentVersion;
+    const aligned = ch.tier === 0 ? v >= ch.publishedVersion && v <= ch.flushedVersion : v === ch.flushedVersion;
+    if (!aligned) return;
+    native.subscribe(ch.uwsTopic);
+    ts.fast = true;
+    ts.frameBase = ch.frames;
+    ch.fast++;
+    conn.fastCount++;
+    ch.outside.delete(ts);
+  }
+
+  /**
+   * Takes a subscriber off the native stream; its sent version becomes what
+   * the channel has published (queued messages will not reach it).
+   */
+  leave(ts: TopicSub): void {
+    if (!ts.fast) return;
+    const ch = ts.channel!;
+    ts.fast = false;
+    ch.fast--;
+    ts.conn.fastCount--;
+    ch.outside.add(ts);
+    ts.conn.retiredFrames += ch.frames - ts.frameBase;
+    ts.sentEpoch = ch.topic.epoch;
+    ts.sentVersion = ch.publishedVersion;
+    if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
+  }
+
+  /** Published frames a connection has received (through channels it is in or has left). */
+  frames(conn: Conn): number {
+    let n = conn.retiredFrames;
+    if (conn.fastCount === 0) return n;
+    for (const ts of conn.topics.values()) if (ts.fast) n += ts.channel!.frames - ts.frameBase;
+    return n;
+  }
+
+  /** Queues one shared message for the channel's native stream. */
+  queue(ch: Channel, buf: Uint8Array): void {
+    ch.queue.push(buf);
+    if (!ch.queued) {
+      ch.queued = true;
+      this.dirty.push(ch);
+      this.schedule();
+    }
+  }
+
+  /** One native publish per channel with news: all of its queued messages in one frame. Returns the bytes published. */
+  publish(): number {
+    let published = 0;
+    const chans = this.dirty.splice(0);
+    for (const ch of chans) {
+      ch.queued = false;
+      const n = ch.queue.length;
+      if (n === 0) continue;
+      if (ch.fast > 0 && this.broadcast) {
+        let bytes = 0;
+        for (const m of ch.queue) bytes += m.byteLength;
+        this.broadcast(ch.uwsTopic, this.writer.write(0, ch.queue));
+        published += bytes + SERVER_FRAME_HEADER;
+        ch.frames++;
+        this.stats.frames++;
+        this.stats.deliveries += n * ch.fast;
+        this.stats.bytesOut += (bytes + SERVER_FRAME_HEADER) * ch.fast;
+      }
+      ch.queue.length = 0;
+      ch.publishedVersion = ch.flushedVersion;
+    }
+    return published;
+  }
+}

@@ -1,0 +1,113 @@
+// Liveness: heartbeats that carry the versions of each connection's quiet
+// topics (so a client notices a lost last update), and stale flags for topics
+// whose publisher went away or that have not updated within their TTL.
+
+import type { Topic, TopicStore } from '../../engine/index.js';
+import { TopicState, type Encoder, type ResumePoint } from '../../protocol/index.js';
+import type { ServerStats } from '../stats.js';
+import type { Channels } from './channel.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { Conn } from './conn.js';
+import type { Outbox } from './outbox.js';
+
+export interface LivenessOptions {
+  heartbeatMs: number;
+  /** 0: topics never go stale for being quiet. */
+  topicTtlMs: number;
+}
+
+/** Versions reported per heartbeat at most. */
+const MAX_HEARTBEAT_VERSIONS = 1000;
+
+export class Liveness {
+  private readonly heartbeatTimer: TimerHandle;
+  private readonly ttlTimer: TimerHandle | null = null;
+  /** Per topic, the connection whose publish made its current version (if one did). */
+  private readonly lastPublisher = new Map<string, { conn: Conn; epoch: number; version: number }>();
+
+  constructor(
+    private readonly store: TopicStore,
+    private readonly channels: Channels,
+    private readonly conns: ReadonlySet<Conn>,
+    private readonly enc: Encoder,
+    private readonly outbox: Outbox,
+    private readonly stats: ServerStats,
+    private readonly clock: Clock,
+    private readonly opts: LivenessOptions,
+  ) {
+    this.heartbeatTimer = clock.setInterval(() => this.heartbeat(), opts.heartbeatMs);
+    if (opts.topicTtlMs > 0) this.ttlTimer = clock.setInterval(() => this.sweepStale(), Math.min(1000, Math.max(20, opts.topicTtlMs / 4)));
+  }
+
+  /** Flags a topic stale (its publisher went quiet or away) or fresh, to its subscribers. */
+  setStale(topic: Topic, stale: boolean): void {
+    if (topic.stale !== stale) this.stats.staleTopics += stale ? 1 : -1;
+    topic.stale = stale;
+    const chans = this.channels.of(topic);
+    if (!chans) return;
+    const msg = this.statusOf(topic);
+    for (const ch of chans) for (const ts of ch.subs) this.outbox.queue(ts.conn, msg);
+  }
+
+  /** The topic's status message (stale or ok, with its version). */
+  statusOf(topic: Topic): Uint8Array {
+    return this.enc.topicStatus(topic.name, topic.stale ? TopicState.STALE : TopicState.OK, topic.epoch, topic.version);
+  }
+
+  /**
+   * `conn` made `version` of a topic. Recorded only while nothing newer exists
+   * (with workers the acknowledgement may come after later publishes), so the
+   * record always names the publisher of the current version or none.
+   */
+  publishedBy(conn: Conn, name: string, epoch: number, version: number): void {
+    if (conn.closed) return;
+    const topic = this.store.get(name);
+    if (!topic || topic.epoch !== epoch || topic.version !== version) return;
+    (conn.published ??= new Set()).add(name);
+    this.lastPublisher.set(name, { conn, epoch, version });
+  }
+
+  /** Its publisher is gone: a topic nobody has published to since goes stale. */
+  publisherGone(conn: Conn): void {
+    if (!conn.published) return;
+    for (const name of conn.published) {
+      const last = this.lastPublisher.get(name);
+      if (last?.conn !== conn) continue;
+      this.lastPublisher.delete(name);
+      const topic = this.store.get(name);
+      if (topic && !topic.stale && topic.epoch === last.epoch && topic.version === last.version) this.setStale(topic, true);
+    }
+    conn.published = null;
+  }
+
+  /** Topics not updated within `topicTtlMs` go stale (their next update makes them ok again). */
+  private sweepStale(): void {
+    const before = this.clock.wallNow() - this.opts.topicTtlMs;
+    for (const topic of this.store.all()) if (!topic.stale && topic.ts < before) this.setStale(topic, true);
+  }
+
+  /** Every connection gets the versions it was sent of its quiet topics. */
+  private heartbeat(): void {
+    const now = this.clock.wallNow();
+    const quietBefore = now - this.opts.heartbeatMs / 2;
+    // Most connections have no quiet topic to report: they share one encoding.
+    let empty: Uint8Array | null = null;
+    for (const conn of this.conns) {
+      if (conn.slow) continue;
+      const versions: ResumePoint[] = [];
+      for (const ts of conn.topics.values()) {
+        if (ts.topic.ts > quietBefore || ts.paused) continue;
+        const version = ts.fast ? ts.channel!.publishedVersion : ts.sentVersion;
+        if (version < 0) continue;
+        versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version });
+        if (versions.length >= MAX_HEARTBEAT_VERSIONS) break;
+      }
+      this.outbox.queue(conn, versions.length ? this.enc.heartbeat(now, versions) : (empty ??= this.enc.heartbeat(now, [])));
+    }
+  }
+
+  stop(): void {
+    this.clock.clearInterval(this.heartbeatTimer);
+    if (this.ttlTimer) this.clock.clearInterval(this.ttlTimer);
+  }
+}

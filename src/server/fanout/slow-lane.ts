@@ -1,0 +1,105 @@
+// The slow lane: a connection whose transport buffer passes the threshold
+// leaves the fast path and is owed one catch-up per dirty topic; on drain it
+// gets them and rejoins. Past the hard cap (bytes) or the timeout (time) it
+// is closed with the slow-consumer code, so no buffer grows without bound.
+
+import { CloseCode } from '../../protocol/index.js';
+import type { LogFn } from '../options.js';
+import type { ServerStats } from '../stats.js';
+import type { CatchUps } from './catch-up.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { Conn } from './conn.js';
+import type { FastPath } from './fast-path.js';
+
+export interface SlowLaneOptions {
+  slowThresholdBytes: number;
+  hardCapBytes: number;
+  slowTimeoutMs: number;
+  log: LogFn;
+}
+
+export class SlowLane {
+  /** Bytes published since the fast-path buffers were last checked (an upper bound for any one socket). */
+  private publishedSinceCheck = 0;
+  private readonly sweepTimer: TimerHandle;
+
+  constructor(
+    private readonly conns: ReadonlySet<Conn>,
+    private readonly opts: SlowLaneOptions,
+    private readonly clock: Clock,
+    private readonly stats: ServerStats,
+    private readonly fast: FastPath,
+    private readonly catchUps: CatchUps,
+  ) {
+    // Often enough to see a fast-path socket's buffer grow well before uWS would drop for it.
+    this.sweepTimer = clock.setInterval(() => this.sweep(), Math.min(100, Math.max(10, opts.slowTimeoutMs / 4)));
+  }
+
+  /** A direct frame went out: past the threshold, the connection enters the slow lane. */
+  sent(conn: Conn): void {
+    if (!conn.slow && conn.sink && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enter(conn);
+  }
+
+  /**
+   * Native publishes do not report per socket. Once any socket could have
+   * taken half the slow-lane threshold since the last look, look again, long
+   * before uWS itself would have to drop at the hard cap.
+   */
+  published(bytes: number): void {
+    this.publishedSinceCheck += bytes;
+    if (this.publishedSinceCheck >= this.opts.slowThresholdBytes / 2) this.checkFastBuffers();
+  }
+
+  private checkFastBuffers(): void {
+    this.publishedSinceCheck = 0;
+    for (const conn of this.conns) {
+      if (!conn.slow && conn.fastCount > 0 && conn.sink && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enter(conn);
+    }
+  }
+
+  /** Leaves the fast path: what it misses from now on is owed as one catch-up per topic. */
+  enter(conn: Conn): void {
+    conn.slow = true;
+    conn.slowSince = this.clock.now();
+    this.stats.slowLaneEntries++;
+    for (const ts of conn.topics.values()) {
+      if (!ts.fast) continue;
+      this.fast.leave(ts);
+      this.catchUps.markDirty(ts);
+    }
+  }
+
+  /** The transport drained: a slow connection that is below half the threshold gets its catch-ups. */
+  drain(conn: Conn): void {
+    const sink = conn.sink;
+    if (!conn.slow || conn.closed || !sink) return;
+    if (sink.buffered() > this.opts.slowThresholdBytes / 2) return;
+    conn.slow = false;
+    if (conn.dirtySubs) for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUps.catchUp(ts);
+    for (const ts of conn.topics.values()) this.fast.join(ts);
+  }
+
+  /** Closes a connection that could not keep up (4008); it resumes on reconnect. */
+  disconnect(conn: Conn, why: string): void {
+    if (conn.closed || !conn.sink) return;
+    this.stats.slowDisconnects++;
+    this.opts.log('warn', `closing connection ${conn.id} (${conn.remote}) as a slow consumer: ${why}`);
+    conn.outbox.length = 0;
+    conn.sink.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    this.checkFastBuffers();
+    for (const conn of this.conns) {
+      if (!conn.slow || !conn.sink) continue;
+      if (conn.sink.buffered() > this.opts.hardCapBytes) this.disconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
+      else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.disconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
+      else this.drain(conn);
+    }
+  }
+
+  stop(): void {
+    this.clock.clearInterval(this.sweepTimer);
+  }
+}

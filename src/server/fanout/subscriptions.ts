@@ -1,0 +1,111 @@
+// Subscriptions: which channel each connection's topic subscription belongs
+// to. A topic subscription's channel (tier and field subset) and pause state
+// are derived from the client subscriptions covering it, and re-derived when
+// they change; a change of channel that leaves it behind earns a catch-up.
+
+import type { Topic } from '../../engine/index.js';
+import type { ResumePoint } from '../../protocol/index.js';
+import type { CatchUps } from './catch-up.js';
+import { fieldsKey, type Channel, type Channels } from './channel.js';
+import { TopicSub, effectiveFields, type ClientSub } from './conn.js';
+import type { FastPath } from './fast-path.js';
+import type { RateTiers } from './rate-tiers.js';
+
+export class Subscriptions {
+  constructor(
+    private readonly channels: Channels,
+    private readonly tiers: RateTiers,
+    private readonly fast: FastPath,
+    private readonly catchUps: CatchUps,
+    /** A new subscriber of a stale topic learns so right after its image. */
+    private readonly staleNotice: (ts: TopicSub) => void,
+  ) {}
+
+  /** Adds `topic` to what a client subscription receives (resuming from `resume` when given). */
+  attach(cs: ClientSub, topic: Topic, resume: ResumePoint | undefined): void {
+    const conn = cs.conn;
+    let ts = conn.topics.get(topic.name);
+    const fresh = !ts;
+    if (!ts) {
+      ts = new TopicSub(conn, topic);
+      conn.topics.set(topic.name, ts);
+      if (resume) {
+        ts.sentEpoch = resume.epoch;
+        ts.sentVersion = resume.version;
+      }
+    }
+    if (!ts.sids.includes(cs)) ts.sids.push(cs);
+    this.recompute(ts, fresh);
+    if (fresh && topic.stale) this.staleNotice(ts);
+  }
+
+  /** Removes a client subscription from every topic of its connection. */
+  detach(cs: ClientSub): void {
+    const conn = cs.conn;
+    for (const ts of [...conn.topics.values()]) {
+      const at = ts.sids.indexOf(cs);
+      if (at < 0) continue;
+      ts.sids.splice(at, 1);
+      if (ts.sids.length === 0) {
+        this.setChannel(ts, null);
+        conn.topics.delete(ts.topic.name);
+        conn.dirtySubs?.delete(ts);
+      } else this.recompute(ts);
+    }
+  }
+
+  /** Re-derives a topic subscription's channel and pause state from its ClientSubs. */
+  recompute(ts: TopicSub, fresh = false): void {
+    let tier = -1;
+    let paused = true;
+    for (const cs of ts.sids) {
+      if (cs.paused) continue;
+      paused = false;
+      if (tier === -1 || cs.tier === 0 || (tier !== 0 && cs.tier > tier)) tier = cs.tier;
+    }
+    if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
+    const old = ts.channel;
+    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts));
+    this.setChannel(ts, ch);
+    // The connection holds only the fields it was sent: under another field set
+    // it needs a whole image, or it would lack fields (or keep dead ones).
+    if (old && old !== ch && fieldsKey(old.fields) !== fieldsKey(ch.fields)) {
+      ts.sentEpoch = 0;
+      ts.sentVersion = -1;
+    }
+    // Changes still pending in the old channel (a throttled tier) never reach
+    // this connection through the new one: catch up rather than wait for a
+    // publish that may never come.
+    const behind = ts.sentEpoch !== ts.topic.epoch || ts.sentVersion !== ts.topic.version;
+    const wasPaused = ts.paused;
+    if (paused) this.fast.leave(ts);
+    ts.paused = paused;
+    if (paused) {
+      if (fresh || (old !== ch && behind)) this.catchUps.markDirty(ts);
+      return;
+    }
+    if (fresh || (wasPaused && ts.dirty) || (old !== ch && behind)) {
+      if (ts.conn.slow) this.catchUps.markDirty(ts);
+      else this.catchUps.catchUp(ts);
+    }
+    this.fast.join(ts);
+  }
+
+  /** Moves a topic subscription to another channel (null: none); an emptied channel goes. */
+  setChannel(ts: TopicSub, ch: Channel | null): void {
+    const old = ts.channel;
+    if (old === ch) return;
+    if (old) {
+      this.fast.leave(ts);
+      old.subs.delete(ts);
+      old.outside.delete(ts);
+      if (old.subs.size === 0) {
+        this.channels.drop(old);
+        this.tiers.forget(old);
+      }
+    }
+    ts.channel = ch;
+    ch?.subs.add(ts);
+    ch?.outside.add(ts);
+  }
+}

@@ -1,0 +1,82 @@
+// One tickfan node, assembled in one place: topic store, fan-out, sessions,
+// dispatch, metrics and the uWebSockets.js app with every route. The thread
+// layout only picks the ingest (local sequencer, a worker's ring, later NATS).
+
+import { TopicStore } from '../engine/index.js';
+import { Admission } from './admission.js';
+import type { Authenticator } from './auth.js';
+import { Dispatch } from './dispatch.js';
+import { Fanout, realClock, type Clock } from './fanout/index.js';
+import { registerHttp, registerOps, registerStaticAndFallback } from './http.js';
+import type { Ingest } from './ingest.js';
+import { createMetrics } from './metrics.js';
+import type { NodeParts } from './node-parts.js';
+import type { ServerOptions } from './options.js';
+import { Sessions } from './session.js';
+import { registerSse } from './sse/index.js';
+import { ServerStats } from './stats.js';
+import { listen, loadUws } from './uws.js';
+import { registerWebSocket } from './ws-route.js';
+
+export interface NodeInit {
+  opts: ServerOptions;
+  auth: Authenticator;
+  /** Where this node's publishes go, given its store, fan-out and counters. */
+  ingest: (core: { store: TopicStore; fanout: Fanout; stats: ServerStats }) => Ingest;
+  clock?: Clock;
+}
+
+export interface TickfanNode extends NodeParts {
+  /** Listens on opts.host:opts.port; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Stops listening, tells every client "going away" (1001), lets the close frames leave, closes what is left. */
+  close(): Promise<void>;
+}
+
+export function createNode(init: NodeInit): TickfanNode {
+  const { opts, auth } = init;
+  const uws = loadUws();
+  const stats = new ServerStats();
+  const store = new TopicStore(opts.limits);
+  const fanout = new Fanout(store, opts, stats, init.clock ?? realClock);
+  const ingest = init.ingest({ store, fanout, stats });
+  const metrics = createMetrics(stats, () => store.size);
+  const admission = new Admission(opts, auth.enabled, stats);
+  const sessions = new Sessions(auth, fanout, opts, stats);
+  const dispatch = new Dispatch(fanout, ingest, sessions, opts.maxPublishesPerSecond);
+  const app = uws.App();
+  const parts: NodeParts = { opts, uws, app, store, fanout, stats, ingest, auth, metrics, admission, sessions, dispatch };
+  registerWebSocket(parts);
+  registerHttp(parts);
+  registerOps(parts);
+  registerSse(parts);
+  registerStaticAndFallback(parts);
+
+  let socket: unknown = null;
+  let closed = false;
+  return {
+    ...parts,
+    async listen() {
+      const l = await listen(uws, app, opts.host, opts.port).catch((err: unknown) => {
+        // Leave no uWebSockets.js handle behind: a thread ending with one aborts the process.
+        fanout.shutdown();
+        metrics.stop();
+        (app as unknown as { close(): void }).close();
+        throw err;
+      });
+      socket = l.socket;
+      return l.port;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (socket) uws.us_listen_socket_close(socket as Parameters<typeof uws.us_listen_socket_close>[0]);
+      fanout.shutdown();
+      ingest.close?.();
+      metrics.stop();
+      // Let the close frames leave, then close what is left (HTTP keep-alive included).
+      await new Promise((r) => setTimeout(r, 50));
+      (app as unknown as { close(): void }).close();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// Sessions: who is on the other end of a connection and what it may do. A
+// Session pairs fan-out's Conn with the transport-level state fan-out does
+// not need: verified grants, token expiry, the Hello-token handshake, the
+// publish rate limit and bad-frame counting. WebSocket and SSE share it.
+
+import { CloseCode, ErrorCode, TickfanError, type ClientMessage } from '../protocol/index.js';
+import type { Authenticator, Grants } from './auth.js';
+import { Conn, type Fanout } from './fanout/index.js';
+import type { LogFn } from './options.js';
+import type { ServerStats } from './stats.js';
+
+export class Session {
+  readonly conn: Conn;
+  /** Messages that arrived while a Hello token was being verified. */
+  authWaiting: ClientMessage[] | null = null;
+  /** Malformed frames in a row. */
+  badFrames = 0;
+  /** Publish rate limit: tokens left and when they were last refilled. */
+  publishTokens = 0;
+  publishRefillAt = 0;
+  /** Ends the session when its token expires (or when no token came in time). */
+  expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    id: number,
+    remote: string,
+    /** What this connection may do; null until a token is verified. */
+    public grants: Grants | null,
+  ) {
+    this.conn = new Conn(id, remote);
+  }
+}
+
+export interface SessionOptions {
+  authTimeoutMs: number;
+  maxPublishesPerSecond: number;
+  maxBadFrames: number;
+  log: LogFn;
+}
+
+export class Sessions {
+  constructor(
+    private readonly auth: Authenticator,
+    private readonly fanout: Fanout,
+    private readonly opts: SessionOptions,
+    private readonly stats: ServerStats,
+  ) {}
+
+  /** Verifies a token (or applies the anonymous grants); rejects with UNAUTHORIZED. */
+  async grantsFor(token: string): Promise<Grants | null> {
+    if (token) return this.auth.verify(token);
+    return this.auth.anonymous;
+  }
+
+  /** A connection is open: its token's expiry is armed, or, without a token, the wait for Hello's. */
+  started(s: Session): void {
+    this.armExpiry(s);
+    if (s.grants) return;
+    // Authentication is required and no token came with the upgrade: Hello must bring one.
+    s.expiryTimer = setTimeout(() => {
+      if (s.grants || s.authWaiting) return;
+      this.fail(s, new TickfanError(ErrorCode.UNAUTHORIZED, `no token within ${this.opts.authTimeoutMs} ms: send Hello with a token, or connect with ?token=`));
+      this.fanout.end(s.conn, CloseCode.UNAUTHORIZED, 'unauthorized');
+    }, this.opts.authTimeoutMs);
+  }
+
+  /** The connection is gone: no timer of its session may fire. */
+  ended(s: Session): void {
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    s.expiryTimer = null;
+  }
+
+  /** Ends a session when its token expires (4010), and not a moment later. */
+  private armExpiry(s: Session): void {
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    s.expiryTimer = null;
+    const at = s.grants?.expiresAt;
+    if (at == null) return;
+    const ms = Math.min(at - Date.now(), 2 ** 31 - 1);
+    const expire = () => {
+      this.fanout.reply(s.conn, this.fanout.encoder.error(ErrorCode.UNAUTHORIZED, 0, '', 'the connection token has expired'));
+      this.fanout.end(s.conn, CloseCode.TOKEN_EXPIRED, 'token expired');
+    };
+    if (ms <= 0) expire();
+    else s.expiryTimer = setTimeout(expire, ms);
+  }
+
+  /** A token arrived in Hello: verify it, then handle what waited for it (`rest`, and what arrives meanwhile). */
+  helloToken(s: Session, token: string, rest: ClientMessage[], handle: (s: Session, m: ClientMessage) => void): void {
+    s.authWaiting = rest;
+    this.auth.verify(token).then(
+      (grants) => {
+        if (s.conn.closed) return;
+        s.grants = grants;
+        this.armExpiry(s);
+        const waiting = s.authWaiting ?? [];
+        s.authWaiting = null;
+        for (const m of waiting) handle(s, m);
+      },
+      (err: unknown) => {
+        if (s.conn.closed) return;
+        s.authWaiting = null;
+        this.fail(s, err);
+        this.fanout.end(s.conn, CloseCode.UNAUTHORIZED, 'unauthorized');
+      },
+    );
+  }
+
+  /** Answers an error on the connection: a TickfanError as is, anything else as INTERNAL (and logged). */
+  fail(s: Session, err: unknown, id = 0, topic = ''): void {
+    const enc = this.fanout.encoder;
+    if (err instanceof TickfanError) {
+      this.stats.error(err.errorCode);
+      this.fanout.reply(s.conn, enc.error(err.errorCode, id, topic, err.message));
+    } else {
+      this.stats.error(ErrorCode.INTERNAL);
+      this.opts.log('error', `connection ${s.conn.id}: ${(err as Error)?.stack ?? String(err)}`);
+      this.fanout.reply(s.conn, enc.error(ErrorCode.INTERNAL, id, topic, 'internal error'));
+    }
+  }
+
+  /** Token bucket: `maxPublishesPerSecond`, with a one-second burst. */
+  takePublishToken(s: Session): boolean {
+    const now = performance.now();
+    const rate = this.opts.maxPublishesPerSecond;
+    // A new connection starts with a full bucket (performance.now() counts from process start, not from 0 tokens).
+    if (s.publishRefillAt === 0) s.publishTokens = rate;
+    else s.publishTokens = Math.min(rate, s.publishTokens + ((now - s.publishRefillAt) / 1000) * rate);
+    s.publishRefillAt = now;
+    if (s.publishTokens < 1) return false;
+    s.publishTokens--;
+    return true;
+  }
+
+  /** A malformed frame: past `maxBadFrames` in a row the connection is closed. */
+  badFrame(s: Session): void {
+    if (++s.badFrames >= this.opts.maxBadFrames) this.fanout.end(s.conn, CloseCode.TOO_MANY_BAD_FRAMES, 'too many malformed frames');
+  }
+
+  goodFrame(s: Session): void {
+    s.badFrames = 0;
+  }
+}

@@ -1,0 +1,113 @@
+// The WebSocket route (/ws): upgrade (admission, then the token), binary
+// frames decoded and handed to dispatch, drain to the slow lane, close to
+// fan-out and the session. Frames go out through a WsSink.
+
+import { CloseCode, ErrorCode, TickfanError, decodeMessage, isClientMessage, splitMessages, type ClientMessage } from '../protocol/index.js';
+import { callerOf } from './admission.js';
+import { errorBody } from './http-io.js';
+import type { NodeParts } from './node-parts.js';
+import { Session } from './session.js';
+import { WsSink } from './sink.js';
+
+let nextConnId = 1;
+
+export function registerWebSocket(node: NodeParts): void {
+  const { app, uws, opts, stats, fanout, admission, sessions, dispatch } = node;
+  // The fast path: one native publish per channel per turn reaches every subscriber in C++.
+  fanout.setBroadcaster((topic, frame) => void app.publish(topic, frame, true, false));
+
+  app.ws<Session>('/ws', {
+    // uWebSockets.js cuts the TCP connection, without a close frame, past its
+    // limit: give it headroom so that a message just over ours gets a 1009
+    // (checked in `message`), while anything past twice ours is never read.
+    maxPayloadLength: opts.maxPayloadBytes * 2,
+    maxBackpressure: opts.hardCapBytes,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: opts.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    compression: uws.DISABLED,
+    upgrade: (res, req, context) => {
+      // Headers die when this callback returns: copy them first.
+      const a = callerOf(res, req);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        // RFC 6455 4.4: name the version we speak.
+        stats.error(ErrorCode.BAD_REQUEST);
+        res
+          .writeStatus('426 Upgrade Required')
+          .writeHeader('sec-websocket-version', '13')
+          .writeHeader('content-type', 'application/json')
+          .end(errorBody(ErrorCode.BAD_REQUEST, 'WebSocket version 13 (RFC 6455) is the only one supported'));
+        return;
+      }
+      const no = admission.connection(a);
+      if (no) {
+        stats.error(no.code);
+        res.writeStatus(no.status).writeHeader('content-type', 'application/json').end(errorBody(no.code, no.message));
+        return;
+      }
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      sessions.grantsFor(a.token).then(
+        (grants) => {
+          if (aborted) return;
+          const session = new Session(nextConnId++, a.remote, grants);
+          res.cork(() => res.upgrade(session, key, protocol, extensions, context));
+        },
+        (err: unknown) => {
+          if (aborted) return;
+          stats.error(ErrorCode.UNAUTHORIZED);
+          res.cork(() => {
+            res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end(errorBody(ErrorCode.UNAUTHORIZED, (err as Error).message));
+          });
+        },
+      );
+    },
+    open: (ws) => {
+      const s = ws.getUserData();
+      admission.opened(s.conn.remote);
+      fanout.open(s.conn, new WsSink(ws));
+      sessions.started(s);
+    },
+    message: (ws, message, isBinary) => {
+      const s = ws.getUserData();
+      if (message.byteLength > opts.maxPayloadBytes) {
+        sessions.fail(s, new TickfanError(ErrorCode.VALUE_TOO_LARGE, `a message of ${message.byteLength} bytes is larger than the ${opts.maxPayloadBytes} accepted`));
+        fanout.end(s.conn, CloseCode.TOO_BIG, 'message too big');
+        return;
+      }
+      if (!isBinary) {
+        sessions.fail(s, new TickfanError(ErrorCode.BAD_FRAME, 'tickfan speaks binary frames (FlatBuffers); text frames are not accepted'));
+        return sessions.badFrame(s);
+      }
+      // The ArrayBuffer dies when this callback returns: decode synchronously (decoding copies).
+      const msgs: ClientMessage[] = [];
+      let bad: unknown = null;
+      try {
+        splitMessages(new Uint8Array(message), 0, (raw) => {
+          const m = decodeMessage(raw);
+          if (!isClientMessage(m)) throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `"${m.type}" is a server message; clients may not send it`);
+          msgs.push(m);
+        });
+      } catch (err) {
+        bad = err;
+      }
+      // Messages before a bad one in the same frame still count.
+      dispatch.frame(s, msgs);
+      if (bad) {
+        sessions.fail(s, bad);
+        return sessions.badFrame(s);
+      }
+      sessions.goodFrame(s);
+    },
+    drain: (ws) => fanout.drain(ws.getUserData().conn),
+    close: (ws) => {
+      const s = ws.getUserData();
+      fanout.closed(s.conn);
+      sessions.ended(s);
+      admission.closed(s.conn.remote);
+    },
+  });
+}
