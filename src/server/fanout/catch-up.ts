@@ -5,7 +5,7 @@
 
 import type { Encoder } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
-import { effectiveFields, type TopicSub } from './conn.js';
+import { effectiveFields, type TopicSub } from './state.js';
 import type { FastPath } from './fast-path.js';
 import type { Outbox } from './outbox.js';
 import type { SnapshotCache } from './snapshot-cache.js';

@@ -1,55 +1,9 @@
-// Channels: all subscribers of one topic at one rate tier with one field
-// subset. Each update is encoded once per channel (never per subscriber), and
-// each channel is one uWebSockets.js topic on the native fast path.
+// The channels of every topic: created with a topic's first subscriber at a
+// (rate tier, field subset) and dropped with its last. Each update is encoded
+// once per channel (never per subscriber).
 
 import type { Topic } from '../../engine/index.js';
-import type { Changes } from '../../protocol/index.js';
-import type { TopicSub } from './conn.js';
-
-/** Rate tier 0 is "every update"; others are updates per second. */
-export type Tier = number;
-
-export class Channel {
-  readonly subs = new Set<TopicSub>();
-  /** Subscribers not on the fast path (served one by one). */
-  readonly outside = new Set<TopicSub>();
-  /** Subscribers on the fast path. */
-  fast = 0;
-  /** Throttled tiers: changes merged since the last flush. */
-  pending: Changes = new Map();
-  pendingUpdates = 0;
-  /** The version the channel's stream has reached (queued or published). */
-  flushedVersion: number;
-  /** The version its published frames have reached. */
-  publishedVersion: number;
-  /** Messages for the fast path, published at the end of this turn. */
-  readonly queue: Uint8Array[] = [];
-  queued = false;
-  /** Frames published on the uWS topic so far. */
-  frames = 0;
-  readonly uwsTopic: string;
-  /** Clock time of its last flush (-Infinity: never, so the first goes out at once). */
-  lastFlushAt = -Infinity;
-  /** Waiting in its tier's queue for a flush. */
-  due = false;
-  constructor(
-    readonly key: string,
-    readonly topic: Topic,
-    readonly tier: Tier,
-    readonly fields: ReadonlySet<string> | null,
-    id: number,
-  ) {
-    this.flushedVersion = this.publishedVersion = topic.version;
-    this.uwsTopic = `c${id}`;
-  }
-
-  /** Forgets changes merged for a flush (the stream continues from `version`). */
-  resetPending(version: number): void {
-    this.pending = new Map();
-    this.pendingUpdates = 0;
-    this.flushedVersion = version;
-  }
-}
+import { Channel, type Tier } from './state.js';
 
 export function fieldsKey(fields: ReadonlySet<string> | null): string {
   return fields ? [...fields].sort().join(',') : '*';

@@ -12,9 +12,9 @@ import { CloseCode, Encoder, ErrorCode, TickfanError, type ResumePoint } from '.
 import type { LogFn } from '../options.js';
 import type { ServerStats } from '../stats.js';
 import { CatchUps } from './catch-up.js';
-import { Channels, type Channel } from './channel.js';
+import { Channels } from './channel.js';
 import { realClock, type Clock } from './clock.js';
-import { ClientSub, type Conn, type TopicSub } from './conn.js';
+import { ClientSub, type Channel, type Conn, type TopicSub } from './state.js';
 import { FastPath, type Broadcast } from './fast-path.js';
 import { Interest } from './interest.js';
 import { Liveness } from './liveness.js';

@@ -5,8 +5,7 @@
 
 import { FrameWriter, SERVER_FRAME_HEADER } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
-import type { Channel } from './channel.js';
-import type { Conn, TopicSub } from './conn.js';
+import type { Channel, Conn, TopicSub } from './state.js';
 
 export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
 

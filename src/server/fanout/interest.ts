@@ -4,7 +4,7 @@
 
 import { TopicPattern, isPattern, validateTopic } from '../../engine/index.js';
 import { ErrorCode, TickfanError } from '../../protocol/index.js';
-import type { ClientSub } from './conn.js';
+import type { ClientSub } from './state.js';
 
 const MAX_CACHED_PATTERNS = 100_000;
 

@@ -7,7 +7,7 @@ import { TopicState, type Encoder, type ResumePoint } from '../../protocol/index
 import type { ServerStats } from '../stats.js';
 import type { Channels } from './channel.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { Conn } from './conn.js';
+import type { Conn } from './state.js';
 import type { Outbox } from './outbox.js';
 
 export interface LivenessOptions {

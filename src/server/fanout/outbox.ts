@@ -5,7 +5,7 @@
 import { SERVER_FRAME_HEADER } from '../../protocol/index.js';
 import { SendStatus } from '../sink.js';
 import type { ServerStats } from '../stats.js';
-import type { Conn } from './conn.js';
+import type { Conn } from './state.js';
 
 /** A direct frame is sent early once its messages reach this size. */
 export const MAX_FRAME_BYTES = 512 * 1024;

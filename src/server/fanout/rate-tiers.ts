@@ -2,7 +2,7 @@
 // conflation) and flushes at most `rate` times per second, on the leading
 // edge: a quiet channel goes out at once, a busy one at its rate.
 
-import type { Channel, Tier } from './channel.js';
+import type { Channel, Tier } from './state.js';
 import type { Clock, TimerHandle } from './clock.js';
 
 /** Channels of one throttled tier that have pending changes. */

@@ -8,7 +8,7 @@ import type { LogFn } from '../options.js';
 import type { ServerStats } from '../stats.js';
 import type { CatchUps } from './catch-up.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { Conn } from './conn.js';
+import type { Conn } from './state.js';
 import type { FastPath } from './fast-path.js';
 
 export interface SlowLaneOptions {

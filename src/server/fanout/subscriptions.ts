@@ -6,8 +6,8 @@
 import type { Topic } from '../../engine/index.js';
 import type { ResumePoint } from '../../protocol/index.js';
 import type { CatchUps } from './catch-up.js';
-import { fieldsKey, type Channel, type Channels } from './channel.js';
-import { TopicSub, effectiveFields, type ClientSub } from './conn.js';
+import { fieldsKey, type Channels } from './channel.js';
+import { TopicSub, effectiveFields, type Channel, type ClientSub } from './state.js';
 import type { FastPath } from './fast-path.js';
 import type { RateTiers } from './rate-tiers.js';
 

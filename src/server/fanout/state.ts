@@ -1,11 +1,11 @@
-// What fan-out knows of a connection: its sink, its subscriptions (one
-// ClientSub per Subscribe message, one TopicSub per topic they cover), its
-// frame counters and its slow-lane state. Who the peer is and what it may do
-// belongs to the transport's Session, not here.
+// Fan-out's records: a connection (its sink, frame counters, slow-lane
+// state), its subscriptions (one ClientSub per Subscribe message, one TopicSub
+// per topic they cover) and the channels they share. Who the peer is and what
+// it may do belongs to the transport's Session, not here.
 
 import type { Topic, TopicPattern } from '../../engine/index.js';
+import type { Changes } from '../../protocol/index.js';
 import type { Sink } from '../sink.js';
-import type { Channel, Tier } from './channel.js';
 
 /** One client subscription (one Subscribe message). */
 export class ClientSub {
@@ -77,4 +77,50 @@ export function effectiveFields(ts: TopicSub): ReadonlySet<string> | null {
     for (const f of cs.fields) union.add(f);
   }
   return union;
+}
+
+/** Rate tier 0 is "every update"; others are updates per second. */
+export type Tier = number;
+
+/** All subscribers of one topic at one rate tier with one field subset; one uWS topic on the fast path. */
+export class Channel {
+  readonly subs = new Set<TopicSub>();
+  /** Subscribers not on the fast path (served one by one). */
+  readonly outside = new Set<TopicSub>();
+  /** Subscribers on the fast path. */
+  fast = 0;
+  /** Throttled tiers: changes merged since the last flush. */
+  pending: Changes = new Map();
+  pendingUpdates = 0;
+  /** The version the channel's stream has reached (queued or published). */
+  flushedVersion: number;
+  /** The version its published frames have reached. */
+  publishedVersion: number;
+  /** Messages for the fast path, published at the end of this turn. */
+  readonly queue: Uint8Array[] = [];
+  queued = false;
+  /** Frames published on the uWS topic so far. */
+  frames = 0;
+  readonly uwsTopic: string;
+  /** Clock time of its last flush (-Infinity: never, so the first goes out at once). */
+  lastFlushAt = -Infinity;
+  /** Waiting in its tier's queue for a flush. */
+  due = false;
+  constructor(
+    readonly key: string,
+    readonly topic: Topic,
+    readonly tier: Tier,
+    readonly fields: ReadonlySet<string> | null,
+    id: number,
+  ) {
+    this.flushedVersion = this.publishedVersion = topic.version;
+    this.uwsTopic = `c${id}`;
+  }
+
+  /** Forgets changes merged for a flush (the stream continues from `version`). */
+  resetPending(version: number): void {
+    this.pending = new Map();
+    this.pendingUpdates = 0;
+    this.flushedVersion = version;
+  }
 }
