@@ -8,7 +8,10 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startServer, type ServerOptions, type TickfanServer } from '../../src/index.js';
 import { connect, type ClientOptions, type TickfanClient, type Subscription, type Update, type WebSocketCtor } from '../../src/client/index.js';
-import { clientFrame, decodeServerFrame, type AnyMessage, type FieldValue } from '../../src/protocol/index.js';
+import { Encoder, clientFrame, decodeServerFrame, type AnyMessage, type FieldValue } from '../../src/protocol/index.js';
+
+/** Encodes the Pings of RawClient.roundTrip(). */
+const barrierEncoder = new Encoder();
 
 /** Polls `predicate` until it is true; throws (naming `what`) after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
@@ -79,6 +82,27 @@ export function trackingWebSocket(): { Ctor: WebSocketCtor; sockets: WebSocket[]
       return s;
     },
   };
+}
+
+let barriers = 0;
+
+/**
+ * A round trip through an SDK client's connection, for "nothing else
+ * arrived" checks: subscribes to a pattern that matches no topic, waits for
+ * the server's answer (an ack, or an error such as PERMISSION_DENIED: either
+ * proves the round trip) and drops it again. Frames on one connection are
+ * ordered, so once this returns, whatever the server queued for this client
+ * before it read the subscribe has arrived.
+ */
+export async function roundTrip(client: TickfanClient, timeoutMs = 5_000): Promise<void> {
+  const sub = client.subscribe(`_barrier.b${++barriers}.*`);
+  let answered = false;
+  sub.ready.then(
+    () => (answered = true),
+    () => (answered = true),
+  );
+  await waitFor(() => answered, timeoutMs, 'a round trip through the client connection');
+  sub.unsubscribe();
 }
 
 /** Everything a subscription emitted, with the state copied at emit time. */
@@ -254,6 +278,22 @@ export class RawClient {
     );
     return found!;
   }
+
+  /**
+   * A Ping/Pong round trip on this connection, for "nothing else arrived"
+   * checks. Frames on one connection are ordered: once the Pong is here,
+   * whatever the server queued for this client before it read the Ping has
+   * arrived too.
+   */
+  async roundTrip(timeoutMs = 5_000): Promise<void> {
+    const nonce = ++RawClient.nonces;
+    const before = this.lastSeq;
+    this.send(barrierEncoder.ping(nonce));
+    await this.next((m): m is Extract<AnyMessage, { type: 'pong' }> => m.type === 'pong' && m.nonce === nonce, before, timeoutMs);
+  }
+
+  /** Ping nonces for roundTrip(), far from the small ones tests send themselves. */
+  private static nonces = 1n << 40n;
 
   close(): Promise<void> {
     return new Promise((resolve) => {
