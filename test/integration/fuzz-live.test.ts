@@ -111,7 +111,7 @@ describe('live-server fuzzing', () => {
     const feed = (async () => {
       for (let i = 100; feeding; i++) {
         server.publish('ctl.FUZZ', { v: i, s: `x${i}` });
-        await sleep(5);
+        await sleep(5); // pacing, not a wait: a steady control stream for as long as the fuzzing runs
       }
     })();
 

@@ -131,7 +131,7 @@ describe('WebSocket limits', () => {
     expect(server.store.get('rl.A')!.version).toBe(acked);
     // Another connection has its own bucket.
     expect(await ask(other, 1, enc.publish(1, 'rl.B', [['v', 1]]))).toMatchObject({ type: 'ack' });
-    await sleep(300); // ~6 tokens back
+    await sleep(100); // time is the signal: the bucket refills at 20 tokens/s, so 100 ms gives back two
     expect(await ask(r, 100, enc.publish(100, 'rl.A', [['v', 1]]))).toMatchObject({ type: 'ack' });
     expect(r.closeCode).toBeNull();
     await control.check();
@@ -192,12 +192,14 @@ describe('connection limits', () => {
     const feed = (async () => {
       for (let i = 1; running; i++) {
         for (let t = 0; t < 20; t++) server.publish(`cs.${t}`, { v: i });
-        await sleep(1);
+        await sleep(1); // pacing, not a wait: one round of publishes per turn or so
       }
     })();
-    await sleep(100);
+    const deliveredBefore = server.stats.deliveries;
+    await waitFor(() => server.stats.deliveries - deliveredBefore >= 3 * 20 * N, 5_000, 'three rounds of updates to every subscriber');
     for (const ws of sockets) ws.terminate(); // all at once, mid-stream
-    await sleep(100);
+    // The server forgets them all while the publishing goes on.
+    await waitFor(() => server.stats.connections === 1 && server.stats.subscriptions === 1, 5_000, 'the closes to be handled mid-stream');
     running = false;
     await feed;
     await waitFor(() => server.stats.connections === 1 && server.stats.subscriptions === 1, 5_000, 'bookkeeping back to baseline');
@@ -309,8 +311,10 @@ describe('aborts mid-handler', () => {
       });
     for (let i = 0; i < 3_000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => one(i + j)));
     expect(dropped).toBe(3_000);
-    await sleep(100);
-    expect((await http(server.port, 'GET', '/healthz')).status).toBe(200);
+    // A request of each kind made after the drops is answered: their token checks and renders were queued behind the dropped ones'.
+    for (const path of [`/snapshot/ab.A?token=${jwt}`, `/topics?pattern=ab.*&token=${jwt}`, '/metrics', '/healthz']) {
+      expect((await http(server.port, 'GET', path)).status, path).toBe(200);
+    }
     expect(logged).toEqual([]);
     expect(server.stats.errorsByCode.get(ErrorCode.INTERNAL) ?? 0).toBe(0);
     expect(answered).toBeLessThan(3_000); // most were dropped before their answer

@@ -68,7 +68,7 @@ describe('malformed frames and unknown messages', () => {
     const feed = (async () => {
       for (let i = 1; running && i < 5_000; i++) {
         server.publish(topic, { px: i });
-        await sleep(2);
+        await sleep(2); // pacing, not a wait: a steady stream while the bad frames go in
       }
     })();
 
