@@ -40,7 +40,7 @@ describe('throttled tier', () => {
         changes[`lvl.${i % 20}`] = i % 3 === 0 ? null : i;
         acks.push(publisher.publish(topic, changes));
       }
-      await sleep(20);
+      await sleep(20); // time is the signal: the burst spans ~200 ms, i.e. a few flushes of the 100 ms tier
     }
     await Promise.all(acks);
     const burstMs = performance.now() - started;
@@ -103,7 +103,7 @@ describe('throttled tier', () => {
     // Keep publishing for ~600 ms: at 4/s that is at most 3–4 deltas more.
     for (let i = 2; i < 62; i++) {
       server.publish(topic, { px: i });
-      await sleep(10);
+      await sleep(10); // time is the signal: publishes spread over ~600 ms, against a 250 ms tier
     }
     await waitFor(() => caughtUp(client, server, topic), 2_000, 'the last flush');
     expect(chainProblem(ups)).toBeNull();

@@ -4,6 +4,7 @@
 // server restarted (new epoch). It never applies a delta across epochs.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { CloseCode, type TickfanServer } from '../../src/index.js';
 import type { FieldValue } from '../../src/protocol/index.js';
 import { Harness, caughtUp, freePort, chainProblem, record, serverState, sleep, trackingWebSocket, waitFor } from './helpers.js';
@@ -22,7 +23,7 @@ function ticker(server: TickfanServer, topic: string, start: number): { stop(): 
     for (let k = 0; running && k < 5_000; k++) {
       server.publish(topic, { bid: 100 + i / 100, n: i });
       i++;
-      await sleep(2);
+      await sleep(2); // pacing, not a wait: a steady stream of updates
     }
   })();
   return {
@@ -56,11 +57,13 @@ describe('dropped connection', () => {
 
     // Cut the TCP connection under the client: to the server it is a drop.
     tracked.tcp().destroy();
+    const updatesBeforeDrop = ups.length;
     // More than the history holds (8) goes by while it is away.
     for (let k = 0; k < 20; k++) server.publish(topic, { bid: 99, gapFill: k });
 
     await waitFor(() => client.stats.reconnects >= 1 && client.state === 'connected', 5_000, 'the reconnect');
-    await sleep(30); // updates continue after the reconnect too
+    // Updates continue after the reconnect too: the catch-up, then live deltas.
+    await waitFor(() => ups.length >= updatesBeforeDrop + 4, 5_000, 'live updates after the catch-up');
     await tick.stop();
     await waitFor(() => caughtUp(client, server, topic), 5_000, 'the resumed client to catch up');
 
@@ -130,7 +133,7 @@ describe('server restart', () => {
     await server.close();
     await waitFor(() => disconnects.length > 0, 5_000, 'the going-away close');
     expect(disconnects[0]).toBe(CloseCode.GOING_AWAY);
-    await sleep(100); // a few refused reconnects
+    await waitFor(() => disconnects.length >= 4, 5_000, 'a few refused reconnects');
     expect(client.state).not.toBe('connected');
 
     server = await h.server({ port });
@@ -229,10 +232,11 @@ describe('liveness watchdog', () => {
     await waitFor(() => client.stats.reconnects >= 1 && client.state === 'connected', 5_000, 'the watchdog reconnect');
     expect(disconnects[0]).toBe(4000);
     expect(tracked.sockets).toHaveLength(2);
-    await sleep(50);
-    // Then its backlog shows up after all.
+    const atReconnect = server.store.get(topic)!.version;
+    await waitFor(() => sub.version > atReconnect, 5_000, 'live updates on the new connection');
+    // Then its backlog shows up after all: all of it read once the old socket has closed (the server's close comes last).
     old.resume();
-    await sleep(150);
+    await waitFor(() => tracked.sockets[0]!.readyState === WebSocket.CLOSED, 5_000, 'the old connection to be read to its end');
     await tick.stop();
     await waitFor(() => caughtUp(client, server, topic), 5_000, 'the client to catch up');
 
