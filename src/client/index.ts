@@ -1,6 +1,12 @@
 // tickfan client SDK for Node and browsers. Imports only the protocol.
-export { connect, TickfanClient, endpoints } from './client.js';
-export type { ClientOptions, ClientStats, ClientEvents, ConnectionState, PublishAck, TransportKind, WebSocketCtor, WebSocketLike } from './client.js';
+export { connect, TickfanClient } from './client.js';
+export type { ClientEvents } from './client.js';
+export { endpoints } from './endpoints.js';
+export { ConnectionState } from './connection.js';
+export type { ClientOptions } from './options.js';
+export type { ClientStats } from './stats.js';
+export type { PublishAck } from './publishes.js';
+export type { TransportKind, WebSocketCtor, WebSocketLike } from './transport.js';
 export { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 export { Subscription } from './subscription.js';
 export type { SubscribeOptions, Update, StatusEvent, SubscriptionEvents } from './subscription.js';

@@ -1,10 +1,10 @@
 // SSE transport: GET /sse streams one event per server frame,
 // `id: <session>.<seq>` and `data: [ ...messages as JSON ]`; commands go up as
 // JSON POSTs to /sse/<session>, one at a time and in order. Reconnecting with
-// the last event id lets the server resume the session (src/server/sse.ts
-// writes the JSON form read here).
+// the last event id lets the server resume the session. The JSON form of
+// messages both ways is the protocol's (json-messages.ts).
 
-import { decodeMessage, messageFromJson, messageToCommand, type AnyMessage, type ClientMessage } from '../protocol/index.js';
+import { messageFromJson, messageToCommand, type AnyMessage, type ClientMessage } from '../protocol/index.js';
 import { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
 
@@ -27,7 +27,7 @@ export class SseTransport implements Transport {
   lastEventId: string;
   private readonly es: EventSourceLike;
   private readonly base: URL;
-  private session = '';
+  private sid = '';
   private done = false;
   private outbox: Record<string, unknown>[] = [];
   private posting = false;
@@ -46,18 +46,22 @@ export class SseTransport implements Transport {
     this.lastEventId = opts.resumeFrom ?? '';
     const es = (this.es = new opts.EventSource(u.toString()));
     es.onmessage = (ev) => this.onEvent(ev.data, ev.lastEventId);
-    es.onerror = () => this.fail(1006, this.session ? 'the event stream was interrupted' : 'the event stream could not be opened');
+    es.onerror = () => this.fail(1006, this.sid ? 'the event stream was interrupted' : 'the event stream could not be opened');
+  }
+
+  /** The server's session id for this stream ('' until the stream opened). */
+  get session(): string {
+    return this.sid;
   }
 
   get ready(): boolean {
-    return !this.done && this.session !== '';
+    return !this.done && this.sid !== '';
   }
 
-  send(messages: readonly Uint8Array[]): void {
+  send(messages: readonly ClientMessage[]): void {
     if (this.done) return;
-    for (const bytes of messages) {
-      // The encoder's messages are size-prefixed: skip the u32 prefix.
-      const c = messageToCommand(decodeMessage(bytes.subarray(4)) as ClientMessage);
+    for (const m of messages) {
+      const c = messageToCommand(m);
       if (c) this.outbox.push(c);
     }
     // Commands of one turn go in one POST; the next waits for it, so the server sees them in order.
@@ -70,15 +74,15 @@ export class SseTransport implements Transport {
     this.es.onmessage = this.es.onerror = null;
     this.es.close();
     // A client that is done says so, rather than leave its session to expire.
-    if (code === 1000 && this.session) this.fetch(this.commandUrl(), { method: 'DELETE', keepalive: true }).then((r) => r.body?.cancel(), () => {});
+    if (code === 1000 && this.sid) this.fetch(this.commandUrl(), { method: 'DELETE', keepalive: true }).then((r) => r.body?.cancel(), () => {});
   }
 
   private commandUrl(): string {
-    return `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}/${encodeURIComponent(this.session)}`;
+    return `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}/${encodeURIComponent(this.sid)}`;
   }
 
   private readonly flush = (): void => {
-    if (this.posting || this.done || !this.session || this.outbox.length === 0) return;
+    if (this.posting || this.done || !this.sid || this.outbox.length === 0) return;
     const body = JSON.stringify(this.outbox);
     this.outbox = [];
     this.posting = true;
@@ -113,7 +117,7 @@ export class SseTransport implements Transport {
     for (const o of list as Record<string, unknown>[]) {
       if (o?.type === 'session') {
         // The first event of a stream: who we are, and what the server restored.
-        this.session = text(o.session);
+        this.sid = text(o.session);
         const info: SessionInfo = { resumed: o.resumed === true, subs: Array.isArray(o.subs) ? o.subs : [] };
         this.h.open(info);
         if (this.done) return;

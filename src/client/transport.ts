@@ -1,9 +1,9 @@
 // How the client reaches a server: a WebSocket (binary frames) or SSE (JSON
-// events down, JSON commands up). Both hand the client the same thing —
-// numbered frames of decoded protocol messages — so gap detection, catch-ups
-// and resume are one piece of code whatever the transport.
+// events down, JSON commands up). Both take protocol messages and hand back
+// numbered frames of them — each transport does its own encoding — so gap
+// detection, catch-ups and resume are one piece of code whatever the transport.
 
-import { SERVER_FRAME_HEADER, clientFrame, decodeMessage, frameSeq, splitMessages, type AnyMessage } from '../protocol/index.js';
+import { Encoder, SERVER_FRAME_HEADER, clientFrame, decodeMessage, frameSeq, splitMessages, type AnyMessage, type ClientMessage } from '../protocol/index.js';
 
 export type TransportKind = 'ws' | 'sse';
 
@@ -44,8 +44,8 @@ export interface Transport {
   readonly kind: TransportKind;
   /** True once open and able to send. */
   readonly ready: boolean;
-  /** Sends encoded client messages (size-prefixed FlatBuffers) in order. */
-  send(messages: readonly Uint8Array[]): void;
+  /** Sends client messages, in order (encoded as the transport's wire wants them). */
+  send(messages: readonly ClientMessage[]): void;
   /** Closes without calling any handler again. */
   close(code: number, reason: string): void;
 }
@@ -56,6 +56,7 @@ const OPEN = 1;
 export class WsTransport implements Transport {
   readonly kind = 'ws';
   private readonly ws: WebSocketLike;
+  private readonly enc = new Encoder(1024);
   private done = false;
 
   constructor(url: string, Ctor: WebSocketCtor, private readonly h: TransportHandlers) {
@@ -82,8 +83,18 @@ export class WsTransport implements Transport {
     return !this.done && this.ws.readyState === OPEN;
   }
 
-  send(messages: readonly Uint8Array[]): void {
-    if (this.ready) this.ws.send(clientFrame(messages));
+  send(messages: readonly ClientMessage[]): void {
+    if (!this.ready) return;
+    const parts: Uint8Array[] = [];
+    for (const m of messages) {
+      try {
+        parts.push(this.enc.message(m));
+      } catch (err) {
+        // The client checks what it sends (publish values); one bad message must not sink the others.
+        this.h.error(err as Error);
+      }
+    }
+    if (parts.length) this.ws.send(clientFrame(parts));
   }
 
   close(code: number, reason: string): void {

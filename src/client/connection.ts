@@ -1,0 +1,290 @@
+// One logical connection to a server across transports and reconnects: the
+// connection state machine (one setState), transport choice with the 'auto'
+// WebSocket → SSE fallback, capped full-jitter backoff, frame numbering, the
+// liveness watchdog, and the bounded queue of messages waiting for a connection.
+
+import { CloseCode, PROTOCOL_VERSION, type AnyMessage, type ClientMessage } from '../protocol/index.js';
+import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
+import { defaultWebSocket } from './endpoints.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import type { ClientOptions } from './options.js';
+import { SseTransport, defaultEventSource } from './sse-transport.js';
+import type { ClientStats } from './stats.js';
+import { WsTransport, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
+
+/** The states of a client's connection; `closed` is final. */
+export const ConnectionState = {
+  CONNECTING: 'connecting',
+  CONNECTED: 'connected',
+  DISCONNECTED: 'disconnected',
+  CLOSED: 'closed',
+} as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+export interface StateChange {
+  from: ConnectionState;
+  to: ConnectionState;
+}
+
+/** What the connection tells its owner, the client. */
+export interface ConnectionHooks {
+  /** Every state change, once, as setState makes it. */
+  state(change: StateChange): void;
+  /** A transport opened: what to send before anything queued (resubscriptions). */
+  opened(info: SessionInfo | null): ClientMessage[];
+  /** A server message, in order (Welcome and Ping are handled here). */
+  message(m: AnyMessage): void;
+  /** A frame went missing: every topic's picture is suspect. */
+  sequenceGap(): void;
+  /** The transport closed (`Connection.willReconnect` says whether another one follows). */
+  closed(code: number, reason: string): void;
+  /** Once a second or so while the connection is alive. */
+  tick(now: number): void;
+  error(err: Error): void;
+}
+
+/** Messages kept at most while disconnected. */
+export const MAX_QUEUED = 10_000;
+
+const S = ConnectionState;
+
+export class Connection {
+  private current: ConnectionState = S.CONNECTING;
+  private t: Transport | null = null;
+  /** The transport that connected ('auto' keeps it), and the one tried last. */
+  private mode: TransportKind | null = null;
+  private tried: TransportKind | null = null;
+  /** Last SSE event id seen: a new stream resumes the server session from it. */
+  private sseResumeFrom = '';
+  private readonly backoff: Backoff;
+  private readonly queued: ClientMessage[] = [];
+  private expectedSeq = 1;
+  private lastFrameAt = 0;
+  private heartbeatMs = 5000;
+  private everConnected = false;
+  private fallbackTimer: ReturnType<typeof setTimeout> | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly endpoints: { ws: string; sse: string },
+    private readonly options: ClientOptions,
+    private readonly stats: ClientStats,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The transport in use (or being tried): 'ws' or 'sse'; null before the first attempt. */
+  get kind(): TransportKind | null {
+    return this.t?.kind ?? this.mode ?? this.tried;
+  }
+
+  /** The SSE session of the open stream ('' over WebSocket or while none is open). */
+  get session(): string {
+    return this.t instanceof SseTransport ? this.t.session : '';
+  }
+
+  /** True unless the client closed or was told not to reconnect. */
+  get willReconnect(): boolean {
+    return this.current !== S.CLOSED && this.options.reconnect !== false;
+  }
+
+  start(): void {
+    void this.open();
+  }
+
+  /** Sends now if connected; false otherwise (onOpen brings the server up to date). */
+  sendIfConnected(m: ClientMessage): boolean {
+    const t = this.t;
+    if (!t || !t.ready || this.current !== S.CONNECTED) return false;
+    t.send([m]);
+    return true;
+  }
+
+  /** Sends now, or queues (bounded) until the connection is open. */
+  send(m: ClientMessage): 'sent' | 'queued' | 'dropped' {
+    if (this.sendIfConnected(m)) return 'sent';
+    if (this.queued.length >= MAX_QUEUED) {
+      this.hooks.error(new ClientError(ClientErrorCode.DISCONNECTED, `more than ${MAX_QUEUED} messages queued while disconnected; dropping`));
+      return 'dropped';
+    }
+    this.queued.push(m);
+    return 'queued';
+  }
+
+  close(): void {
+    if (this.current === S.CLOSED) return;
+    this.setState(S.CLOSED);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
+    const t = this.t;
+    this.t = null;
+    t?.close(CloseCode.NORMAL, 'client closed');
+  }
+
+  /** The one place the state changes. */
+  private setState(to: ConnectionState): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    this.hooks.state({ from, to });
+  }
+
+  private async open(): Promise<void> {
+    const want = this.options.transport ?? 'auto';
+    // 'auto' tries WebSocket first; until one transport has connected it alternates.
+    let kind: TransportKind = want !== 'auto' ? want : (this.mode ?? (this.tried === 'ws' ? 'sse' : 'ws'));
+    let WsCtor: WebSocketCtor | null = null;
+    if (kind === 'ws') {
+      try {
+        WsCtor = this.options.WebSocket ?? (await defaultWebSocket());
+      } catch (err) {
+        if (want === 'ws') {
+          this.hooks.error(new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass options.WebSocket or install the `ws` package', { cause: err }));
+          return;
+        }
+        kind = this.mode = 'sse'; // no WebSocket here at all: SSE for good
+      }
+    }
+    const Es = kind === 'sse' ? (this.options.EventSource ?? defaultEventSource()) : null;
+    if (kind === 'sse' && !Es) {
+      this.hooks.error(new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no EventSource (nor fetch with streams) for SSE: pass options.EventSource', {}));
+      return;
+    }
+    if (this.current === S.CLOSED) return;
+    this.setState(S.CONNECTING);
+    this.tried = kind;
+    const h: TransportHandlers = {
+      open: (info) => this.onOpen(t, info),
+      frame: (seq, messages) => this.onFrame(t, seq, messages),
+      error: (err) => {
+        if (t === this.t) this.hooks.error(err);
+      },
+      close: (code, reason) => this.onClose(t, code, reason),
+    };
+    let t: Transport;
+    try {
+      t =
+        kind === 'ws'
+          ? new WsTransport(this.endpoints.ws, WsCtor!, h)
+          : new SseTransport(
+              this.endpoints.sse,
+              { token: this.options.token, resumeFrom: this.sseResumeFrom, EventSource: Es!, fetch: this.options.fetch ?? ((u, i) => globalThis.fetch(u, i)) },
+              h,
+            );
+    } catch (err) {
+      // e.g. a WebSocket constructor that throws (blocked by policy): try again (the other transport, in 'auto').
+      this.hooks.error(err as Error);
+      this.scheduleReconnect(want === 'auto' && !this.mode ? 0 : this.backoff.next());
+      return;
+    }
+    this.t = t;
+    if (want === 'auto' && !this.mode && kind === 'ws') {
+      // A proxy that blocks WebSocket may just never answer: don't wait for it.
+      const ms = this.options.fallbackTimeoutMs ?? 3000;
+      this.fallbackTimer = setTimeout(() => {
+        this.fallbackTimer = null;
+        if (this.t !== t || this.current === S.CONNECTED) return;
+        t.close(CloseCode.GOING_AWAY, 'too slow to open');
+        this.onClose(t, 1006, `the WebSocket did not open within ${ms} ms`);
+      }, ms);
+    }
+  }
+
+  private onOpen(t: Transport, info: SessionInfo | null): void {
+    if (t !== this.t) return;
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = null;
+    this.mode = t.kind;
+    // A resumed SSE session continues its event numbering: take the first frame's number as it comes.
+    this.expectedSeq = t.kind === 'ws' ? 1 : -1;
+    this.lastFrameAt = Date.now();
+    this.backoff.reset();
+    if (this.everConnected) this.stats.reconnects++;
+    this.everConnected = true;
+    const out: ClientMessage[] = [];
+    if (t.kind === 'ws') out.push({ type: 'hello', protocol: PROTOCOL_VERSION, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+    out.push(...this.hooks.opened(info), ...this.queued.splice(0));
+    if (out.length) t.send(out);
+    this.setState(S.CONNECTED);
+    this.startWatchdog();
+  }
+
+  private onClose(t: Transport, code: number, reason: string): void {
+    if (t !== this.t) return;
+    this.t = null;
+    if (t instanceof SseTransport) this.sseResumeFrom = t.lastEventId;
+    if (this.fallbackTimer) clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = null;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    this.hooks.closed(code, reason);
+    // Queued messages go out on the next connection, unless there will be none.
+    if (!this.willReconnect) this.queued.length = 0;
+    if (this.current === S.CLOSED) return;
+    this.setState(S.DISCONNECTED);
+    if (this.options.reconnect === false) return;
+    // A first WebSocket that failed in 'auto' mode: try SSE at once.
+    const fallingBack = (this.options.transport ?? 'auto') === 'auto' && !this.mode && t.kind === 'ws';
+    this.scheduleReconnect(fallingBack ? 0 : this.backoff.next());
+  }
+
+  private scheduleReconnect(delay: number): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private startWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    const grace = this.options.heartbeatGraceMs ?? 5000;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastFrameAt > this.heartbeatMs + grace) {
+        // Silent past heartbeat + grace: the connection is half-open. Drop it and resume.
+        const t = this.t;
+        if (t) {
+          t.close(CloseCode.GOING_AWAY, 'heartbeat missed');
+          this.onClose(t, 4000, 'heartbeat missed');
+        }
+        return;
+      }
+      this.hooks.tick(now);
+    }, Math.min(1000, grace));
+    (this.watchdog as { unref?: () => void }).unref?.();
+  }
+
+  private onFrame(t: Transport, seq: number, messages: readonly AnyMessage[]): void {
+    if (t !== this.t) return;
+    this.lastFrameAt = Date.now();
+    this.stats.frames++;
+    if (seq === 0) {
+      // Published to many connections at once: its number is implied (counted);
+      // the next frame sent to this connection alone proves the count.
+      if (this.expectedSeq >= 0) this.expectedSeq++;
+    } else {
+      if (this.expectedSeq >= 0 && seq !== this.expectedSeq) {
+        this.stats.sequenceGaps++;
+        this.hooks.sequenceGap();
+      }
+      this.expectedSeq = seq + 1;
+    }
+    try {
+      for (const m of messages) {
+        if (m.type === 'welcome') this.heartbeatMs = m.heartbeatMs;
+        else if (m.type === 'ping') this.send({ type: 'pong', nonce: m.nonce });
+        else this.hooks.message(m);
+      }
+    } catch (err) {
+      this.hooks.error(err as Error);
+    }
+  }
+}
