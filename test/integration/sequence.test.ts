@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Encoder, PROTOCOL_VERSION, type AnyMessage } from '../../src/protocol/index.js';
-import { Harness, isType, sleep, waitFor } from './helpers.js';
+import { Harness, isType, sleep, waitFor, type RawClient } from './helpers.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -34,13 +34,20 @@ describe('frame sequence numbers', () => {
       server.publish('sq.B', { px: round });
       a.send(enc.ping(BigInt(round)));
       b.send(enc.publish(round + 10, 'sq.C', [['n', round]]));
-      await sleep(round % 4 === 0 ? 20 : 1);
+      await sleep(round % 4 === 0 ? 20 : 1); // time is the signal: some rounds spread out (many small frames), others not
     }
     const last = server.store.get('sq.A')!.version;
     await waitFor(() => deltasOf(a.messages, 'sq.A').at(-1)?.version === last, 5_000, 'the last delta on a');
     await waitFor(() => b.messages.filter(isType('ack')).length >= 21, 5_000, 'the publish acks on b');
     await waitFor(() => a.messages.filter(isType('pong')).length === 20, 5_000, 'the pongs on a');
-    await sleep(100); // some heartbeats and the last throttled flush
+    // The last throttled flush of each sq.* topic on a (10/s tier), and a few heartbeats on each connection.
+    for (const t of ['sq.B', 'sq.C']) {
+      const v = server.store.get(t)!.version;
+      await waitFor(() => a.messages.some((m) => (m.type === 'delta' || m.type === 'snapshot') && m.topic === t && m.version === v), 5_000, `the last throttled flush of ${t} on a`);
+    }
+    const beats = (r: RawClient) => r.messages.filter(isType('heartbeat')).length;
+    const [beatsA, beatsB] = [beats(a), beats(b)];
+    await waitFor(() => beats(a) >= beatsA + 2 && beats(b) >= beatsB + 2, 5_000, 'heartbeats on both connections');
 
     for (const [name, raw] of [['a', a], ['b', b]] as const) {
       expect(raw.problems, name).toEqual([]);
