@@ -6,24 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { TopicPattern } from '../engine/index.js';
 import { ErrorCode, TickfanError } from '../protocol/index.js';
-import { OptionError } from './options.js';
-
-export interface AuthOptions {
-  /** HS256 shared secret (at least 32 characters), or a path to a file holding it (`@/path/secret`). */
-  secret?: string;
-  /** PEM (SPKI) public key for RS256 / ES256 tokens, or a path to one (`@/path/key.pem`). */
-  publicKey?: string;
-  /** JWKS: an object `{ keys: [...] }` or a path to a JSON file (`@/path/jwks.json`). */
-  jwks?: JSONWebKeySet | string;
-  /** Required `iss` claim. */
-  issuer?: string;
-  /** Required `aud` claim. */
-  audience?: string;
-  /** Allow connections without a token. Default false. */
-  anonymous?: boolean;
-  /** What anonymous connections may do. Default: subscribe to everything, publish nothing. */
-  anonymousGrants?: { subscribe?: string[]; publish?: string[] };
-}
+import { OptionError, type AuthOptions } from './option-types.js';
 
 /** What one connection may do, and until when. */
 export interface Grants {

@@ -5,17 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { OptionError, resolveOptions, type ServerOptions } from './options.js';
+import { DEMO_OPTION, OPTION_ENTRIES, checkGroup, defaultOf, type OptionEntry } from './option-table.js';
+import { OptionError, type DemoConfig, type ServerOptions } from './option-types.js';
+import { resolveOptions } from './options.js';
 
-/** The built-in market simulator of `tickfan serve` (not a server option). */
-export interface DemoConfig {
-  enabled?: boolean;
-  rate?: number;
-  symbols?: number;
-}
+export type { DemoConfig };
 
 export type Config = Partial<ServerOptions> & { demo?: DemoConfig | boolean };
 
+/** How a setting's text (environment variable, flag value) is read. */
 type SettingType = 'int' | 'string' | 'bool' | 'list' | 'numbers';
 
 /** One setting reachable from the environment and/or a flag. */
@@ -24,46 +22,19 @@ interface Setting {
   type: SettingType;
   env?: string;
   flag?: string;
-  /** For --help. */
-  hint?: string;
 }
 
-/** Every setting the environment and flags can carry (a config file can carry any option). */
-export const SETTINGS: readonly Setting[] = [
-  { path: 'port', type: 'int', env: 'TICKFAN_PORT', flag: 'port' },
-  { path: 'host', type: 'string', env: 'TICKFAN_HOST', flag: 'host' },
-  { path: 'workers', type: 'int', env: 'TICKFAN_WORKERS', flag: 'workers' },
-  { path: 'heartbeatMs', type: 'int', env: 'TICKFAN_HEARTBEAT_MS', flag: 'heartbeat-ms' },
-  { path: 'rateTiers', type: 'numbers', env: 'TICKFAN_RATE_TIERS', flag: 'rate-tiers' },
-  { path: 'limits.historySize', type: 'int', env: 'TICKFAN_HISTORY', flag: 'history' },
-  { path: 'slowThresholdBytes', type: 'int', env: 'TICKFAN_SLOW_THRESHOLD_BYTES', flag: 'slow-threshold-bytes' },
-  { path: 'hardCapBytes', type: 'int', env: 'TICKFAN_HARD_CAP_BYTES', flag: 'hard-cap-bytes' },
-  { path: 'slowTimeoutMs', type: 'int', env: 'TICKFAN_SLOW_TIMEOUT_MS', flag: 'slow-timeout-ms' },
-  { path: 'idleTimeoutSec', type: 'int', env: 'TICKFAN_IDLE_TIMEOUT_SEC', flag: 'idle-timeout-sec' },
-  { path: 'maxPayloadBytes', type: 'int', env: 'TICKFAN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes' },
-  { path: 'maxBodyBytes', type: 'int', env: 'TICKFAN_MAX_BODY_BYTES', flag: 'max-body-bytes' },
-  { path: 'maxSubscriptionsPerConnection', type: 'int', env: 'TICKFAN_MAX_SUBSCRIPTIONS', flag: 'max-subscriptions' },
-  { path: 'maxPublishesPerSecond', type: 'int', env: 'TICKFAN_MAX_PUBLISHES_PER_SECOND', flag: 'max-publishes-per-second' },
-  { path: 'maxConnections', type: 'int', env: 'TICKFAN_MAX_CONNECTIONS', flag: 'max-connections' },
-  { path: 'maxConnectionsPerIp', type: 'int', env: 'TICKFAN_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip' },
-  { path: 'limits.maxTopics', type: 'int', env: 'TICKFAN_MAX_TOPICS', flag: 'max-topics' },
-  { path: 'limits.maxFieldsPerTopic', type: 'int', env: 'TICKFAN_MAX_FIELDS_PER_TOPIC', flag: 'max-fields-per-topic' },
-  { path: 'limits.maxValueBytes', type: 'int', env: 'TICKFAN_MAX_VALUE_BYTES', flag: 'max-value-bytes' },
-  { path: 'limits.maxTopicLength', type: 'int', env: 'TICKFAN_MAX_TOPIC_LENGTH', flag: 'max-topic-length' },
-  { path: 'topicTtlMs', type: 'int', env: 'TICKFAN_TOPIC_TTL_MS', flag: 'topic-ttl-ms' },
-  { path: 'allowedOrigins', type: 'list', env: 'TICKFAN_ALLOWED_ORIGINS', flag: 'allowed-origins' },
-  { path: 'auth.secret', type: 'string', env: 'TICKFAN_AUTH_SECRET', flag: 'auth-secret' },
-  { path: 'auth.publicKey', type: 'string', env: 'TICKFAN_AUTH_PUBLIC_KEY', flag: 'auth-public-key' },
-  { path: 'auth.jwks', type: 'string', env: 'TICKFAN_AUTH_JWKS', flag: 'auth-jwks' },
-  { path: 'auth.issuer', type: 'string', env: 'TICKFAN_AUTH_ISSUER', flag: 'auth-issuer' },
-  { path: 'auth.audience', type: 'string', env: 'TICKFAN_AUTH_AUDIENCE', flag: 'auth-audience' },
-  { path: 'auth.anonymous', type: 'bool', env: 'TICKFAN_AUTH_ANONYMOUS', flag: 'anonymous' },
-  { path: 'allowRemoteWithoutAuth', type: 'bool', env: 'TICKFAN_ALLOW_REMOTE_WITHOUT_AUTH', flag: 'allow-remote-without-auth' },
-  { path: 'logLevel', type: 'string', env: 'TICKFAN_LOG_LEVEL', flag: 'log-level' },
-  { path: 'demo.enabled', type: 'bool', env: 'TICKFAN_DEMO', flag: 'demo' },
-  { path: 'demo.rate', type: 'int', env: 'TICKFAN_DEMO_RATE', flag: 'demo-rate' },
-  { path: 'demo.symbols', type: 'int', env: 'TICKFAN_DEMO_SYMBOLS', flag: 'demo-symbols' },
-];
+function settingType(e: OptionEntry): SettingType {
+  return e.type === 'int' || e.type === 'bool' || e.type === 'list' || e.type === 'numbers' ? e.type : 'string';
+}
+
+/** Every setting the environment and flags can carry (a config file can carry any option); from option-table.ts. */
+export const SETTINGS: readonly Setting[] = OPTION_ENTRIES.filter((e) => e.env || e.flag).map((e) => ({
+  path: e.path,
+  type: settingType(e),
+  ...(e.env ? { env: e.env } : {}),
+  ...(e.flag ? { flag: e.flag } : {}),
+}));
 
 /** Environment variables tickfan reads: name → option path and type. */
 export const ENV_SETTINGS: Record<string, [path: string, type: SettingType]> = Object.fromEntries(
@@ -233,14 +204,6 @@ export interface ResolvedConfig {
   layers: ConfigLayer[];
 }
 
-function demoInt(v: unknown, name: string, min: number, max: number, def: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new OptionError(`options.demo.${name} must be an integer between ${min} and ${max} (got ${JSON.stringify(v)})`, `demo.${name}`);
-  }
-  return v;
-}
-
 /**
  * Merges the layers (later wins) and validates the result as `startServer`
  * would; throws an OptionError naming the setting and its source.
@@ -250,15 +213,12 @@ export function resolveConfig(layers: ConfigLayer[]): ResolvedConfig {
     const { demo: rawDemo, ...options } = mergeConfig(...layers.map((l) => l.config));
     let demo: ResolvedConfig['demo'] = null;
     if (rawDemo !== undefined) {
-      if (!isPlainObject(rawDemo)) throw new OptionError('options.demo must be true, false or {"rate": N, "symbols": N}', 'demo');
-      for (const k of Object.keys(rawDemo)) {
-        if (!['enabled', 'rate', 'symbols'].includes(k)) throw new OptionError(`options.demo.${k} is not a tickfan option (known: enabled, rate, symbols)`, `demo.${k}`);
-      }
-      const d = rawDemo as DemoConfig;
-      if (d.enabled !== undefined && typeof d.enabled !== 'boolean') throw new OptionError('options.demo.enabled must be true or false', 'demo.enabled');
-      const rate = demoInt(d.rate, 'rate', 1, 1_000_000, 2000);
-      const symbols = demoInt(d.symbols, 'symbols', 1, 100_000, 300);
-      if (d.enabled) demo = { rate, symbols };
+      checkGroup(DEMO_OPTION, 'demo', rawDemo, {}, true);
+      // Like a server option, a demo setting given as undefined takes its default.
+      const given = Object.fromEntries(Object.entries(rawDemo).filter(([, v]) => v !== undefined)) as DemoConfig;
+      const d = { ...(defaultOf(DEMO_OPTION) as Required<DemoConfig>), ...given };
+      checkGroup(DEMO_OPTION, 'demo', d, {});
+      if (d.enabled) demo = { rate: d.rate, symbols: d.symbols };
     }
     // The demo serves its page unless told otherwise.
     if (demo && options.demoPage === undefined) options.demoPage = true;

@@ -2,6 +2,7 @@
 export { type TickfanServer, type PublishResult } from './server.js';
 export { createNode, type NodeInit, type TickfanNode } from './node.js';
 export { resolveOptions, pinoLog, DEFAULT_OPTIONS, OptionError, type ServerOptions, type LogFn, type LogLevel } from './options.js';
+export { serveOptionsHelp, optionsMarkdown } from './option-docs.js';
 export { loadConfig, resolveConfig, explain, flagSpec, readConfigFile, type Config, type ResolvedConfig } from './config.js';
 export { loadUws, isNativeUws, NativeUwsMissingError } from './uws.js';
 export { ServerStats } from './stats.js';

@@ -1,0 +1,76 @@
+// The shapes of tickfan's settings (ServerOptions, AuthOptions, the demo feed)
+// and OptionError. Types only, plus the error: what each setting means, its
+// default, range, environment variable and flag are in option-table.ts.
+
+import type { JSONWebKeySet } from 'jose';
+import type { EngineLimits } from '../engine/index.js';
+
+/** A bad option: `code` is stable, the message names the option; `option` is its path (`limits.maxTopics`). */
+export class OptionError extends Error {
+  readonly code = 'TICKFAN_ERR_BAD_OPTION';
+  readonly option: string | undefined;
+  constructor(message: string, option?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OptionError';
+    this.option = option;
+  }
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Operational log: a message a person can act on, plus optional structured fields. */
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+/** Connection tokens (see auth.ts); each key is described in option-table.ts. */
+export interface AuthOptions {
+  secret?: string;
+  publicKey?: string;
+  jwks?: JSONWebKeySet | string;
+  issuer?: string;
+  audience?: string;
+  anonymous?: boolean;
+  anonymousGrants?: { subscribe?: string[]; publish?: string[] };
+}
+
+/**
+ * Options of `startServer()`. Each one's meaning, default and accepted values
+ * are in option-table.ts (and the README's configuration table made from it).
+ */
+export interface ServerOptions {
+  port: number;
+  host: string;
+  rateTiers: number[];
+  slowThresholdBytes: number;
+  hardCapBytes: number;
+  slowTimeoutMs: number;
+  heartbeatMs: number;
+  idleTimeoutSec: number;
+  maxPayloadBytes: number;
+  maxBodyBytes: number;
+  bodyTimeoutMs: number;
+  authTimeoutMs: number;
+  topicTtlMs: number;
+  maxSubscriptionsPerConnection: number;
+  maxBadFrames: number;
+  limits: Partial<EngineLimits>;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxPublishesPerSecond: number;
+  allowedOrigins: string[];
+  auth: AuthOptions;
+  allowRemoteWithoutAuth: boolean;
+  workers: number;
+  ringBytes: number;
+  demoPage: boolean;
+  name: string;
+  logLevel: LogLevel;
+  log: LogFn;
+}
+
+/** The built-in market simulator of `tickfan serve` (not a server option). */
+export interface DemoConfig {
+  enabled?: boolean;
+  rate?: number;
+  symbols?: number;
+}
