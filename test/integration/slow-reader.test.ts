@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, type TickfanServer } from '../../src/index.js';
 import type { TickfanClient } from '../../src/client/index.js';
 import type { FieldValue } from '../../src/protocol/index.js';
-import { Harness, caughtUp, chainProblem, record, serverState, sleep, trackingWebSocket, waitFor } from './helpers.js';
+import { Harness, caughtUp, chainProblem, http, record, serverState, sleep, trackingWebSocket, waitFor } from './helpers.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -53,7 +53,7 @@ describe('slow reader', () => {
     // Updates while the reader is in the slow lane are held back, not queued.
     const bytesAtSlow = server.stats.bytesOut;
     for (let k = 0; k < 30; k++, i++) await publisher.publish(topic, { n: i, [`late${k % 4}`]: k });
-    await sleep(50);
+    await http(server.port, 'GET', '/healthz'); // a round trip: the server has run past those publishes and anything it queued for them
     expect(server.stats.bytesOut - bytesAtSlow).toBeLessThan(64 * 1024); // only the acks to the publisher
     const stalledAt = sub.version;
     expect(stalledAt).toBeLessThan(server.store.get(topic)!.version - 30);
@@ -121,7 +121,7 @@ describe('slow reader', () => {
       if (performance.now() > deadline) throw new Error('the stalled reader was never disconnected');
       await publisher.publish(topic, { n: i, [`f${i % 8}`]: i });
       i++;
-      await sleep(2);
+      await sleep(2); // time is the signal: the publisher keeps going until slowTimeoutMs passes
     }
     const closedAfter = performance.now() - slowAt;
     expect(closedAfter).toBeGreaterThanOrEqual(slowTimeoutMs - 100);

@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Encoder, TopicState } from '../../src/protocol/index.js';
-import { Harness, chainProblem, http, record, serverState, sleep, waitFor } from './helpers.js';
+import { Harness, chainProblem, http, record, roundTrip, serverState, sleep, waitFor } from './helpers.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -36,7 +36,7 @@ describe('stale topics', () => {
     const feed = (async () => {
       for (let i = 2; busy; i++) {
         server.publish('st.BUSY', { px: i });
-        await sleep(50);
+        await sleep(50); // time is the signal: updated well within the 300 ms TTL
       }
     })();
 
@@ -89,7 +89,9 @@ describe('stale topics', () => {
     a.close();
     await waitFor(() => wa.statuses.length > 0, 2_000, 'pd.A stale');
     expect(wa.statuses).toMatchObject([{ topic: 'pd.A', status: 'stale' }]);
-    await sleep(100);
+    // The close was handled (pd.A's status is here): a round trip on the other watchers' connections
+    // brings anything it queued for them.
+    await Promise.all([roundTrip(wb.client), roundTrip(wc.client)]);
     expect(wb.statuses).toEqual([]);
     expect(wc.statuses).toEqual([]);
     expect(server.store.get('pd.A')!.stale).toBe(true);
@@ -122,7 +124,8 @@ describe('stale topics', () => {
     const server = await h.server();
     server.publish('st.Q', { px: 1 });
     const w = await watcher(server, 'st.Q');
-    await sleep(600);
+    await sleep(600); // time is the signal: quiet for twice the 300 ms TTL the tests above use
+    await roundTrip(w.client); // anything queued for it until now has arrived
     expect(w.statuses).toEqual([]);
     expect(server.store.get('st.Q')!.stale).toBe(false);
   });

@@ -96,6 +96,7 @@ describe('two subscriptions to one topic on one connection', () => {
     await slow.ready;
     server.publish(topic, { px: 1 }); // leading edge: sent at once
     await waitFor(() => slow.version === 2, 2_000, 'the leading-edge flush');
+    const leadingEdgeAt = performance.now();
     server.publish(topic, { px: 2 }); // held for the next flush, ~1 s away
     server.publish(topic, { px: 3 });
     const fast = client.subscribe(topic);
@@ -103,7 +104,9 @@ describe('two subscriptions to one topic on one connection', () => {
     // The topic is quiet from now on: the full-rate subscriber must still see v4 soon.
     await waitFor(() => caughtUp(client, server, topic), 500, 'v4 for the full-rate subscription');
     expect(fast.state).toEqual({ px: 3 });
-    await sleep(1_100); // the throttled flush that would have come must not break anything
+    // The throttled flush that would have come must not break anything. Time is the signal: it was due
+    // one interval (1 s) after the leading edge; wait until then, plus 100 ms.
+    await sleep(leadingEdgeAt + 1_100 - performance.now());
     server.publish(topic, { px: 4 });
     await waitFor(() => caughtUp(client, server, topic), 2_000, 'v5');
     expect(fast.state).toEqual({ px: 4 });

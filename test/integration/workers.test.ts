@@ -66,7 +66,7 @@ describe('fan-out workers', () => {
     }
     for (let i = 1; i <= 300; i++) {
       server.publish(i % 2 ? 'px.W1.A' : 'px.W1.B', { bid: i, ask: i + 1, note: i % 7 ? `n${i}` : null });
-      if (i % 50 === 0) await sleep(1);
+      if (i % 50 === 0) await sleep(1); // pacing, not a wait: let the workers read between bursts
     }
     for (const topic of ['px.W1.A', 'px.W1.B']) {
       const want = serverState(server, topic);
@@ -149,11 +149,13 @@ describe('fan-out workers', () => {
       await r.next(isType('ack'), at);
     }
     const stalled = server.stallWorker(0, 700);
+    // No positive signal that a thread is blocked (the stall reports only when it ends): give it 50 ms to begin.
+    // The overrun checks below fail if it had not.
     await sleep(50);
     // ~300 KB of updates while worker 0 cannot read: far more than its 64 KiB ring.
     for (let i = 1; i <= 3_000; i++) {
       server.publish('px.W4.S', { bid: i, pad: 'x'.repeat(80) });
-      if (i % 500 === 0) await sleep(5);
+      if (i % 500 === 0) await sleep(5); // pacing, not a wait: let worker 1 keep up while worker 0 cannot
     }
     await stalled;
     const want = serverState(server, 'px.W4.S');
