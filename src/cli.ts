@@ -5,7 +5,8 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { MarketSim } from './demo/index.js';
-import { startServer, explain, flagSpec, loadConfig, pinoLog, resolveOptions, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
+import { startServer } from './start.js';
+import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, serveOptionsHelp, OptionError, NativeUwsMissingError, type TickfanServer } from './server/index.js';
 import { connect, type FieldValue } from './client/index.js';
 
 const HELP = `tickfan — market-data fan-out server
@@ -16,20 +17,7 @@ Usage:
   tickfan pub <topic> field=value ... [--url ws://127.0.0.1:8080/ws] [--token JWT]
   tickfan --help
 
-serve options (each also TICKFAN_<NAME> in the environment; file < environment < flags):
-  --config FILE                 JSON or YAML file of options (TICKFAN_CONFIG)
-  --port 8080  --host 127.0.0.1  --workers N  --log-level info
-  --demo  --demo-rate 2000  --demo-symbols 300
-  --history 256  --heartbeat-ms 5000  --rate-tiers 50,10,4,1  --topic-ttl-ms 0
-  --slow-threshold-bytes 262144  --hard-cap-bytes 8388608  --slow-timeout-ms 15000  --idle-timeout-sec 60
-  --max-payload-bytes 1048576  --max-body-bytes 1048576  --max-subscriptions 10000  --max-publishes-per-second 10000
-  --max-connections 100000  --max-connections-per-ip 1000
-  --max-topics 100000  --max-fields-per-topic 1000  --max-value-bytes 65536  --max-topic-length 256
-  --auth-secret SECRET|@file    HS256 tokens      --auth-public-key @key.pem   RS256/ES256 tokens
-  --auth-jwks @jwks.json        RS256/ES256 keys  --auth-issuer ISS  --auth-audience AUD
-  --anonymous                   connections without a token may subscribe (read-only)
-  --allowed-origins https://a.example,https://b.example
-  --allow-remote-without-auth   serve beyond loopback with no authentication (anyone may publish)
+${serveOptionsHelp()}
 
 Examples:
   tickfan serve --demo                 # demo market feed on ws://127.0.0.1:8080/ws
@@ -53,11 +41,15 @@ function intFlag(name: string, v: string | undefined): number | undefined {
 async function serve(argv: string[]): Promise<void> {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, ...flagSpec() }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...flagSpec() }, strict: true }));
   } catch (err) {
     fail(`${(err as Error).message}\n\n${HELP}`);
   }
-  const { config, ...flags } = values;
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const { config, help: _help, ...flags } = values;
   const cfg = loadConfig({ file: config as string | undefined, flags });
   // Same logger as the server's (pino, JSON lines on stderr) unless the config replaces it.
   const log = pinoLog(resolveOptions({ ...cfg.options, log: () => {} }).logLevel);
@@ -141,6 +133,13 @@ async function sub(argv: string[]): Promise<void> {
   const max = intFlag('count', values.count);
   const maxRate = values['max-rate'] !== undefined ? Number(values['max-rate']) : 0;
   const s = client.subscribe(topic, { maxRate, ...(values.fields ? { fields: values.fields.split(',') } : {}) });
+  // A reader that goes away (`tickfan sub 'px.*' | head -3`) ends the command
+  // quietly, as it does any Unix filter: no EPIPE stack trace, exit status 0.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') fail(`stdout: ${err.message}`, 1);
+    client.close();
+    process.exit(0);
+  });
   let n = 0;
   client.on('state', ({ to }) => console.error(`[${to}]`));
   client.on('error', (err) => console.error(`tickfan: ${err.message}`));

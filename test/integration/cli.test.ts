@@ -2,7 +2,9 @@
 // from file < environment < flags with errors naming the setting and its
 // source, pino JSON logs on stderr, and graceful shutdown (RELIABILITY 22):
 // SIGTERM → clients get 1001 going away → exit 0, with and without workers;
-// an uncaught exception closes the server the same way, then exits 1.
+// an uncaught exception closes the server the same way, then exits 1. Also
+// `serve --help` (made from the option table) and `tickfan sub` into a reader
+// that goes away. TICKFAN_CLI runs them against another build than dist/.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,10 +13,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OPTION_ENTRIES } from '../../src/server/option-table.js';
 import { http, waitFor } from './helpers.js';
 import { SECRET, closed, token, upgrade } from './security-helpers.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const cli = process.env.TICKFAN_CLI ?? fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tickfan-cli-'));
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -164,5 +167,33 @@ describe('tickfan serve: shutdown', () => {
     expect(await s.exited).toBe(1);
     const logs = jsonLines(s.stderr());
     expect(logs.find((l) => l.msg.startsWith('uncaught exception: Error: boom from a test'))).toMatchObject({ level: 50 });
+  });
+});
+
+describe('tickfan serve --help', () => {
+  it('lists every flag of the option table with its environment variable, and exits 0', () => {
+    const r = spawnSync(process.execPath, [cli, 'serve', '--help'], { env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(0);
+    for (const e of OPTION_ENTRIES.filter((x) => x.flag)) {
+      expect(r.stdout).toMatch(new RegExp(`^  --${e.flag}\\b.*${e.env}`, 'm'));
+    }
+  });
+});
+
+describe('tickfan sub', () => {
+  it('a reader that goes away (`tickfan sub | head -1`) ends it quietly with exit status 0', async () => {
+    const s = await serve(['--port', '0', '--workers', '0', '--demo', '--demo-rate', '500', '--demo-symbols', '20']);
+    const sub = spawn(process.execPath, [cli, 'sub', 'px.*', '--url', `ws://127.0.0.1:${s.port}/ws`], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(sub);
+    let err = '';
+    sub.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => sub.once('exit', (code) => resolve(code)));
+    // Like `head -1`: read the first update, then close the reading end of the pipe.
+    await new Promise<void>((resolve) => sub.stdout!.once('data', () => resolve()));
+    sub.stdout!.destroy();
+    expect(await exited).toBe(0);
+    expect(err).not.toMatch(/EPIPE|Error|\n\s+at /);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
   });
 });
