@@ -1,0 +1,163 @@
+// The client SDK against a fake WebSocket: the connection state machine
+// (every change emitted once as {from, to}), resubscribe with resume points
+// after a reconnect, gap detection and healing, pattern routing with the
+// protocol's matcher, and publishes that are refused before anything is sent.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
+import { Encoder, FrameWriter, decodeMessage, splitMessages, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
+
+const enc = new Encoder();
+const writer = new FrameWriter();
+
+class FakeWs implements WebSocketLike {
+  static all: FakeWs[] = [];
+  binaryType = '';
+  readyState = 0;
+  readonly sent: ClientMessage[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  private seq = 0;
+
+  constructor(readonly url: string) {
+    FakeWs.all.push(this);
+  }
+
+  static last(): FakeWs {
+    return FakeWs.all[FakeWs.all.length - 1]!;
+  }
+
+  send(data: Uint8Array | ArrayBuffer): void {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    splitMessages(bytes, 0, (m) => this.sent.push(decodeMessage(m) as ClientMessage));
+  }
+
+  close(): void {
+    this.readyState = 3;
+  }
+
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.deliver(enc.welcome('fake', 60_000, 1 << 20, []));
+  }
+
+  /** The server drops the connection. */
+  drop(code = 1006): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: 'dropped' });
+  }
+
+  /** One server frame with the next sequence number. */
+  deliver(...messages: Uint8Array[]): void {
+    this.onmessage?.({ data: writer.write(++this.seq, messages).slice() });
+  }
+
+  sentOf<K extends ClientMessage['type']>(type: K): Extract<ClientMessage, { type: K }>[] {
+    return this.sent.filter((m): m is Extract<ClientMessage, { type: K }> => m.type === type);
+  }
+}
+
+const clients: TickfanClient[] = [];
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+  FakeWs.all = [];
+});
+
+function client(): TickfanClient {
+  const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor, backoff: { initialMs: 1, maxMs: 1 } });
+  clients.push(c);
+  return c;
+}
+
+const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+describe('connection state machine', () => {
+  it('emits every change once, as {from, to}, through connect, drop, reconnect and close', async () => {
+    const c = client();
+    const changes: string[] = [];
+    const disconnects: number[] = [];
+    c.on('state', ({ from, to }) => changes.push(`${from}→${to}`));
+    c.on('disconnect', ({ code }) => disconnects.push(code));
+    expect(c.state).toBe('connecting');
+    expect(c.transport).toBe('ws');
+    FakeWs.last().open();
+    expect(FakeWs.last().sentOf('hello')).toHaveLength(1);
+    FakeWs.last().drop(1006);
+    expect(c.state).toBe('disconnected');
+    await turn(); // backoff of at most 1 ms
+    expect(FakeWs.all).toHaveLength(2);
+    FakeWs.last().open();
+    c.close();
+    c.close(); // once only
+    expect(changes).toEqual(['connecting→connected', 'connected→disconnected', 'disconnected→connecting', 'connecting→connected', 'connected→closed']);
+    expect(disconnects).toEqual([1006]);
+    expect(c.stats.reconnects).toBe(1);
+    expect(() => c.subscribe('px.A')).toThrow(/closed/);
+  });
+});
+
+describe('subscriptions across a reconnect', () => {
+  it('resubscribes with the exact (epoch, version) it holds, and counts the answer as a catch-up', async () => {
+    const c = client();
+    FakeWs.last().open();
+    const sub = c.subscribe('px.A', { fields: ['bid'] });
+    expect(FakeWs.last().sentOf('subscribe')).toMatchObject([{ topics: ['px.A'], fields: ['bid'], resume: [] }]);
+    FakeWs.last().deliver(enc.snapshot('px.A', 7, 3, new Map<string, FieldValue>([['bid', 1], ['ask', 2]]), 0), enc.ack(sub.id, '', 0, 0, 1));
+    await sub.ready;
+    expect(sub.state).toEqual({ bid: 1 });
+    FakeWs.last().drop();
+    await turn();
+    FakeWs.last().open();
+    expect(FakeWs.last().sentOf('subscribe')).toMatchObject([{ id: sub.id, topics: ['px.A'], resume: [{ topic: 'px.A', epoch: 7, version: 3 }] }]);
+    FakeWs.last().deliver(enc.delta('px.A', 7, 3, 5, 2, new Map([['bid', 1.5]]), 0), enc.ack(sub.id, '', 0, 0, 1));
+    expect(c.stateOf('px.A')).toEqual({ epoch: 7, version: 5, state: { bid: 1.5, ask: 2 } });
+    expect(c.stats).toMatchObject({ catchUps: 1, catchUpDeltas: 1, gaps: 0 });
+  });
+});
+
+describe('gap healing', () => {
+  it('never applies a delta whose base is not the held version: it asks for a catch-up and heals', () => {
+    const c = client();
+    FakeWs.last().open();
+    const sub = c.subscribe('px.G');
+    const versions: number[] = [];
+    sub.on('update', (u) => versions.push(u.version));
+    FakeWs.last().deliver(enc.snapshot('px.G', 1, 10, new Map([['n', 10]]), 0));
+    FakeWs.last().deliver(enc.delta('px.G', 1, 11, 12, 1, new Map([['n', 12]]), 0)); // 11 is missing
+    expect(c.stateOf('px.G')!.version).toBe(10);
+    expect(FakeWs.last().sentOf('catchUp')).toEqual([{ type: 'catchUp', topic: 'px.G', epoch: 1, version: 10 }]);
+    FakeWs.last().deliver(enc.delta('px.G', 1, 10, 12, 2, new Map([['n', 12]]), 0));
+    expect(c.stateOf('px.G')).toEqual({ epoch: 1, version: 12, state: { n: 12 } });
+    expect(versions).toEqual([10, 12]);
+    expect(c.stats).toMatchObject({ gaps: 1, gapsHealed: 1, catchUps: 1 });
+  });
+});
+
+describe('pattern routing', () => {
+  it('delivers by the protocol matcher: * is one level, > the rest', () => {
+    const c = client();
+    FakeWs.last().open();
+    const seen: Record<string, string[]> = { 'px.*': [], 'px.>': [], '>': [], 'px.A': [] };
+    for (const p of Object.keys(seen)) c.subscribe(p).on('update', (u) => seen[p]!.push(u.topic));
+    for (const t of ['px.A', 'px.A.B', 'fx.A']) FakeWs.last().deliver(enc.snapshot(t, 1, 1, new Map([['x', 1]]), 0));
+    expect(seen).toEqual({ 'px.*': ['px.A'], 'px.>': ['px.A', 'px.A.B'], '>': ['px.A', 'px.A.B', 'fx.A'], 'px.A': ['px.A'] });
+  });
+});
+
+describe('publish', () => {
+  it('refuses a non-field value with BAD_FIELD and queues nothing, even while disconnected', async () => {
+    const c = client();
+    for (const v of [{}, [], undefined, new Date(0)]) {
+      await expect(c.publish('px.P', { bid: v as FieldValue })).rejects.toMatchObject({ code: 'TICKFAN_ERR_BAD_FIELD', message: expect.stringMatching(/^field bid: /) });
+    }
+    const ok = c.publish('px.P', { bid: 1n, raw: new Uint8Array([1]) });
+    FakeWs.last().open();
+    const sent = FakeWs.last().sentOf('publish');
+    expect(sent).toEqual([{ type: 'publish', id: expect.any(Number), topic: 'px.P', changes: new Map<string, FieldValue>([['bid', 1], ['raw', new Uint8Array([1])]]) }]);
+    FakeWs.last().deliver(enc.ack(sent[0]!.id, 'px.P', 1, 1, 1));
+    await expect(ok).resolves.toEqual({ topic: 'px.P', epoch: 1, version: 1 });
+  });
+});
