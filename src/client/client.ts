@@ -232,9 +232,10 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         const err = serverError(m.code, m.message);
         if (this.publishes.fail(m.id, err)) return;
         const sub = this.router.get(m.id);
-        if (!sub) return this.emit('error', err);
-        this.forget(sub);
-        sub.fail(err);
+        if (sub) {
+          this.forget(sub);
+          sub.fail(err);
+        } else this.emit('error', err);
         return;
       }
       default:
