@@ -11,7 +11,7 @@ import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TickfanServer } from '../../src/index.js';
 import { type FetchLike, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
-import type { FieldValue } from '../../src/protocol/index.js';
+import { ErrorCode, errorCodeName, type FieldValue } from '../../src/protocol/index.js';
 import { TcpProxy } from '../e2e/tcp-proxy.js';
 import { Harness, caughtUp, chainProblem, record, serverState, sleep, waitFor } from './helpers.js';
 
@@ -252,6 +252,34 @@ describe('GET /sse', () => {
     await waitFor(() => s.ended, 5_000, 'the stream to end');
     expect(s.messages('close')).toEqual([{ type: 'close', code: 1000, reason: 'session closed by the client' }]);
     expect(await post(server.port, path, { type: 'ping' })).toMatchObject({ status: 404 });
+  });
+
+  it('a command body that never finishes is answered 408 after bodyTimeoutMs (the POST /publish answer) and the stream goes on', async () => {
+    const server = await h.server({ bodyTimeoutMs: 300 });
+    const s = await RawSse.open(server.port, '/sse');
+    await waitFor(() => s.events.length > 0, 5_000, 'the first event');
+    const t0 = Date.now();
+    const answer = await new Promise<{ status: number; body: any; ms: number }>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-length': 1000 };
+      const req = request({ host: '127.0.0.1', port: server.port, path: `/sse/${s.session}`, method: 'POST', agent: false, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), ms: Date.now() - t0 }));
+      });
+      req.on('error', reject);
+      req.write('[{"type":"subscribe","id":5,"topics":["px.>"]'); // the rest never comes
+      cleanup.push(() => req.destroy());
+    });
+    expect(answer.status).toBe(408);
+    expect(answer.body).toEqual({ error: { code: ErrorCode.BAD_REQUEST, name: errorCodeName(ErrorCode.BAD_REQUEST), message: 'the request body did not arrive within 300 ms' } });
+    expect(answer.ms).toBeGreaterThanOrEqual(250);
+    expect(answer.ms).toBeLessThan(1_500);
+    // The half-sent command did nothing; the session still takes commands.
+    expect(await post(server.port, `/sse/${s.session}`, { type: 'ping', nonce: 7 })).toEqual({ status: 202, body: { accepted: 1 } });
+    await waitFor(() => s.messages('pong').length === 1, 5_000, 'the pong');
+    expect(s.messages('ack')).toEqual([]);
+    expect(s.ended).toBe(false);
   });
 
   it('applies the admission rules of WebSocket upgrades: origins and tokens (?token=)', async () => {

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { SseJournal } from '../../src/server/sse.js';
+import { SseJournal } from '../../src/server/sse/index.js';
 import { commandToMessage, messageFromJson, messageToCommand, messageToJson, valueFromJson, valueToJson } from '../../src/protocol/index.js';
 import { sameValue, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
 

@@ -1,0 +1,115 @@
+// The SSE endpoints: GET /sse opens a stream (admission, token, then a new or
+// resumed session), POST /sse/<session> takes commands, DELETE ends a session,
+// and OPTIONS answers the CORS preflight of cross-origin commands.
+
+import { ErrorCode } from '../../protocol/index.js';
+import { callerOf } from '../admission.js';
+import type { Grants } from '../auth.js';
+import { readBody } from '../http-io.js';
+import type { NodeParts } from '../node-parts.js';
+import type { SseAnswers } from './answers.js';
+import type { SseCommands } from './commands.js';
+import type { SsePeers } from './peers.js';
+import { parseLastEventId, type Resumed, type SseSessions } from './sessions.js';
+import type { SseSink } from './sink.js';
+import type { SseStreams } from './stream.js';
+
+/** Topics or patterns accepted in `?topics=`. */
+const MAX_URL_TOPICS = 1_000;
+
+export interface SseRouteParts {
+  sessions: SseSessions;
+  streams: SseStreams;
+  commands: SseCommands;
+  peers: SsePeers | null;
+  answers: SseAnswers;
+}
+
+export function registerSseRoutes(node: NodeParts, sse: SseRouteParts): void {
+  const { app, opts, admission } = node;
+  const { answers, commands, peers, streams } = sse;
+
+  app.get('/sse', (res, req) => {
+    // Headers and the query die when this callback returns: copy them first.
+    const a = callerOf(res, req);
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    const lastEventId = req.getHeader('last-event-id') || q.get('lastEventId') || '';
+    const topics = (q.get('topics') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+    const fields = (q.get('fields') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+    const maxRate = Number(q.get('maxRate') ?? 0);
+    let aborted = false;
+    let sink: SseSink | null = null;
+    res.onAborted(() => {
+      aborted = true;
+      sink?.aborted();
+    });
+    const refuse = (status: string, code: number, message: string) => answers.send(res, answers.failure(status, code, message), a.origin, { done: false });
+
+    const no = admission.connection(a);
+    if (no) return refuse(no.status, no.code, no.message);
+    if (topics.length > MAX_URL_TOPICS) return refuse('400 Bad Request', ErrorCode.BAD_REQUEST, `at most ${MAX_URL_TOPICS} topics in ?topics=`);
+    if (!Number.isFinite(maxRate) || maxRate < 0) return refuse('400 Bad Request', ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
+
+    const last = lastEventId ? parseLastEventId(lastEventId) : null;
+    const start = (grants: Grants, handedOver: Resumed | null) => {
+      if (aborted) return;
+      sink = streams.open(res, { remote: a.remote, origin: a.origin, grants, last, handedOver, topics, maxRate, fields });
+    };
+    node.sessions.grantsFor(a.token).then(
+      (grants) => {
+        if (aborted) return;
+        if (!grants) return refuse('401 Unauthorized', ErrorCode.UNAUTHORIZED, 'this server needs a token: connect with /sse?token=<jwt>');
+        if (!last || sse.sessions.has(last.sid) || !peers) return start(grants, null);
+        // Another worker may hold the session: ask for it.
+        peers.claim(last.sid, last.seq, (h) => start(grants, h ? { sid: last.sid, from: last.seq, ...h } : null));
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        refuse('401 Unauthorized', ErrorCode.UNAUTHORIZED, (err as Error).message);
+      },
+    );
+  });
+
+  app.post('/sse/:session', (res, req) => {
+    const state = { done: false };
+    let slow: NodeJS.Timeout | undefined;
+    res.onAborted(() => {
+      state.done = true;
+      clearTimeout(slow);
+    });
+    const a = callerOf(res, req);
+    const sid = req.getParameter(0) ?? '';
+    const no = admission.access(a);
+    if (no) return answers.send(res, answers.failure(no.status, no.code, no.message), a.origin, state);
+    // A body that trickles in (slow-loris) is cut off after bodyTimeoutMs, and its connection closed, as on POST /publish.
+    slow = setTimeout(() => {
+      answers.send(res, answers.failure('408 Request Timeout', ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), a.origin, state, true);
+    }, opts.bodyTimeoutMs);
+    readBody(res, opts.maxBodyBytes, state, (body) => {
+      clearTimeout(slow);
+      commands.route(sid, 'POST', body.toString('utf8'), (ans) => answers.send(res, ans, a.origin, state));
+    });
+  });
+
+  // Ends a session now (rather than after its TTL): EventSource.close() cannot say so.
+  app.del('/sse/:session', (res, req) => {
+    const state = { done: false };
+    res.onAborted(() => (state.done = true));
+    const a = callerOf(res, req);
+    const no = admission.access(a);
+    if (no) return answers.send(res, answers.failure(no.status, no.code, no.message), a.origin, state);
+    commands.route(req.getParameter(0) ?? '', 'DELETE', '', (ans) => answers.send(res, ans, a.origin, state));
+  });
+
+  // CORS preflight for cross-origin commands (JSON bodies are not "simple" requests).
+  app.options('/sse/:session', (res, req) => {
+    const origin = req.getHeader('origin');
+    res.writeStatus('204 No Content');
+    answers.cors(res, origin);
+    res
+      .writeHeader('access-control-allow-methods', 'POST, DELETE')
+      .writeHeader('access-control-allow-headers', 'content-type')
+      .writeHeader('access-control-max-age', '600')
+      .endWithoutBody();
+  });
+}
