@@ -13,7 +13,7 @@ import type { TickfanServer } from '../../src/index.js';
 import { type FetchLike, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
 import { ErrorCode, errorCodeName, type FieldValue } from '../../src/protocol/index.js';
 import { TcpProxy } from '../e2e/tcp-proxy.js';
-import { Harness, caughtUp, chainProblem, record, serverState, sleep, waitFor } from './helpers.js';
+import { Harness, caughtUp, chainProblem, http, record, serverState, sleep, waitFor } from './helpers.js';
 
 const h = new Harness();
 const cleanup: (() => unknown)[] = [];
@@ -181,7 +181,7 @@ describe('GET /sse', () => {
     await waitFor(() => s.messages('ack').length === 1, 5_000, 'the subscription ack');
     for (let i = 1; i <= 6; i++) {
       server.publish(topic, { bid: 100 + i, n: i });
-      await sleep(5); // one event per update
+      await waitFor(() => applyAll(s.events, topic).version === i + 1, 5_000, `v${i + 1}`); // one event per update
     }
     await waitFor(() => applyAll(s.events, topic).version === 7, 5_000, 'the live deltas');
     // The client saw events up to #3 only: the rest were lost with the connection.
@@ -344,17 +344,18 @@ describe('GET /sse', () => {
         }
       }
       await Promise.all(drops);
-      await sleep(100);
+      // Still serving, with the handlers above still listening: a command and a new stream (through the
+      // same token check) made after the drops are answered, so the server has run past the dropped ones.
+      expect((await post(server.port, '/sse/AAAAAAAAAAAAAAAA', [])).status).toBe(404);
+      const after = await RawSse.open(server.port, `/sse?topics=ab.a&token=${jwt}`);
+      await waitFor(() => after.messages('snapshot').length === 1, 5_000, 'a new stream');
+      after.abort();
     } finally {
       process.off('uncaughtException', onError);
       process.off('unhandledRejection', onError);
     }
     expect(errors).toEqual([]);
-    // Still serving; every dropped stream forgotten.
-    expect((await post(server.port, '/sse/AAAAAAAAAAAAAAAA', [])).status).toBe(404);
-    const after = await RawSse.open(server.port, `/sse?topics=ab.a&token=${jwt}`);
-    await waitFor(() => after.messages('snapshot').length === 1, 5_000, 'a new stream');
-    after.abort();
+    // Every dropped stream forgotten.
     live.abort();
     await waitFor(() => server.stats.connections === 0, 5_000, 'every connection to be forgotten');
   });
@@ -389,7 +390,7 @@ describe('SSE backpressure', () => {
     while (server.stats.slowLaneEntries === before) {
       if (i > 3_000) throw new Error('the stream never entered the slow lane');
       for (let k = 0; k < 10; k++, i++) server.publish(topic, { n: i, blob: blob(i) });
-      await sleep(1);
+      await sleep(1); // pacing, not a wait: publish until the stream enters the slow lane
     }
     return { s, i };
   }
@@ -400,7 +401,7 @@ describe('SSE backpressure', () => {
     const { s, i } = await stalled(server, topic);
     const bytesAtSlow = server.stats.bytesOut;
     for (let k = 0; k < 50; k++) server.publish(topic, { n: i + k, blob: blob(i + k), [`late${k % 3}`]: k });
-    await sleep(50);
+    await http(server.port, 'GET', '/healthz'); // a round trip: the server has run past those publishes and anything it queued for them
     // Updates while in the slow lane are held back, not queued.
     expect(server.stats.bytesOut - bytesAtSlow).toBeLessThan(64 * 1024);
     s.resume();
