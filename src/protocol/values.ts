@@ -47,6 +47,13 @@ export function checkFieldValue(field: string, v: unknown): asserts v is FieldVa
   }
 }
 
+/** A change set from a plain object (or a Map, copied): field → value, null to delete. */
+export function toChanges(fields: Record<string, FieldValue | null> | Changes): Changes {
+  if (fields instanceof Map) return new Map(fields);
+  if (typeof fields !== 'object' || fields === null) throw new TickfanError(ErrorCode.BAD_REQUEST, 'fields must be an object or a Map');
+  return new Map(Object.entries(fields));
+}
+
 /** What a refused value is, for error messages: "an array", "a Date", "undefined"… */
 function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';

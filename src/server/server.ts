@@ -3,7 +3,7 @@
 // startServer (src/start.ts) picks this layout or the fan-out workers'.
 
 import type { TopicStore } from '../engine/index.js';
-import { ErrorCode, TickfanError, type Changes, type FieldValue } from '../protocol/index.js';
+import { ErrorCode, TickfanError, toChanges, type Changes, type FieldValue } from '../protocol/index.js';
 import type { Authenticator } from './auth.js';
 import { LocalIngest, type PublishResult } from './ingest.js';
 import { createNode } from './node.js';
@@ -31,12 +31,6 @@ export interface TickfanServer {
   stallWorker(index: number, ms: number): Promise<void>;
   /** Stops listening, tells every client "going away" (1001), stops workers and timers. */
   close(): Promise<void>;
-}
-
-export function toChanges(fields: Record<string, FieldValue | null> | Changes): Changes {
-  if (fields instanceof Map) return new Map(fields);
-  if (typeof fields !== 'object' || fields === null) throw new TickfanError(ErrorCode.BAD_REQUEST, 'fields must be an object or a Map');
-  return new Map(Object.entries(fields));
 }
 
 /** One thread: this node sequences its own topics and serves its clients. */
