@@ -212,7 +212,7 @@ export class Fanout {
   /** Called for every accepted publish, in version order. Never waits on a subscriber. */
   accepted(a: Accepted, encoded?: Uint8Array): void {
     const { topic } = a;
-    if (a.created) this.onCreated(topic);
+    if (a.created) return this.onCreated(topic); // its subscribers were just sent this version (as in resynced)
     if (topic.stale) this.liveness.setStale(topic, false);
     const chans = this.channels.of(topic);
     if (!chans) return;

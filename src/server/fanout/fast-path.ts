@@ -62,7 +62,7 @@ export class FastPath {
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
     ts.sentEpoch = ch.topic.epoch;
-    ts.sentVersion = ch.publishedVersion;
+    ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // it may have joined ahead of what was published
     if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
   }
 
