@@ -1,0 +1,448 @@
+// Fan-out without sockets or real time: a deterministic clock (timers by due
+// time, intervals, a defer queue), sinks that decode every frame and check it as
+// a careful client would, and uWS's topic publish. `rig()` wires them to a real Fanout.
+
+import { TopicStore, type Accepted, type EngineLimits } from '../../src/engine/index.js';
+import {
+  FrameWriter,
+  decodeServerFrame,
+  sameValue,
+  type Changes,
+  type FieldValue,
+  type ResumePoint,
+  type ServerMessage,
+  type State,
+} from '../../src/protocol/index.js';
+import { Conn, Fanout, type Clock, type FanoutOptions, type TimerHandle } from '../../src/server/fanout/index.js';
+import { SendStatus, type NativeTopics, type Sink } from '../../src/server/sink.js';
+import { ServerStats } from '../../src/server/stats.js';
+
+// ------------------------------------------------------------------ clock
+
+interface Timer {
+  readonly id: number;
+  due: number;
+  /** Creation order: timers due at the same instant run in the order they were set. */
+  order: number;
+  readonly fn: () => void;
+  /** Repeat period for intervals, null for one-shot timers. */
+  readonly every: number | null;
+  active: boolean;
+}
+
+/**
+ * A clock that moves only when told. `advance(ms)` first runs the work
+ * deferred so far (the rest of the current turn), then, in due order, every
+ * timer that falls due (the clock reads the timer's due time while it runs),
+ * each group of timers due at one instant followed by the deferred work it
+ * caused, like Node's timers phase followed by its check (setImmediate)
+ * phase. Unlike Node, a 0 ms timeout is not clamped to 1 ms: it runs on the
+ * next turn (`runTurn()`), so a timer meant to fire "at once" is told apart
+ * from one that waits.
+ */
+export class FakeClock implements Clock {
+  private mono: number;
+  private readonly wall0: number;
+  private timers: Timer[] = [];
+  private deferred: (() => void)[] = [];
+  private nextId = 1;
+  private order = 0;
+
+  constructor(start = 1_000, wallStart = Date.UTC(2025, 0, 2, 9, 30)) {
+    this.mono = start;
+    this.wall0 = wallStart - start;
+  }
+
+  now(): number {
+    return this.mono;
+  }
+
+  wallNow(): number {
+    return this.wall0 + this.mono;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.add(fn, Math.max(0, ms || 0), null);
+  }
+
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    const every = Math.max(1, ms || 0);
+    return this.add(fn, every, every);
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const t = handle as Timer | null | undefined;
+    if (t && typeof t === 'object') t.active = false;
+    this.timers = this.timers.filter((x) => x.active);
+  }
+
+  clearInterval(handle: TimerHandle): void {
+    this.clearTimeout(handle);
+  }
+
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+
+  /** Timers still set (intervals included). */
+  get pendingTimers(): number {
+    return this.timers.length;
+  }
+
+  /** Deferred callbacks waiting for the end of the turn. */
+  get pendingDeferred(): number {
+    return this.deferred.length;
+  }
+
+  /** Due times of the timers still set, soonest first (for tests of the fake itself). */
+  dueTimes(): number[] {
+    return this.sorted().map((t) => t.due);
+  }
+
+  /** Ends the current turn: its deferred work, then timers already due (0 ms), then theirs. */
+  runTurn(): void {
+    this.advance(0);
+  }
+
+  /** Moves time forward by `ms`, running everything that falls due on the way. */
+  advance(ms: number): void {
+    if (!(ms >= 0)) throw new Error(`FakeClock.advance: ms must be >= 0 (got ${ms})`);
+    const target = this.mono + ms;
+    this.runDeferred();
+    for (;;) {
+      const next = this.sorted()[0];
+      if (!next || next.due > target) break;
+      this.mono = Math.max(this.mono, next.due);
+      // Every timer due by now, in order; those set while these run wait for the next round.
+      const batch = this.sorted().filter((t) => t.due <= this.mono);
+      for (const t of batch) {
+        if (!t.active) continue;
+        if (t.every === null) {
+          t.active = false;
+        } else {
+          t.due += t.every;
+          t.order = this.order++;
+        }
+        t.fn();
+      }
+      this.timers = this.timers.filter((t) => t.active);
+      this.runDeferred();
+    }
+    this.mono = target;
+  }
+
+  private add(fn: () => void, delay: number, every: number | null): Timer {
+    const t: Timer = { id: this.nextId++, due: this.mono + delay, order: this.order++, fn, every, active: true };
+    this.timers.push(t);
+    return t;
+  }
+
+  private sorted(): Timer[] {
+    return this.timers.filter((t) => t.active).sort((a, b) => a.due - b.due || a.order - b.order);
+  }
+
+  private runDeferred(): void {
+    for (let rounds = 0; this.deferred.length; rounds++) {
+      if (rounds > 10_000) throw new Error('FakeClock: deferred work keeps deferring more work (no progress)');
+      const batch = this.deferred.splice(0);
+      for (const fn of batch) fn();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ uWS stand-in
+
+/** Plays uWebSockets.js's topic registry: `publish` delivers a frame to every sink subscribed to the topic. */
+export class FakeUws {
+  private readonly members = new Map<string, Set<FakeSink>>();
+  /** Native publishes made (one per channel per turn with news). */
+  publishes = 0;
+
+  /** Pass to `fanout.setBroadcaster`: uWS's `app.publish(topic, frame)`. */
+  readonly broadcast = (uwsTopic: string, frame: Uint8Array): void => {
+    this.publishes++;
+    // The frame view is reused by its writer: take a copy, as uWS does.
+    const copy = frame.slice();
+    for (const sink of [...(this.members.get(uwsTopic) ?? [])]) sink.receivePublished(uwsTopic, copy);
+  };
+
+  join(sink: FakeSink, uwsTopic: string): void {
+    let set = this.members.get(uwsTopic);
+    if (!set) this.members.set(uwsTopic, (set = new Set()));
+    set.add(sink);
+  }
+
+  leave(sink: FakeSink, uwsTopic: string): void {
+    const set = this.members.get(uwsTopic);
+    if (set?.delete(sink) && set.size === 0) this.members.delete(uwsTopic);
+  }
+
+  subscribers(uwsTopic: string): number {
+    return this.members.get(uwsTopic)?.size ?? 0;
+  }
+}
+
+// ------------------------------------------------------------------ sink and client view
+
+/** Shared: every frame is copied out of it at once. */
+const writer = new FrameWriter();
+
+export interface ReceivedFrame {
+  seq: number;
+  messages: ServerMessage[];
+  /** Came through a native topic publish (sequence 0), not a direct send. */
+  published: boolean;
+  /** Bytes on the wire. */
+  bytes: number;
+  /** Clock time it arrived (from the sink's time source). */
+  at: number;
+}
+
+export interface HeldTopic {
+  epoch: number;
+  version: number;
+  state: State;
+}
+
+/**
+ * A socket as fan-out sees it, and the client at its other end: it decodes
+ * every frame, checks the sequence numbers the way a client counting frames
+ * does, and applies snapshots and deltas only when their base is what it
+ * holds (anything else is recorded as a gap, never applied).
+ */
+export class FakeSink implements Sink {
+  readonly native?: NativeTopics;
+  readonly frames: ReceivedFrame[] = [];
+  /** Frames refused with DROPPED (never reached the client). */
+  readonly dropped: { seq: number; messages: ServerMessage[] }[] = [];
+  /** Bytes the transport holds unsent; tests set it to play a slow reader. */
+  bufferedBytes = 0;
+  /** What send() answers: a status, or a function of the frame's size. */
+  policy: SendStatus | ((bytes: number) => SendStatus) = SendStatus.SENT;
+  /** Set by end(): the close code and reason. */
+  closed: { code: number; reason: string } | null = null;
+  /** Called by end(), like uWS calling the close handler from ws.end(). */
+  onEnd: (() => void) | null = null;
+  /** uWS topics this socket is subscribed to. */
+  readonly uwsTopics = new Set<string>();
+  /** Held (epoch, version, state) per topic. */
+  readonly held = new Map<string, HeldTopic>();
+  /** Sequence or version problems a client would notice. */
+  readonly problems: string[] = [];
+  /** Heartbeat entries naming another (epoch, version) than the one held when it arrived. */
+  readonly heartbeatMismatches: string[] = [];
+  /** Deltas that arrived for versions already held (ignored, as the protocol allows). */
+  duplicates = 0;
+  private received = 0;
+
+  constructor(
+    private readonly uws: FakeUws | null,
+    private readonly time: () => number = () => 0,
+  ) {
+    if (uws) {
+      this.native = {
+        subscribe: (t) => {
+          if (this.closed) throw new Error(`native subscribe(${t}) on a closed socket`);
+          this.uwsTopics.add(t);
+          uws.join(this, t);
+        },
+        unsubscribe: (t) => {
+          if (this.closed) throw new Error(`native unsubscribe(${t}) on a closed socket`);
+          this.uwsTopics.delete(t);
+          uws.leave(this, t);
+        },
+      };
+    }
+  }
+
+  send(seq: number, messages: readonly Uint8Array[]): SendStatus {
+    // uWS throws on a closed WebSocket; so do we, so a send after end() fails the test.
+    if (this.closed) throw new Error(`send(seq ${seq}) after end(${this.closed.code})`);
+    if (seq <= 0) this.problems.push(`direct frame with sequence ${seq}`);
+    const frame = writer.write(seq, messages).slice();
+    const status = typeof this.policy === 'function' ? this.policy(frame.byteLength) : this.policy;
+    const decoded = decodeServerFrame(frame);
+    if (status === SendStatus.DROPPED) {
+      this.dropped.push({ seq, messages: decoded.messages as ServerMessage[] });
+      return status;
+    }
+    this.accept(decoded.seq, decoded.messages as ServerMessage[], false, frame.byteLength);
+    return status;
+  }
+
+  buffered(): number {
+    return this.bufferedBytes;
+  }
+
+  end(code: number, reason: string): void {
+    if (this.closed) throw new Error(`end(${code}) on a socket already ended with ${this.closed.code}`);
+    this.closed = { code, reason };
+    for (const t of this.uwsTopics) this.uws?.leave(this, t);
+    this.uwsTopics.clear();
+    this.onEnd?.();
+  }
+
+  /** A frame published to a uWS topic this socket is in. */
+  receivePublished(uwsTopic: string, frame: Uint8Array): void {
+    if (!this.uwsTopics.has(uwsTopic)) throw new Error(`published frame for ${uwsTopic}, which this socket is not in`);
+    const { seq, messages } = decodeServerFrame(frame);
+    if (seq !== 0) this.problems.push(`published frame with sequence ${seq} (expected 0)`);
+    this.accept(seq, messages as ServerMessage[], true, frame.byteLength);
+  }
+
+  // ---------------------------------------------------------------- reading what arrived
+
+  /** Every message received, in order. */
+  messages(): ServerMessage[] {
+    return this.frames.flatMap((f) => f.messages);
+  }
+
+  /** Messages of one type (optionally for one topic), in order. */
+  ofType<T extends ServerMessage['type']>(type: T, topic?: string): Extract<ServerMessage, { type: T }>[] {
+    return this.messages().filter(
+      (m): m is Extract<ServerMessage, { type: T }> => m.type === type && (topic === undefined || (m as { topic?: string }).topic === topic),
+    );
+  }
+
+  /** Snapshots and deltas of one topic, in order. */
+  updates(topic: string): ServerMessage[] {
+    return this.messages().filter((m) => (m.type === 'snapshot' || m.type === 'delta') && m.topic === topic);
+  }
+
+  /** The state the client holds of a topic, as a plain object. */
+  stateOf(topic: string): Record<string, FieldValue> | undefined {
+    const h = this.held.get(topic);
+    return h && Object.fromEntries(h.state);
+  }
+
+  private accept(seq: number, messages: ServerMessage[], published: boolean, bytes: number): void {
+    this.received++;
+    // A direct frame's number counts every frame this connection received, itself included.
+    if (!published && seq !== this.received) this.problems.push(`frame #${this.received} carries sequence ${seq}`);
+    this.frames.push({ seq, messages, published, bytes, at: this.time() });
+    for (const m of messages) this.apply(m);
+  }
+
+  private apply(m: ServerMessage): void {
+    if (m.type === 'heartbeat') {
+      for (const p of m.versions) {
+        const h = this.held.get(p.topic);
+        if (!h || h.epoch !== p.epoch || h.version !== p.version) {
+          this.heartbeatMismatches.push(`${p.topic}: heartbeat says ${p.epoch}/${p.version}, holds ${h ? `${h.epoch}/${h.version}` : 'nothing'}`);
+        }
+      }
+      return;
+    }
+    if (m.type === 'snapshot') {
+      this.held.set(m.topic, { epoch: m.epoch, version: m.version, state: new Map(m.fields) });
+      return;
+    }
+    if (m.type !== 'delta') return;
+    // One version per publish: a delta from base to version carries version - base updates.
+    if (m.updates !== m.version - m.base) this.problems.push(`${m.topic}: delta ${m.base}→${m.version} claims ${m.updates} update(s)`);
+    const h = this.held.get(m.topic);
+    if (!h) {
+      this.problems.push(`${m.topic}: delta ${m.base}→${m.version} before any image`);
+      return;
+    }
+    if (h.epoch === m.epoch && m.base === h.version) {
+      for (const [k, v] of m.changes) {
+        if (v === null) h.state.delete(k);
+        else h.state.set(k, v);
+      }
+      h.version = m.version;
+      return;
+    }
+    if (h.epoch === m.epoch && m.version <= h.version) {
+      this.duplicates++;
+      return;
+    }
+    this.problems.push(`${m.topic}: gap, holds ${h.epoch}/${h.version}, got delta ${m.epoch}/${m.base}→${m.version}`);
+  }
+}
+
+// ------------------------------------------------------------------ the rig
+
+export const TEST_OPTIONS: Omit<FanoutOptions, 'log'> = {
+  name: 'fanout-test',
+  heartbeatMs: 1_000,
+  maxPayloadBytes: 1 << 20,
+  rateTiers: [10, 4, 1],
+  maxSubscriptionsPerConnection: 100,
+  slowThresholdBytes: 64 * 1024,
+  hardCapBytes: 1024 * 1024,
+  slowTimeoutMs: 2_000,
+  topicTtlMs: 0,
+};
+
+export interface Client {
+  conn: Conn;
+  sink: FakeSink;
+}
+
+export interface SubscribeOptions {
+  id?: number;
+  maxRate?: number;
+  fields?: readonly string[];
+  resume?: ResumePoint[];
+}
+
+/** A real Fanout and TopicStore on a FakeClock, with sockets played by FakeSinks. */
+export function rig(options: Partial<Omit<FanoutOptions, 'log'>> = {}, limits: Partial<EngineLimits> = {}) {
+  const clock = new FakeClock();
+  const store = new TopicStore(limits);
+  const stats = new ServerStats();
+  const logs: string[] = [];
+  const opts: FanoutOptions = { ...TEST_OPTIONS, ...options, log: (level, msg) => void logs.push(`${level}: ${msg}`) };
+  const fanout = new Fanout(store, opts, stats, clock);
+  const uws = new FakeUws();
+  fanout.setBroadcaster(uws.broadcast);
+  let nextConn = 1;
+  let nextSub = 1;
+
+  return {
+    clock,
+    store,
+    stats,
+    fanout,
+    uws,
+    logs,
+    opts,
+
+    /** Opens a connection; `native: false` plays a transport without uWS topics (SSE). */
+    connect(native = true): Client {
+      const id = nextConn++;
+      const conn = new Conn(id, `10.0.0.${id}:5${id}`);
+      const sink = new FakeSink(native ? uws : null, () => clock.now());
+      // uWS calls the close handler from inside ws.end().
+      sink.onEnd = () => fanout.closed(conn);
+      fanout.open(conn, sink);
+      return { conn, sink };
+    },
+
+    subscribe(c: Client, topics: readonly string[], o: SubscribeOptions = {}): number {
+      return fanout.subscribe(c.conn, o.id ?? nextSub++, fanout.parsePatterns(topics), o.maxRate ?? 0, o.fields ?? [], o.resume ?? []);
+    },
+
+    /** What LocalIngest does: sequence the publish in the store, hand it to fan-out. */
+    publish(topic: string, fields: Record<string, FieldValue | null>): Accepted {
+      const a = store.publish(topic, new Map(Object.entries(fields)) as Changes, clock.wallNow());
+      fanout.accepted(a);
+      return a;
+    },
+
+    /** The server's state of a topic, as a plain object. */
+    stateOf(topic: string): Record<string, FieldValue> {
+      return Object.fromEntries(store.get(topic)!.state);
+    },
+  };
+}
+
+export type Rig = ReturnType<typeof rig>;
+
+/** Same fields, same values (bytes by content). */
+export function sameState(a: ReadonlyMap<string, FieldValue> | undefined, b: ReadonlyMap<string, FieldValue> | undefined): boolean {
+  if (!a || !b || a.size !== b.size) return false;
+  for (const [k, v] of a) if (!b.has(k) || !sameValue(v, b.get(k))) return false;
+  return true;
+}
