@@ -191,8 +191,12 @@ export class Fanout {
       throw new TickfanError(ErrorCode.BAD_REQUEST, `catch-up for ${name}: this connection is not subscribed to it`);
     }
     this.fast.leave(ts);
-    ts.sentEpoch = epoch;
-    ts.sentVersion = version;
+    // A subscription owed a whole image (its field set widened) keeps that
+    // debt: what the client holds lacks fields, whatever version it names.
+    if (ts.sentVersion >= 0) {
+      ts.sentEpoch = epoch;
+      ts.sentVersion = version;
+    }
     if (conn.slow) this.catchUps.markDirty(ts);
     else this.catchUps.catchUp(ts, true);
   }

@@ -73,15 +73,18 @@ export class Subscriptions {
       ts.sentEpoch = 0;
       ts.sentVersion = -1;
     }
+    // Leaving the native stream first: what it had queued for this turn will
+    // not reach the subscriber, and `behind` must see that.
+    if (paused) this.fast.leave(ts);
     // Changes still pending in the old channel (a throttled tier) never reach
     // this connection through the new one: catch up rather than wait for a
     // publish that may never come.
     const behind = ts.sentEpoch !== ts.topic.epoch || ts.sentVersion !== ts.topic.version;
     const wasPaused = ts.paused;
-    if (paused) this.fast.leave(ts);
     ts.paused = paused;
     if (paused) {
-      if (fresh || (old !== ch && behind)) this.catchUps.markDirty(ts);
+      // Owed one catch-up on resume whenever it is behind now (a quiet topic would never heal otherwise).
+      if (fresh || behind) this.catchUps.markDirty(ts);
       return;
     }
     if (fresh || (wasPaused && ts.dirty) || (old !== ch && behind)) {
