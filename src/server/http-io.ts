@@ -60,3 +60,26 @@ export function readBody(res: UWS.HttpResponse, limit: number, state: { done: bo
   });
 }
 
+
+/**
+ * readBody with a deadline: a body that has not fully arrived within
+ * `timeoutMs` (a slow-loris client) is answered by `late` instead, which
+ * should close the connection since the rest of the body is never read.
+ */
+export function readBodyWithin(
+  res: UWS.HttpResponse,
+  limit: number,
+  timeoutMs: number,
+  state: { done: boolean },
+  done: (body: Buffer) => void,
+  late: () => void,
+): void {
+  const timer = setTimeout(() => {
+    if (!state.done) late();
+  }, timeoutMs);
+  timer.unref();
+  readBody(res, limit, state, (body) => {
+    clearTimeout(timer);
+    done(body);
+  });
+}

@@ -9,7 +9,7 @@ import { TopicPattern, validateTopic } from '../engine/index.js';
 import { ErrorCode, TickfanError, changesFromJson, fieldsToJson } from '../protocol/index.js';
 import { callerOf } from './admission.js';
 import { mayPublish } from './auth.js';
-import { errorBody, readBody, sendError, sendJson } from './http-io.js';
+import { errorBody, readBodyWithin, sendError, sendJson } from './http-io.js';
 import type { NodeParts } from './node-parts.js';
 import type { UWS } from './uws.js';
 
@@ -34,11 +34,7 @@ export function registerHttp(node: NodeParts): void {
 
   app.post('/publish/:topic', (res, req) => {
     const state = { done: false };
-    let slow: NodeJS.Timeout | undefined;
-    res.onAborted(() => {
-      state.done = true;
-      clearTimeout(slow);
-    });
+    res.onAborted(() => (state.done = true));
     const a = callerOf(res, req);
     let topic: string;
     try {
@@ -60,9 +56,8 @@ export function registerHttp(node: NodeParts): void {
       if (err instanceof TickfanError) stats.error(err.errorCode);
       return sendError(res, err, state);
     }
-    // A body that trickles in (slow-loris) is cut off after bodyTimeoutMs.
-    slow = setTimeout(() => {
-      if (state.done) return;
+    // The body is read (bounded in size and time) while nothing else waits; then the token is checked.
+    const late = () => {
       state.done = true;
       stats.error(ErrorCode.BAD_REQUEST);
       res.cork(() => {
@@ -71,10 +66,8 @@ export function registerHttp(node: NodeParts): void {
           .writeHeader('content-type', 'application/json')
           .end(errorBody(ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), true);
       });
-    }, opts.bodyTimeoutMs);
-    // The body is read (bounded) while nothing else waits; then the token is checked.
-    readBody(res, opts.maxBodyBytes, state, (body) => {
-      clearTimeout(slow);
+    };
+    readBodyWithin(res, opts.maxBodyBytes, opts.bodyTimeoutMs, state, (body) => {
       void (async () => {
         try {
           const grants = await sessions.grantsFor(a.token);
@@ -93,7 +86,7 @@ export function registerHttp(node: NodeParts): void {
           sendError(res, err, state);
         }
       })();
-    });
+    }, late);
   });
 
   app.get('/snapshot/:topic', (res, req) => {

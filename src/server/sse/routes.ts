@@ -5,7 +5,7 @@
 import { ErrorCode } from '../../protocol/index.js';
 import { callerOf } from '../admission.js';
 import type { Grants } from '../auth.js';
-import { readBody } from '../http-io.js';
+import { readBodyWithin } from '../http-io.js';
 import type { NodeParts } from '../node-parts.js';
 import type { SseAnswers } from './answers.js';
 import type { SseCommands } from './commands.js';
@@ -72,23 +72,17 @@ export function registerSseRoutes(node: NodeParts, sse: SseRouteParts): void {
 
   app.post('/sse/:session', (res, req) => {
     const state = { done: false };
-    let slow: NodeJS.Timeout | undefined;
-    res.onAborted(() => {
-      state.done = true;
-      clearTimeout(slow);
-    });
+    res.onAborted(() => (state.done = true));
     const a = callerOf(res, req);
     const sid = req.getParameter(0) ?? '';
     const no = admission.access(a);
     if (no) return answers.send(res, answers.failure(no.status, no.code, no.message), a.origin, state);
     // A body that trickles in (slow-loris) is cut off after bodyTimeoutMs, and its connection closed, as on POST /publish.
-    slow = setTimeout(() => {
+    const late = () =>
       answers.send(res, answers.failure('408 Request Timeout', ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), a.origin, state, true);
-    }, opts.bodyTimeoutMs);
-    readBody(res, opts.maxBodyBytes, state, (body) => {
-      clearTimeout(slow);
+    readBodyWithin(res, opts.maxBodyBytes, opts.bodyTimeoutMs, state, (body) => {
       commands.route(sid, 'POST', body.toString('utf8'), (ans) => answers.send(res, ans, a.origin, state));
-    });
+    }, late);
   });
 
   // Ends a session now (rather than after its TTL): EventSource.close() cannot say so.
