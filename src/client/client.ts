@@ -3,7 +3,7 @@
 // This is the public face; the work is done by the connection (transports,
 // reconnect, liveness), gap healing (replicas, catch-ups) and the router.
 
-import { TickfanError, TopicState, isPattern, type AnyMessage, type Changes, type ClientMessage, type FieldValue, type SubscribeMsg } from '../protocol/index.js';
+import { ErrorCode, TickfanError, TopicState, isPattern, type Changes, type ClientMessage, type FieldValue, type SubscribeMsg } from '../protocol/index.js';
 import { Connection, ConnectionState, MAX_QUEUED, type StateChange } from './connection.js';
 import { Emitter } from './emitter.js';
 import { endpoints } from './endpoints.js';
@@ -15,7 +15,7 @@ import type { TopicReplica } from './replica.js';
 import { Router } from './router.js';
 import { newStats, type ClientStats } from './stats.js';
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
-import type { SessionInfo, TransportKind } from './transport.js';
+import type { Incoming, SessionInfo, TransportKind } from './transport.js';
 
 export interface ClientEvents {
   state: StateChange;
@@ -148,7 +148,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     const resume = this.healer.resumePoints(sub.isPattern ? sub.topics : [sub.pattern]);
     // maxRate is a float32 on the wire: SSE sends the value a WebSocket would.
     const maxRate = Math.fround(sub.options.maxRate ?? 0);
-    return { type: 'subscribe', id: sub.id, topics: [sub.pattern], maxRate, fields: [...(sub.options.fields ?? [])], resume };
+    return { type: 'subscribe', id: sub.id, topics: [sub.pattern], maxRate, fields: [...(sub.options.fields ?? [])], resume, timestamps: sub.options.timestamps === true };
   }
 
   // ------------------------------------------------------------ connection events
@@ -190,8 +190,13 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     this.publishes.failAll(err, this.conn.willReconnect);
   }
 
-  private onMessage(m: AnyMessage): void {
+  private onMessage(m: Incoming): void {
     switch (m.type) {
+      case 'unresolved':
+        // A protocol-2 delta naming a field id not learnt yet: heal the topic like any gap.
+        if (m.topic !== null && this.router.covered(m.topic)) this.healer.lost(m.topic);
+        else if (m.topic === null) this.emit('error', new TickfanError(ErrorCode.BAD_FRAME, `server sent an unusable protocol-2 message: ${m.reason}`));
+        return;
       case 'snapshot': {
         // Still in flight after an unsubscribe: nobody holds this topic any more.
         if (!this.router.covered(m.topic)) return;

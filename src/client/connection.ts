@@ -3,14 +3,14 @@
 // WebSocket → SSE fallback, capped full-jitter backoff, frame numbering, the
 // liveness watchdog, and the bounded queue of messages waiting for a connection.
 
-import { CloseCode, PROTOCOL_VERSION, type AnyMessage, type ClientMessage } from '../protocol/index.js';
+import { CloseCode, MAX_PROTOCOL, Protocol2Reader, type ClientMessage } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 import { defaultWebSocket } from './endpoints.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { SseTransport, defaultEventSource } from './sse-transport.js';
 import type { ClientStats } from './stats.js';
-import { WsTransport, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
+import { WsTransport, type Incoming, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
 
 /** The states of a client's connection; `closed` is final. */
 export const ConnectionState = {
@@ -33,7 +33,7 @@ export interface ConnectionHooks {
   /** A transport opened: what to send before anything queued (resubscriptions). */
   opened(info: SessionInfo | null): ClientMessage[];
   /** A server message, in order (Welcome and Ping are handled here). */
-  message(m: AnyMessage): void;
+  message(m: Incoming): void;
   /** A frame went missing: every topic's picture is suspect. */
   sequenceGap(): void;
   /** The transport closed (`Connection.willReconnect` says whether another one follows). */
@@ -58,6 +58,8 @@ export class Connection {
   private sseResumeFrom = '';
   private readonly backoff: Backoff;
   private readonly queued: ClientMessage[] = [];
+  /** Protocol 2's topic ids and field names (bound per connection, names kept per topic epoch). */
+  readonly topics = new Protocol2Reader();
   private expectedSeq = 1;
   private lastFrameAt = 0;
   private heartbeatMs = 5000;
@@ -172,7 +174,7 @@ export class Connection {
     try {
       t =
         kind === 'ws'
-          ? new WsTransport(this.endpoints.ws, WsCtor!, h)
+          ? new WsTransport(this.endpoints.ws, WsCtor!, h, this.topics)
           : new SseTransport(
               this.endpoints.sse,
               { token: this.options.token, resumeFrom: this.sseResumeFrom, EventSource: Es!, fetch: this.options.fetch ?? ((u, i) => globalThis.fetch(u, i)) },
@@ -209,7 +211,7 @@ export class Connection {
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
     const out: ClientMessage[] = [];
-    if (t.kind === 'ws') out.push({ type: 'hello', protocol: PROTOCOL_VERSION, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+    if (t.kind === 'ws') out.push({ type: 'hello', protocol: this.options.protocol ?? MAX_PROTOCOL, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
     out.push(...this.hooks.opened(info), ...this.queued.splice(0));
     if (out.length) t.send(out);
     this.setState(S.CONNECTED);
@@ -262,7 +264,7 @@ export class Connection {
     (this.watchdog as { unref?: () => void }).unref?.();
   }
 
-  private onFrame(t: Transport, seq: number, messages: readonly AnyMessage[]): void {
+  private onFrame(t: Transport, seq: number, messages: readonly Incoming[]): void {
     if (t !== this.t) return;
     this.lastFrameAt = Date.now();
     this.stats.frames++;

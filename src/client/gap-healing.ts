@@ -49,6 +49,14 @@ export class GapHealer {
   applyDelta(m: DeltaMsg): TopicReplica | null {
     const r = this.replicaFor(m.topic);
     const healing = r.healingSince !== 0;
+    if (m.version === m.base && m.changes.size === 0 && r.held && r.epoch === m.epoch && r.version === m.version) {
+      // "You hold the current version" (a resume or catch-up with nothing new,
+      // or protocol 2 binding a topic id): nothing to deliver.
+      if (healing) this.stats.gapsHealed++;
+      r.healingSince = 0;
+      r.expectCatchUp = false;
+      return null;
+    }
     const result = r.delta(m.epoch, m.base, m.version, m.changes);
     if (result === 'duplicate') {
       this.stats.duplicates++;
@@ -81,6 +89,12 @@ export class GapHealer {
       const r = this.replicas.get(v.topic);
       if (r?.held && !r.healingSince && (v.epoch !== r.epoch || v.version > r.version)) this.gap(r);
     }
+  }
+
+  /** Something of `topic` arrived that could not be applied: one catch-up, unless one is on its way. */
+  lost(topic: string): void {
+    const r = this.replicaFor(topic);
+    if (!r.healingSince) this.gap(r);
   }
 
   /** A frame went missing: ask for every held topic. */

@@ -35,12 +35,20 @@ export interface ClientOptions {
   catchUpTimeoutMs?: number;
   /** Client name sent in Hello. */
   name?: string;
+  /**
+   * Wire protocol over WebSocket: 2 (default; compact snapshots and deltas)
+   * or 1 (the first protocol, for comparison and for servers that predate 2).
+   */
+  protocol?: 1 | 2;
 }
 
 /** Throws a BAD_OPTION ClientError for a URL or transport the client cannot use. */
 export function checkOptions(url: string, options: ClientOptions): void {
   if (typeof url !== 'string' || !/^(wss?|https?):\/\//.test(url)) {
     throw new ClientError(ClientErrorCode.BAD_OPTION, `url must start with ws://, wss://, http:// or https:// (got ${JSON.stringify(url)})`);
+  }
+  if (options.protocol !== undefined && options.protocol !== 1 && options.protocol !== 2) {
+    throw new ClientError(ClientErrorCode.BAD_OPTION, `options.protocol must be 1 or 2 (got ${JSON.stringify(options.protocol)})`);
   }
   const t = options.transport;
   if (t !== undefined && t !== 'ws' && t !== 'sse' && t !== 'auto') {

@@ -11,6 +11,8 @@ export interface SubscribeOptions {
   maxRate?: number;
   /** Only these fields (absent: all). */
   fields?: string[];
+  /** Protocol 2: have each update carry its publish time in `ts` (protocol 1 always does). Default false. */
+  timestamps?: boolean;
 }
 
 /** One applied snapshot or delta, as a subscriber sees it. */
@@ -26,7 +28,7 @@ export interface Update {
   state: Record<string, FieldValue>;
   /** Publishes merged into this update (1 unless conflated). */
   updates: number;
-  /** Server time (ms since 1970) of the last publish included. */
+  /** Server time (ms since 1970) of the last publish included; 0 for protocol-2 deltas unless `timestamps` was asked for. */
   ts: number;
 }
 

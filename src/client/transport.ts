@@ -3,7 +3,18 @@
 // numbered frames of them — each transport does its own encoding — so gap
 // detection, catch-ups and resume are one piece of code whatever the transport.
 
-import { Encoder, SERVER_FRAME_HEADER, clientFrame, decodeMessage, frameSeq, splitMessages, type AnyMessage, type ClientMessage } from '../protocol/index.js';
+import {
+  Encoder,
+  ServerFrameReader,
+  clientFrame,
+  type AnyMessage,
+  type ClientMessage,
+  type Protocol2Reader,
+  type Unresolved,
+} from '../protocol/index.js';
+
+/** What a transport hands on: a message, or a protocol-2 message it could not resolve (a gap to heal). */
+export type Incoming = AnyMessage | Unresolved;
 
 export type TransportKind = 'ws' | 'sse';
 
@@ -33,7 +44,7 @@ export interface TransportHandlers {
   /** Ready to send. `info` is null for a WebSocket. */
   open(info: SessionInfo | null): void;
   /** One server frame: its sequence number and messages, in order. */
-  frame(seq: number, messages: readonly AnyMessage[]): void;
+  frame(seq: number, messages: readonly Incoming[]): void;
   /** Input that could not be decoded (the connection stays up). */
   error(err: Error): void;
   /** The connection ended (or could not open): a close code and a reason. */
@@ -52,14 +63,25 @@ export interface Transport {
 
 const OPEN = 1;
 
-/** Binary WebSocket: `u64 seq + size-prefixed messages` per frame. */
+/**
+ * Binary WebSocket: protocol-1 frames until the server's Welcome announces
+ * protocol 2, then protocol-2 frames, whose snapshots and deltas `topics`
+ * turns back into named ones (its topic ids are bound anew per connection).
+ */
 export class WsTransport implements Transport {
   readonly kind = 'ws';
   private readonly ws: WebSocketLike;
   private readonly enc = new Encoder(1024);
+  private readonly frames = new ServerFrameReader();
   private done = false;
 
-  constructor(url: string, Ctor: WebSocketCtor, private readonly h: TransportHandlers) {
+  constructor(
+    url: string,
+    Ctor: WebSocketCtor,
+    private readonly h: TransportHandlers,
+    private readonly topics: Protocol2Reader,
+  ) {
+    topics.reset();
     const ws = (this.ws = new Ctor(url));
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
@@ -112,22 +134,20 @@ export class WsTransport implements Transport {
   private onData(data: unknown): void {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
     if (!bytes) return;
-    let seq: number;
+    let frame: { seq: number; messages: AnyMessage[]; error: unknown };
     try {
-      seq = frameSeq(bytes);
+      frame = this.frames.read(bytes);
     } catch (err) {
       this.h.error(err as Error);
       return;
     }
     // Messages before a bad one in the same frame still count.
-    const messages: AnyMessage[] = [];
-    let bad: unknown = null;
-    try {
-      splitMessages(bytes, SERVER_FRAME_HEADER, (m) => messages.push(decodeMessage(m)));
-    } catch (err) {
-      bad = err;
+    const messages: Incoming[] = frame.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (m.type === 'snapshot2' || m.type === 'delta2') messages[i] = this.topics.read(m);
     }
-    this.h.frame(seq, messages);
-    if (bad && !this.done) this.h.error(bad as Error);
+    this.h.frame(frame.seq, messages);
+    if (frame.error && !this.done) this.h.error(frame.error as Error);
   }
 }

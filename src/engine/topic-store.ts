@@ -31,6 +31,7 @@ export class TopicStore {
   private readonly topics = new Map<string, Topic>();
   readonly limits: EngineLimits;
   private readonly epochs: EpochClock;
+  private lastTopicId = 0;
 
   constructor(limits: Partial<EngineLimits> = {}, epochs = new EpochClock()) {
     this.limits = { ...DEFAULT_ENGINE_LIMITS, ...limits };
@@ -94,15 +95,23 @@ export class TopicStore {
       if (this.topics.size >= this.limits.maxTopics) {
         throw new TickfanError(ErrorCode.TOO_MANY_TOPICS, `cannot create ${name}: the server holds ${this.limits.maxTopics} topics already`);
       }
-      topic = new Topic(name, this.epochs.next(), this.limits.historySize);
+      topic = this.newTopic(name, this.epochs.next(), this.lastTopicId + 1);
     }
     if (topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
       throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
     }
-    if (created) this.topics.set(name, topic);
+    if (created) {
+      this.topics.set(name, topic);
+      this.lastTopicId = topic.id;
+    }
     const base = topic.version;
+    const namesFrom = topic.fieldIdsEnd;
     const version = topic.apply(changes, ts);
-    return { topic, base, version, changes, created };
+    return { topic, base, version, changes, created, namesFrom };
+  }
+
+  private newTopic(name: string, epoch: number, id: number): Topic {
+    return new Topic(name, epoch, this.limits.historySize, id, Math.max(1024, 4 * this.limits.maxFieldsPerTopic));
   }
 
   /**
@@ -110,30 +119,40 @@ export class TopicStore {
    * versioned. Returns null — applying nothing — when it is not the next
    * version of that epoch (the replica missed something and must resync).
    */
-  applySequenced(name: string, epoch: number, version: number, changes: Changes, ts: number): Accepted | null {
+  applySequenced(name: string, epoch: number, version: number, changes: Changes, ts: number, id: number): Accepted | null {
     let topic = this.topics.get(name);
     const created = !topic;
     if (!topic) {
       if (version !== 1) return null;
-      topic = new Topic(name, epoch, this.limits.historySize);
+      topic = this.newTopic(name, epoch, id);
       this.topics.set(name, topic);
-    } else if (topic.epoch !== epoch) {
+    } else if (topic.epoch !== epoch || topic.id !== id) {
       return null;
     }
     const base = topic.version;
+    const namesFrom = topic.fieldIdsEnd;
     if (!topic.applyAt(version, changes, ts)) return null;
-    return { topic, base, version, changes, created };
+    return { topic, base, version, changes, created, namesFrom };
   }
 
   /** Replica side: sets a topic to the sequencer's exact (epoch, version, state). */
-  resetTopic(name: string, epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number): { topic: Topic; created: boolean } {
+  resetTopic(
+    name: string,
+    epoch: number,
+    version: number,
+    state: Iterable<[string, FieldValue]>,
+    ts: number,
+    id: number,
+    fieldNames: readonly string[],
+  ): { topic: Topic; created: boolean } {
     let topic = this.topics.get(name);
     const created = !topic;
+    // Topic ids never change within a sequencer's life: the same name keeps its id.
     if (!topic) {
-      topic = new Topic(name, epoch, this.limits.historySize);
+      topic = this.newTopic(name, epoch, id);
       this.topics.set(name, topic);
     }
-    topic.reset(epoch, version, state, ts);
+    topic.reset(epoch, version, state, ts, fieldNames);
     return { topic, created };
   }
 }

@@ -1,5 +1,7 @@
-// A topic: its latest state, its (epoch, version), and a bounded history of
-// recent deltas. The only place a topic's state and version change.
+// A topic: its latest state, its (epoch, version), a bounded history of
+// recent deltas, and its field dictionary (protocol 2's field ids, assigned in
+// order of first use within the epoch and never reused). The only place a
+// topic's state and version change.
 
 import type { Changes, FieldValue, State } from '../protocol/index.js';
 import { applyChanges } from './conflation.js';
@@ -18,12 +20,19 @@ export interface Accepted {
   readonly version: number;
   readonly changes: Changes;
   readonly created: boolean;
+  /** Field ids from this one on were first assigned by this publish. */
+  readonly namesFrom: number;
 }
 
 export class Topic {
   readonly name: string;
+  /** The topic's number on the wire (protocol 2), assigned by its sequencer. */
+  readonly id: number;
   private _epoch: number;
   private _version = 0;
+  /** Field name by id; id 0 is "no id" (past the dictionary's limit the name always travels). */
+  private names: string[] = [''];
+  private ids = new Map<string, number>();
   /** Server time (ms since 1970) of the last accepted publish. */
   ts = 0;
   readonly state: State = new Map();
@@ -31,10 +40,46 @@ export class Topic {
   /** Set by fan-out: a stale topic's subscribers were told so. */
   stale = false;
 
-  constructor(name: string, epoch: number, historySize: number) {
+  constructor(
+    name: string,
+    epoch: number,
+    historySize: number,
+    id = 0,
+    /** Field ids assigned per epoch at most (a churning order book must not grow it for ever). */
+    private readonly maxFieldIds = 4096,
+  ) {
     this.name = name;
     this._epoch = epoch;
+    this.id = id;
     this.history = new HistoryRing(historySize);
+  }
+
+  /** The field's id in this epoch; 0 when it has none. */
+  fieldId(name: string): number {
+    return this.ids.get(name) ?? 0;
+  }
+
+  /** The name of field `id` (undefined for an id not assigned in this epoch). */
+  fieldName(id: number): string | undefined {
+    return id > 0 ? this.names[id] : undefined;
+  }
+
+  /** Ids assigned so far + 1 (the next id to assign). */
+  get fieldIdsEnd(): number {
+    return this.names.length;
+  }
+
+  /** Field names by id (index 0 unused), for replicas' images. */
+  fieldNames(): readonly string[] {
+    return this.names;
+  }
+
+  private assignIds(changes: Changes): void {
+    for (const k of changes.keys()) {
+      if (this.ids.has(k) || this.names.length > this.maxFieldIds) continue;
+      this.ids.set(k, this.names.length);
+      this.names.push(k);
+    }
   }
 
   get version(): number {
@@ -49,13 +94,15 @@ export class Topic {
    * Replaces the whole state at a given (epoch, version): a replica catching
    * up from its sequencer's snapshot. History before it is gone.
    */
-  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number): void {
+  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number, fieldNames: readonly string[] = ['']): void {
     this._epoch = epoch;
     this._version = version;
     this.ts = ts;
     this.state.clear();
     for (const [k, v] of state) this.state.set(k, v);
     this.history.clear();
+    this.names = [...fieldNames];
+    this.ids = new Map(this.names.map((n, i) => [n, i] as [string, number]).slice(1));
   }
 
   /** Applies an update sequenced elsewhere; false (nothing applied) unless it is the next version. */
@@ -67,6 +114,7 @@ export class Topic {
 
   /** Applies one publish; returns the new version. */
   apply(changes: Changes, ts: number): number {
+    this.assignIds(changes);
     applyChanges(this.state, changes);
     this._version++;
     this.ts = ts;

@@ -5,10 +5,14 @@ import { ByteBuffer } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
 import { ErrorCode, TickfanError } from './codes.js';
 import type { AnyMessage, ResumePoint, TopicState } from './messages.js';
+import { readPacked } from './packed.js';
 import type { Changes, FieldValue, State } from './values.js';
 import { UnknownTypeError, verifyMessage } from './verify.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+const TWO_32 = 2 ** 32;
+const EMPTY = new Uint8Array(0);
 
 function num(n: bigint): number {
   return n > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(n);
@@ -74,6 +78,7 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         // Read element by element: rateTiersArray() builds a Float32Array view,
         // which throws when the frame does not start 4-byte aligned (ws slices).
         rateTiers: Array.from({ length: w.rateTiersLength() }, (_, i) => w.rateTiers(i)!),
+        maxProtocol: Math.max(1, w.maxProtocol()),
       };
     }
     case fb.Body.Subscribe: {
@@ -90,6 +95,7 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         maxRate: s.maxRate(),
         fields: stringList(s.fieldsLength(), (i) => s.fields(i)),
         resume,
+        timestamps: s.timestamps(),
       };
     }
     case fb.Body.Unsubscribe:
@@ -131,6 +137,35 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         version: num(d.version()),
         updates: d.updates(),
         changes: readFields(d.changesLength(), (i, o) => d.changes(i, o), true) as Changes,
+        ts: d.ts(),
+      };
+    }
+    case fb.Body.Snapshot2: {
+      const s = msg.body(new fb.Snapshot2()) as fb.Snapshot2;
+      return {
+        type: 'snapshot2',
+        topicId: s.topicId(),
+        topic: s.topic()!,
+        epoch: num(s.epoch()),
+        version: s.versionHi() * TWO_32 + s.version(),
+        entries: readPacked(s.valuesArray() ?? EMPTY),
+        ts: s.ts(),
+      };
+    }
+    case fb.Body.Delta2: {
+      const d = msg.body(new fb.Delta2()) as fb.Delta2;
+      const version = d.versionHi() * TWO_32 + d.version();
+      const span = d.span();
+      if (span > version) throw new TickfanError(ErrorCode.BAD_FRAME, `delta2 span ${span} is larger than its version ${version}`);
+      return {
+        type: 'delta2',
+        topicId: d.topicId(),
+        topic: d.topic(),
+        epoch: num(d.epoch()),
+        base: version - span,
+        version,
+        updates: span,
+        entries: readPacked(d.changesArray() ?? EMPTY),
         ts: d.ts(),
       };
     }

@@ -4,7 +4,8 @@
 
 import { Builder, type Offset } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
-import { PROTOCOL_VERSION, type AnyMessage, type ResumePoint, type TopicState } from './messages.js';
+import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
 
 function u64(n: number): bigint {
@@ -13,6 +14,28 @@ function u64(n: number): bigint {
 
 type FieldEntries = Iterable<readonly [string, FieldValue | null]>;
 
+const TWO_32 = 2 ** 32;
+
+/** What protocol 2 needs to know of a topic to encode it (the engine's Topic is one). */
+export interface TopicRef {
+  /** The topic's number, bound to its name and epoch by snapshots and catch-ups. */
+  readonly id: number;
+  readonly name: string;
+  readonly epoch: number;
+  /** The field's id in this topic's epoch; 0 when it has none (its name then always travels). */
+  fieldId(name: string): number;
+}
+
+/** How a protocol-2 delta is written. */
+export interface Delta2Options {
+  /** Entries whose field id is at least this carry their names (1: every name, as catch-ups do). */
+  namesFrom: number;
+  /** Carry the topic's name and epoch (binding topic_id): catch-ups do. */
+  bind: boolean;
+  /** The publish time, for subscriptions that asked for timestamps. */
+  ts?: number;
+}
+
 /**
  * Builds size-prefixed messages with one reused Builder. Every method returns
  * a fresh Uint8Array the caller owns (safe to cache and share between sockets).
@@ -20,6 +43,7 @@ type FieldEntries = Iterable<readonly [string, FieldValue | null]>;
 export class Encoder {
   private readonly b: Builder;
   private offsets: Offset[] = [];
+  private readonly pack = new PackWriter();
 
   constructor(initialSize = 4096) {
     this.b = new Builder(initialSize);
@@ -107,9 +131,9 @@ export class Encoder {
       case 'hello':
         return this.hello(m.protocol, m.client, m.token);
       case 'welcome':
-        return this.welcome(m.server, m.heartbeatMs, m.maxFrame, m.rateTiers);
+        return this.welcome(m.server, m.heartbeatMs, m.maxFrame, m.rateTiers, m.protocol);
       case 'subscribe':
-        return this.subscribe(m.id, m.topics, m.maxRate, m.fields, m.resume);
+        return this.subscribe(m.id, m.topics, m.maxRate, m.fields, m.resume, m.timestamps);
       case 'unsubscribe':
         return this.unsubscribe(m.id);
       case 'publish':
@@ -136,6 +160,9 @@ export class Encoder {
         return this.error(m.code, m.id, m.topic, m.message);
       case 'heartbeat':
         return this.heartbeat(m.time, m.versions);
+      case 'snapshot2':
+      case 'delta2':
+        return this.fromEntries(m);
     }
   }
 
@@ -145,13 +172,21 @@ export class Encoder {
     return this.finish(fb.Body.Hello, fb.Hello.createHello(this.b, protocol, c, t));
   }
 
-  welcome(server: string, heartbeatMs: number, maxFrame: number, rateTiers: readonly number[]): Uint8Array {
+  /** `protocol`: the protocol of the frames that follow this Welcome's frame. */
+  welcome(server: string, heartbeatMs: number, maxFrame: number, rateTiers: readonly number[], protocol = PROTOCOL_VERSION): Uint8Array {
     const s = this.b.createString(server);
     const r = fb.Welcome.createRateTiersVector(this.b, [...rateTiers]);
-    return this.finish(fb.Body.Welcome, fb.Welcome.createWelcome(this.b, PROTOCOL_VERSION, s, heartbeatMs, maxFrame, r));
+    return this.finish(fb.Body.Welcome, fb.Welcome.createWelcome(this.b, protocol, s, heartbeatMs, maxFrame, r, MAX_PROTOCOL));
   }
 
-  subscribe(id: number, topics: readonly string[], maxRate: number, fields: readonly string[], resume: readonly ResumePoint[]): Uint8Array {
+  subscribe(
+    id: number,
+    topics: readonly string[],
+    maxRate: number,
+    fields: readonly string[],
+    resume: readonly ResumePoint[],
+    timestamps = false,
+  ): Uint8Array {
     const b = this.b;
     const t = this.strings(topics);
     const f = fields.length ? this.strings(fields) : 0;
@@ -160,7 +195,7 @@ export class Encoder {
       const offs = resume.map((p) => fb.ResumePoint.createResumePoint(b, b.createString(p.topic), u64(p.epoch), u64(p.version)));
       r = fb.Subscribe.createResumeVector(b, offs);
     }
-    return this.finish(fb.Body.Subscribe, fb.Subscribe.createSubscribe(b, id, t, maxRate, f, r));
+    return this.finish(fb.Body.Subscribe, fb.Subscribe.createSubscribe(b, id, t, maxRate, f, r, timestamps));
   }
 
   unsubscribe(id: number): Uint8Array {
@@ -213,6 +248,70 @@ export class Encoder {
     const t = this.b.createString(topic);
     const f = this.fields(changes, only);
     return this.finish(fb.Body.Delta, fb.Delta.createDelta(this.b, t, u64(epoch), u64(base), u64(version), updates, f, ts));
+  }
+
+  /** Packed entries of `entries` (restricted to `only`) into the builder; names for ids ≥ namesFrom. */
+  private packed(t: TopicRef, entries: FieldEntries, namesFrom: number, only?: ReadonlySet<string>): Offset {
+    const w = this.pack;
+    w.reset();
+    for (const [name, v] of entries) {
+      if (only && !only.has(name)) continue;
+      const id = t.fieldId(name);
+      w.entry(id, name, id >= namesFrom, v);
+    }
+    return this.b.createByteVector(w.take());
+  }
+
+  /** A protocol-2 message from decoded entries as they are (ids and names kept): tests and tools. */
+  private fromEntries(m: Snapshot2Msg | Delta2Msg): Uint8Array {
+    const b = this.b;
+    const w = this.pack;
+    w.reset();
+    for (const e of m.entries) w.entry(e.id, e.name ?? '', e.name !== undefined, e.value);
+    const packed = b.createByteVector(w.take());
+    const name = m.topic !== null ? b.createString(m.topic) : 0;
+    const hi = Math.floor(m.version / TWO_32);
+    if (m.type === 'snapshot2') {
+      return this.finish(fb.Body.Snapshot2, fb.Snapshot2.createSnapshot2(b, m.topicId, m.version % TWO_32, packed, name, u64(m.epoch), hi, m.ts));
+    }
+    b.forceDefaults(true); // span 1 is the default; written anyway, harmless for tools
+    const d = fb.Delta2.createDelta2(b, m.topicId, m.version % TWO_32, packed, m.version - m.base, hi, name, u64(m.epoch), m.ts);
+    b.forceDefaults(false);
+    return this.finish(fb.Body.Delta2, d);
+  }
+
+  /** Protocol 2: the whole state, binding t.id to its name and epoch; every entry named. */
+  snapshot2(t: TopicRef, version: number, state: FieldEntries, ts: number, only?: ReadonlySet<string>): Uint8Array {
+    const b = this.b;
+    const values = this.packed(t, state, 1, only);
+    const name = b.createString(t.name);
+    const hi = Math.floor(version / TWO_32);
+    return this.finish(fb.Body.Snapshot2, fb.Snapshot2.createSnapshot2(b, t.id, version % TWO_32, values, name, u64(t.epoch), hi, ts));
+  }
+
+  /** Protocol 2: from `base` to `version` (span = version − base publishes merged). */
+  delta2(t: TopicRef, base: number, version: number, changes: FieldEntries, o: Delta2Options, only?: ReadonlySet<string>): Uint8Array {
+    const b = this.b;
+    const packed = this.packed(t, changes, o.namesFrom, only);
+    const name = o.bind ? b.createString(t.name) : 0;
+    const hi = Math.floor(version / TWO_32);
+    const epoch = o.bind ? u64(t.epoch) : 0n;
+    const span = version - base;
+    fb.Delta2.startDelta2(b);
+    // Scalars first by size: the table stays as small as FlatBuffers allows.
+    if (o.ts !== undefined) fb.Delta2.addTs(b, o.ts);
+    if (o.bind) fb.Delta2.addEpoch(b, epoch);
+    fb.Delta2.addTopicId(b, t.id);
+    fb.Delta2.addVersion(b, version % TWO_32);
+    fb.Delta2.addChanges(b, packed);
+    if (span !== 1) {
+      b.forceDefaults(true);
+      fb.Delta2.addSpan(b, span);
+      b.forceDefaults(false);
+    }
+    if (hi) fb.Delta2.addVersionHi(b, hi);
+    if (name) fb.Delta2.addTopic(b, name);
+    return this.finish(fb.Body.Delta2, fb.Delta2.endDelta2(b));
   }
 
   topicStatus(topic: string, state: TopicState, epoch: number, version: number): Uint8Array {

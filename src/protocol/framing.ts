@@ -1,6 +1,9 @@
-// Frames on the WebSocket: a server frame is `u64 seq` + size-prefixed
-// messages, a client frame is size-prefixed messages. Splitting, numbering
-// and assembling frames; the messages themselves are encode.ts / decode.ts.
+// Frames on the WebSocket. Protocol 1: a server frame is `u64 seq` + u32
+// size-prefixed messages; protocol 2: `varint seq` + varint size-prefixed
+// messages; a client frame is u32 size-prefixed messages in both. Splitting,
+// numbering and assembling frames; the messages are encode.ts / decode.ts.
+// Encoded messages are always u32 size-prefixed in memory: a protocol-2 frame
+// writer swaps the prefix for a varint as it copies them.
 
 import { ErrorCode, TickfanError } from './codes.js';
 import { decodeMessage } from './decode.js';
@@ -8,6 +11,8 @@ import type { AnyMessage } from './messages.js';
 
 /** Bytes before the first message of a server frame (the u64 sequence). */
 export const SERVER_FRAME_HEADER = 8;
+/** Bytes before the first message of a protocol-2 frame published to many (varint sequence 0). */
+export const SERVER_FRAME_HEADER_V2 = 1;
 
 /**
  * Splits a run of size-prefixed messages starting at `offset`. Calls `each`
@@ -79,5 +84,125 @@ export class FrameWriter {
       at += p.byteLength;
     }
     return this.buf.subarray(0, n);
+  }
+}
+
+// ---------------------------------------------------------------- protocol 2
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 128) {
+    buf[at++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+/** Reads an unsigned varint (up to 2^53) at `at`; BAD_FRAME when truncated or too long. */
+export function readVarint(frame: Uint8Array, at: number): { value: number; next: number } {
+  let n = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (at >= frame.byteLength) throw new TickfanError(ErrorCode.BAD_FRAME, `truncated varint at byte ${at}`);
+    const b = frame[at++]!;
+    n += (b & 127) * scale;
+    if (b < 128) return { value: n, next: at };
+    scale *= 128;
+  }
+  throw new TickfanError(ErrorCode.BAD_FRAME, `varint longer than 8 bytes at byte ${at - 8}`);
+}
+
+/** Bytes of a server frame holding `parts` (u32 size-prefixed messages) in `protocol`'s framing. */
+export function serverFrameSize(protocol: number, seq: number, parts: readonly Uint8Array[]): number {
+  let n = protocol === 2 ? varintSize(seq) : SERVER_FRAME_HEADER;
+  for (const p of parts) n += protocol === 2 ? varintSize(p.byteLength - 4) + p.byteLength - 4 : p.byteLength;
+  return n;
+}
+
+/**
+ * Protocol-2 server frames: `varint seq` + messages, each with a varint size
+ * instead of its u32 prefix. The view is valid until the next call.
+ */
+export class FrameWriter2 {
+  private buf = new Uint8Array(64 * 1024);
+
+  /** `parts` are u32 size-prefixed messages (as the Encoder makes them). */
+  write(seq: number, parts: readonly Uint8Array[], count = parts.length): Uint8Array {
+    let n = varintSize(seq);
+    for (let i = 0; i < count; i++) {
+      const size = parts[i]!.byteLength - 4;
+      n += varintSize(size) + size;
+    }
+    if (n > this.buf.byteLength) this.buf = new Uint8Array(Math.max(n, this.buf.byteLength * 2));
+    const buf = this.buf;
+    let at = writeVarint(buf, 0, seq);
+    for (let i = 0; i < count; i++) {
+      const p = parts[i]!;
+      at = writeVarint(buf, at, p.byteLength - 4);
+      buf.set(p.subarray(4), at);
+      at += p.byteLength - 4;
+    }
+    return buf.subarray(0, n);
+  }
+}
+
+/** Splits the varint size-prefixed messages of a protocol-2 frame starting at `offset`. */
+export function splitMessages2(frame: Uint8Array, offset: number, each: (msg: Uint8Array) => void): void {
+  let at = offset;
+  if (at >= frame.byteLength) throw new TickfanError(ErrorCode.BAD_FRAME, 'empty frame: expected at least one message');
+  while (at < frame.byteLength) {
+    const { value: size, next } = readVarint(frame, at);
+    if (size === 0 || next + size > frame.byteLength) {
+      throw new TickfanError(ErrorCode.BAD_FRAME, `size ${size} at byte ${at} runs past the frame (${frame.byteLength} bytes)`);
+    }
+    each(frame.subarray(next, next + size));
+    at = next + size;
+  }
+}
+
+/** Decodes a whole protocol-2 server frame. */
+export function decodeServerFrame2(frame: Uint8Array): { seq: number; messages: AnyMessage[] } {
+  const { value: seq, next } = readVarint(frame, 0);
+  const messages: AnyMessage[] = [];
+  splitMessages2(frame, next, (m) => messages.push(decodeMessage(m)));
+  return { seq, messages };
+}
+
+/**
+ * A client's reader of server frames: protocol-1 framing until a frame holds
+ * a Welcome announcing protocol 2, protocol-2 framing from the next frame on.
+ */
+export class ServerFrameReader {
+  /** The framing of the next frame. */
+  protocol = 1;
+
+  /**
+   * The frame's sequence number and its messages up to the first one that
+   * does not decode (`error` then says why: the messages before it still
+   * count). Throws BAD_FRAME only when not even the sequence number reads.
+   */
+  read(frame: Uint8Array): { seq: number; messages: AnyMessage[]; error: unknown } {
+    let seq: number;
+    let at: number;
+    if (this.protocol === 2) ({ value: seq, next: at } = readVarint(frame, 0));
+    else (seq = frameSeq(frame)), (at = SERVER_FRAME_HEADER);
+    const messages: AnyMessage[] = [];
+    let error: unknown = null;
+    try {
+      (this.protocol === 2 ? splitMessages2 : splitMessages)(frame, at, (m) => messages.push(decodeMessage(m)));
+    } catch (err) {
+      error = err;
+    }
+    for (const m of messages) if (m.type === 'welcome' && m.protocol === 2) this.protocol = 2;
+    return { seq, messages, error };
   }
 }

@@ -23,13 +23,31 @@ export type {
   PongMsg,
   SnapshotMsg,
   DeltaMsg,
+  Snapshot2Msg,
+  Delta2Msg,
   TopicStatusMsg,
   AckMsg,
   ErrorMsg,
   HeartbeatMsg,
 } from './messages.js';
 export { TopicState, isClientMessage } from './messages.js';
-export { PROTOCOL_VERSION } from './messages.js';
-export { Encoder } from './encode.js';
+export { PROTOCOL_VERSION, MAX_PROTOCOL } from './messages.js';
+export { Encoder, type TopicRef, type Delta2Options } from './encode.js';
 export { decodeMessage } from './decode.js';
-export { FrameWriter, SERVER_FRAME_HEADER, decodeServerFrame, splitMessages, frameSeq, clientFrame } from './framing.js';
+export {
+  FrameWriter,
+  FrameWriter2,
+  SERVER_FRAME_HEADER,
+  SERVER_FRAME_HEADER_V2,
+  ServerFrameReader,
+  decodeServerFrame,
+  decodeServerFrame2,
+  splitMessages,
+  splitMessages2,
+  readVarint,
+  frameSeq,
+  clientFrame,
+  serverFrameSize,
+} from './framing.js';
+export { PackWriter, PackReader, PackedTag, readPacked, decimalOf, MAX_DECIMAL_EXPONENT, type PackedEntry } from './packed.js';
+export { Protocol2Reader, type Unresolved } from './protocol2-reader.js';

@@ -15,7 +15,7 @@ const STATE_NAME: Record<number, string> = { [TopicState.OK]: 'ok', [TopicState.
 export function messageToJson(m: AnyMessage): Record<string, unknown> {
   switch (m.type) {
     case 'welcome':
-      return { type: m.type, protocol: m.protocol, server: m.server, heartbeatMs: m.heartbeatMs, maxFrame: m.maxFrame, rateTiers: m.rateTiers };
+      return { type: m.type, protocol: m.protocol, server: m.server, heartbeatMs: m.heartbeatMs, maxFrame: m.maxFrame, rateTiers: m.rateTiers, maxProtocol: m.maxProtocol };
     case 'snapshot':
       return { type: m.type, topic: m.topic, epoch: m.epoch, version: m.version, ts: m.ts, fields: fieldsToJson(m.fields) };
     case 'delta':
@@ -51,7 +51,7 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
   switch (o.type) {
     case 'welcome':
-      return { type: 'welcome', protocol: num(o.protocol), server: text(o.server), heartbeatMs: num(o.heartbeatMs), maxFrame: num(o.maxFrame), rateTiers: Array.isArray(o.rateTiers) ? (o.rateTiers as number[]) : [] };
+      return { type: 'welcome', protocol: num(o.protocol), server: text(o.server), heartbeatMs: num(o.heartbeatMs), maxFrame: num(o.maxFrame), rateTiers: Array.isArray(o.rateTiers) ? (o.rateTiers as number[]) : [], maxProtocol: num(o.maxProtocol) || 1 };
     case 'snapshot':
       return { type: 'snapshot', topic: text(o.topic), epoch: num(o.epoch), version: num(o.version), ts: num(o.ts), fields: fieldMap(o.fields) as State };
     case 'delta':
@@ -80,7 +80,7 @@ export function messageToCommand(m: ClientMessage): Record<string, unknown> | nu
     case 'hello':
       return null; // the token travels in the stream's URL
     case 'subscribe':
-      return { type: m.type, id: m.id, topics: m.topics, maxRate: m.maxRate, fields: m.fields, resume: m.resume };
+      return { type: m.type, id: m.id, topics: m.topics, maxRate: m.maxRate, fields: m.fields, resume: m.resume, ...(m.timestamps ? { timestamps: true } : {}) };
     case 'unsubscribe':
     case 'pause':
     case 'resume':
@@ -138,7 +138,7 @@ export function commandToMessage(c: unknown): ClientMessage {
     case 'subscribe': {
       const maxRate = o.maxRate ?? 0;
       if (typeof maxRate !== 'number' || !(maxRate >= 0)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
-      return { type: 'subscribe', id: int(o.id, 'id', 1), topics: strings(o.topics, 'topics'), maxRate, fields: strings(o.fields, 'fields'), resume: resumePoints(o.resume) };
+      return { type: 'subscribe', id: int(o.id, 'id', 1), topics: strings(o.topics, 'topics'), maxRate, fields: strings(o.fields, 'fields'), resume: resumePoints(o.resume), timestamps: o.timestamps === true };
     }
     case 'unsubscribe':
     case 'pause':

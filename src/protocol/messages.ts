@@ -1,10 +1,13 @@
 // Decoded protocol messages as plain objects, discriminated on `type`.
 // Versions and epochs are numbers (kept below 2^53 by the server).
 
+import type { PackedEntry } from './packed.js';
 import type { Changes, State } from './values.js';
 
-/** The protocol version this build speaks, exchanged in Hello / Welcome. */
+/** Protocol 1: the first protocol, spoken by every connection until its Hello asks for another. */
 export const PROTOCOL_VERSION = 1;
+/** The highest protocol this build speaks (Welcome.max_protocol). */
+export const MAX_PROTOCOL = 2;
 
 export interface ResumePoint {
   topic: string;
@@ -23,6 +26,8 @@ export type WelcomeMsg = {
   heartbeatMs: number;
   maxFrame: number;
   rateTiers: number[];
+  /** The highest protocol the server speaks (1 from servers that predate protocol 2). */
+  maxProtocol: number;
 };
 export type SubscribeMsg = {
   type: 'subscribe';
@@ -31,6 +36,8 @@ export type SubscribeMsg = {
   maxRate: number;
   fields: string[];
   resume: ResumePoint[];
+  /** Protocol 2: deltas carry their publish time only when asked for. */
+  timestamps: boolean;
 };
 export type UnsubscribeMsg = { type: 'unsubscribe'; id: number };
 export type PublishMsg = { type: 'publish'; id: number; topic: string; changes: Changes };
@@ -48,6 +55,28 @@ export type DeltaMsg = {
   version: number;
   updates: number;
   changes: Changes;
+  ts: number;
+};
+/** Protocol 2 snapshot: binds topicId to (topic, epoch); every entry carries its name. */
+export type Snapshot2Msg = {
+  type: 'snapshot2';
+  topicId: number;
+  topic: string;
+  epoch: number;
+  version: number;
+  entries: PackedEntry[];
+  ts: number;
+};
+/** Protocol 2 delta: `topic` and `epoch` are present when it binds topicId (catch-ups); ts is 0 unless asked for. */
+export type Delta2Msg = {
+  type: 'delta2';
+  topicId: number;
+  topic: string | null;
+  epoch: number;
+  base: number;
+  version: number;
+  updates: number;
+  entries: PackedEntry[];
   ts: number;
 };
 export type TopicStatusMsg = { type: 'topicStatus'; topic: string; state: TopicState; epoch: number; version: number };
@@ -70,6 +99,8 @@ export type ServerMessage =
   | WelcomeMsg
   | SnapshotMsg
   | DeltaMsg
+  | Snapshot2Msg
+  | Delta2Msg
   | TopicStatusMsg
   | AckMsg
   | ErrorMsg

@@ -23,9 +23,9 @@ const reqStr = { k: 'string', required: true } as const;
 const FIELD: TableSpec = [reqStr, u8, u64, u64, str, u8, { k: 'vector', elem: 1 }];
 const fields = { k: 'tables', table: () => FIELD } as const;
 const HELLO: TableSpec = [u16, str, str];
-const WELCOME: TableSpec = [u16, str, u32, u32, { k: 'vector', elem: 4 }];
+const WELCOME: TableSpec = [u16, str, u32, u32, { k: 'vector', elem: 4 }, u16];
 const RESUME_POINT: TableSpec = [reqStr, u64, u64];
-const SUBSCRIBE: TableSpec = [u32, { k: 'strings' }, u32, { k: 'strings' }, { k: 'tables', table: () => RESUME_POINT }];
+const SUBSCRIBE: TableSpec = [u32, { k: 'strings' }, u32, { k: 'strings' }, { k: 'tables', table: () => RESUME_POINT }, u8];
 const ID_ONLY: TableSpec = [u32];
 const PUBLISH: TableSpec = [u32, reqStr, fields];
 const CATCH_UP: TableSpec = [reqStr, u64, u64];
@@ -37,10 +37,13 @@ const ACK: TableSpec = [u32, str, u64, u64, u32];
 const ERROR: TableSpec = [u16, u32, str, str];
 const TOPIC_VERSION: TableSpec = [reqStr, u64, u64];
 const HEARTBEAT: TableSpec = [u64, { k: 'tables', table: () => TOPIC_VERSION }];
+const bytes = { k: 'vector', elem: 1 } as const;
+const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
+const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
 // Index = Body union type (schema order, 0 = NONE).
 const BODIES: readonly (TableSpec | null)[] = [
   null, HELLO, WELCOME, SUBSCRIBE, ID_ONLY, PUBLISH, CATCH_UP, ID_ONLY, ID_ONLY,
-  NONCE, NONCE, SNAPSHOT, DELTA, TOPIC_STATUS, ACK, ERROR, HEARTBEAT,
+  NONCE, NONCE, SNAPSHOT, DELTA, TOPIC_STATUS, ACK, ERROR, HEARTBEAT, SNAPSHOT2, DELTA2,
 ];
 const MESSAGE: TableSpec = [u8, { k: 'union', tables: () => BODIES }];
 

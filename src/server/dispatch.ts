@@ -3,7 +3,7 @@
 // typed error) back on the same connection.
 
 import { isPattern } from '../engine/index.js';
-import { CloseCode, ErrorCode, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage } from '../protocol/index.js';
+import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type SubscribeMsg } from '../protocol/index.js';
 import { mayPublish, maySubscribe } from './auth.js';
 import type { Fanout } from './fanout/index.js';
 import type { Ingest, PublishResult } from './ingest.js';
@@ -41,14 +41,20 @@ export class Dispatch {
     const conn = s.conn;
     switch (m.type) {
       case 'hello':
-        if (m.protocol !== PROTOCOL_VERSION) {
-          sessions.fail(s, new TickfanError(ErrorCode.PROTOCOL_VERSION, `this server speaks protocol ${PROTOCOL_VERSION}; the client sent ${m.protocol}`));
+        if (m.protocol < PROTOCOL_VERSION || m.protocol > MAX_PROTOCOL) {
+          sessions.fail(s, new TickfanError(ErrorCode.PROTOCOL_VERSION, `this server speaks protocols ${PROTOCOL_VERSION}–${MAX_PROTOCOL}; the client sent ${m.protocol}`));
           fanout.end(conn, CloseCode.PROTOCOL_ERROR, 'unsupported protocol version');
+          return;
+        }
+        try {
+          fanout.setProtocol(conn, m.protocol);
+        } catch (err) {
+          sessions.fail(s, err);
         }
         return;
       case 'subscribe':
         try {
-          const count = this.subscribe(s, m.id, m.topics, m.maxRate, m.fields, m.resume);
+          const count = this.subscribe(s, m);
           fanout.reply(conn, enc.ack(m.id, '', 0, 0, count));
         } catch (err) {
           const topic = (err as { topic?: unknown }).topic;
@@ -88,8 +94,8 @@ export class Dispatch {
     }
   };
 
-  private subscribe(s: Session, id: number, names: readonly string[], maxRate: number, fields: readonly string[], resume: Parameters<Fanout['subscribe']>[5]): number {
-    const patterns = this.fanout.parsePatterns(names);
+  private subscribe(s: Session, m: SubscribeMsg): number {
+    const patterns = this.fanout.parsePatterns(m.topics);
     const grants = s.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token (Hello, ?token= or Authorization: Bearer) before subscribing');
     const denied = patterns.find((p) => !maySubscribe(grants, p));
@@ -98,7 +104,7 @@ export class Dispatch {
       const err = new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
       throw Object.assign(err, { topic: denied.source });
     }
-    return this.fanout.subscribe(s.conn, id, patterns, maxRate, fields, resume);
+    return this.fanout.subscribe(s.conn, m.id, patterns, m.maxRate, m.fields, m.resume, m.timestamps);
   }
 
   private publish(s: Session, id: number, topic: string, changes: Changes): void {

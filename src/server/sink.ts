@@ -2,7 +2,7 @@
 // talks to this narrow interface so both transports share one slow lane,
 // one sequence counter and one catch-up path.
 
-import { FrameWriter } from '../protocol/index.js';
+import { FrameWriter, FrameWriter2 } from '../protocol/index.js';
 import type { UWS } from './uws.js';
 
 export const SendStatus = { SENT: 0, BUFFERED: 1, DROPPED: 2 } as const;
@@ -17,8 +17,8 @@ export interface NativeTopics {
 export interface Sink {
   /** Present when frames published natively to a topic reach this connection. */
   readonly native?: NativeTopics;
-  /** Sends one frame: the connection's sequence number and its messages, in order. */
-  send(seq: number, messages: readonly Uint8Array[]): SendStatus;
+  /** Sends one frame: the connection's sequence number and its messages, in order, in `protocol`'s framing. */
+  send(seq: number, messages: readonly Uint8Array[], protocol: number): SendStatus;
   /** Bytes queued in user space, not yet accepted by the kernel. */
   buffered(): number;
   /** Ends the connection with a close code (WebSocket) or by closing the stream (SSE). */
@@ -26,8 +26,9 @@ export interface Sink {
 }
 
 const writer = new FrameWriter();
+const writer2 = new FrameWriter2();
 
-/** A uWebSockets.js WebSocket: binary frames of `u64 seq + size-prefixed messages`. */
+/** A uWebSockets.js WebSocket: binary frames in protocol 1's or protocol 2's framing. */
 export class WsSink implements Sink, NativeTopics {
   readonly native: NativeTopics = this;
   constructor(private readonly ws: UWS.WebSocket<unknown>) {}
@@ -40,9 +41,10 @@ export class WsSink implements Sink, NativeTopics {
     this.ws.unsubscribe(topic);
   }
 
-  send(seq: number, messages: readonly Uint8Array[]): SendStatus {
+  send(seq: number, messages: readonly Uint8Array[], protocol: number): SendStatus {
     // The frame view is reused: uWebSockets.js copies it before send() returns.
-    return this.ws.send(writer.write(seq, messages), true, false) as SendStatus;
+    const frame = protocol === 2 ? writer2.write(seq, messages) : writer.write(seq, messages);
+    return this.ws.send(frame, true, false) as SendStatus;
   }
 
   buffered(): number {

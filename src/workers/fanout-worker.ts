@@ -4,12 +4,13 @@
 // the sequencer's images and never reads an overwritten slot.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeMessage, type DeltaMsg } from '../protocol/index.js';
+import { decodeMessage, type Delta2Msg } from '../protocol/index.js';
 import { Authenticator } from '../server/auth.js';
 import { createNode } from '../server/node.js';
 import { resolveOptions } from '../server/options.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
-import { RecordType, readBroadcast, readReject, readStatus } from './records.js';
+import { RecordType, readBroadcast, readReject, readStatus, readUpdate } from './records.js';
+import { applyUpdate } from './replica.js';
 import { RingIngest } from './ring-ingest.js';
 import { RingReader, RingWriter } from './shared-ring.js';
 
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     for (const img of images.topics) {
       const have = store.get(img.name);
       if (have && have.epoch === img.epoch && have.version === img.version) continue;
-      const { topic, created } = store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts);
+      const { topic, created } = store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
       fanout.resynced(topic, created);
       if (topic.stale !== img.stale) fanout.setStale(topic, img.stale);
     }
@@ -55,14 +56,15 @@ async function main(): Promise<void> {
     const r = readBroadcast(rec);
     switch (r.type) {
       case RecordType.UPDATE: {
-        const d = decodeMessage(r.body.subarray(4)) as DeltaMsg;
-        const a = gap ? null : store.applySequenced(d.topic, d.epoch, d.version, d.changes, d.ts);
+        const u = readUpdate(r.body);
+        const d = decodeMessage(u.delta2.subarray(4)) as Delta2Msg;
+        const a = gap ? null : applyUpdate(store, u, d);
         if (!a) gap = true;
         else {
           stats.publishes++;
-          fanout.accepted(a, r.body);
+          fanout.accepted(a, u.delta2);
         }
-        if (r.origin === init.index) ingest.accepted(r.requestId, d.epoch, d.version);
+        if (r.origin === init.index) ingest.accepted(r.requestId, u.epoch, d.version);
         return;
       }
       case RecordType.REJECT:

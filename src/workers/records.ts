@@ -1,9 +1,10 @@
 // Record formats carried by the shared rings between the sequencer and the
-// fan-out workers. Updates travel as the very Delta message clients receive,
-// so a worker forwards it to full-rate subscribers without re-encoding.
+// fan-out workers. Updates travel as the very protocol-2 Delta2 message
+// clients receive, so a worker forwards it to full-rate subscribers without
+// re-encoding; what a replica needs besides (name, epoch, time) rides in front.
 //
 // broadcast (sequencer → workers): u8 type | u8 origin worker | u16 0 | u32 request id | body
-//   UPDATE body: size-prefixed Delta message (what clients get)
+//   UPDATE body: f64 ts | f64 epoch | u32 topic id | u16 n | n bytes utf8 topic | size-prefixed Delta2
 //   REJECT body: u16 error code | utf8 message
 //   STATUS body: u8 stale | utf8 topic
 // publish (worker → sequencer): u32 request id | Publish message (no size prefix)
@@ -33,10 +34,39 @@ function head(type: RecordType, origin: number, requestId: number, bodyLength: n
   return { out, view };
 }
 
-export function updateRecord(origin: number, requestId: number, delta: Uint8Array): Uint8Array {
-  const { out } = head(RecordType.UPDATE, origin, requestId, delta.byteLength);
-  out.set(delta, HEAD);
+/** What a replica needs of an update besides the Delta2 itself. */
+export interface UpdateHead {
+  ts: number;
+  epoch: number;
+  topicId: number;
+  topic: string;
+}
+
+const UPDATE_HEAD = 8 + 8 + 4 + 2;
+
+export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array): Uint8Array {
+  const name = utf8.encode(h.topic);
+  const { out, view } = head(RecordType.UPDATE, origin, requestId, UPDATE_HEAD + name.byteLength + delta2.byteLength);
+  view.setFloat64(HEAD, h.ts, true);
+  view.setFloat64(HEAD + 8, h.epoch, true);
+  view.setUint32(HEAD + 16, h.topicId, true);
+  view.setUint16(HEAD + 20, name.byteLength, true);
+  out.set(name, HEAD + UPDATE_HEAD);
+  out.set(delta2, HEAD + UPDATE_HEAD + name.byteLength);
   return out;
+}
+
+/** An UPDATE body: its head and the size-prefixed Delta2 (a view into the ring record). */
+export function readUpdate(body: Uint8Array): UpdateHead & { delta2: Uint8Array } {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const n = view.getUint16(20, true);
+  return {
+    ts: view.getFloat64(0, true),
+    epoch: view.getFloat64(8, true),
+    topicId: view.getUint32(16, true),
+    topic: fromUtf8.decode(body.subarray(UPDATE_HEAD, UPDATE_HEAD + n)),
+    delta2: body.subarray(UPDATE_HEAD + n),
+  };
 }
 
 export function rejectRecord(origin: number, requestId: number, code: number, message: string): Uint8Array {

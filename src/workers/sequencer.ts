@@ -11,6 +11,9 @@ import { RingReader, RingWriter } from './shared-ring.js';
 /** A topic's exact image, for a worker that (re)synchronises. */
 export interface TopicImage {
   name: string;
+  id: number;
+  /** Field names by protocol-2 id (index 0 unused). */
+  fieldNames: string[];
   epoch: number;
   version: number;
   ts: number;
@@ -64,7 +67,9 @@ export class Sequencer {
   publish(topic: string, changes: Changes, origin = NO_ORIGIN, requestId = 0): { epoch: number; version: number } {
     const a = this.store.publish(topic, changes, Date.now());
     const t = a.topic;
-    this.broadcast.write(updateRecord(origin, requestId, this.enc.delta(t.name, t.epoch, a.base, a.version, 1, changes, t.ts)));
+    // The very Delta2 full-rate protocol-2 subscribers get: new fields named, no timestamp.
+    const delta2 = this.enc.delta2(t, a.base, a.version, changes, { namesFrom: a.namesFrom, bind: false });
+    this.broadcast.write(updateRecord(origin, requestId, { ts: t.ts, epoch: t.epoch, topicId: t.id, topic: t.name }, delta2));
     this.stats.publishes++;
     this.scheduleCommit();
     return { epoch: t.epoch, version: a.version };
@@ -83,7 +88,7 @@ export class Sequencer {
     this.commitNow();
     const topics: TopicImage[] = [];
     for (const t of this.store.all()) {
-      topics.push({ name: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, state: [...t.state] });
+      topics.push({ name: t.name, id: t.id, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, state: [...t.state], fieldNames: [...t.fieldNames()] });
     }
     return { position: this.broadcast.position, topics };
   }

@@ -5,7 +5,7 @@
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
-import { decodeServerFrame } from '../../src/protocol/index.js';
+import { ServerFrameReader } from '../../src/protocol/index.js';
 import { Harness, serverState, waitFor, wsUrl } from './helpers.js';
 
 const h = new Harness();
@@ -46,10 +46,12 @@ describe('heartbeats on quiet topics', () => {
     const server = await h.server({ heartbeatMs: 100 });
     server.publish('hb.Q', { bid: 1, ask: 2 });
     let armed = false;
+    const frames = new ServerFrameReader(); // reads every frame, to follow the switch to protocol 2
     const { Ctor, dropped } = lossy((bytes) => {
+      const f = frames.read(bytes);
       if (!armed || dropped() > 0) return false; // lose that one frame only
-      const f = decodeServerFrame(bytes);
-      return f.messages.some((m) => m.type === 'delta' && m.topic === 'hb.Q' && m.version === 2);
+      // The only topic: its protocol-2 delta names it by id.
+      return f.messages.some((m) => (m.type === 'delta2' || m.type === 'delta') && m.version === 2);
     });
     const client = connect(wsUrl(server), { WebSocket: Ctor, reconnect: false });
     opened.push(client);

@@ -39,13 +39,15 @@ export enum Body {
   TopicStatus = 13,
   Ack = 14,
   Error = 15,
-  Heartbeat = 16
+  Heartbeat = 16,
+  Snapshot2 = 17,
+  Delta2 = 18
 }
 
 export function unionToBody(
   type: Body,
-  accessor: (obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null
-): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+  accessor: (obj:Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null
+): Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(new Hello())! as Hello;
@@ -64,15 +66,17 @@ export function unionToBody(
     case 'Ack': return accessor(new Ack())! as Ack;
     case 'Error': return accessor(new Error())! as Error;
     case 'Heartbeat': return accessor(new Heartbeat())! as Heartbeat;
+    case 'Snapshot2': return accessor(new Snapshot2())! as Snapshot2;
+    case 'Delta2': return accessor(new Delta2())! as Delta2;
     default: return null;
   }
 }
 
 export function unionListToBody(
   type: Body, 
-  accessor: (index: number, obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null, 
+  accessor: (index: number, obj:Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null, 
   index: number
-): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+): Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(index, new Hello())! as Hello;
@@ -91,6 +95,8 @@ export function unionListToBody(
     case 'Ack': return accessor(index, new Ack())! as Ack;
     case 'Error': return accessor(index, new Error())! as Error;
     case 'Heartbeat': return accessor(index, new Heartbeat())! as Heartbeat;
+    case 'Snapshot2': return accessor(index, new Snapshot2())! as Snapshot2;
+    case 'Delta2': return accessor(index, new Delta2())! as Delta2;
     default: return null;
   }
 }
@@ -356,8 +362,16 @@ rateTiersArray():Float32Array|null {
   return offset ? new Float32Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
+/**
+ * The highest protocol this server speaks (absent: 1).
+ */
+maxProtocol():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint16(this.bb_pos + offset) : 0;
+}
+
 static startWelcome(builder:flatbuffers.Builder) {
-  builder.startObject(5);
+  builder.startObject(6);
 }
 
 static addProtocol(builder:flatbuffers.Builder, protocol:number) {
@@ -397,18 +411,23 @@ static startRateTiersVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addMaxProtocol(builder:flatbuffers.Builder, maxProtocol:number) {
+  builder.addFieldInt16(5, maxProtocol, 0);
+}
+
 static endWelcome(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createWelcome(builder:flatbuffers.Builder, protocol:number, serverOffset:flatbuffers.Offset, heartbeatMs:number, maxFrame:number, rateTiersOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createWelcome(builder:flatbuffers.Builder, protocol:number, serverOffset:flatbuffers.Offset, heartbeatMs:number, maxFrame:number, rateTiersOffset:flatbuffers.Offset, maxProtocol:number):flatbuffers.Offset {
   Welcome.startWelcome(builder);
   Welcome.addProtocol(builder, protocol);
   Welcome.addServer(builder, serverOffset);
   Welcome.addHeartbeatMs(builder, heartbeatMs);
   Welcome.addMaxFrame(builder, maxFrame);
   Welcome.addRateTiers(builder, rateTiersOffset);
+  Welcome.addMaxProtocol(builder, maxProtocol);
   return Welcome.endWelcome(builder);
 }
 }
@@ -550,8 +569,16 @@ resumeLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+/**
+ * Protocol 2: deltas carry `ts` only when asked for (protocol 1 always has it).
+ */
+timestamps():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSubscribe(builder:flatbuffers.Builder) {
-  builder.startObject(5);
+  builder.startObject(6);
 }
 
 static addId(builder:flatbuffers.Builder, id:number) {
@@ -610,18 +637,23 @@ static startResumeVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addTimestamps(builder:flatbuffers.Builder, timestamps:boolean) {
+  builder.addFieldInt8(5, +timestamps, +false);
+}
+
 static endSubscribe(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSubscribe(builder:flatbuffers.Builder, id:number, topicsOffset:flatbuffers.Offset, maxRate:number, fieldsOffset:flatbuffers.Offset, resumeOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createSubscribe(builder:flatbuffers.Builder, id:number, topicsOffset:flatbuffers.Offset, maxRate:number, fieldsOffset:flatbuffers.Offset, resumeOffset:flatbuffers.Offset, timestamps:boolean):flatbuffers.Offset {
   Subscribe.startSubscribe(builder);
   Subscribe.addId(builder, id);
   Subscribe.addTopics(builder, topicsOffset);
   Subscribe.addMaxRate(builder, maxRate);
   Subscribe.addFields(builder, fieldsOffset);
   Subscribe.addResume(builder, resumeOffset);
+  Subscribe.addTimestamps(builder, timestamps);
   return Subscribe.endSubscribe(builder);
 }
 }
@@ -1623,6 +1655,281 @@ static createHeartbeat(builder:flatbuffers.Builder, time:number, versionsOffset:
   Heartbeat.addTime(builder, time);
   Heartbeat.addVersions(builder, versionsOffset);
   return Heartbeat.endHeartbeat(builder);
+}
+}
+
+/**
+ * Server → client: the whole state of a topic; binds topic_id. Every entry
+ * of `values` carries its field name.
+ */
+export class Snapshot2 {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Snapshot2 {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsSnapshot2(bb:flatbuffers.ByteBuffer, obj?:Snapshot2):Snapshot2 {
+  return (obj || new Snapshot2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsSnapshot2(bb:flatbuffers.ByteBuffer, obj?:Snapshot2):Snapshot2 {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Snapshot2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+topicId():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+version():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+values(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+valuesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+valuesArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+topic():string|null
+topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+topic(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+epoch():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+versionHi():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+ts():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
+}
+
+static startSnapshot2(builder:flatbuffers.Builder) {
+  builder.startObject(7);
+}
+
+static addTopicId(builder:flatbuffers.Builder, topicId:number) {
+  builder.addFieldInt32(0, topicId, 0);
+}
+
+static addVersion(builder:flatbuffers.Builder, version:number) {
+  builder.addFieldInt32(1, version, 0);
+}
+
+static addValues(builder:flatbuffers.Builder, valuesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, valuesOffset, 0);
+}
+
+static createValuesVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startValuesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, topicOffset, 0);
+}
+
+static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
+  builder.addFieldInt64(4, epoch, BigInt('0'));
+}
+
+static addVersionHi(builder:flatbuffers.Builder, versionHi:number) {
+  builder.addFieldInt32(5, versionHi, 0);
+}
+
+static addTs(builder:flatbuffers.Builder, ts:number) {
+  builder.addFieldFloat64(6, ts, 0.0);
+}
+
+static endSnapshot2(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 10) // topic
+  return offset;
+}
+
+static createSnapshot2(builder:flatbuffers.Builder, topicId:number, version:number, valuesOffset:flatbuffers.Offset, topicOffset:flatbuffers.Offset, epoch:bigint, versionHi:number, ts:number):flatbuffers.Offset {
+  Snapshot2.startSnapshot2(builder);
+  Snapshot2.addTopicId(builder, topicId);
+  Snapshot2.addVersion(builder, version);
+  Snapshot2.addValues(builder, valuesOffset);
+  Snapshot2.addTopic(builder, topicOffset);
+  Snapshot2.addEpoch(builder, epoch);
+  Snapshot2.addVersionHi(builder, versionHi);
+  Snapshot2.addTs(builder, ts);
+  return Snapshot2.endSnapshot2(builder);
+}
+}
+
+/**
+ * Server → client: turns the state at base = version - span into the state
+ * at `version`; `span` is also the number of publishes merged into it (0: a
+ * confirmation that nothing changed). A catch-up carries `topic` and
+ * `epoch` (binding topic_id) and the name of every entry.
+ */
+export class Delta2 {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Delta2 {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsDelta2(bb:flatbuffers.ByteBuffer, obj?:Delta2):Delta2 {
+  return (obj || new Delta2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsDelta2(bb:flatbuffers.ByteBuffer, obj?:Delta2):Delta2 {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Delta2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+topicId():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+version():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+changes(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+changesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+changesArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+span():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 1;
+}
+
+versionHi():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+topic():string|null
+topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+topic(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+epoch():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+ts():number {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
+}
+
+static startDelta2(builder:flatbuffers.Builder) {
+  builder.startObject(8);
+}
+
+static addTopicId(builder:flatbuffers.Builder, topicId:number) {
+  builder.addFieldInt32(0, topicId, 0);
+}
+
+static addVersion(builder:flatbuffers.Builder, version:number) {
+  builder.addFieldInt32(1, version, 0);
+}
+
+static addChanges(builder:flatbuffers.Builder, changesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, changesOffset, 0);
+}
+
+static createChangesVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startChangesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addSpan(builder:flatbuffers.Builder, span:number) {
+  builder.addFieldInt32(3, span, 1);
+}
+
+static addVersionHi(builder:flatbuffers.Builder, versionHi:number) {
+  builder.addFieldInt32(4, versionHi, 0);
+}
+
+static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(5, topicOffset, 0);
+}
+
+static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
+  builder.addFieldInt64(6, epoch, BigInt('0'));
+}
+
+static addTs(builder:flatbuffers.Builder, ts:number) {
+  builder.addFieldFloat64(7, ts, 0.0);
+}
+
+static endDelta2(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  return offset;
+}
+
+static createDelta2(builder:flatbuffers.Builder, topicId:number, version:number, changesOffset:flatbuffers.Offset, span:number, versionHi:number, topicOffset:flatbuffers.Offset, epoch:bigint, ts:number):flatbuffers.Offset {
+  Delta2.startDelta2(builder);
+  Delta2.addTopicId(builder, topicId);
+  Delta2.addVersion(builder, version);
+  Delta2.addChanges(builder, changesOffset);
+  Delta2.addSpan(builder, span);
+  Delta2.addVersionHi(builder, versionHi);
+  Delta2.addTopic(builder, topicOffset);
+  Delta2.addEpoch(builder, epoch);
+  Delta2.addTs(builder, ts);
+  return Delta2.endDelta2(builder);
 }
 }
 

@@ -3,16 +3,16 @@
 // from the history ring or a snapshot, whichever is smaller. Plans and
 // encodings are shared by every subscriber resuming from the same point.
 
-import type { Encoder } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
 import { effectiveFields, type TopicSub } from './state.js';
 import type { FastPath } from './fast-path.js';
 import type { Outbox } from './outbox.js';
 import type { SnapshotCache } from './snapshot-cache.js';
+import { Form, type Wire } from './wire.js';
 
 export class CatchUps {
   constructor(
-    private readonly enc: Encoder,
+    private readonly wire: Wire,
     private readonly snapshots: SnapshotCache,
     private readonly stats: ServerStats,
     private readonly fast: FastPath,
@@ -35,27 +35,33 @@ export class CatchUps {
     this.fast.leave(ts);
     const topic = ts.topic;
     const fields = ts.channel ? ts.channel.fields : effectiveFields(ts);
+    const form = ts.channel ? ts.channel.form : ts.conn.protocol > 1 ? Form.P2 : Form.P1;
     ts.dirty = false;
     ts.conn.dirtySubs?.delete(ts);
     if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
-      if (confirmCurrent) this.outbox.queue(ts.conn, this.enc.delta(topic.name, topic.epoch, topic.version, topic.version, 0, [], topic.ts));
+      // Protocol 2 also confirms a topic whose id this connection has not had bound yet.
+      if (confirmCurrent || !ts.bound) {
+        this.outbox.queue(ts.conn, this.wire.confirm(form, topic));
+        ts.bound = true;
+      }
       this.fast.join(ts);
       return;
     }
     // Same epoch, same base, same version: every client resuming there shares
     // one plan and one encoding (a reconnect storm encodes each once).
     const base = ts.sentEpoch === topic.epoch ? ts.sentVersion : -1;
-    const { kind, bytes: msg } = this.snapshots.catchUp(topic, fields, base, () => {
+    const { kind, bytes: msg } = this.snapshots.catchUp(topic, fields, form, base, () => {
       const plan = topic.plan(ts.sentEpoch, ts.sentVersion);
-      const snap = this.snapshots.get(topic, fields);
+      const snap = this.snapshots.get(topic, fields, form);
       if (plan.kind !== 'delta') return { kind: 'snapshot', bytes: snap };
-      const delta = this.enc.delta(topic.name, topic.epoch, plan.base, plan.version, plan.updates, plan.changes, topic.ts, fields ?? undefined);
+      const delta = this.wire.catchUpDelta(form, topic, plan, fields);
       return delta.byteLength <= snap.byteLength ? { kind: 'delta', bytes: delta } : { kind: 'snapshot', bytes: snap };
     });
     if (kind === 'snapshot') this.stats.catchUpSnapshots++;
     else this.stats.catchUpDeltas++;
     ts.sentEpoch = topic.epoch;
     ts.sentVersion = topic.version;
+    ts.bound = true;
     this.outbox.queue(ts.conn, msg);
     this.fast.join(ts);
   }

@@ -4,6 +4,7 @@
 
 import type { Topic } from '../../engine/index.js';
 import { Channel, type Tier } from './state.js';
+import type { Form } from './wire.js';
 
 export function fieldsKey(fields: ReadonlySet<string> | null): string {
   return fields ? [...fields].sort().join(',') : '*';
@@ -18,13 +19,13 @@ export class Channels {
     return this.byTopic.get(topic)?.values();
   }
 
-  /** The channel for (topic, tier, fields), created when missing. */
-  get(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null): Channel {
+  /** The channel for (topic, tier, fields, wire form), created when missing. */
+  get(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null, form: Form): Channel {
     let chans = this.byTopic.get(topic);
     if (!chans) this.byTopic.set(topic, (chans = new Map()));
-    const key = `${tier}|${fieldsKey(fields)}`;
+    const key = `${tier}|${fieldsKey(fields)}|${form}`;
     let ch = chans.get(key);
-    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields, this.nextId++)));
+    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields, form, this.nextId++)));
     return ch;
   }
 

@@ -24,6 +24,7 @@ import { SlowLane } from './slow-lane.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Sink } from '../sink.js';
 import { Subscriptions } from './subscriptions.js';
+import { Form, Wire } from './wire.js';
 
 /** The server options fan-out reads. */
 export interface FanoutOptions {
@@ -52,6 +53,7 @@ export class Fanout {
   private readonly tiers: RateTiers;
   private readonly liveness: Liveness;
   private readonly subscriptions: Subscriptions;
+  private readonly wire: Wire;
   private flushScheduled = false;
 
   constructor(
@@ -62,7 +64,8 @@ export class Fanout {
   ) {
     const enc = this.encoder;
     const schedule = () => this.scheduleFlush();
-    this.snapshots = new SnapshotCache(enc, stats);
+    const wire = (this.wire = new Wire(enc));
+    this.snapshots = new SnapshotCache(wire, stats);
     this.interest = new Interest(store.limits.maxTopicLength);
     this.fast = new FastPath(stats, schedule);
     this.outbox = new Outbox(stats, {
@@ -71,7 +74,7 @@ export class Fanout {
       sent: (conn) => this.slow.sent(conn),
       schedule,
     });
-    this.catchUps = new CatchUps(enc, this.snapshots, stats, this.fast, this.outbox);
+    this.catchUps = new CatchUps(wire, this.snapshots, stats, this.fast, this.outbox);
     this.slow = new SlowLane(this.conns, opts, clock, stats, this.fast, this.catchUps);
     this.tiers = new RateTiers(opts.rateTiers, clock, (ch) => this.flushChannel(ch));
     this.liveness = new Liveness(store, this.channels, this.conns, enc, this.outbox, stats, clock, opts);
@@ -92,6 +95,19 @@ export class Fanout {
     this.conns.add(conn);
     this.stats.connections++;
     this.outbox.queue(conn, this.encoder.welcome(this.opts.name, this.opts.heartbeatMs, this.opts.maxPayloadBytes, this.opts.rateTiers));
+  }
+
+  /**
+   * The client's Hello asked for `protocol` (2): a Welcome announcing it
+   * goes out in the frame it knows, and every later frame uses the new one.
+   * Only before any subscription (channels are per protocol).
+   */
+  setProtocol(conn: Conn, protocol: number): void {
+    if (conn.protocol === protocol || conn.closed) return;
+    if (conn.subs.size > 0) throw new TickfanError(ErrorCode.PROTOCOL_VERSION, 'Hello must come before any subscription to change the protocol');
+    this.outbox.queue(conn, this.encoder.welcome(this.opts.name, this.opts.heartbeatMs, this.opts.maxPayloadBytes, this.opts.rateTiers, protocol));
+    this.outbox.flushConn(conn);
+    conn.protocol = protocol;
   }
 
   /** Forgets everything about a closed connection. Never touches its socket. */
@@ -135,7 +151,15 @@ export class Fanout {
    * Subscribes a connection to `patterns` (from parsePatterns, permission
    * already checked by the caller). Returns how many existing topics matched.
    */
-  subscribe(conn: Conn, id: number, patterns: readonly TopicPattern[], maxRate: number, fields: readonly string[], resume: readonly ResumePoint[]): number {
+  subscribe(
+    conn: Conn,
+    id: number,
+    patterns: readonly TopicPattern[],
+    maxRate: number,
+    fields: readonly string[],
+    resume: readonly ResumePoint[],
+    timestamps = false,
+  ): number {
     if (conn.subs.has(id)) throw new TickfanError(ErrorCode.BAD_REQUEST, `subscription id ${id} is already in use on this connection`);
     if (conn.subs.size >= this.opts.maxSubscriptionsPerConnection) {
       throw new TickfanError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `a connection may hold ${this.opts.maxSubscriptionsPerConnection} subscriptions`);
@@ -145,7 +169,7 @@ export class Fanout {
     for (const f of fields) {
       if (!f || f.length > maxField) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${maxField} characters`);
     }
-    const cs = new ClientSub(conn, id, patterns, this.tiers.pick(maxRate), fields.length ? new Set(fields) : null);
+    const cs = new ClientSub(conn, id, patterns, this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps);
     conn.subs.set(id, cs);
     this.stats.subscriptions++;
     this.interest.add(cs);
@@ -213,8 +237,12 @@ export class Fanout {
 
   // ------------------------------------------------------------ publishing
 
-  /** Called for every accepted publish, in version order. Never waits on a subscriber. */
-  accepted(a: Accepted, encoded?: Uint8Array): void {
+  /**
+   * Called for every accepted publish, in version order. Never waits on a
+   * subscriber. `delta2`: this publish already encoded for full-rate,
+   * all-field protocol-2 channels (by the workers' sequencer).
+   */
+  accepted(a: Accepted, delta2?: Uint8Array): void {
     const { topic } = a;
     if (a.created) return this.onCreated(topic); // its subscribers were just sent this version (as in resynced)
     if (topic.stale) this.liveness.setStale(topic, false);
@@ -223,9 +251,9 @@ export class Fanout {
     for (const ch of chans) {
       if (ch.tier === 0) {
         // With workers the sequencer already encoded the full-field delta once for all of them.
-        let buf = ch.fields ? undefined : encoded;
+        let buf = ch.fields || ch.form !== Form.P2 ? undefined : delta2;
         if (!buf) {
-          buf = this.encoder.delta(topic.name, topic.epoch, a.base, a.version, 1, a.changes, topic.ts, ch.fields ?? undefined);
+          buf = this.wire.streamDelta(ch.form, topic, a.base, a.version, 1, a.changes, a.namesFrom, ch.fields);
           this.stats.encodes++;
         }
         if (ch.fast > 0) this.fast.queue(ch, buf);
@@ -279,7 +307,7 @@ export class Fanout {
     const topic = ch.topic;
     if (ch.pendingUpdates === 0 || ch.subs.size === 0) return ch.resetPending(topic.version);
     const base = ch.flushedVersion;
-    const buf = this.encoder.delta(topic.name, topic.epoch, base, topic.version, ch.pendingUpdates, ch.pending, topic.ts, ch.fields ?? undefined);
+    const buf = this.wire.streamDelta(ch.form, topic, base, topic.version, ch.pendingUpdates, ch.pending, ch.namesFrom, ch.fields);
     this.stats.encodes++;
     ch.resetPending(topic.version);
     if (ch.fast > 0) this.fast.queue(ch, buf);
@@ -299,7 +327,7 @@ export class Fanout {
     const conn = ts.conn;
     if (ts.paused || conn.slow) return this.catchUps.markDirty(ts);
     const topic = ts.topic;
-    if (ts.sentEpoch === topic.epoch) {
+    if (ts.sentEpoch === topic.epoch && ts.bound) {
       if (ts.sentVersion === base) {
         ts.sentVersion = version;
         this.stats.deliveries++;

@@ -3,15 +3,17 @@
 // it, so the per-subscriber loop runs in C++. Published frames carry sequence
 // 0 ("count me"); this file counts, per connection, the frames it received.
 
-import { FrameWriter, SERVER_FRAME_HEADER } from '../../protocol/index.js';
+import { FrameWriter, FrameWriter2 } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
 import type { Channel, Conn, TopicSub } from './state.js';
+import { Form } from './wire.js';
 
 export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
 
 export class FastPath {
   private broadcast: Broadcast | null = null;
   private readonly writer = new FrameWriter();
+  private readonly writer2 = new FrameWriter2();
   private readonly dirty: Channel[] = [];
 
   constructor(
@@ -36,7 +38,7 @@ export class FastPath {
     const ch = ts.channel;
     const conn = ts.conn;
     const native = conn.sink?.native;
-    if (ts.fast || !ch || !native || !this.broadcast || conn.slow || ts.paused || ts.dirty || conn.closed) return;
+    if (ts.fast || !ch || !native || !this.broadcast || conn.slow || ts.paused || ts.dirty || conn.closed || !ts.bound) return;
     if (ts.sentEpoch !== ch.topic.epoch) return;
     const v = ts.sentVersion;
     const aligned = ch.tier === 0 ? v >= ch.publishedVersion && v <= ch.flushedVersion : v === ch.flushedVersion;
@@ -93,14 +95,13 @@ export class FastPath {
       const n = ch.queue.length;
       if (n === 0) continue;
       if (ch.fast > 0 && this.broadcast) {
-        let bytes = 0;
-        for (const m of ch.queue) bytes += m.byteLength;
-        this.broadcast(ch.uwsTopic, this.writer.write(0, ch.queue));
-        published += bytes + SERVER_FRAME_HEADER;
+        const frame = ch.form === Form.P1 ? this.writer.write(0, ch.queue) : this.writer2.write(0, ch.queue);
+        this.broadcast(ch.uwsTopic, frame);
+        published += frame.byteLength;
         ch.frames++;
         this.stats.frames++;
         this.stats.deliveries += n * ch.fast;
-        this.stats.bytesOut += (bytes + SERVER_FRAME_HEADER) * ch.fast;
+        this.stats.bytesOut += frame.byteLength * ch.fast;
       }
       ch.queue.length = 0;
       ch.publishedVersion = ch.flushedVersion;

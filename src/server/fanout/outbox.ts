@@ -2,7 +2,7 @@
 // catch-ups, heartbeats) are queued per connection and sent as one frame per
 // connection per event-loop turn, carrying its exact sequence number.
 
-import { SERVER_FRAME_HEADER } from '../../protocol/index.js';
+import { serverFrameSize } from '../../protocol/index.js';
 import { SendStatus } from '../sink.js';
 import type { ServerStats } from '../stats.js';
 import type { Conn } from './state.js';
@@ -58,12 +58,12 @@ export class Outbox {
       return;
     }
     this.stats.frames++;
-    this.stats.bytesOut += conn.outboxBytes + SERVER_FRAME_HEADER;
     // Its number counts the published frames it received since its last direct one.
     const fast = sink.native ? this.hooks.fastFrames(conn) : 0;
     conn.seq += fast - conn.fastAtLastSend + 1;
     conn.fastAtLastSend = fast;
-    const r = sink.send(conn.seq, conn.outbox);
+    this.stats.bytesOut += serverFrameSize(conn.protocol, conn.seq, conn.outbox);
+    const r = sink.send(conn.seq, conn.outbox, conn.protocol);
     // A fresh array: an idle connection keeps no backing store from its last burst.
     conn.outbox = [];
     conn.outboxBytes = 0;

@@ -1,9 +1,10 @@
-// Encoded snapshots cached per (topic, field subset) at the topic's current
-// (epoch, version), so a reconnect storm encodes each snapshot once.
+// Encoded snapshots cached per (topic, field subset, wire form) at the
+// topic's current (epoch, version), so a reconnect storm encodes each
+// snapshot once per form.
 
 import type { Topic } from '../../engine/index.js';
-import type { Encoder } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
+import type { Form, Wire } from './wire.js';
 
 interface Entry {
   epoch: number;
@@ -17,7 +18,7 @@ export class SnapshotCache {
   private readonly catchUps = new Map<string, Entry & { kind: 'delta' | 'snapshot' }>();
 
   constructor(
-    private readonly enc: Encoder,
+    private readonly wire: Wire,
     private readonly stats: ServerStats,
     private readonly maxEntries = 10_000,
   ) {}
@@ -34,10 +35,11 @@ export class SnapshotCache {
   catchUp(
     topic: Topic,
     fields: ReadonlySet<string> | null,
+    form: Form,
     base: number,
     build: () => { kind: 'delta' | 'snapshot'; bytes: Uint8Array },
   ): { kind: 'delta' | 'snapshot'; bytes: Uint8Array } {
-    const key = `${topic.name}|${fields ? [...fields].sort().join(',') : '*'}|${base}`;
+    const key = `${topic.name}|${fields ? [...fields].sort().join(',') : '*'}|${form}|${base}`;
     const hit = this.catchUps.get(key);
     if (hit && hit.epoch === topic.epoch && hit.version === topic.version) return hit;
     const made = build();
@@ -48,11 +50,11 @@ export class SnapshotCache {
   }
 
   /** The encoded snapshot of `topic` now, restricted to `fields` when given. */
-  get(topic: Topic, fields: ReadonlySet<string> | null): Uint8Array {
-    const key = fields ? `${topic.name}|${[...fields].sort().join(',')}` : topic.name;
+  get(topic: Topic, fields: ReadonlySet<string> | null, form: Form): Uint8Array {
+    const key = `${topic.name}|${fields ? [...fields].sort().join(',') : '*'}|${form}`;
     const hit = this.entries.get(key);
     if (hit && hit.epoch === topic.epoch && hit.version === topic.version) return hit.bytes;
-    const bytes = this.enc.snapshot(topic.name, topic.epoch, topic.version, topic.state, topic.ts, fields ?? undefined);
+    const bytes = this.wire.snapshot(form, topic, fields);
     this.stats.snapshotEncodes++;
     this.entries.delete(key);
     this.entries.set(key, { epoch: topic.epoch, version: topic.version, bytes });

@@ -6,6 +6,7 @@
 import type { Topic, TopicPattern } from '../../engine/index.js';
 import type { Changes } from '../../protocol/index.js';
 import type { Sink } from '../sink.js';
+import type { Form } from './wire.js';
 
 /** One client subscription (one Subscribe message). */
 export class ClientSub {
@@ -16,6 +17,8 @@ export class ClientSub {
     readonly patterns: readonly TopicPattern[],
     readonly tier: Tier,
     readonly fields: ReadonlySet<string> | null,
+    /** Protocol 2: deltas carry their publish time. */
+    readonly timestamps = false,
   ) {}
 }
 
@@ -34,16 +37,22 @@ export class TopicSub {
   fast = false;
   /** The channel's frame count when this subscriber joined its uWS topic. */
   frameBase = 0;
+  /** Protocol 2: the client was told which topic this topic id names (a snapshot or catch-up bound it). */
+  bound: boolean;
   constructor(
     readonly conn: Conn,
     readonly topic: Topic,
-  ) {}
+  ) {
+    this.bound = conn.protocol < 2;
+  }
 }
 
 /** Per-connection fan-out state (held by a WebSocket's or an SSE stream's session). */
 export class Conn {
   sink: Sink | null = null;
   closed = false;
+  /** The wire protocol of its frames: 1 until a Hello asks for 2 (before any subscription). */
+  protocol = 1;
   /** Frames this connection was sent, as of its last direct frame. */
   seq = 0;
   /** Published frames received through channels it has since left. */
@@ -106,14 +115,19 @@ export class Channel {
   lastFlushAt = -Infinity;
   /** Waiting in its tier's queue for a flush. */
   due = false;
+  /** Protocol 2: field ids from this one on were assigned since the stream's last message (they travel named). */
+  namesFrom: number;
   constructor(
     readonly key: string,
     readonly topic: Topic,
     readonly tier: Tier,
     readonly fields: ReadonlySet<string> | null,
+    /** The wire form its messages are encoded in (wire.ts). */
+    readonly form: Form,
     id: number,
   ) {
     this.flushedVersion = this.publishedVersion = topic.version;
+    this.namesFrom = topic.fieldIdsEnd;
     this.uwsTopic = `c${id}`;
   }
 
@@ -122,5 +136,6 @@ export class Channel {
     this.pending = new Map();
     this.pendingUpdates = 0;
     this.flushedVersion = version;
+    this.namesFrom = this.topic.fieldIdsEnd;
   }
 }

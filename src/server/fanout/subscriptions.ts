@@ -10,6 +10,7 @@ import { fieldsKey, type Channels } from './channel.js';
 import { TopicSub, effectiveFields, type Channel, type ClientSub } from './state.js';
 import type { FastPath } from './fast-path.js';
 import type { RateTiers } from './rate-tiers.js';
+import { formOf } from './wire.js';
 
 export class Subscriptions {
   constructor(
@@ -58,14 +59,16 @@ export class Subscriptions {
   recompute(ts: TopicSub, fresh = false): void {
     let tier = -1;
     let paused = true;
+    let timestamps = false;
     for (const cs of ts.sids) {
+      timestamps ||= cs.timestamps;
       if (cs.paused) continue;
       paused = false;
       if (tier === -1 || cs.tier === 0 || (tier !== 0 && cs.tier > tier)) tier = cs.tier;
     }
     if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
     const old = ts.channel;
-    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts));
+    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps));
     this.setChannel(ts, ch);
     // The connection holds only the fields it was sent: under another field set
     // it needs a whole image, or it would lack fields (or keep dead ones).

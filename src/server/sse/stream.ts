@@ -80,11 +80,11 @@ export class SseStreams {
       // Every subscription of the session, each from the point the client held after its last event.
       const resume = (resumed.points ?? []).filter((p) => p.version >= 0);
       for (const d of resumed.subs) {
-        dispatch.handle(stream, { type: 'subscribe', id: d.id, topics: d.topics, maxRate: d.maxRate, fields: d.fields, resume });
+        dispatch.handle(stream, { type: 'subscribe', id: d.id, topics: d.topics, maxRate: d.maxRate, fields: d.fields, resume, timestamps: false });
         if (d.paused && conn.subs.has(d.id)) dispatch.handle(stream, { type: 'pause', id: d.id });
       }
     } else if (r.topics.length) {
-      dispatch.handle(stream, { type: 'subscribe', id: 1, topics: r.topics, maxRate: r.maxRate, fields: r.fields, resume: [] });
+      dispatch.handle(stream, { type: 'subscribe', id: 1, topics: r.topics, maxRate: r.maxRate, fields: r.fields, resume: [], timestamps: false });
     }
     return sink;
   }
