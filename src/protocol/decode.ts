@@ -4,10 +4,11 @@
 import { ByteBuffer } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
 import { ErrorCode, TickfanError } from './codes.js';
-import type { AnyMessage, ResumePoint, TopicState } from './messages.js';
+import { MessageKind } from './kinds.js';
+import type { AnyMessage, Delta2Msg, ResumePoint, Snapshot2Msg, TopicState } from './messages.js';
 import { readPacked } from './packed.js';
 import type { Changes, FieldValue, State } from './values.js';
-import { UnknownTypeError, verifyMessage } from './verify.js';
+import { DELTA2, SNAPSHOT2, UnknownTypeError, verifyMessage, type TableSpec } from './verify.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -140,35 +141,6 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         ts: d.ts(),
       };
     }
-    case fb.Body.Snapshot2: {
-      const s = msg.body(new fb.Snapshot2()) as fb.Snapshot2;
-      return {
-        type: 'snapshot2',
-        topicId: s.topicId(),
-        topic: s.topic()!,
-        epoch: num(s.epoch()),
-        version: s.versionHi() * TWO_32 + s.version(),
-        entries: readPacked(s.valuesArray() ?? EMPTY),
-        ts: s.ts(),
-      };
-    }
-    case fb.Body.Delta2: {
-      const d = msg.body(new fb.Delta2()) as fb.Delta2;
-      const version = d.versionHi() * TWO_32 + d.version();
-      const span = d.span();
-      if (span > version) throw new TickfanError(ErrorCode.BAD_FRAME, `delta2 span ${span} is larger than its version ${version}`);
-      return {
-        type: 'delta2',
-        topicId: d.topicId(),
-        topic: d.topic(),
-        epoch: num(d.epoch()),
-        base: version - span,
-        version,
-        updates: span,
-        entries: readPacked(d.changesArray() ?? EMPTY),
-        ts: d.ts(),
-      };
-    }
     case fb.Body.TopicStatus: {
       const t = msg.body(new fb.TopicStatus()) as fb.TopicStatus;
       return { type: 'topicStatus', topic: t.topic()!, state: t.state() as TopicState, epoch: num(t.epoch()), version: num(t.version()) };
@@ -195,18 +167,75 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
   }
 }
 
-/** Decodes one Message after checking every offset in it. */
-export function decodeMessage(bytes: Uint8Array): AnyMessage {
+function decodeSnapshot2(bytes: Uint8Array): Snapshot2Msg {
+  const s = fb.Snapshot2.getRootAsSnapshot2(new ByteBuffer(bytes));
+  return {
+    type: 'snapshot2',
+    topicId: s.topicId(),
+    topic: s.topic()!,
+    epoch: num(s.epoch()),
+    version: s.versionHi() * TWO_32 + s.version(),
+    entries: readPacked(s.valuesArray() ?? EMPTY),
+    ts: s.ts(),
+  };
+}
+
+function decodeDelta2(bytes: Uint8Array): Delta2Msg {
+  const d = fb.Delta2.getRootAsDelta2(new ByteBuffer(bytes));
+  const version = d.versionHi() * TWO_32 + d.version();
+  const span = d.span();
+  if (span > version) throw new TickfanError(ErrorCode.BAD_FRAME, `delta2 span ${span} is larger than its version ${version}`);
+  return {
+    type: 'delta2',
+    topicId: d.topicId(),
+    topic: d.topic(),
+    epoch: num(d.epoch()),
+    base: version - span,
+    version,
+    updates: span,
+    entries: readPacked(d.changesArray() ?? EMPTY),
+    ts: d.ts(),
+  };
+}
+
+/** Verifies, then decodes; any failure becomes a typed TickfanError. */
+function checked<T>(bytes: Uint8Array, spec: TableSpec | undefined, decode: (b: Uint8Array) => T): T {
   try {
-    verifyMessage(bytes);
+    verifyMessage(bytes, spec);
   } catch (err) {
     if (err instanceof UnknownTypeError) throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, err.message, { cause: err });
     throw new TickfanError(ErrorCode.BAD_FRAME, `malformed message: ${(err as Error).message}`, { cause: err });
   }
   try {
-    return decodeOne(bytes);
+    return decode(bytes);
   } catch (err) {
     if (err instanceof TickfanError) throw err;
     throw new TickfanError(ErrorCode.BAD_FRAME, `malformed message: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Decodes one Message after checking every offset in it. */
+export function decodeMessage(bytes: Uint8Array): AnyMessage {
+  return checked(bytes, undefined, decodeOne);
+}
+
+/** Decodes one message of a protocol-2 frame: its kind byte, then the root it names. */
+export function decodeMessage2(bytes: Uint8Array): AnyMessage {
+  if (bytes.byteLength === 0) throw new TickfanError(ErrorCode.BAD_FRAME, 'empty protocol-2 message');
+  const body = bytes.subarray(1);
+  switch (bytes[0]) {
+    case MessageKind.MESSAGE:
+      return decodeMessage(body);
+    case MessageKind.SNAPSHOT2:
+      return checked(body, SNAPSHOT2, decodeSnapshot2);
+    case MessageKind.DELTA2:
+      return checked(body, DELTA2, decodeDelta2);
+    default:
+      throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown protocol-2 message kind ${bytes[0]}`);
+  }
+}
+
+/** Decodes a message as the Encoder made it (u32 size, then a Message or a protocol-2 kind and root). */
+export function decodeEncoded(encoded: Uint8Array): AnyMessage {
+  return (encoded[3]! & 0x80) !== 0 ? decodeMessage2(encoded.subarray(4)) : decodeMessage(encoded.subarray(4));
 }

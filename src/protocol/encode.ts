@@ -5,6 +5,7 @@
 import { Builder, type Offset } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
 import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { BARE_FLAG, MessageKind } from './kinds.js';
 import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
 
@@ -59,6 +60,19 @@ export class Encoder {
     const root = fb.Message.createMessage(b, type, body);
     b.finishSizePrefixed(root);
     const out = b.asUint8Array().slice();
+    b.clear();
+    return out;
+  }
+
+  /** A protocol-2 root of its own (no Message around it), in the in-memory form framing.ts describes. */
+  private finishBare(kind: MessageKind, root: Offset): Uint8Array {
+    const b = this.b;
+    b.finish(root);
+    const buf = b.asUint8Array();
+    const out = new Uint8Array(5 + buf.byteLength);
+    new DataView(out.buffer).setUint32(0, (1 + buf.byteLength) + BARE_FLAG, true);
+    out[4] = kind;
+    out.set(buf, 5);
     b.clear();
     return out;
   }
@@ -272,12 +286,12 @@ export class Encoder {
     const name = m.topic !== null ? b.createString(m.topic) : 0;
     const hi = Math.floor(m.version / TWO_32);
     if (m.type === 'snapshot2') {
-      return this.finish(fb.Body.Snapshot2, fb.Snapshot2.createSnapshot2(b, m.topicId, m.version % TWO_32, packed, name, u64(m.epoch), hi, m.ts));
+      return this.finishBare(MessageKind.SNAPSHOT2, fb.Snapshot2.createSnapshot2(b, m.topicId, m.version % TWO_32, packed, name, u64(m.epoch), hi, m.ts));
     }
     b.forceDefaults(true); // span 1 is the default; written anyway, harmless for tools
     const d = fb.Delta2.createDelta2(b, m.topicId, m.version % TWO_32, packed, m.version - m.base, hi, name, u64(m.epoch), m.ts);
     b.forceDefaults(false);
-    return this.finish(fb.Body.Delta2, d);
+    return this.finishBare(MessageKind.DELTA2, d);
   }
 
   /** Protocol 2: the whole state, binding t.id to its name and epoch; every entry named. */
@@ -286,7 +300,7 @@ export class Encoder {
     const values = this.packed(t, state, 1, only);
     const name = b.createString(t.name);
     const hi = Math.floor(version / TWO_32);
-    return this.finish(fb.Body.Snapshot2, fb.Snapshot2.createSnapshot2(b, t.id, version % TWO_32, values, name, u64(t.epoch), hi, ts));
+    return this.finishBare(MessageKind.SNAPSHOT2, fb.Snapshot2.createSnapshot2(b, t.id, version % TWO_32, values, name, u64(t.epoch), hi, ts));
   }
 
   /** Protocol 2: from `base` to `version` (span = version − base publishes merged). */
@@ -311,7 +325,7 @@ export class Encoder {
     }
     if (hi) fb.Delta2.addVersionHi(b, hi);
     if (name) fb.Delta2.addTopic(b, name);
-    return this.finish(fb.Body.Delta2, fb.Delta2.endDelta2(b));
+    return this.finishBare(MessageKind.DELTA2, fb.Delta2.endDelta2(b));
   }
 
   topicStatus(topic: string, state: TopicState, epoch: number, version: number): Uint8Array {

@@ -6,7 +6,8 @@
 // writer swaps the prefix for a varint as it copies them.
 
 import { ErrorCode, TickfanError } from './codes.js';
-import { decodeMessage } from './decode.js';
+import { decodeMessage, decodeMessage2 } from './decode.js';
+import { MessageKind } from './kinds.js';
 import type { AnyMessage } from './messages.js';
 
 /** Bytes before the first message of a server frame (the u64 sequence). */
@@ -121,33 +122,46 @@ export function readVarint(frame: Uint8Array, at: number): { value: number; next
   throw new TickfanError(ErrorCode.BAD_FRAME, `varint longer than 8 bytes at byte ${at - 8}`);
 }
 
-/** Bytes of a server frame holding `parts` (u32 size-prefixed messages) in `protocol`'s framing. */
+/** Bytes one in-memory message takes in a protocol-2 frame (a Message gains its kind byte 0). */
+function size2(p: Uint8Array): number {
+  const body = p.byteLength - 4 + (isBare(p) ? 0 : 1);
+  return varintSize(body) + body;
+}
+
+function isBare(p: Uint8Array): boolean {
+  return (p[3]! & 0x80) !== 0;
+}
+
+/** Bytes of a server frame holding `parts` (in-memory messages) in `protocol`'s framing. */
 export function serverFrameSize(protocol: number, seq: number, parts: readonly Uint8Array[]): number {
   let n = protocol === 2 ? varintSize(seq) : SERVER_FRAME_HEADER;
-  for (const p of parts) n += protocol === 2 ? varintSize(p.byteLength - 4) + p.byteLength - 4 : p.byteLength;
+  for (const p of parts) n += protocol === 2 ? size2(p) : p.byteLength;
   return n;
 }
 
 /**
- * Protocol-2 server frames: `varint seq` + messages, each with a varint size
- * instead of its u32 prefix. The view is valid until the next call.
+ * Protocol-2 server frames: `varint seq` + messages, each as `varint size |
+ * kind | buffer` (a Message gets kind 0; Snapshot2 / Delta2 carry theirs).
+ * The view is valid until the next call.
  */
 export class FrameWriter2 {
   private buf = new Uint8Array(64 * 1024);
 
-  /** `parts` are u32 size-prefixed messages (as the Encoder makes them). */
+  /** `parts` are in-memory messages as the Encoder makes them. */
   write(seq: number, parts: readonly Uint8Array[], count = parts.length): Uint8Array {
     let n = varintSize(seq);
-    for (let i = 0; i < count; i++) {
-      const size = parts[i]!.byteLength - 4;
-      n += varintSize(size) + size;
-    }
+    for (let i = 0; i < count; i++) n += size2(parts[i]!);
     if (n > this.buf.byteLength) this.buf = new Uint8Array(Math.max(n, this.buf.byteLength * 2));
     const buf = this.buf;
     let at = writeVarint(buf, 0, seq);
     for (let i = 0; i < count; i++) {
       const p = parts[i]!;
-      at = writeVarint(buf, at, p.byteLength - 4);
+      if (isBare(p)) {
+        at = writeVarint(buf, at, p.byteLength - 4);
+      } else {
+        at = writeVarint(buf, at, p.byteLength - 3);
+        buf[at++] = MessageKind.MESSAGE;
+      }
       buf.set(p.subarray(4), at);
       at += p.byteLength - 4;
     }
@@ -173,7 +187,7 @@ export function splitMessages2(frame: Uint8Array, offset: number, each: (msg: Ui
 export function decodeServerFrame2(frame: Uint8Array): { seq: number; messages: AnyMessage[] } {
   const { value: seq, next } = readVarint(frame, 0);
   const messages: AnyMessage[] = [];
-  splitMessages2(frame, next, (m) => messages.push(decodeMessage(m)));
+  splitMessages2(frame, next, (m) => messages.push(decodeMessage2(m)));
   return { seq, messages };
 }
 
@@ -198,7 +212,8 @@ export class ServerFrameReader {
     const messages: AnyMessage[] = [];
     let error: unknown = null;
     try {
-      (this.protocol === 2 ? splitMessages2 : splitMessages)(frame, at, (m) => messages.push(decodeMessage(m)));
+      if (this.protocol === 2) splitMessages2(frame, at, (m) => messages.push(decodeMessage2(m)));
+      else splitMessages(frame, at, (m) => messages.push(decodeMessage(m)));
     } catch (err) {
       error = err;
     }

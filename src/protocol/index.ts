@@ -33,7 +33,8 @@ export type {
 export { TopicState, isClientMessage } from './messages.js';
 export { PROTOCOL_VERSION, MAX_PROTOCOL } from './messages.js';
 export { Encoder, type TopicRef, type Delta2Options } from './encode.js';
-export { decodeMessage } from './decode.js';
+export { decodeMessage, decodeMessage2, decodeEncoded } from './decode.js';
+export { MessageKind } from './kinds.js';
 export {
   FrameWriter,
   FrameWriter2,

@@ -10,7 +10,7 @@ type Slot =
   | { k: 'strings' }
   | { k: 'tables'; table: () => TableSpec }
   | { k: 'union'; tables: () => readonly (TableSpec | null)[] };
-type TableSpec = readonly Slot[];
+export type TableSpec = readonly Slot[];
 
 const u8 = { k: 'scalar', size: 1 } as const;
 const u16 = { k: 'scalar', size: 2 } as const;
@@ -38,12 +38,13 @@ const ERROR: TableSpec = [u16, u32, str, str];
 const TOPIC_VERSION: TableSpec = [reqStr, u64, u64];
 const HEARTBEAT: TableSpec = [u64, { k: 'tables', table: () => TOPIC_VERSION }];
 const bytes = { k: 'vector', elem: 1 } as const;
-const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
-const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
+/** Protocol 2's own roots (kinds 1 and 2), outside the Message union. */
+export const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
+export const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
 // Index = Body union type (schema order, 0 = NONE).
 const BODIES: readonly (TableSpec | null)[] = [
   null, HELLO, WELCOME, SUBSCRIBE, ID_ONLY, PUBLISH, CATCH_UP, ID_ONLY, ID_ONLY,
-  NONCE, NONCE, SNAPSHOT, DELTA, TOPIC_STATUS, ACK, ERROR, HEARTBEAT, SNAPSHOT2, DELTA2,
+  NONCE, NONCE, SNAPSHOT, DELTA, TOPIC_STATUS, ACK, ERROR, HEARTBEAT,
 ];
 const MESSAGE: TableSpec = [u8, { k: 'union', tables: () => BODIES }];
 
@@ -143,11 +144,11 @@ class Verifier {
  * Checks that `bytes` (one Message, without its size prefix) is safe for the
  * generated accessors. Throws VerifyError naming the first problem.
  */
-export function verifyMessage(bytes: Uint8Array): void {
+export function verifyMessage(bytes: Uint8Array, spec: TableSpec = MESSAGE): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 8) throw new VerifyError(`message of ${bytes.byteLength} bytes is too short`);
   const root = v.getUint32(0, true);
-  new Verifier(v).table(root, MESSAGE, 0);
+  new Verifier(v).table(root, spec, 0);
 }
 
 /** Body union types the schema defines (1..N). */

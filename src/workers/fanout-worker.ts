@@ -4,7 +4,7 @@
 // the sequencer's images and never reads an overwritten slot.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeMessage, type Delta2Msg } from '../protocol/index.js';
+import { decodeEncoded, type Delta2Msg } from '../protocol/index.js';
 import { Authenticator } from '../server/auth.js';
 import { createNode } from '../server/node.js';
 import { resolveOptions } from '../server/options.js';
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     switch (r.type) {
       case RecordType.UPDATE: {
         const u = readUpdate(r.body);
-        const d = decodeMessage(u.delta2.subarray(4)) as Delta2Msg;
+        const d = decodeEncoded(u.delta2) as Delta2Msg;
         const a = gap ? null : applyUpdate(store, u, d);
         if (!a) gap = true;
         else {

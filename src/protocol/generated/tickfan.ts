@@ -39,15 +39,13 @@ export enum Body {
   TopicStatus = 13,
   Ack = 14,
   Error = 15,
-  Heartbeat = 16,
-  Snapshot2 = 17,
-  Delta2 = 18
+  Heartbeat = 16
 }
 
 export function unionToBody(
   type: Body,
-  accessor: (obj:Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null
-): Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+  accessor: (obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null
+): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(new Hello())! as Hello;
@@ -66,17 +64,15 @@ export function unionToBody(
     case 'Ack': return accessor(new Ack())! as Ack;
     case 'Error': return accessor(new Error())! as Error;
     case 'Heartbeat': return accessor(new Heartbeat())! as Heartbeat;
-    case 'Snapshot2': return accessor(new Snapshot2())! as Snapshot2;
-    case 'Delta2': return accessor(new Delta2())! as Delta2;
     default: return null;
   }
 }
 
 export function unionListToBody(
   type: Body, 
-  accessor: (index: number, obj:Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null, 
+  accessor: (index: number, obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null, 
   index: number
-): Ack|CatchUp|Delta|Delta2|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Snapshot2|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(index, new Hello())! as Hello;
@@ -95,8 +91,6 @@ export function unionListToBody(
     case 'Ack': return accessor(index, new Ack())! as Ack;
     case 'Error': return accessor(index, new Error())! as Error;
     case 'Heartbeat': return accessor(index, new Heartbeat())! as Heartbeat;
-    case 'Snapshot2': return accessor(index, new Snapshot2())! as Snapshot2;
-    case 'Delta2': return accessor(index, new Delta2())! as Delta2;
     default: return null;
   }
 }
