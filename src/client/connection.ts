@@ -63,6 +63,8 @@ export class Connection {
   private expectedSeq = 1;
   private lastFrameAt = 0;
   private heartbeatMs = 5000;
+  /** The protocol asked for in Hello: the option (default 2), or 1 once a server said it speaks no more. */
+  private protocol: number;
   private everConnected = false;
   private fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -75,6 +77,7 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    this.protocol = options.protocol ?? MAX_PROTOCOL;
   }
 
   get state(): ConnectionState {
@@ -211,7 +214,7 @@ export class Connection {
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
     const out: ClientMessage[] = [];
-    if (t.kind === 'ws') out.push({ type: 'hello', protocol: this.options.protocol ?? MAX_PROTOCOL, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+    if (t.kind === 'ws') out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
     out.push(...this.hooks.opened(info), ...this.queued.splice(0));
     if (out.length) t.send(out);
     this.setState(S.CONNECTED);
@@ -281,7 +284,11 @@ export class Connection {
     }
     try {
       for (const m of messages) {
-        if (m.type === 'welcome') this.heartbeatMs = m.heartbeatMs;
+        if (m.type === 'welcome') {
+          this.heartbeatMs = m.heartbeatMs;
+          // A server from before protocol 2 refuses Hello(2) and closes: the next connection asks for what it speaks.
+          if (m.maxProtocol < this.protocol) this.protocol = m.maxProtocol;
+        }
         else if (m.type === 'ping') this.send({ type: 'pong', nonce: m.nonce });
         else this.hooks.message(m);
       }
