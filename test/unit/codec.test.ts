@@ -9,6 +9,7 @@ import {
   Encoder,
   ErrorCode,
   FrameWriter,
+  MAX_PROTOCOL,
   PROTOCOL_VERSION,
   SERVER_FRAME_HEADER,
   TickfanError,
@@ -197,9 +198,14 @@ describe('every message type round trips', () => {
     [
       'welcome',
       enc.welcome('tickfan/0.1', 15_000, 1 << 20, [0, 1, 4, 0.5]),
-      { type: 'welcome', protocol: PROTOCOL_VERSION, server: 'tickfan/0.1', heartbeatMs: 15_000, maxFrame: 1 << 20, rateTiers: [0, 1, 4, 0.5] },
+      { type: 'welcome', protocol: PROTOCOL_VERSION, server: 'tickfan/0.1', heartbeatMs: 15_000, maxFrame: 1 << 20, rateTiers: [0, 1, 4, 0.5], maxProtocol: MAX_PROTOCOL },
     ],
-    ['welcome without tiers', enc.welcome('s', 0, 0, []), { type: 'welcome', protocol: PROTOCOL_VERSION, server: 's', heartbeatMs: 0, maxFrame: 0, rateTiers: [] }],
+    ['welcome without tiers', enc.welcome('s', 0, 0, []), { type: 'welcome', protocol: PROTOCOL_VERSION, server: 's', heartbeatMs: 0, maxFrame: 0, rateTiers: [], maxProtocol: MAX_PROTOCOL }],
+    [
+      'welcome announcing protocol 2',
+      enc.welcome('s', 1, 2, [4], 2),
+      { type: 'welcome', protocol: 2, server: 's', heartbeatMs: 1, maxFrame: 2, rateTiers: [4], maxProtocol: MAX_PROTOCOL },
+    ],
     [
       'subscribe',
       enc.subscribe(4_000_000_000, ['px.AAPL', 'px.*', 'book.>', '>'], 4, ['bid', 'ask'], [
@@ -216,9 +222,15 @@ describe('every message type round trips', () => {
           { topic: 'px.AAPL', epoch: 1_700_000_000_000_000, version: 12 },
           { topic: 'px.MSFT', epoch: big, version: big },
         ],
+        timestamps: false,
       },
     ],
-    ['subscribe minimal', enc.subscribe(0, [], 0, [], []), { type: 'subscribe', id: 0, topics: [], maxRate: 0, fields: [], resume: [] }],
+    ['subscribe minimal', enc.subscribe(0, [], 0, [], []), { type: 'subscribe', id: 0, topics: [], maxRate: 0, fields: [], resume: [], timestamps: false }],
+    [
+      'subscribe with timestamps',
+      enc.subscribe(3, ['px.*'], 0, [], [], true),
+      { type: 'subscribe', id: 3, topics: ['px.*'], maxRate: 0, fields: [], resume: [], timestamps: true },
+    ],
     ['unsubscribe', enc.unsubscribe(77), { type: 'unsubscribe', id: 77 }],
     ['publish', enc.publish(5, 'px.AAPL', changes), { type: 'publish', id: 5, topic: 'px.AAPL', changes }],
     ['publish without fields', enc.publish(0, 'x', new Map()), { type: 'publish', id: 0, topic: 'x', changes: new Map() }],

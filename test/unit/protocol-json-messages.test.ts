@@ -47,7 +47,8 @@ const changes = fc.array(fc.tuple(fieldName, fc.option(fieldValue, { nil: null }
 const resumePoint: fc.Arbitrary<ResumePoint> = fc.record({ topic, epoch: safeNat, version: safeNat });
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 
-const serverMessages: Record<ServerMessage['type'], fc.Arbitrary<ServerMessage>> = {
+/** Server messages SSE carries: protocol 2's Snapshot2 / Delta2 exist only on WebSockets (SSE stays JSON). */
+const serverMessages: Record<Exclude<ServerMessage['type'], 'snapshot2' | 'delta2'>, fc.Arbitrary<ServerMessage>> = {
   welcome: fc.record({
     type: fc.constant('welcome'),
     protocol: fc.nat({ max: 65535 }),
@@ -55,6 +56,8 @@ const serverMessages: Record<ServerMessage['type'], fc.Arbitrary<ServerMessage>>
     heartbeatMs: fc.nat({ max: U32 }),
     maxFrame: fc.nat({ max: U32 }),
     rateTiers: fc.array(plainDouble, { maxLength: 5 }),
+    // 1 at least: a server that predates protocol 2 sends none, read as 1.
+    maxProtocol: fc.integer({ min: 1, max: 65535 }),
   }),
   snapshot: fc.record({ type: fc.constant('snapshot'), topic, epoch: safeNat, version: safeNat, fields: state, ts: plainDouble }),
   delta: fc.record({ type: fc.constant('delta'), topic, epoch: safeNat, base: safeNat, version: safeNat, updates: fc.nat({ max: U32 }), changes, ts: plainDouble }),
@@ -76,6 +79,7 @@ const clientMessages: Record<Exclude<ClientMessage['type'], 'hello'>, fc.Arbitra
     maxRate: fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map((x) => (x === 0 ? 0 : x)),
     fields: fc.array(fieldName, { maxLength: 4 }),
     resume: fc.array(resumePoint, { maxLength: 4 }),
+    timestamps: fc.boolean(),
   }),
   unsubscribe: fc.record({ type: fc.constant('unsubscribe'), id }),
   publish: fc.record({ type: fc.constant('publish'), id: fc.nat({ max: U32 }), topic, changes }),

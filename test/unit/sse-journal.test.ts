@@ -69,7 +69,7 @@ describe('SSE JSON form', () => {
     const status = { type: 'topicStatus', topic: 'px.A', state: 1, epoch: 7, version: 5 } as const;
     expect(messageFromJson(JSON.parse(JSON.stringify(messageToJson(status))))).toEqual(status);
     expect(messageToJson(status).state).toBe('stale');
-    const sub: ClientMessage = { type: 'subscribe', id: 4, topics: ['px.*'], maxRate: 4, fields: ['bid'], resume: [{ topic: 'px.A', epoch: 7, version: 5 }] };
+    const sub: ClientMessage = { type: 'subscribe', id: 4, topics: ['px.*'], maxRate: 4, fields: ['bid'], resume: [{ topic: 'px.A', epoch: 7, version: 5 }], timestamps: false };
     expect(commandToMessage(JSON.parse(JSON.stringify(messageToCommand(sub))))).toEqual(sub);
     const pub = { type: 'publish', id: 9, topic: 'px.A', changes: new Map<string, FieldValue | null>([['bid', -0], ['x', null], ['b', new Uint8Array([1, 2])]]) } as const;
     expect(commandToMessage(JSON.parse(JSON.stringify(messageToCommand(pub))))).toEqual(pub);

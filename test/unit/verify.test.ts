@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Builder } from 'flatbuffers';
-import { performance } from 'node:perf_hooks';
 import {
   Encoder,
   ErrorCode,
@@ -19,6 +18,7 @@ import {
   type AnyMessage,
   type FieldValue,
 } from '../../src/protocol/index.js';
+import { Tally, caught, expectCode, mutate, mutation } from './decoder-fuzz.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -27,21 +27,6 @@ function decodeFrame(frame: Uint8Array): AnyMessage[] {
   const out: AnyMessage[] = [];
   splitMessages(frame, 0, (m) => out.push(decodeMessage(m)));
   return out;
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
-
-function expectCode(fn: () => unknown, code: number, what = ''): void {
-  const err = caught(fn);
-  expect(err, `${what}: expected TickfanError ${code}`).toBeInstanceOf(TickfanError);
-  expect((err as TickfanError).errorCode, `${what}: ${(err as Error).message}`).toBe(code);
 }
 
 /** Size-prefixes one message body. */
@@ -409,7 +394,12 @@ describe('missing required fields', () => {
       b.addFieldOffset(4, v, 0);
       return b.endObject();
     });
-    expect(decodeFrame(sub)).toEqual([{ type: 'subscribe', id: 0, topics: [], maxRate: 0, fields: [], resume: [{ topic: 'px.A', epoch: 1, version: 0 }] }]);
+    expect(decodeFrame(sub)).toEqual([{ type: 'subscribe', id: 0, topics: [], maxRate: 0, fields: [], resume: [{ topic: 'px.A', epoch: 1, version: 0 }], timestamps: false }]);
+  });
+
+  it('a Welcome without max_protocol (a server that predates protocol 2) reads as maxProtocol 1', () => {
+    const w = handMessage(T.Welcome, (b) => (b.startObject(6), b.addFieldInt16(0, 1, 0), b.addFieldInt32(2, 500, 0), b.endObject()));
+    expect(decodeFrame(w)).toEqual([{ type: 'welcome', protocol: 1, server: '', heartbeatMs: 500, maxFrame: 0, rateTiers: [], maxProtocol: 1 }]);
   });
 
   it('optional strings may be absent', () => {
@@ -514,151 +504,6 @@ describe('size prefixes', () => {
 
 // -------------------------------------------------------------------- fuzz
 
-const ALLOWED = new Set<number>([ErrorCode.BAD_FRAME, ErrorCode.UNKNOWN_MESSAGE, ErrorCode.BAD_FIELD]);
-
-const isFieldValue = (v: unknown) =>
-  v === null || ['number', 'bigint', 'string', 'boolean'].includes(typeof v) || v instanceof Uint8Array;
-
-/** A decoded message must be exactly what its type says (no nulls where strings go). */
-function wellTyped(m: AnyMessage): boolean {
-  const str = (s: unknown) => typeof s === 'string';
-  const n = (x: unknown) => typeof x === 'number' && !Number.isNaN(x);
-  const fields = (f: Map<unknown, unknown>) => [...f].every(([k, v]) => str(k) && isFieldValue(v));
-  const points = (ps: { topic: unknown; epoch: unknown; version: unknown }[]) => ps.every((p) => str(p.topic) && n(p.epoch) && n(p.version));
-  switch (m.type) {
-    case 'hello':
-      return n(m.protocol) && str(m.client) && str(m.token);
-    case 'welcome':
-      return str(m.server) && n(m.heartbeatMs) && n(m.maxFrame) && m.rateTiers.every((x) => typeof x === 'number');
-    case 'subscribe':
-      return n(m.id) && m.topics.every(str) && m.fields.every(str) && points(m.resume);
-    case 'unsubscribe':
-    case 'pause':
-    case 'resume':
-      return n(m.id);
-    case 'publish':
-      return n(m.id) && str(m.topic) && fields(m.changes);
-    case 'catchUp':
-      return str(m.topic) && n(m.epoch) && n(m.version);
-    case 'ping':
-    case 'pong':
-      return typeof m.nonce === 'bigint';
-    case 'snapshot':
-      return str(m.topic) && n(m.epoch) && n(m.version) && fields(m.fields) && [...m.fields.values()].every((v) => v !== null);
-    case 'delta':
-      return str(m.topic) && n(m.epoch) && n(m.base) && n(m.version) && n(m.updates) && fields(m.changes);
-    case 'topicStatus':
-      return str(m.topic) && n(m.state) && n(m.epoch) && n(m.version);
-    case 'ack':
-      return n(m.id) && str(m.topic) && n(m.epoch) && n(m.version) && n(m.count);
-    case 'error':
-      return n(m.code) && n(m.id) && str(m.topic) && str(m.message);
-    case 'heartbeat':
-      return typeof m.time === 'number' && points(m.versions);
-  }
-}
-
-/** Fuzz bookkeeping: outcomes and the slowest single decode. */
-class Tally {
-  cases = 0;
-  decoded = 0;
-  byCode = new Map<number, number>();
-  worstMs = 0;
-  worstLen = 0;
-  /** Worst after the first 1000 cases, once the JIT has warmed up. */
-  warmWorstMs = 0;
-
-  run(input: Uint8Array, decode: (b: Uint8Array) => AnyMessage[]): boolean {
-    this.cases++;
-    const t0 = performance.now();
-    let msgs: AnyMessage[] | undefined;
-    let err: unknown;
-    try {
-      msgs = decode(input);
-    } catch (e) {
-      err = e;
-    }
-    const ms = performance.now() - t0;
-    if (ms > this.worstMs) (this.worstMs = ms), (this.worstLen = input.byteLength);
-    if (this.cases > 1000 && ms > this.warmWorstMs) this.warmWorstMs = ms;
-    if (msgs) {
-      this.decoded++;
-      return msgs.every(wellTyped);
-    }
-    if (!(err instanceof TickfanError) || !ALLOWED.has(err.errorCode)) {
-      // Surface the untyped exception with the input that caused it.
-      throw new Error(`untyped decoder exception on ${Buffer.from(input).toString('hex')}: ${String(err)}`, { cause: err });
-    }
-    this.byCode.set(err.errorCode, (this.byCode.get(err.errorCode) ?? 0) + 1);
-    return true;
-  }
-}
-
-type Mutation =
-  | { k: 'flip'; at: number; bit: number }
-  | { k: 'byte'; at: number; value: number }
-  | { k: 'u16'; at: number; value: number }
-  | { k: 'u32'; at: number; value: number }
-  | { k: 'truncate'; at: number }
-  | { k: 'insert'; at: number; bytes: Uint8Array }
-  | { k: 'delete'; at: number; n: number };
-
-// Values that hit the edges of offsets, lengths and vtable sizes.
-const interesting32 = fc.oneof(
-  fc.constantFrom(0, 1, 2, 3, 4, 7, 8, 0xff, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffc, 0xffffffff),
-  fc.integer({ min: -64, max: 256 }).map((x) => x >>> 0),
-  fc.nat(),
-);
-const interesting16 = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 0x7ffe, 0x7fff, 0x8000, 0x8004, 0xfffe, 0xffff), fc.nat({ max: 0xffff }));
-
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('byte' as const), at: fc.nat(), value: fc.nat({ max: 255 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('u16' as const), at: fc.nat(), value: interesting16 }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('u32' as const), at: fc.nat(), value: interesting32 }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 8 }) }) },
-);
-
-function mutate(src: Uint8Array, muts: readonly Mutation[]): Uint8Array {
-  let b = src.slice();
-  for (const m of muts) {
-    if (b.byteLength === 0) break;
-    const at = m.at % b.byteLength;
-    const v = new DataView(b.buffer);
-    switch (m.k) {
-      case 'flip':
-        b[at]! ^= 1 << m.bit;
-        break;
-      case 'byte':
-        b[at] = m.value;
-        break;
-      case 'u16':
-        if (at + 2 <= b.byteLength) v.setUint16(at & ~1, m.value, true);
-        break;
-      case 'u32':
-        if ((at & ~3) + 4 <= b.byteLength) v.setUint32(at & ~3, m.value >>> 0, true);
-        break;
-      case 'truncate':
-        b = b.slice(0, at);
-        break;
-      case 'insert': {
-        const out = new Uint8Array(b.byteLength + m.bytes.byteLength);
-        out.set(b.subarray(0, at));
-        out.set(m.bytes, at);
-        out.set(b.subarray(at), at + m.bytes.byteLength);
-        b = out;
-        break;
-      }
-      case 'delete':
-        b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + m.n)]);
-        break;
-    }
-  }
-  return b;
-}
-
 function withPrefix(body: Uint8Array, fix: boolean): Uint8Array {
   return fix ? prefixed(body.subarray(4)) : body;
 }
@@ -715,12 +560,7 @@ describe('decoder fuzz (seeded)', () => {
   });
 
   it('reports: ≥100k cases, 0 untyped exceptions', () => {
-    const codes = Object.fromEntries([...tally.byCode].map(([c, n]) => [c, n]));
-    console.log(
-      `decoder fuzz: ${tally.cases} cases, ${tally.decoded} decoded, errors by code ${JSON.stringify(codes)}, ` +
-        `0 untyped exceptions, worst single decode ${tally.worstMs.toFixed(3)} ms (${tally.worstLen} bytes), ` +
-        `worst after warm-up ${tally.warmWorstMs.toFixed(3)} ms`,
-    );
+    console.log(tally.report('decoder fuzz (protocol 1)'));
     expect(tally.cases).toBeGreaterThanOrEqual(100_000);
     // The mutated corpus must exercise both outcomes, or the fuzz tests nothing.
     expect(tally.decoded).toBeGreaterThan(1000);
