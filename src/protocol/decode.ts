@@ -167,6 +167,13 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
   }
 }
 
+/** version_hi * 2^32 + version, refused past 2^53 (it would not be exact: versions are kept below it). */
+function version2(hi: number, lo: number): number {
+  const v = hi * TWO_32 + lo;
+  if (v > Number.MAX_SAFE_INTEGER) throw new TickfanError(ErrorCode.BAD_FRAME, `version ${hi} * 2^32 + ${lo} is past 2^53`);
+  return v;
+}
+
 function decodeSnapshot2(bytes: Uint8Array): Snapshot2Msg {
   const s = fb.Snapshot2.getRootAsSnapshot2(new ByteBuffer(bytes));
   return {
@@ -174,7 +181,7 @@ function decodeSnapshot2(bytes: Uint8Array): Snapshot2Msg {
     topicId: s.topicId(),
     topic: s.topic()!,
     epoch: num(s.epoch()),
-    version: s.versionHi() * TWO_32 + s.version(),
+    version: version2(s.versionHi(), s.version()),
     entries: readPacked(s.valuesArray() ?? EMPTY),
     ts: s.ts(),
   };
@@ -182,7 +189,7 @@ function decodeSnapshot2(bytes: Uint8Array): Snapshot2Msg {
 
 function decodeDelta2(bytes: Uint8Array): Delta2Msg {
   const d = fb.Delta2.getRootAsDelta2(new ByteBuffer(bytes));
-  const version = d.versionHi() * TWO_32 + d.version();
+  const version = version2(d.versionHi(), d.version());
   const span = d.span();
   if (span > version) throw new TickfanError(ErrorCode.BAD_FRAME, `delta2 span ${span} is larger than its version ${version}`);
   return {

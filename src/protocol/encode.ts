@@ -288,10 +288,20 @@ export class Encoder {
     if (m.type === 'snapshot2') {
       return this.finishBare(MessageKind.SNAPSHOT2, fb.Snapshot2.createSnapshot2(b, m.topicId, m.version % TWO_32, packed, name, u64(m.epoch), hi, m.ts));
     }
-    b.forceDefaults(true); // span 1 is the default; written anyway, harmless for tools
-    const d = fb.Delta2.createDelta2(b, m.topicId, m.version % TWO_32, packed, m.version - m.base, hi, name, u64(m.epoch), m.ts);
+    fb.Delta2.startDelta2(b);
+    fb.Delta2.addTs(b, m.ts);
+    fb.Delta2.addEpoch(b, u64(m.epoch));
+    fb.Delta2.addTopicId(b, m.topicId);
+    fb.Delta2.addVersion(b, m.version % TWO_32);
+    fb.Delta2.addChanges(b, packed);
+    // Span 1 is the default; written anyway, harmless for tools. Only the
+    // scalar is forced: a forced absent topic would be written as offset 0.
+    b.forceDefaults(true);
+    fb.Delta2.addSpan(b, m.version - m.base);
     b.forceDefaults(false);
-    return this.finishBare(MessageKind.DELTA2, d);
+    fb.Delta2.addVersionHi(b, hi);
+    if (name) fb.Delta2.addTopic(b, name);
+    return this.finishBare(MessageKind.DELTA2, fb.Delta2.endDelta2(b));
   }
 
   /** Protocol 2: the whole state, binding t.id to its name and epoch; every entry named. */
