@@ -59,15 +59,13 @@ export class Protocol2Reader {
 
 /** Entries → changes by name, learning names that travel; a string says why it failed. */
 function resolve(entries: readonly PackedEntry[], dict: Dictionary): Changes | string {
+  // Every name the message carries is learnt first, even when an earlier
+  // entry's id is unknown: the server names a new id only once.
+  for (const e of entries) if (e.name !== undefined && e.id > 0) dict.names[e.id] = e.name;
   const changes: Changes = new Map();
   for (const e of entries) {
-    let name = e.name;
-    if (name !== undefined) {
-      if (e.id > 0) dict.names[e.id] = name;
-    } else {
-      name = dict.names[e.id];
-      if (name === undefined) return `field id ${e.id} is not known yet`;
-    }
+    const name = e.name ?? dict.names[e.id];
+    if (name === undefined) return `field id ${e.id} is not known yet`;
     changes.set(name, e.value);
   }
   return changes;
