@@ -90,7 +90,22 @@ export function wellTyped(m: AnyMessage): boolean {
         Array.isArray(m.entries) &&
         m.entries.every(wellTypedEntry)
       );
+    default:
+      // A message type added after this list: give it its own case. Meanwhile, at least no
+      // undefined, NaN or foreign object where a value should be.
+      return Object.values(m as Record<string, unknown>).every(plain);
   }
+}
+
+/** A value a decoded message may hold: no undefined, NaN, or object other than arrays, Maps and bytes of such values. */
+function plain(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'bigint') return true;
+  if (typeof v === 'number') return true; // floats may be NaN (field values, times)
+  if (v instanceof Uint8Array) return true;
+  if (Array.isArray(v)) return v.every(plain);
+  if (v instanceof Map) return [...v].every(([k, x]) => typeof k === 'string' && plain(x));
+  if (typeof v === 'object') return Object.values(v as Record<string, unknown>).every(plain);
+  return false;
 }
 
 /** Fuzz bookkeeping: outcomes and the slowest single decode. */

@@ -1,13 +1,22 @@
 // Fan-out without sockets or real time: a deterministic clock (timers by due
 // time, intervals, a defer queue), sinks that decode every frame and check it as
-// a careful client would, and uWS's topic publish. `rig()` wires them to a real Fanout.
+// a careful client would — in protocol 1, or in protocol 2 once the Welcome
+// announcing it arrived (topic ids and field dictionaries through a
+// Protocol2Reader, as the SDK does) — and uWS's topic publish. `rig()` wires
+// them to a real Fanout.
 
 import { TopicStore, type Accepted, type EngineLimits } from '../../src/engine/index.js';
 import {
   FrameWriter,
+  FrameWriter2,
+  Protocol2Reader,
+  ServerFrameReader,
   decodeServerFrame,
+  decodeServerFrame2,
   sameValue,
+  type AnyMessage,
   type Changes,
+  type Unresolved,
   type FieldValue,
   type ResumePoint,
   type ServerMessage,
@@ -184,8 +193,9 @@ export class FakeUws {
 
 // ------------------------------------------------------------------ sink and client view
 
-/** Shared: every frame is copied out of it at once. */
+/** Shared: every frame is copied out of them at once. */
 const writer = new FrameWriter();
+const writer2 = new FrameWriter2();
 
 export interface ReceivedFrame {
   seq: number;
@@ -202,6 +212,16 @@ export interface HeldTopic {
   epoch: number;
   version: number;
   state: State;
+}
+
+/** A protocol-2 message the client could not resolve (a field id it never learnt, an unbound topic id). */
+export interface UnresolvedNote {
+  topic: string | null;
+  reason: string;
+  /** Ids the delta used without a name that no message of this epoch had named to this client. */
+  unshown: number[];
+  /** Some of them were assigned after the client's latest image of the topic (it should have been told their names). */
+  late: boolean;
 }
 
 /**
@@ -234,11 +254,40 @@ export class FakeSink implements Sink {
   /** Deltas that arrived for versions already held (ignored, as the protocol allows). */
   duplicates = 0;
   private received = 0;
+  /** How the client reads frames: protocol 1 until a Welcome announces 2. */
+  readonly reader = new ServerFrameReader();
+  /** Protocol 2: topic-id bindings (this connection) and field dictionaries (kept across connections, as the SDK does). */
+  readonly topics: Protocol2Reader;
+  /** Deltas skipped while healing (they follow an unresolved one). */
+  healingGaps = 0;
+  /** Protocol-2 snapshots and deltas received (before resolving). */
+  p2Messages = 0;
+  /** Protocol-2 messages it could not resolve; each makes the topic heal. */
+  readonly unresolved: UnresolvedNote[] = [];
+  /** Topics waiting for a catch-up the client asked for (a gap while healing is expected, not a problem). */
+  readonly healing = new Set<string>();
+  /** Catch-ups the client wants to send (the test hands them to fanout.catchUpRequest: `rig.heal()`). */
+  healRequests: string[] = [];
+  /** Per topic, the epoch and the field ids whose names reached this client in it. */
+  private readonly shown = new Map<string, { epoch: number; ids: Set<number> }>();
+  /** Per topic, the server's next field id when the latest image (snapshot or catch-up) arrived: ids below it may be unknown. */
+  private readonly idsAtImage = new Map<string, number>();
+  /** Set by the rig: the server's next field id of a topic now (Topic.fieldIdsEnd). */
+  idsEnd: ((topic: string) => number) | null = null;
 
   constructor(
     private readonly uws: FakeUws | null,
     private readonly time: () => number = () => 0,
+    /** A reconnect: the client that held these topics before (its state and its field dictionaries carry over). */
+    previous?: FakeSink,
   ) {
+    this.topics = previous?.topics ?? new Protocol2Reader();
+    this.topics.reset();
+    if (previous) {
+      for (const [k, h] of previous.held) this.held.set(k, { epoch: h.epoch, version: h.version, state: new Map(h.state) });
+      for (const [k, v] of previous.shown) this.shown.set(k, v);
+      for (const [k, v] of previous.idsAtImage) this.idsAtImage.set(k, v);
+    }
     if (uws) {
       this.native = {
         subscribe: (t) => {
@@ -255,18 +304,20 @@ export class FakeSink implements Sink {
     }
   }
 
-  send(seq: number, messages: readonly Uint8Array[]): SendStatus {
+  send(seq: number, messages: readonly Uint8Array[], protocol = 1): SendStatus {
     // uWS throws on a closed WebSocket; so do we, so a send after end() fails the test.
     if (this.closed) throw new Error(`send(seq ${seq}) after end(${this.closed.code})`);
     if (seq <= 0) this.problems.push(`direct frame with sequence ${seq}`);
-    const frame = writer.write(seq, messages).slice();
+    const frame = (protocol === 2 ? writer2 : writer).write(seq, messages).slice();
     const status = typeof this.policy === 'function' ? this.policy(frame.byteLength) : this.policy;
-    const decoded = decodeServerFrame(frame);
     if (status === SendStatus.DROPPED) {
+      // Never reaches the client (nor its frame reader): read here for the record only.
+      const decoded = protocol === 2 ? decodeServerFrame2(frame) : decodeServerFrame(frame);
       this.dropped.push({ seq, messages: decoded.messages as ServerMessage[] });
       return status;
     }
-    this.accept(decoded.seq, decoded.messages as ServerMessage[], false, frame.byteLength);
+    if (protocol !== this.reader.protocol) this.problems.push(`frame ${seq} in protocol ${protocol} framing, the client reads ${this.reader.protocol}`);
+    this.acceptFrame(frame, false);
     return status;
   }
 
@@ -285,9 +336,58 @@ export class FakeSink implements Sink {
   /** A frame published to a uWS topic this socket is in. */
   receivePublished(uwsTopic: string, frame: Uint8Array): void {
     if (!this.uwsTopics.has(uwsTopic)) throw new Error(`published frame for ${uwsTopic}, which this socket is not in`);
-    const { seq, messages } = decodeServerFrame(frame);
-    if (seq !== 0) this.problems.push(`published frame with sequence ${seq} (expected 0)`);
-    this.accept(seq, messages as ServerMessage[], true, frame.byteLength);
+    this.acceptFrame(frame, true);
+  }
+
+  /** Reads a frame as the client does (its framing, then protocol 2's ids resolved). */
+  private acceptFrame(frame: Uint8Array, published: boolean): void {
+    const { seq, messages, error } = this.reader.read(frame);
+    if (error) this.problems.push(`frame ${seq}: ${String(error)}`);
+    if (published && seq !== 0) this.problems.push(`published frame with sequence ${seq} (expected 0)`);
+    this.accept(seq, this.resolve(messages), published, frame.byteLength);
+  }
+
+  /** Protocol 2's snapshots and deltas, named through the Protocol2Reader; what it cannot resolve heals its topic (in apply). */
+  private resolve(messages: AnyMessage[]): (ServerMessage | Unresolved)[] {
+    const out: (ServerMessage | Unresolved)[] = [];
+    for (const m of messages) {
+      if (m.type !== 'snapshot2' && m.type !== 'delta2') {
+        out.push(m as ServerMessage);
+        continue;
+      }
+      this.p2Messages++;
+      // What this client was shown: every named entry, per topic and epoch (as the reader keeps its dictionary).
+      if (m.topic !== null) {
+        this.bindings.set(m.topicId, m.topic);
+        // Received in the turn it was made: the dictionary can only have grown since (an upper bound).
+        if (this.idsEnd) this.idsAtImage.set(m.topic, this.idsEnd(m.topic));
+      }
+      const name = m.topic ?? this.boundName(m.topicId);
+      let unshown: number[] = [];
+      if (name !== undefined) {
+        const epoch = m.topic !== null ? m.epoch : this.shown.get(name)?.epoch;
+        let shown = this.shown.get(name);
+        if (epoch !== undefined && (!shown || shown.epoch !== epoch)) this.shown.set(name, (shown = { epoch, ids: new Set() }));
+        unshown = m.entries.filter((e) => e.name === undefined && !shown?.ids.has(e.id)).map((e) => e.id);
+        for (const e of m.entries) if (e.name !== undefined && e.id > 0) shown?.ids.add(e.id);
+      }
+      const r = this.topics.read(m);
+      if (r.type !== 'unresolved') {
+        out.push(r);
+        continue;
+      }
+      const atImage = (r.topic !== null && this.idsAtImage.get(r.topic)) || Infinity;
+      this.unresolved.push({ topic: r.topic, reason: r.reason, unshown, late: unshown.some((id) => id >= atImage) });
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Topic ids bound on this connection, as the client tracks them (for bookkeeping only). */
+  private readonly bindings = new Map<number, string>();
+
+  private boundName(topicId: number): string | undefined {
+    return this.bindings.get(topicId);
   }
 
   // ---------------------------------------------------------------- reading what arrived
@@ -315,18 +415,29 @@ export class FakeSink implements Sink {
     return h && Object.fromEntries(h.state);
   }
 
-  private accept(seq: number, messages: ServerMessage[], published: boolean, bytes: number): void {
+  private accept(seq: number, items: (ServerMessage | Unresolved)[], published: boolean, bytes: number): void {
     this.received++;
     // A direct frame's number counts every frame this connection received, itself included.
     if (!published && seq !== this.received) this.problems.push(`frame #${this.received} carries sequence ${seq}`);
+    const messages = items.filter((m): m is ServerMessage => m.type !== 'unresolved');
     this.frames.push({ seq, messages, published, bytes, at: this.time() });
-    for (const m of messages) this.apply(m);
+    // In order: an unresolved delta starts healing after the messages before it in the frame.
+    for (const m of items) this.apply(m);
   }
 
-  private apply(m: ServerMessage): void {
+  private apply(m: ServerMessage | Unresolved): void {
+    if (m.type === 'unresolved') {
+      if (m.topic === null) this.problems.push(`unbound topic id: ${m.reason}`);
+      else if (!this.healing.has(m.topic)) {
+        this.healing.add(m.topic);
+        this.healRequests.push(m.topic);
+      }
+      return;
+    }
     if (m.type === 'heartbeat') {
       for (const p of m.versions) {
         const h = this.held.get(p.topic);
+        if (this.healing.has(p.topic)) continue; // behind on purpose: a catch-up is on its way
         if (!h || h.epoch !== p.epoch || h.version !== p.version) {
           this.heartbeatMismatches.push(`${p.topic}: heartbeat says ${p.epoch}/${p.version}, holds ${h ? `${h.epoch}/${h.version}` : 'nothing'}`);
         }
@@ -335,6 +446,7 @@ export class FakeSink implements Sink {
     }
     if (m.type === 'snapshot') {
       this.held.set(m.topic, { epoch: m.epoch, version: m.version, state: new Map(m.fields) });
+      this.healing.delete(m.topic);
       return;
     }
     if (m.type !== 'delta') return;
@@ -351,10 +463,16 @@ export class FakeSink implements Sink {
         else h.state.set(k, v);
       }
       h.version = m.version;
+      this.healing.delete(m.topic);
       return;
     }
     if (h.epoch === m.epoch && m.version <= h.version) {
       this.duplicates++;
+      return;
+    }
+    if (this.healing.has(m.topic)) {
+      // Behind an unresolved protocol-2 delta: expected until the catch-up arrives.
+      this.healingGaps++;
       return;
     }
     this.problems.push(`${m.topic}: gap, holds ${h.epoch}/${h.version}, got delta ${m.epoch}/${m.base}→${m.version}`);
@@ -385,6 +503,15 @@ export interface SubscribeOptions {
   maxRate?: number;
   fields?: readonly string[];
   resume?: ResumePoint[];
+  /** Protocol 2: deltas carry their publish time. */
+  timestamps?: boolean;
+}
+
+export interface ConnectOptions {
+  /** 2: the client's Hello asks for protocol 2 (before any subscription). */
+  protocol?: 1 | 2;
+  /** A reconnect: the client state (held topics, field dictionaries) of this earlier connection carries over. */
+  previous?: FakeSink;
 }
 
 /** A real Fanout and TopicStore on a FakeClock, with sockets played by FakeSinks. */
@@ -410,18 +537,38 @@ export function rig(options: Partial<Omit<FanoutOptions, 'log'>> = {}, limits: P
     opts,
 
     /** Opens a connection; `native: false` plays a transport without uWS topics (SSE). */
-    connect(native = true): Client {
+    connect(native = true, o: ConnectOptions = {}): Client {
       const id = nextConn++;
       const conn = new Conn(id, `10.0.0.${id}:5${id}`);
-      const sink = new FakeSink(native ? uws : null, () => clock.now());
+      const sink = new FakeSink(native ? uws : null, () => clock.now(), o.previous);
       // uWS calls the close handler from inside ws.end().
       sink.onEnd = () => fanout.closed(conn);
+      sink.idsEnd = (t) => store.get(t)?.fieldIdsEnd ?? 0;
       fanout.open(conn, sink);
+      if (o.protocol === 2) fanout.setProtocol(conn, 2); // its Hello
       return { conn, sink };
     },
 
     subscribe(c: Client, topics: readonly string[], o: SubscribeOptions = {}): number {
-      return fanout.subscribe(c.conn, o.id ?? nextSub++, fanout.parsePatterns(topics), o.maxRate ?? 0, o.fields ?? [], o.resume ?? []);
+      return fanout.subscribe(c.conn, o.id ?? nextSub++, fanout.parsePatterns(topics), o.maxRate ?? 0, o.fields ?? [], o.resume ?? [], o.timestamps ?? false);
+    },
+
+    /** The clients' catch-up requests for what they could not resolve reach the server (from the version each holds). */
+    heal(clients: readonly Client[]): number {
+      let n = 0;
+      for (const c of clients) {
+        const asked = c.sink.healRequests.splice(0);
+        for (const name of asked) {
+          const h = c.sink.held.get(name);
+          if (c.conn.closed || !h || !c.conn.topics.has(name)) {
+            c.sink.healing.delete(name);
+            continue;
+          }
+          fanout.catchUpRequest(c.conn, name, h.epoch, h.version);
+          n++;
+        }
+      }
+      return n;
     },
 
     /** What LocalIngest does: sequence the publish in the store, hand it to fan-out. */
