@@ -75,8 +75,10 @@ export class Topic {
   }
 
   private assignIds(changes: Changes): void {
-    for (const k of changes.keys()) {
-      if (this.ids.has(k) || this.names.length > this.maxFieldIds) continue;
+    for (const [k, v] of changes) {
+      // Deleting a field the topic never had gives it no id: later images would
+      // not name it, and its first real value would reach late joiners unnamed.
+      if (this.ids.has(k) || this.names.length > this.maxFieldIds || (v === null && !this.state.has(k))) continue;
       this.ids.set(k, this.names.length);
       this.names.push(k);
     }
