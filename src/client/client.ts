@@ -10,9 +10,10 @@ import { endpoints } from './endpoints.js';
 import { ClientError, ClientErrorCode, serverError } from './errors.js';
 import { GapHealer } from './gap-healing.js';
 import { checkOptions, type ClientOptions } from './options.js';
-import { PendingPublishes, changesOf, type PublishAck } from './publishes.js';
+import { PendingPublishes, changesOf, objectOf, type PublishAck } from './publishes.js';
 import type { TopicReplica } from './replica.js';
 import { Router } from './router.js';
+import { Services, type RequestOptions, type RequestPayload, type ServiceHandle, type ServiceHandler } from './services.js';
 import { newStats, type ClientStats } from './stats.js';
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
 import type { Incoming, SessionInfo, TransportKind } from './transport.js';
@@ -39,6 +40,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   readonly stats: ClientStats = newStats();
   private readonly router = new Router();
   private readonly publishes = new PendingPublishes();
+  private readonly services: Services;
   private readonly healer: GapHealer;
   private readonly conn: Connection;
   private nextId = 1;
@@ -58,6 +60,12 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       sequenceGap: () => this.healer.sequenceGap(),
       closed: (code, reason) => this.onClose(code, reason),
       tick: (now) => this.healer.tick(now),
+      error: (err) => this.emit('error', err),
+    });
+    this.services = new Services({
+      nextId: () => this.nextId++,
+      send: (m) => this.conn.send(m),
+      sendIfConnected: (m) => this.conn.sendIfConnected(m),
       error: (err) => this.emit('error', err),
     });
     this.conn.start();
@@ -109,6 +117,35 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     );
   }
 
+  /**
+   * Answers requests to `service` (a name, or a pattern such as `orders.*`)
+   * with `handler`: what it returns (or resolves to) is the reply; what it
+   * throws reaches the requester as RESPONDER_FAILED with its message. When
+   * several clients serve a service, each request goes to one of them.
+   * @example
+   * const svc = client.serve('orders.submit', async (order, meta) => ({ status: 'accepted', id: 42 }));
+   * svc.close();
+   */
+  serve(service: string, handler: ServiceHandler): ServiceHandle {
+    if (this.state === ConnectionState.CLOSED) throw new ClientError(ClientErrorCode.CLOSED, 'the client is closed');
+    return this.services.serve(service, handler);
+  }
+
+  /**
+   * Sends one request to one responder of `service`; resolves with its reply,
+   * or rejects with a TickfanError: NO_RESPONDER, REQUEST_TIMEOUT,
+   * RESPONDER_GONE, RESPONDER_FAILED, PERMISSION_DENIED, BAD_FIELD…
+   * @example
+   * const reply = await client.request('orders.submit', { side: 'buy', qty: 100 }, { timeout: 2000 });
+   */
+  request(service: string, payload: RequestPayload, options: RequestOptions = {}): Promise<RequestPayload> {
+    if (this.state === ConnectionState.CLOSED) return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    if (this.state === ConnectionState.DISCONNECTED && this.options.reconnect === false) {
+      return Promise.reject(new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off'));
+    }
+    return this.services.request(service, payload, options);
+  }
+
   /** Held state of any topic this client receives. */
   stateOf(topic: string): { epoch: number; version: number; state: Record<string, FieldValue> } | undefined {
     const r = this.healer.held(topic);
@@ -118,7 +155,9 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   close(): void {
     if (this.state === ConnectionState.CLOSED) return;
     this.conn.close();
-    this.publishes.failAll(new ClientError(ClientErrorCode.CLOSED, 'the client was closed'));
+    const err = new ClientError(ClientErrorCode.CLOSED, 'the client was closed');
+    this.publishes.failAll(err);
+    this.services.disconnected(err, false);
   }
 
   // ------------------------------------------------------------ SubscriptionHost
@@ -178,6 +217,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     }
     // Unsubscribed while the stream was down.
     if (restored) for (const id of restored.keys()) out.push({ type: 'unsubscribe', id });
+    out.push(...this.services.opened());
     return out;
   }
 
@@ -188,6 +228,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     // next connection, unless there will be none.
     const err = new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`);
     this.publishes.failAll(err, this.conn.willReconnect);
+    this.services.disconnected(err, this.conn.willReconnect);
   }
 
   private onMessage(m: Incoming): void {
@@ -208,7 +249,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       case 'delta': {
         if (!this.router.covered(m.topic)) return;
         const r = this.healer.applyDelta(m);
-        if (r) this.router.deliver(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: false, updates: m.updates, ts: m.ts }, changesObject(m.changes));
+        if (r) this.router.deliver(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: false, updates: m.updates, ts: m.ts }, objectOf(m.changes));
         return;
       }
       case 'topicStatus': {
@@ -220,10 +261,16 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       case 'heartbeat':
         this.healer.heartbeat(m);
         return;
+      case 'serviceRequest':
+        this.services.serviceRequest(m);
+        return;
+      case 'response':
+        this.services.response(m);
+        return;
       case 'ack': {
         const sub = this.router.get(m.id);
         if (!sub) {
-          this.publishes.ack(m);
+          if (!this.services.acked(m.id)) this.publishes.ack(m);
           return;
         }
         // Catch-ups for this subscription came before its ack; a topic that got none was already current.
@@ -235,7 +282,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       }
       case 'error': {
         const err = serverError(m.code, m.message);
-        if (this.publishes.fail(m.id, err)) return;
+        if (this.publishes.fail(m.id, err) || this.services.failed(m.id, err)) return;
         const sub = this.router.get(m.id);
         if (sub) {
           this.forget(sub);
@@ -249,10 +296,5 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   }
 }
 
-function changesObject(c: Changes): Record<string, FieldValue | null> {
-  const out: Record<string, FieldValue | null> = Object.create(null);
-  for (const [k, v] of c) out[k] = v;
-  return out;
-}
 
 export { TickfanError };

@@ -6,6 +6,7 @@ export { ConnectionState } from './connection.js';
 export type { ClientOptions } from './options.js';
 export type { ClientStats } from './stats.js';
 export type { PublishAck } from './publishes.js';
+export type { RequestPayload, RequestMeta, RequestOptions, ServiceHandle, ServiceHandler } from './services.js';
 export type { TransportKind, WebSocketCtor, WebSocketLike } from './transport.js';
 export { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 export { Subscription } from './subscription.js';

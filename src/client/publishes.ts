@@ -36,6 +36,13 @@ export function changesOf(fields: Record<string, unknown>): Changes {
   return changes;
 }
 
+/** A plain object (no prototype) of a change set or state, as updates and replies hand them out. */
+export function objectOf(c: ReadonlyMap<string, FieldValue | null>): Record<string, FieldValue | null> {
+  const out: Record<string, FieldValue | null> = Object.create(null);
+  for (const [k, v] of c) out[k] = v;
+  return out;
+}
+
 /**
  * The value as the wire delivers it, whatever the transport: a bigint within
  * 2^53 arrives as a number (the binary protocol has one integer kind), and

@@ -20,6 +20,10 @@ export const ErrorCode = {
   PERMISSION_DENIED: 20,
   UNAUTHORIZED: 21,
   RATE_LIMITED: 30,
+  NO_RESPONDER: 40,
+  REQUEST_TIMEOUT: 41,
+  RESPONDER_GONE: 42,
+  RESPONDER_FAILED: 43,
   INTERNAL: 50,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -43,6 +47,10 @@ export const ERROR_CODE_TEXT: Record<ErrorCode, string> = {
   [ErrorCode.PERMISSION_DENIED]: 'the connection may not do this on this topic',
   [ErrorCode.UNAUTHORIZED]: 'a valid token is needed',
   [ErrorCode.RATE_LIMITED]: 'too many publishes per second from this connection',
+  [ErrorCode.NO_RESPONDER]: 'no responder serves this service now (nothing is queued: try again later)',
+  [ErrorCode.REQUEST_TIMEOUT]: 'the responder did not answer within the request timeout (a late answer is dropped)',
+  [ErrorCode.RESPONDER_GONE]: 'the responder disconnected before answering',
+  [ErrorCode.RESPONDER_FAILED]: "the responder's handler failed; its message is passed on",
   [ErrorCode.INTERNAL]: 'the server failed to handle the request; it has been logged',
 };
 

@@ -5,7 +5,7 @@ import { ByteBuffer } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
 import { ErrorCode, TickfanError } from './codes.js';
 import { MessageKind } from './kinds.js';
-import type { AnyMessage, Delta2Msg, ResumePoint, Snapshot2Msg, TopicState } from './messages.js';
+import type { AnyMessage, Delta2Msg, Payload, ResumePoint, Snapshot2Msg, TopicState } from './messages.js';
 import { readPacked } from './packed.js';
 import type { Changes, FieldValue, State } from './values.js';
 import { DELTA2, SNAPSHOT2, UnknownTypeError, verifyMessage, type TableSpec } from './verify.js';
@@ -162,6 +162,36 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
       }
       return { type: 'heartbeat', time: h.time(), versions };
     }
+    case fb.Body.Serve: {
+      const v = msg.body(new fb.Serve()) as fb.Serve;
+      return { type: 'serve', id: v.id(), service: v.service()! };
+    }
+    case fb.Body.Unserve:
+      return { type: 'unserve', id: (msg.body(new fb.Unserve()) as fb.Unserve).id() };
+    case fb.Body.Request: {
+      const r = msg.body(new fb.Request()) as fb.Request;
+      return { type: 'request', id: r.id(), service: r.service()!, payload: payloadOf(r), timeoutMs: r.timeoutMs() };
+    }
+    case fb.Body.ServiceRequest: {
+      const r = msg.body(new fb.ServiceRequest()) as fb.ServiceRequest;
+      return {
+        type: 'serviceRequest',
+        correlation: num(r.correlation()),
+        serveId: r.serveId(),
+        service: r.service()!,
+        requester: r.requester() ?? '',
+        payload: payloadOf(r),
+        timeoutMs: r.timeoutMs(),
+      };
+    }
+    case fb.Body.Reply: {
+      const r = msg.body(new fb.Reply()) as fb.Reply;
+      return { type: 'reply', correlation: num(r.correlation()), payload: payloadOf(r), failed: r.failed(), error: r.error() ?? '' };
+    }
+    case fb.Body.Response: {
+      const r = msg.body(new fb.Response()) as fb.Response;
+      return { type: 'response', id: r.id(), code: r.code(), message: r.message() ?? '', payload: payloadOf(r), responder: r.responder() ?? '' };
+    }
     default:
       throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${msg.bodyType()}`);
   }
@@ -203,6 +233,16 @@ function decodeDelta2(bytes: Uint8Array): Delta2Msg {
     entries: readPacked(d.changesArray() ?? EMPTY),
     ts: d.ts(),
   };
+}
+
+/** A payload from a table with `fields` and `data`: bytes when `data` is present, else the field map. */
+function payloadOf(t: { dataArray(): Uint8Array | null; fieldsLength(): number; fields(i: number, obj?: fb.Field): fb.Field | null }): Payload {
+  const data = t.dataArray();
+  if (data) {
+    if (t.fieldsLength() > 0) throw new TickfanError(ErrorCode.BAD_REQUEST, 'a payload is fields or bytes, not both');
+    return { fields: null, data: data.slice() };
+  }
+  return { fields: readFields(t.fieldsLength(), (i, o) => t.fields(i, o), true) as Changes, data: null };
 }
 
 /** Verifies, then decodes; any failure becomes a typed TickfanError. */

@@ -4,7 +4,7 @@
 
 import { Builder, type Offset } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
-import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
 import { BARE_FLAG, MessageKind } from './kinds.js';
 import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
@@ -177,7 +177,65 @@ export class Encoder {
       case 'snapshot2':
       case 'delta2':
         return this.fromEntries(m);
+      case 'serve':
+        return this.serve(m.id, m.service);
+      case 'unserve':
+        return this.unserve(m.id);
+      case 'request':
+        return this.request(m.id, m.service, m.payload, m.timeoutMs);
+      case 'serviceRequest':
+        return this.serviceRequest(m.correlation, m.serveId, m.service, m.requester, m.payload, m.timeoutMs);
+      case 'reply':
+        return this.reply(m.correlation, m.payload, m.failed, m.error);
+      case 'response':
+        return this.response(m.id, m.code, m.message, m.payload, m.responder);
     }
+  }
+
+  // ---------------------------------------------------------------- request-reply
+
+  /** A payload's two vectors: fields (0 when bytes) and data (0 when fields). */
+  private payload(p: Payload): [Offset, Offset] {
+    if (p.data !== null) return [0, this.b.createByteVector(p.data)];
+    return [this.fields(p.fields), 0];
+  }
+
+  serve(id: number, service: string): Uint8Array {
+    const s = this.b.createString(service);
+    return this.finish(fb.Body.Serve, fb.Serve.createServe(this.b, id, s));
+  }
+
+  unserve(id: number): Uint8Array {
+    return this.finish(fb.Body.Unserve, fb.Unserve.createUnserve(this.b, id));
+  }
+
+  request(id: number, service: string, payload: Payload, timeoutMs: number): Uint8Array {
+    const s = this.b.createString(service);
+    const [f, d] = this.payload(payload);
+    return this.finish(fb.Body.Request, fb.Request.createRequest(this.b, id, s, f, d, timeoutMs));
+  }
+
+  serviceRequest(correlation: number, serveId: number, service: string, requester: string, payload: Payload, timeoutMs: number): Uint8Array {
+    const b = this.b;
+    const s = b.createString(service);
+    const r = b.createString(requester);
+    const [f, d] = this.payload(payload);
+    return this.finish(fb.Body.ServiceRequest, fb.ServiceRequest.createServiceRequest(b, u64(correlation), serveId, s, r, f, d, timeoutMs));
+  }
+
+  reply(correlation: number, payload: Payload, failed: boolean, error: string): Uint8Array {
+    const b = this.b;
+    const [f, d] = this.payload(payload);
+    const e = error ? b.createString(error) : 0;
+    return this.finish(fb.Body.Reply, fb.Reply.createReply(b, u64(correlation), f, d, failed, e));
+  }
+
+  response(id: number, code: number, message: string, payload: Payload, responder: string): Uint8Array {
+    const b = this.b;
+    const m = message ? b.createString(message) : 0;
+    const [f, d] = this.payload(payload);
+    const r = responder ? b.createString(responder) : 0;
+    return this.finish(fb.Body.Response, fb.Response.createResponse(b, id, code, m, f, d, r));
   }
 
   hello(protocol: number, client: string, token: string): Uint8Array {

@@ -3,7 +3,7 @@
 export type { FieldValue, Changes, State } from './values.js';
 export { isFieldValue, checkFieldValue, sameValue, valueSize, toChanges } from './values.js';
 export { valueToJson, valueFromJson, fieldsToJson, changesFromJson } from './json-values.js';
-export { messageToJson, messageFromJson, messageToCommand, commandToMessage } from './json-messages.js';
+export { messageToJson, messageFromJson, messageToCommand, commandToMessage, payloadToJson, payloadFromJson } from './json-messages.js';
 export { TopicPattern, validateTopic, isPattern, DEFAULT_MAX_TOPIC_LENGTH } from './topic-name.js';
 export { ErrorCode, CloseCode, ERROR_CODE_TEXT, CLOSE_CODE_TEXT, TickfanError, errorCodeName } from './codes.js';
 export type {
@@ -25,6 +25,13 @@ export type {
   DeltaMsg,
   Snapshot2Msg,
   Delta2Msg,
+  Payload,
+  ServeMsg,
+  UnserveMsg,
+  RequestMsg,
+  ServiceRequestMsg,
+  ReplyMsg,
+  ResponseMsg,
   TopicStatusMsg,
   AckMsg,
   ErrorMsg,

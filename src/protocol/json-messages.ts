@@ -3,8 +3,8 @@
 // Both directions of both halves live here so the server and the SDK cannot drift.
 
 import { ErrorCode, TickfanError, errorCodeName } from './codes.js';
-import { fieldsToJson, valueFromJson } from './json-values.js';
-import { TopicState, type AnyMessage, type ClientMessage, type ResumePoint } from './messages.js';
+import { fieldsToJson, valueFromJson, valueToJson } from './json-values.js';
+import { TopicState, type AnyMessage, type ClientMessage, type Payload, type ResumePoint } from './messages.js';
 import type { Changes, State } from './values.js';
 
 const STATE_NAME: Record<number, string> = { [TopicState.OK]: 'ok', [TopicState.STALE]: 'stale', [TopicState.GONE]: 'gone' };
@@ -31,9 +31,30 @@ export function messageToJson(m: AnyMessage): Record<string, unknown> {
     case 'ping':
     case 'pong':
       return { type: m.type, nonce: m.nonce.toString() };
+    case 'serviceRequest':
+      return { type: m.type, correlation: m.correlation, serveId: m.serveId, service: m.service, requester: m.requester, timeoutMs: m.timeoutMs, ...payloadToJson(m.payload) };
+    case 'response':
+      return { type: m.type, id: m.id, code: m.code, ...(m.code ? { name: errorCodeName(m.code) } : {}), message: m.message, responder: m.responder, ...payloadToJson(m.payload) };
     default:
       return { type: m.type };
   }
+}
+
+/** A payload as JSON: `{"fields": {…}}`, or `{"data": {"$bytes": "<base64>"}}` for bytes. */
+export function payloadToJson(p: Payload): { fields: Record<string, unknown> } | { data: unknown } {
+  return p.data !== null ? { data: valueToJson(p.data) } : { fields: fieldsToJson(p.fields) };
+}
+
+/** A payload from its JSON form (either key); BAD_REQUEST / BAD_FIELD when it is neither. */
+export function payloadFromJson(o: Record<string, unknown>): Payload {
+  if (o.data !== undefined) {
+    const data = valueFromJson(o.data, 'data');
+    if (!(data instanceof Uint8Array)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'a payload\'s "data" must be {"$bytes": "<base64>"}');
+    return { fields: null, data };
+  }
+  const fields = o.fields ?? {};
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'a payload\'s "fields" must be an object of field → value');
+  return { fields: fieldMap(fields), data: null };
 }
 
 // ---------------------------------------------------------------- JSON event → server message
@@ -67,6 +88,10 @@ export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
     case 'ping':
     case 'pong':
       return { type: o.type, nonce: BigInt(text(o.nonce) || '0') };
+    case 'serviceRequest':
+      return { type: 'serviceRequest', correlation: num(o.correlation), serveId: num(o.serveId), service: text(o.service), requester: text(o.requester), timeoutMs: num(o.timeoutMs), payload: payloadFromJson(o) };
+    case 'response':
+      return { type: 'response', id: num(o.id), code: num(o.code), message: text(o.message), responder: text(o.responder), payload: payloadFromJson(o) };
     default:
       return null;
   }
@@ -92,6 +117,14 @@ export function messageToCommand(m: ClientMessage): Record<string, unknown> | nu
     case 'ping':
     case 'pong':
       return { type: m.type, nonce: m.nonce.toString() };
+    case 'serve':
+      return { type: m.type, id: m.id, service: m.service };
+    case 'unserve':
+      return { type: m.type, id: m.id };
+    case 'request':
+      return { type: m.type, id: m.id, service: m.service, timeoutMs: m.timeoutMs, ...payloadToJson(m.payload) };
+    case 'reply':
+      return { type: m.type, correlation: m.correlation, failed: m.failed, error: m.error, ...payloadToJson(m.payload) };
   }
 }
 
@@ -164,7 +197,24 @@ export function commandToMessage(c: unknown): ClientMessage {
       }
       return { type: o.type, nonce };
     }
+    case 'serve':
+      return { type: 'serve', id: int(o.id, 'id', 1), service: str(o.service, 'service') };
+    case 'unserve':
+      return { type: 'unserve', id: int(o.id, 'id', 1) };
+    case 'request':
+      return { type: 'request', id: int(o.id, 'id', 1), service: str(o.service, 'service'), timeoutMs: o.timeoutMs === undefined ? 0 : int(o.timeoutMs, 'timeoutMs'), payload: payloadFromJson(o) };
+    case 'reply':
+      return {
+        type: 'reply',
+        correlation: int(o.correlation, 'correlation', 1, Number.MAX_SAFE_INTEGER),
+        failed: o.failed === true,
+        error: o.error === undefined ? '' : str(o.error, 'error'),
+        payload: payloadFromJson(o),
+      };
     default:
-      throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown command type ${JSON.stringify(o.type)}: subscribe, unsubscribe, pause, resume, catchUp, publish or ping`);
+      throw new TickfanError(
+        ErrorCode.UNKNOWN_MESSAGE,
+        `unknown command type ${JSON.stringify(o.type)}: subscribe, unsubscribe, pause, resume, catchUp, publish, ping, serve, unserve, request or reply`,
+      );
   }
 }

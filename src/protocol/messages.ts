@@ -84,8 +84,31 @@ export type AckMsg = { type: 'ack'; id: number; topic: string; epoch: number; ve
 export type ErrorMsg = { type: 'error'; code: number; id: number; topic: string; message: string };
 export type HeartbeatMsg = { type: 'heartbeat'; time: number; versions: ResumePoint[] };
 
+/** A request's or a reply's payload: a field map (as in a publish) or bytes. */
+export type Payload = { fields: Changes; data: null } | { fields: null; data: Uint8Array };
+
+export type ServeMsg = { type: 'serve'; id: number; service: string };
+export type UnserveMsg = { type: 'unserve'; id: number };
+export type RequestMsg = { type: 'request'; id: number; service: string; payload: Payload; timeoutMs: number };
+export type ServiceRequestMsg = {
+  type: 'serviceRequest';
+  correlation: number;
+  serveId: number;
+  service: string;
+  requester: string;
+  payload: Payload;
+  timeoutMs: number;
+};
+export type ReplyMsg = { type: 'reply'; correlation: number; payload: Payload; failed: boolean; error: string };
+/** code 0: `payload` is the reply; otherwise an error code and message. */
+export type ResponseMsg = { type: 'response'; id: number; code: number; message: string; payload: Payload; responder: string };
+
 export type ClientMessage =
   | HelloMsg
+  | ServeMsg
+  | UnserveMsg
+  | RequestMsg
+  | ReplyMsg
   | SubscribeMsg
   | UnsubscribeMsg
   | PublishMsg
@@ -97,6 +120,8 @@ export type ClientMessage =
 
 export type ServerMessage =
   | WelcomeMsg
+  | ServiceRequestMsg
+  | ResponseMsg
   | SnapshotMsg
   | DeltaMsg
   | Snapshot2Msg
@@ -112,6 +137,7 @@ export type AnyMessage = ClientMessage | ServerMessage;
 
 const CLIENT_TYPES: ReadonlySet<string> = new Set([
   'hello', 'subscribe', 'unsubscribe', 'publish', 'catchUp', 'pause', 'resume', 'ping', 'pong',
+  'serve', 'unserve', 'request', 'reply',
 ]);
 
 export function isClientMessage(m: AnyMessage): m is ClientMessage {

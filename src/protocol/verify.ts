@@ -41,10 +41,16 @@ const bytes = { k: 'vector', elem: 1 } as const;
 /** Protocol 2's own roots (kinds 1 and 2), outside the Message union. */
 export const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
 export const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
+const SERVE: TableSpec = [u32, reqStr];
+const REQUEST: TableSpec = [u32, reqStr, fields, bytes, u32];
+const SERVICE_REQUEST: TableSpec = [u64, u32, reqStr, str, fields, bytes, u32];
+const REPLY: TableSpec = [u64, fields, bytes, u8, str];
+const RESPONSE: TableSpec = [u32, u16, str, fields, bytes, str];
 // Index = Body union type (schema order, 0 = NONE).
 const BODIES: readonly (TableSpec | null)[] = [
   null, HELLO, WELCOME, SUBSCRIBE, ID_ONLY, PUBLISH, CATCH_UP, ID_ONLY, ID_ONLY,
   NONCE, NONCE, SNAPSHOT, DELTA, TOPIC_STATUS, ACK, ERROR, HEARTBEAT,
+  SERVE, ID_ONLY, REQUEST, SERVICE_REQUEST, REPLY, RESPONSE,
 ];
 const MESSAGE: TableSpec = [u8, { k: 'union', tables: () => BODIES }];
 

@@ -13,6 +13,9 @@ export interface Grants {
   subject: string;
   subscribe: readonly TopicPattern[];
   publish: readonly TopicPattern[];
+  /** Services it may answer (Serve) and ask (Request), by name or pattern. */
+  serve: readonly TopicPattern[];
+  request: readonly TopicPattern[];
   /** ms since 1970, or null for no expiry. */
   expiresAt: number | null;
 }
@@ -22,6 +25,8 @@ export const OPEN_GRANTS: Grants = {
   subject: 'anonymous',
   subscribe: [TopicPattern.parse('>')],
   publish: [TopicPattern.parse('>')],
+  serve: [TopicPattern.parse('>')],
+  request: [TopicPattern.parse('>')],
   expiresAt: null,
 };
 
@@ -108,9 +113,14 @@ export class Authenticator {
       // answers loopback only). Anonymous access next to a key is read-only
       // unless anonymousGrants say otherwise; so is anonymous mode without a key.
       const g = opts.anonymousGrants;
-      let grants: { subscribe: TopicPattern[]; publish: TopicPattern[] };
+      let grants: { subscribe: TopicPattern[]; publish: TopicPattern[]; serve: TopicPattern[]; request: TopicPattern[] };
       try {
-        grants = { subscribe: patterns(g?.subscribe ?? ['>'], 'subscribe'), publish: patterns(g?.publish ?? [], 'publish') };
+        grants = {
+          subscribe: patterns(g?.subscribe ?? ['>'], 'subscribe'),
+          publish: patterns(g?.publish ?? [], 'publish'),
+          serve: patterns(g?.serve ?? [], 'serve'),
+          request: patterns(g?.request ?? [], 'request'),
+        };
       } catch (err) {
         throw new OptionError(`options.auth.anonymousGrants: ${(err as Error).message}`, 'auth.anonymousGrants', { cause: err });
       }
@@ -159,6 +169,8 @@ export class Authenticator {
       subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
       subscribe: patterns(payload.subscribe, 'subscribe'),
       publish: patterns(payload.publish, 'publish'),
+      serve: patterns(payload.serve, 'serve'),
+      request: patterns(payload.request, 'request'),
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
     };
   }
@@ -183,4 +195,13 @@ export function maySubscribe(grants: Grants, pattern: TopicPattern): boolean {
 
 export function mayPublish(grants: Grants, topic: string): boolean {
   return grants.publish.some((g) => g.matches(topic));
+}
+
+/** May answer every service `pattern` names. */
+export function mayServe(grants: Grants, pattern: TopicPattern): boolean {
+  return grants.serve.some((g) => patternWithin(pattern, g));
+}
+
+export function mayRequest(grants: Grants, service: string): boolean {
+  return grants.request.some((g) => g.matches(service));
 }

@@ -2,18 +2,23 @@
 // fan-out or ingest, with its permission checks, and its answer (ack or
 // typed error) back on the same connection.
 
-import { isPattern } from '../engine/index.js';
-import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type SubscribeMsg } from '../protocol/index.js';
-import { mayPublish, maySubscribe } from './auth.js';
+import { TopicPattern, isPattern, validateTopic, type TopicStore } from '../engine/index.js';
+import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type Payload, type ReplyMsg, type RequestMsg, type SubscribeMsg } from '../protocol/index.js';
+import { mayPublish, mayRequest, mayServe, maySubscribe } from './auth.js';
 import type { Fanout } from './fanout/index.js';
 import type { Ingest, PublishResult } from './ingest.js';
+import type { ResponderLink, ServiceGate } from './services/index.js';
 import type { Session, Sessions } from './session.js';
+
+const EMPTY_PAYLOAD: Payload = { fields: new Map(), data: null };
 
 export class Dispatch {
   constructor(
     private readonly fanout: Fanout,
     private readonly ingest: Ingest,
     private readonly sessions: Sessions,
+    private readonly services: ServiceGate,
+    private readonly store: TopicStore,
     private readonly maxPublishesPerSecond: number,
   ) {}
 
@@ -91,8 +96,88 @@ export class Dispatch {
         return;
       case 'pong':
         return;
+      case 'serve':
+      case 'unserve':
+        try {
+          if (m.type === 'serve') this.serve(s, m.id, m.service);
+          else this.services.unserve(this.responder(s), m.id);
+          fanout.reply(conn, enc.ack(m.id, '', 0, 0, 0));
+        } catch (err) {
+          sessions.fail(s, err, m.id, m.type === 'serve' ? m.service : '');
+        }
+        return;
+      case 'request':
+        this.request(s, m);
+        return;
+      case 'reply':
+        this.reply(s, m);
+        return;
     }
   };
+
+  // ---------------------------------------------------------------- request-reply
+
+  /** The session as a responder: requests routed to it arrive as ServiceRequest messages. */
+  private responder(s: Session): ResponderLink {
+    return (s.responder ??= {
+      deliver: (d) => {
+        const p = d.payload;
+        this.fanout.reply(s.conn, this.fanout.encoder.serviceRequest(d.correlation, d.serveId, d.service, d.requester, p, d.timeoutMs));
+      },
+    });
+  }
+
+  private serve(s: Session, id: number, service: string): void {
+    const grants = s.grants;
+    if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before serving');
+    if (!isPattern(service)) validateTopic(service, this.store.limits.maxTopicLength);
+    const pattern = TopicPattern.parse(service, this.store.limits.maxTopicLength);
+    if (!mayServe(grants, pattern)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to serve ${service}: it is not inside this connection's serve grants`);
+    this.services.serve(this.responder(s), id, pattern, grants.subject);
+  }
+
+  /** Checks a payload like a publish (same value types and limits); throws TickfanError. */
+  private checkPayload(service: string, p: Payload): void {
+    if (p.data !== null) {
+      if (p.data.byteLength > this.store.limits.maxValueBytes) throw new TickfanError(ErrorCode.VALUE_TOO_LARGE, `the payload is larger than ${this.store.limits.maxValueBytes} bytes`);
+    } else if (p.fields.size > 0) this.store.validateChanges(service, p.fields);
+  }
+
+  private request(s: Session, m: RequestMsg): void {
+    const { fanout } = this;
+    const answer = (code: number, message: string, payload: Payload = EMPTY_PAYLOAD, responder = '') => {
+      if (!s.conn.closed) fanout.reply(s.conn, fanout.encoder.response(m.id, code, message, payload, responder));
+    };
+    try {
+      const grants = s.grants;
+      if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before making requests');
+      validateTopic(m.service, this.store.limits.maxTopicLength);
+      if (!mayRequest(grants, m.service)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to request ${m.service}: it is not inside this connection's request grants`);
+      this.checkPayload(m.service, m.payload);
+      this.services.request(s, grants.subject, m.service, m.payload, m.timeoutMs, (o) => {
+        if (o.ok) answer(0, '', o.payload, o.responder);
+        else answer(o.error.errorCode, o.error.message);
+      });
+    } catch (err) {
+      if (err instanceof TickfanError) {
+        this.sessions.count(err);
+        answer(err.errorCode, err.message);
+      } else this.sessions.fail(s, err, m.id, m.service);
+    }
+  }
+
+  private reply(s: Session, m: ReplyMsg): void {
+    const link = this.responder(s);
+    if (m.failed) return this.services.reply(link, m.correlation, { ok: false, message: m.error });
+    try {
+      this.checkPayload('reply', m.payload);
+    } catch (err) {
+      // The responder hears why; its requester gets RESPONDER_FAILED with the same reason, not a wait for the timeout.
+      this.sessions.fail(s, err);
+      return this.services.reply(link, m.correlation, { ok: false, message: `the reply was refused: ${(err as Error).message}` });
+    }
+    this.services.reply(link, m.correlation, { ok: true, payload: m.payload });
+  }
 
   private subscribe(s: Session, m: SubscribeMsg): number {
     const patterns = this.fanout.parsePatterns(m.topics);

@@ -9,6 +9,7 @@ import type { Fanout } from './fanout/index.js';
 import type { Ingest } from './ingest.js';
 import type { Metrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
+import type { ServiceGate } from './services/index.js';
 import type { Sessions } from './session.js';
 import type { ServerStats } from './stats.js';
 import type { UWS } from './uws.js';
@@ -26,4 +27,6 @@ export interface NodeParts {
   readonly admission: Admission;
   readonly sessions: Sessions;
   readonly dispatch: Dispatch;
+  /** Request-reply: this node's way to the service router. */
+  readonly services: ServiceGate;
 }

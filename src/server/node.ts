@@ -12,6 +12,7 @@ import type { Ingest } from './ingest.js';
 import { createMetrics } from './metrics.js';
 import type { NodeParts } from './node-parts.js';
 import type { ServerOptions } from './options.js';
+import { ServiceRouter, type ServiceGate } from './services/index.js';
 import { Sessions } from './session.js';
 import { registerSse } from './sse/index.js';
 import { ServerStats } from './stats.js';
@@ -23,6 +24,8 @@ export interface NodeInit {
   auth: Authenticator;
   /** Where this node's publishes go, given its store, fan-out and counters. */
   ingest: (core: { store: TopicStore; fanout: Fanout; stats: ServerStats }) => Ingest;
+  /** Where its requests go (default: a router in this thread). */
+  services?: (core: { stats: ServerStats; clock: Clock }) => ServiceGate;
   clock?: Clock;
 }
 
@@ -38,14 +41,16 @@ export function createNode(init: NodeInit): TickfanNode {
   const uws = loadUws();
   const stats = new ServerStats();
   const store = new TopicStore(opts.limits);
-  const fanout = new Fanout(store, opts, stats, init.clock ?? realClock);
+  const clock = init.clock ?? realClock;
+  const fanout = new Fanout(store, opts, stats, clock);
   const ingest = init.ingest({ store, fanout, stats });
+  const services = init.services ? init.services({ stats, clock }) : new ServiceRouter(clock, opts.requestTimeoutMs, stats);
   const metrics = createMetrics(stats, () => store.size);
   const admission = new Admission(opts, auth.enabled, stats);
-  const sessions = new Sessions(auth, fanout, opts, stats);
-  const dispatch = new Dispatch(fanout, ingest, sessions, opts.maxPublishesPerSecond);
+  const sessions = new Sessions(auth, fanout, services, opts, stats);
+  const dispatch = new Dispatch(fanout, ingest, sessions, services, store, opts.maxPublishesPerSecond);
   const app = uws.App();
-  const parts: NodeParts = { opts, uws, app, store, fanout, stats, ingest, auth, metrics, admission, sessions, dispatch };
+  const parts: NodeParts = { opts, uws, app, store, fanout, stats, ingest, auth, metrics, admission, sessions, dispatch, services };
   registerWebSocket(parts);
   registerHttp(parts);
   registerOps(parts);
@@ -72,6 +77,7 @@ export function createNode(init: NodeInit): TickfanNode {
       closed = true;
       if (socket) uws.us_listen_socket_close(socket as Parameters<typeof uws.us_listen_socket_close>[0]);
       fanout.shutdown();
+      services.close();
       ingest.close?.();
       metrics.stop();
       // Let the close frames leave, then close what is left (HTTP keep-alive included).

@@ -3,7 +3,7 @@
 // environment / flag layers, `tickfan serve --help` and the README table come from here.
 
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from '../engine/index.js';
-import { LOG_LEVELS, OptionError, type AuthOptions, type DemoConfig, type ServerOptions } from './option-types.js';
+import { COMPRESSION_MODES, LOG_LEVELS, OptionError, type AuthOptions, type DemoConfig, type ServerOptions } from './option-types.js';
 
 interface Common {
   /** What it is for, as a person reads it (README and --help; backticks allowed). */
@@ -79,12 +79,13 @@ const AUTH: { [K in keyof AuthOptions]-?: OptionSpec } = {
   anonymous: { type: 'bool', shown: 'false', env: 'TICKFAN_AUTH_ANONYMOUS', flag: 'anonymous', doc: 'connections without a token may subscribe (read-only unless `anonymousGrants` say more)' },
   anonymousGrants: {
     type: 'grants',
-    shown: 'subscribe to everything, publish nothing',
-    accepts: '`{"subscribe": [patterns], "publish": [patterns]}`',
+    shown: 'subscribe to everything, nothing else',
+    accepts: '`{"subscribe": [patterns], "publish": [patterns], "serve": [patterns], "request": [patterns]}`',
     doc: 'what connections without a token may do',
     check: (v, path) => {
-      const ok = typeof v === 'object' && v !== null && Object.entries(v).every(([k, p]) => (k === 'subscribe' || k === 'publish') && Array.isArray(p) && p.every((x) => typeof x === 'string'));
-      if (!ok) throw new OptionError(`options.${path} must be {"subscribe": [patterns], "publish": [patterns]}`, path);
+      const keys = ['subscribe', 'publish', 'serve', 'request'];
+      const ok = typeof v === 'object' && v !== null && Object.entries(v).every(([k, p]) => keys.includes(k) && Array.isArray(p) && p.every((x) => typeof x === 'string'));
+      if (!ok) throw new OptionError(`options.${path} must be {"subscribe": [patterns], "publish": [patterns], "serve": [patterns], "request": [patterns]}`, path);
     },
   },
 };
@@ -126,6 +127,15 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
     },
   },
   maxPayloadBytes: { type: 'int', min: 1024, max: 64 * MIB, default: MIB, env: 'TICKFAN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes', doc: 'largest WebSocket message a client may send (1009; past twice this the connection is cut unread)' },
+  compression: {
+    type: 'enum',
+    values: COMPRESSION_MODES,
+    default: 'off',
+    env: 'TICKFAN_COMPRESSION',
+    flag: 'compression',
+    arg: 'off|shared|dedicated',
+    doc: 'permessage-deflate for WebSocket clients that offer it (browsers, `ws`): `shared` deflates each message on its own with one compressor for all sockets; `dedicated` keeps a sliding window per socket (smaller messages, memory per socket). Either way every message is compressed once per subscriber, not once per publish',
+  },
   maxBodyBytes: { type: 'int', min: 16, max: 64 * MIB, default: MIB, env: 'TICKFAN_MAX_BODY_BYTES', flag: 'max-body-bytes', doc: 'largest HTTP request body (413 past it, never buffered further)' },
   bodyTimeoutMs: { type: 'int', min: 100, max: MS_HOUR, default: 10_000, doc: 'time an HTTP request body may take to arrive (then 408 and closed)' },
   authTimeoutMs: { type: 'int', min: 100, max: MS_HOUR, default: 10_000, doc: 'time a connection without a token has to send one in Hello (then 4001)' },
@@ -136,6 +146,7 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
   maxConnections: { type: 'int', min: 1, max: 10_000_000, default: 100_000, env: 'TICKFAN_MAX_CONNECTIONS', flag: 'max-connections', doc: 'connections in total (WebSocket + SSE)' },
   maxConnectionsPerIp: { type: 'int', min: 1, max: 10_000_000, default: 1_000, env: 'TICKFAN_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', doc: 'connections from one IP address' },
   maxPublishesPerSecond: { type: 'int', min: 1, max: 100_000_000, default: 10_000, env: 'TICKFAN_MAX_PUBLISHES_PER_SECOND', flag: 'max-publishes-per-second', doc: 'publishes per second one connection may make (token bucket, 1 s burst)' },
+  requestTimeoutMs: { type: 'int', min: 1, max: 600_000, default: 10_000, env: 'TICKFAN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', doc: 'longest a request waits for its answer (and the default when a request names none); then REQUEST_TIMEOUT' },
   allowedOrigins: {
     type: 'list',
     default: [],

@@ -19,6 +19,10 @@ export class OptionError extends Error {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** permessage-deflate towards clients that offer it (option-table.ts says when it pays). */
+export const COMPRESSION_MODES = ['off', 'shared', 'dedicated'] as const;
+export type Compression = (typeof COMPRESSION_MODES)[number];
+
 /** Operational log: a message a person can act on, plus optional structured fields. */
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -30,7 +34,7 @@ export interface AuthOptions {
   issuer?: string;
   audience?: string;
   anonymous?: boolean;
-  anonymousGrants?: { subscribe?: string[]; publish?: string[] };
+  anonymousGrants?: { subscribe?: string[]; publish?: string[]; serve?: string[]; request?: string[] };
 }
 
 /**
@@ -47,6 +51,7 @@ export interface ServerOptions {
   heartbeatMs: number;
   idleTimeoutSec: number;
   maxPayloadBytes: number;
+  compression: Compression;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
   authTimeoutMs: number;
@@ -57,6 +62,8 @@ export interface ServerOptions {
   maxConnections: number;
   maxConnectionsPerIp: number;
   maxPublishesPerSecond: number;
+  /** Longest a request waits for its answer (ms); the default when a request names none. */
+  requestTimeoutMs: number;
   allowedOrigins: string[];
   auth: AuthOptions;
   allowRemoteWithoutAuth: boolean;

@@ -7,6 +7,7 @@ import { CloseCode, ErrorCode, TickfanError, type ClientMessage } from '../proto
 import type { Authenticator, Grants } from './auth.js';
 import { Conn, type Fanout } from './fanout/index.js';
 import type { LogFn } from './options.js';
+import type { ResponderLink, ServiceGate } from './services/index.js';
 import type { ServerStats } from './stats.js';
 
 export class Session {
@@ -20,6 +21,8 @@ export class Session {
   publishRefillAt = 0;
   /** Ends the session when its token expires (or when no token came in time). */
   expiryTimer: NodeJS.Timeout | null = null;
+  /** How the service router reaches this session as a responder (made on its first Serve). */
+  responder: ResponderLink | null = null;
 
   constructor(
     id: number,
@@ -42,6 +45,7 @@ export class Sessions {
   constructor(
     private readonly auth: Authenticator,
     private readonly fanout: Fanout,
+    private readonly services: ServiceGate,
     private readonly opts: SessionOptions,
     private readonly stats: ServerStats,
   ) {}
@@ -64,10 +68,12 @@ export class Sessions {
     }, this.opts.authTimeoutMs);
   }
 
-  /** The connection is gone: no timer of its session may fire. */
+  /** The connection is gone: no timer of its session may fire; what it was answering fails fast; its requests are forgotten. */
   ended(s: Session): void {
     if (s.expiryTimer) clearTimeout(s.expiryTimer);
     s.expiryTimer = null;
+    if (s.responder) this.services.responderGone(s.responder);
+    this.services.requesterGone(s);
   }
 
   /** Ends a session when its token expires (4010), and not a moment later. */
@@ -117,6 +123,11 @@ export class Sessions {
       this.opts.log('error', `connection ${s.conn.id}: ${(err as Error)?.stack ?? String(err)}`);
       this.fanout.reply(s.conn, enc.error(ErrorCode.INTERNAL, id, topic, 'internal error'));
     }
+  }
+
+  /** Counts an error answered some other way than an Error message (a Response, say). */
+  count(err: TickfanError): void {
+    this.stats.error(err.errorCode);
   }
 
   /** Token bucket: `maxPublishesPerSecond`, with a one-second burst. */

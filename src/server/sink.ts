@@ -31,7 +31,11 @@ const writer2 = new FrameWriter2();
 /** A uWebSockets.js WebSocket: binary frames in protocol 1's or protocol 2's framing. */
 export class WsSink implements Sink, NativeTopics {
   readonly native: NativeTopics = this;
-  constructor(private readonly ws: UWS.WebSocket<unknown>) {}
+  constructor(
+    private readonly ws: UWS.WebSocket<unknown>,
+    /** Deflate frames when the socket negotiated permessage-deflate (the `compression` option). */
+    private readonly compress = false,
+  ) {}
 
   subscribe(topic: string): void {
     this.ws.subscribe(topic);
@@ -44,7 +48,7 @@ export class WsSink implements Sink, NativeTopics {
   send(seq: number, messages: readonly Uint8Array[], protocol: number): SendStatus {
     // The frame view is reused: uWebSockets.js copies it before send() returns.
     const frame = protocol === 2 ? writer2.write(seq, messages) : writer.write(seq, messages);
-    return this.ws.send(frame, true, false) as SendStatus;
+    return this.ws.send(frame, true, this.compress) as SendStatus;
   }
 
   buffered(): number {

@@ -20,6 +20,13 @@ export class ServerStats {
   /** Topics flagged stale right now (publisher gone, or quiet past topicTtlMs). */
   staleTopics = 0;
   errors = 0;
+  /** Request-reply (counted where requests are routed: this thread, or the main thread with workers). */
+  requests = 0;
+  replies = 0;
+  /** Answers that came after their request ended (timeout, requester gone): dropped. */
+  lateReplies = 0;
+  requestTimeouts = 0;
+  noResponder = 0;
   /** Worker only: times it fell more than a ring behind (or hit a gap) and resynchronised. */
   overruns = 0;
   resyncs = 0;

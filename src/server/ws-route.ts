@@ -11,10 +11,19 @@ import { WsSink } from './sink.js';
 
 let nextConnId = 1;
 
+/** permessage-deflate per `compression` option; client frames inflate with the shared decompressor. */
+function compressionOf(uws: NodeParts['uws'], mode: NodeParts['opts']['compression']): number {
+  if (mode === 'shared') return uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR;
+  if (mode === 'dedicated') return uws.DEDICATED_COMPRESSOR_4KB | uws.SHARED_DECOMPRESSOR;
+  return uws.DISABLED;
+}
+
 export function registerWebSocket(node: NodeParts): void {
   const { app, uws, opts, stats, fanout, admission, sessions, dispatch } = node;
+  // Asks uWebSockets.js to deflate each frame for the sockets that negotiated it (per socket, per frame).
+  const compress = opts.compression !== 'off';
   // The fast path: one native publish per channel per turn reaches every subscriber in C++.
-  fanout.setBroadcaster((topic, frame) => void app.publish(topic, frame, true, false));
+  fanout.setBroadcaster((topic, frame) => void app.publish(topic, frame, true, compress));
 
   app.ws<Session>('/ws', {
     // uWebSockets.js cuts the TCP connection, without a close frame, past its
@@ -25,7 +34,7 @@ export function registerWebSocket(node: NodeParts): void {
     closeOnBackpressureLimit: 0,
     idleTimeout: opts.idleTimeoutSec,
     sendPingsAutomatically: true,
-    compression: uws.DISABLED,
+    compression: compressionOf(uws, opts.compression),
     upgrade: (res, req, context) => {
       // Headers die when this callback returns: copy them first.
       const a = callerOf(res, req);
@@ -68,7 +77,7 @@ export function registerWebSocket(node: NodeParts): void {
     open: (ws) => {
       const s = ws.getUserData();
       admission.opened(s.conn.remote);
-      fanout.open(s.conn, new WsSink(ws));
+      fanout.open(s.conn, new WsSink(ws, compress));
       sessions.started(s);
     },
     message: (ws, message, isBinary) => {

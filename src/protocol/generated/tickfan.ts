@@ -39,13 +39,19 @@ export enum Body {
   TopicStatus = 13,
   Ack = 14,
   Error = 15,
-  Heartbeat = 16
+  Heartbeat = 16,
+  Serve = 17,
+  Unserve = 18,
+  Request = 19,
+  ServiceRequest = 20,
+  Reply = 21,
+  Response = 22
 }
 
 export function unionToBody(
   type: Body,
-  accessor: (obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null
-): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+  accessor: (obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome|null
+): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(new Hello())! as Hello;
@@ -64,15 +70,21 @@ export function unionToBody(
     case 'Ack': return accessor(new Ack())! as Ack;
     case 'Error': return accessor(new Error())! as Error;
     case 'Heartbeat': return accessor(new Heartbeat())! as Heartbeat;
+    case 'Serve': return accessor(new Serve())! as Serve;
+    case 'Unserve': return accessor(new Unserve())! as Unserve;
+    case 'Request': return accessor(new Request())! as Request;
+    case 'ServiceRequest': return accessor(new ServiceRequest())! as ServiceRequest;
+    case 'Reply': return accessor(new Reply())! as Reply;
+    case 'Response': return accessor(new Response())! as Response;
     default: return null;
   }
 }
 
 export function unionListToBody(
   type: Body, 
-  accessor: (index: number, obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null, 
+  accessor: (index: number, obj:Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome) => Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome|null, 
   index: number
-): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Resume|Snapshot|Subscribe|TopicStatus|Unsubscribe|Welcome|null {
+): Ack|CatchUp|Delta|Error|Heartbeat|Hello|Pause|Ping|Pong|Publish|Reply|Request|Response|Resume|Serve|ServiceRequest|Snapshot|Subscribe|TopicStatus|Unserve|Unsubscribe|Welcome|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(index, new Hello())! as Hello;
@@ -91,6 +103,12 @@ export function unionListToBody(
     case 'Ack': return accessor(index, new Ack())! as Ack;
     case 'Error': return accessor(index, new Error())! as Error;
     case 'Heartbeat': return accessor(index, new Heartbeat())! as Heartbeat;
+    case 'Serve': return accessor(index, new Serve())! as Serve;
+    case 'Unserve': return accessor(index, new Unserve())! as Unserve;
+    case 'Request': return accessor(index, new Request())! as Request;
+    case 'ServiceRequest': return accessor(index, new ServiceRequest())! as ServiceRequest;
+    case 'Reply': return accessor(index, new Reply())! as Reply;
+    case 'Response': return accessor(index, new Response())! as Response;
     default: return null;
   }
 }
@@ -1924,6 +1942,657 @@ static createDelta2(builder:flatbuffers.Builder, topicId:number, version:number,
   Delta2.addEpoch(builder, epoch);
   Delta2.addTs(builder, ts);
   return Delta2.endDelta2(builder);
+}
+}
+
+/**
+ * Client → server: answer requests to `service` (a name, or a pattern such as
+ * `orders.*`) until Unserve with the same id or the connection ends. Acked.
+ */
+export class Serve {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Serve {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsServe(bb:flatbuffers.ByteBuffer, obj?:Serve):Serve {
+  return (obj || new Serve()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsServe(bb:flatbuffers.ByteBuffer, obj?:Serve):Serve {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Serve()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+id():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+service():string|null
+service(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+service(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+static startServe(builder:flatbuffers.Builder) {
+  builder.startObject(2);
+}
+
+static addId(builder:flatbuffers.Builder, id:number) {
+  builder.addFieldInt32(0, id, 0);
+}
+
+static addService(builder:flatbuffers.Builder, serviceOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, serviceOffset, 0);
+}
+
+static endServe(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 6) // service
+  return offset;
+}
+
+static createServe(builder:flatbuffers.Builder, id:number, serviceOffset:flatbuffers.Offset):flatbuffers.Offset {
+  Serve.startServe(builder);
+  Serve.addId(builder, id);
+  Serve.addService(builder, serviceOffset);
+  return Serve.endServe(builder);
+}
+}
+
+export class Unserve {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Unserve {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsUnserve(bb:flatbuffers.ByteBuffer, obj?:Unserve):Unserve {
+  return (obj || new Unserve()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsUnserve(bb:flatbuffers.ByteBuffer, obj?:Unserve):Unserve {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Unserve()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+id():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+static startUnserve(builder:flatbuffers.Builder) {
+  builder.startObject(1);
+}
+
+static addId(builder:flatbuffers.Builder, id:number) {
+  builder.addFieldInt32(0, id, 0);
+}
+
+static endUnserve(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  return offset;
+}
+
+static createUnserve(builder:flatbuffers.Builder, id:number):flatbuffers.Offset {
+  Unserve.startUnserve(builder);
+  Unserve.addId(builder, id);
+  return Unserve.endUnserve(builder);
+}
+}
+
+/**
+ * Client → server: one request. Its answer is a Response with the same id.
+ * `timeout_ms` 0: the server's longest (requestTimeoutMs).
+ */
+export class Request {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Request {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsRequest(bb:flatbuffers.ByteBuffer, obj?:Request):Request {
+  return (obj || new Request()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsRequest(bb:flatbuffers.ByteBuffer, obj?:Request):Request {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Request()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+id():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+service():string|null
+service(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+service(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+fields(index: number, obj?:Field):Field|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? (obj || new Field()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+data(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+dataLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+dataArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+timeoutMs():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+static startRequest(builder:flatbuffers.Builder) {
+  builder.startObject(5);
+}
+
+static addId(builder:flatbuffers.Builder, id:number) {
+  builder.addFieldInt32(0, id, 0);
+}
+
+static addService(builder:flatbuffers.Builder, serviceOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, serviceOffset, 0);
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addData(builder:flatbuffers.Builder, dataOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, dataOffset, 0);
+}
+
+static createDataVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startDataVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTimeoutMs(builder:flatbuffers.Builder, timeoutMs:number) {
+  builder.addFieldInt32(4, timeoutMs, 0);
+}
+
+static endRequest(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 6) // service
+  return offset;
+}
+
+static createRequest(builder:flatbuffers.Builder, id:number, serviceOffset:flatbuffers.Offset, fieldsOffset:flatbuffers.Offset, dataOffset:flatbuffers.Offset, timeoutMs:number):flatbuffers.Offset {
+  Request.startRequest(builder);
+  Request.addId(builder, id);
+  Request.addService(builder, serviceOffset);
+  Request.addFields(builder, fieldsOffset);
+  Request.addData(builder, dataOffset);
+  Request.addTimeoutMs(builder, timeoutMs);
+  return Request.endRequest(builder);
+}
+}
+
+/**
+ * Server → responder: a request to answer with a Reply carrying `correlation`.
+ * `serve_id` is the responder's Serve id; `requester` the requester's identity.
+ */
+export class ServiceRequest {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):ServiceRequest {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsServiceRequest(bb:flatbuffers.ByteBuffer, obj?:ServiceRequest):ServiceRequest {
+  return (obj || new ServiceRequest()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsServiceRequest(bb:flatbuffers.ByteBuffer, obj?:ServiceRequest):ServiceRequest {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new ServiceRequest()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+correlation():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+serveId():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+service():string|null
+service(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+service(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+requester():string|null
+requester(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+requester(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+fields(index: number, obj?:Field):Field|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? (obj || new Field()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+data(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+dataLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+dataArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+timeoutMs():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+static startServiceRequest(builder:flatbuffers.Builder) {
+  builder.startObject(7);
+}
+
+static addCorrelation(builder:flatbuffers.Builder, correlation:bigint) {
+  builder.addFieldInt64(0, correlation, BigInt('0'));
+}
+
+static addServeId(builder:flatbuffers.Builder, serveId:number) {
+  builder.addFieldInt32(1, serveId, 0);
+}
+
+static addService(builder:flatbuffers.Builder, serviceOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, serviceOffset, 0);
+}
+
+static addRequester(builder:flatbuffers.Builder, requesterOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, requesterOffset, 0);
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addData(builder:flatbuffers.Builder, dataOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(5, dataOffset, 0);
+}
+
+static createDataVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startDataVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTimeoutMs(builder:flatbuffers.Builder, timeoutMs:number) {
+  builder.addFieldInt32(6, timeoutMs, 0);
+}
+
+static endServiceRequest(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 8) // service
+  return offset;
+}
+
+static createServiceRequest(builder:flatbuffers.Builder, correlation:bigint, serveId:number, serviceOffset:flatbuffers.Offset, requesterOffset:flatbuffers.Offset, fieldsOffset:flatbuffers.Offset, dataOffset:flatbuffers.Offset, timeoutMs:number):flatbuffers.Offset {
+  ServiceRequest.startServiceRequest(builder);
+  ServiceRequest.addCorrelation(builder, correlation);
+  ServiceRequest.addServeId(builder, serveId);
+  ServiceRequest.addService(builder, serviceOffset);
+  ServiceRequest.addRequester(builder, requesterOffset);
+  ServiceRequest.addFields(builder, fieldsOffset);
+  ServiceRequest.addData(builder, dataOffset);
+  ServiceRequest.addTimeoutMs(builder, timeoutMs);
+  return ServiceRequest.endServiceRequest(builder);
+}
+}
+
+/**
+ * Responder → server: the answer to `correlation`; `failed` with `error`
+ * when the handler failed (the requester gets RESPONDER_FAILED with it).
+ */
+export class Reply {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Reply {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsReply(bb:flatbuffers.ByteBuffer, obj?:Reply):Reply {
+  return (obj || new Reply()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsReply(bb:flatbuffers.ByteBuffer, obj?:Reply):Reply {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Reply()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+correlation():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+fields(index: number, obj?:Field):Field|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? (obj || new Field()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+data(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+dataLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+dataArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+failed():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+error():string|null
+error(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+error(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+static startReply(builder:flatbuffers.Builder) {
+  builder.startObject(5);
+}
+
+static addCorrelation(builder:flatbuffers.Builder, correlation:bigint) {
+  builder.addFieldInt64(0, correlation, BigInt('0'));
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addData(builder:flatbuffers.Builder, dataOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, dataOffset, 0);
+}
+
+static createDataVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startDataVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addFailed(builder:flatbuffers.Builder, failed:boolean) {
+  builder.addFieldInt8(3, +failed, +false);
+}
+
+static addError(builder:flatbuffers.Builder, errorOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, errorOffset, 0);
+}
+
+static endReply(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  return offset;
+}
+
+static createReply(builder:flatbuffers.Builder, correlation:bigint, fieldsOffset:flatbuffers.Offset, dataOffset:flatbuffers.Offset, failed:boolean, errorOffset:flatbuffers.Offset):flatbuffers.Offset {
+  Reply.startReply(builder);
+  Reply.addCorrelation(builder, correlation);
+  Reply.addFields(builder, fieldsOffset);
+  Reply.addData(builder, dataOffset);
+  Reply.addFailed(builder, failed);
+  Reply.addError(builder, errorOffset);
+  return Reply.endReply(builder);
+}
+}
+
+/**
+ * Server → requester: `code` 0 and the reply's payload, or an error code
+ * (NO_RESPONDER, REQUEST_TIMEOUT, RESPONDER_GONE, RESPONDER_FAILED, …) and message.
+ */
+export class Response {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):Response {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsResponse(bb:flatbuffers.ByteBuffer, obj?:Response):Response {
+  return (obj || new Response()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsResponse(bb:flatbuffers.ByteBuffer, obj?:Response):Response {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new Response()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+id():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+code():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint16(this.bb_pos + offset) : 0;
+}
+
+message():string|null
+message(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+message(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+fields(index: number, obj?:Field):Field|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? (obj || new Field()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+data(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+dataLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+dataArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+responder():string|null
+responder(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+responder(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+static startResponse(builder:flatbuffers.Builder) {
+  builder.startObject(6);
+}
+
+static addId(builder:flatbuffers.Builder, id:number) {
+  builder.addFieldInt32(0, id, 0);
+}
+
+static addCode(builder:flatbuffers.Builder, code:number) {
+  builder.addFieldInt16(1, code, 0);
+}
+
+static addMessage(builder:flatbuffers.Builder, messageOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, messageOffset, 0);
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addData(builder:flatbuffers.Builder, dataOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, dataOffset, 0);
+}
+
+static createDataVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startDataVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addResponder(builder:flatbuffers.Builder, responderOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(5, responderOffset, 0);
+}
+
+static endResponse(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  return offset;
+}
+
+static createResponse(builder:flatbuffers.Builder, id:number, code:number, messageOffset:flatbuffers.Offset, fieldsOffset:flatbuffers.Offset, dataOffset:flatbuffers.Offset, responderOffset:flatbuffers.Offset):flatbuffers.Offset {
+  Response.startResponse(builder);
+  Response.addId(builder, id);
+  Response.addCode(builder, code);
+  Response.addMessage(builder, messageOffset);
+  Response.addFields(builder, fieldsOffset);
+  Response.addData(builder, dataOffset);
+  Response.addResponder(builder, responderOffset);
+  return Response.endResponse(builder);
 }
 }
 

@@ -1,0 +1,2 @@
+// Request-reply: services, responders and requests; the folder's public face.
+export { ServiceRouter, type ServiceGate, type ResponderLink, type Delivery, type Outcome, type ReplyOutcome, type RouterStats } from './router.js';
