@@ -7,10 +7,8 @@ import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, typ
 import { mayPublish, mayRequest, mayServe, maySubscribe } from './auth.js';
 import type { Fanout } from './fanout/index.js';
 import type { Ingest, PublishResult } from './ingest.js';
-import type { ResponderLink, ServiceGate } from './services/index.js';
+import { EMPTY_PAYLOAD, checkPayload, type ResponderLink, type ServiceGate } from './services/index.js';
 import type { Session, Sessions } from './session.js';
-
-const EMPTY_PAYLOAD: Payload = { fields: new Map(), data: null };
 
 export class Dispatch {
   constructor(
@@ -136,13 +134,6 @@ export class Dispatch {
     this.services.serve(this.responder(s), id, pattern, grants.subject);
   }
 
-  /** Checks a payload like a publish (same value types and limits); throws TickfanError. */
-  private checkPayload(service: string, p: Payload): void {
-    if (p.data !== null) {
-      if (p.data.byteLength > this.store.limits.maxValueBytes) throw new TickfanError(ErrorCode.VALUE_TOO_LARGE, `the payload is larger than ${this.store.limits.maxValueBytes} bytes`);
-    } else if (p.fields.size > 0) this.store.validateChanges(service, p.fields);
-  }
-
   private request(s: Session, m: RequestMsg): void {
     const { fanout } = this;
     const answer = (code: number, message: string, payload: Payload = EMPTY_PAYLOAD, responder = '') => {
@@ -153,7 +144,7 @@ export class Dispatch {
       if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before making requests');
       validateTopic(m.service, this.store.limits.maxTopicLength);
       if (!mayRequest(grants, m.service)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to request ${m.service}: it is not inside this connection's request grants`);
-      this.checkPayload(m.service, m.payload);
+      checkPayload(this.store, m.service, m.payload);
       this.services.request(s, grants.subject, m.service, m.payload, m.timeoutMs, (o) => {
         if (o.ok) answer(0, '', o.payload, o.responder);
         else answer(o.error.errorCode, o.error.message);
@@ -170,7 +161,7 @@ export class Dispatch {
     const link = this.responder(s);
     if (m.failed) return this.services.reply(link, m.correlation, { ok: false, message: m.error });
     try {
-      this.checkPayload('reply', m.payload);
+      checkPayload(this.store, 'reply', m.payload);
     } catch (err) {
       // The responder hears why; its requester gets RESPONDER_FAILED with the same reason, not a wait for the timeout.
       this.sessions.fail(s, err);

@@ -11,6 +11,10 @@ const STATUS_BY_CODE: Partial<Record<number, string>> = {
   [ErrorCode.UNAUTHORIZED]: '401 Unauthorized',
   [ErrorCode.RATE_LIMITED]: '429 Too Many Requests',
   [ErrorCode.VALUE_TOO_LARGE]: '413 Payload Too Large',
+  [ErrorCode.NO_RESPONDER]: '503 Service Unavailable',
+  [ErrorCode.REQUEST_TIMEOUT]: '504 Gateway Timeout',
+  [ErrorCode.RESPONDER_GONE]: '502 Bad Gateway',
+  [ErrorCode.RESPONDER_FAILED]: '502 Bad Gateway',
   [ErrorCode.INTERNAL]: '500 Internal Server Error',
 };
 

@@ -1,16 +1,17 @@
-// HTTP routes on the WebSocket port: JSON publish and snapshot, topic
-// listing, health, Prometheus metrics, the browser SDK and demo page, and a
-// 404 that lists the routes. Every handler registers onAborted.
+// HTTP routes on the WebSocket port: JSON publish and snapshot, request-reply,
+// topic listing, health, Prometheus metrics, the browser SDK and demo page, and
+// a 404 that lists the routes. Every handler registers onAborted.
 
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TopicPattern, validateTopic } from '../engine/index.js';
-import { ErrorCode, TickfanError, changesFromJson, fieldsToJson } from '../protocol/index.js';
+import { ErrorCode, TickfanError, changesFromJson, fieldsToJson, payloadToJson, type Payload } from '../protocol/index.js';
 import { callerOf } from './admission.js';
-import { mayPublish } from './auth.js';
+import { mayPublish, mayRequest } from './auth.js';
 import { errorBody, readBodyWithin, sendError, sendJson } from './http-io.js';
 import type { NodeParts } from './node-parts.js';
+import { checkPayload } from './services/index.js';
 import type { UWS } from './uws.js';
 
 const STATIC_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,9 +29,22 @@ function topicParam(req: UWS.HttpRequest): string {
   }
 }
 
-/** POST /publish/:topic, GET /snapshot/:topic, GET /topics. */
+/** POST /publish/:topic, POST /request/:service, GET /snapshot/:topic, GET /topics. */
 export function registerHttp(node: NodeParts): void {
-  const { app, opts, store, stats, ingest, admission, sessions } = node;
+  const { app, opts, store, stats, ingest, admission, sessions, services } = node;
+
+  /** A declared length past the limit is refused (413) before a byte of it is read, and the connection closed. */
+  function tooLarge(res: UWS.HttpResponse, req: UWS.HttpRequest, state: { done: boolean }): boolean {
+    const declared = Number(req.getHeader('content-length') || 0);
+    if (declared <= opts.maxBodyBytes) return false;
+    stats.error(ErrorCode.VALUE_TOO_LARGE);
+    state.done = true;
+    res
+      .writeStatus('413 Payload Too Large')
+      .writeHeader('content-type', 'application/json')
+      .end(errorBody(ErrorCode.VALUE_TOO_LARGE, `request body is larger than ${opts.maxBodyBytes} bytes`), true);
+    return true;
+  }
 
   app.post('/publish/:topic', (res, req) => {
     const state = { done: false };
@@ -41,17 +55,7 @@ export function registerHttp(node: NodeParts): void {
       const no = admission.http(a.remote);
       if (no) throw no;
       topic = topicParam(req);
-      // A declared length past the limit is refused before a byte of it is read.
-      const declared = Number(req.getHeader('content-length') || 0);
-      if (declared > opts.maxBodyBytes) {
-        stats.error(ErrorCode.VALUE_TOO_LARGE);
-        state.done = true;
-        res
-          .writeStatus('413 Payload Too Large')
-          .writeHeader('content-type', 'application/json')
-          .end(errorBody(ErrorCode.VALUE_TOO_LARGE, `request body is larger than ${opts.maxBodyBytes} bytes`), true); // and close: the body is never read
-        return;
-      }
+      if (tooLarge(res, req, state)) return;
     } catch (err) {
       if (err instanceof TickfanError) stats.error(err.errorCode);
       return sendError(res, err, state);
@@ -81,6 +85,65 @@ export function registerHttp(node: NodeParts): void {
           }
           const r = await ingest.publish(topic, changesFromJson(json));
           sendJson(res, '200 OK', JSON.stringify(r), state);
+        } catch (err) {
+          if (err instanceof TickfanError) stats.error(err.errorCode);
+          sendError(res, err, state);
+        }
+      })();
+    }, late);
+  });
+
+  // Request-reply over HTTP: the body is the request's fields as JSON (or raw
+  // bytes with content-type application/octet-stream); the answer is the reply.
+  app.post('/request/:service', (res, req) => {
+    const state = { done: false };
+    const requester = {}; // this request alone: forgotten by the router if the client goes away
+    res.onAborted(() => {
+      state.done = true;
+      services.requesterGone(requester);
+    });
+    const a = callerOf(res, req);
+    const binary = req.getHeader('content-type').startsWith('application/octet-stream');
+    const timeoutMs = Number(req.getQuery('timeoutMs') ?? 0);
+    let service: string;
+    try {
+      const no = admission.http(a.remote);
+      if (no) throw no;
+      service = topicParam(req);
+      validateTopic(service, store.limits.maxTopicLength);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new TickfanError(ErrorCode.BAD_REQUEST, '?timeoutMs must be a whole number of milliseconds');
+    } catch (err) {
+      if (err instanceof TickfanError) stats.error(err.errorCode);
+      return sendError(res, err, state);
+    }
+    if (tooLarge(res, req, state)) return;
+    const late = () => sendError(res, new TickfanError(ErrorCode.BAD_REQUEST, `the request body did not arrive within ${opts.bodyTimeoutMs} ms`), state);
+    readBodyWithin(res, opts.maxBodyBytes, opts.bodyTimeoutMs, state, (body) => {
+      void (async () => {
+        try {
+          const grants = await sessions.grantsFor(a.token);
+          if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'requests need a token: Authorization: Bearer <jwt>');
+          if (!mayRequest(grants, service)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to request ${service}`);
+          let payload: Payload;
+          if (binary) payload = { fields: null, data: new Uint8Array(body) };
+          else {
+            let json: unknown;
+            try {
+              json = body.byteLength ? JSON.parse(body.toString('utf8')) : {};
+            } catch (err) {
+              throw new TickfanError(ErrorCode.BAD_REQUEST, `the body is not valid JSON: ${(err as Error).message}`);
+            }
+            payload = { fields: changesFromJson(json), data: null };
+          }
+          checkPayload(store, service, payload);
+          if (state.done) return;
+          services.request(requester, grants.subject, service, payload, timeoutMs, (o) => {
+            if (!o.ok) {
+              stats.error(o.error.errorCode);
+              return sendError(res, o.error, state);
+            }
+            sendJson(res, '200 OK', JSON.stringify({ service, responder: o.responder, ...payloadToJson(o.payload) }), state);
+          });
         } catch (err) {
           if (err instanceof TickfanError) stats.error(err.errorCode);
           sendError(res, err, state);
@@ -184,7 +247,7 @@ export function registerStaticAndFallback(node: NodeParts): void {
       res,
       '404 Not Found',
       JSON.stringify({
-        error: { code: 0, name: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}; see GET /healthz, /topics, /snapshot/<topic>, /sse, /metrics, POST /publish/<topic>, WebSocket /ws` },
+        error: { code: 0, name: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}; see GET /healthz, /topics, /snapshot/<topic>, /sse, /metrics, POST /publish/<topic>, POST /request/<service>, WebSocket /ws` },
       }),
       state,
     );
