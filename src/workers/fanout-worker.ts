@@ -11,6 +11,7 @@ import { resolveOptions } from '../server/options.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { RecordType, readBroadcast, readReject, readStatus, readUpdate } from './records.js';
 import { applyUpdate } from './replica.js';
+import { WorkerServiceGate } from './service-gate.js';
 import { RingIngest } from './ring-ingest.js';
 import { RingReader, RingWriter } from './shared-ring.js';
 
@@ -23,7 +24,8 @@ async function main(): Promise<void> {
   const opts = resolveOptions({ ...init.options, workers: 0, name: `${init.options.name ?? 'tickfan'}/w${init.index}` });
   const auth = await Authenticator.create(opts.auth);
   const ingest = new RingIngest(new RingWriter(init.publish), new Int32Array(init.doorbell));
-  const node = createNode({ opts, auth, ingest: () => ingest });
+  const services = new WorkerServiceGate((m) => post(m));
+  const node = createNode({ opts, auth, ingest: () => ingest, services: () => services });
   const { store, fanout, stats } = node;
   const reader = new RingReader(init.broadcast, 0);
   let running = true;
@@ -99,6 +101,10 @@ async function main(): Promise<void> {
 
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
+      case 'svc.deliver':
+      case 'svc.outcome':
+        services.fromMain(m);
+        return;
       case 'images':
         imagesWanted?.(m);
         imagesWanted = null;

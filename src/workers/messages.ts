@@ -2,8 +2,27 @@
 // postMessage (the rings carry the updates themselves). Both sides import
 // this module and nothing of each other.
 
+import type { Payload } from '../protocol/index.js';
 import type { ServerOptions } from '../server/options.js';
+import type { Delivery, ReplyOutcome } from '../server/services/index.js';
 import type { PublishOutcome, TopicImage } from './sequencer.js';
+
+/** A request's outcome as it crosses threads (errors travel as code and message). */
+export type WireOutcome = { ok: true; payload: Payload; responder: string } | { ok: false; code: number; message: string };
+
+/**
+ * Request-reply between a worker's sessions and the main thread's router:
+ * responders (`link`) and requesters (`requester`) are numbered per worker.
+ */
+export type ServiceToMain =
+  | { type: 'svc.serve'; link: number; serveId: number; service: string; subject: string }
+  | { type: 'svc.unserve'; link: number; serveId: number }
+  | { type: 'svc.request'; request: number; requester: number; who: string; service: string; payload: Payload; timeoutMs: number }
+  | { type: 'svc.reply'; link: number; correlation: number; outcome: ReplyOutcome }
+  | { type: 'svc.responderGone'; link: number }
+  | { type: 'svc.requesterGone'; requester: number };
+
+export type ServiceToWorker = { type: 'svc.deliver'; link: number; delivery: Delivery } | { type: 'svc.outcome'; request: number; outcome: WireOutcome };
 
 /** workerData of a fan-out worker. */
 export interface WorkerInit {
@@ -17,11 +36,13 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: 'images'; position: number; topics: TopicImage[]; outcomes: PublishOutcome[] }
   | { type: 'stall'; ms: number }
-  | { type: 'close' };
+  | { type: 'close' }
+  | ServiceToWorker;
 
 export type FromWorker =
   | { type: 'resync'; pending: number[] }
   | { type: 'listening'; port: number }
   | { type: 'stalled' }
   | { type: 'closed' }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  | ServiceToMain;

@@ -11,7 +11,8 @@ import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
 import { ServerStats } from '../server/stats.js';
-import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import type { FromWorker, ServiceToMain, ToWorker, WorkerInit } from './messages.js';
+import { ServiceHub } from './service-hub.js';
 import { Sequencer } from './sequencer.js';
 import { RingReader, RingWriter, createRing } from './shared-ring.js';
 
@@ -58,12 +59,15 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
   const stats = new ServerStats();
   const { log, ...plain } = opts;
   const workers: Running[] = [];
+  // Request-reply: one router here for the responders and requesters of every worker.
+  const services = new ServiceHub(n, (i, m) => workers[i]?.worker.postMessage(m satisfies ToWorker), stats, opts.requestTimeoutMs);
   // uSockets shares a port between threads (SO_REUSEPORT) only when it is
   // named explicitly: for port 0, pick a free port first.
   let port = opts.port || (await freePort(opts.host));
 
   const stopAll = async () => {
     sequencer.stop();
+    services.close();
     await Promise.all(workers.map((w) => w.worker.terminate()));
   };
 
@@ -78,6 +82,7 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
       const waiters = new Map<string, (m: FromWorker) => void>();
       let failure: Error | null = null;
       worker.on('message', (m: FromWorker) => {
+        if (m.type.startsWith('svc.')) return services.handle(index, m as ServiceToMain);
         if (m.type === 'resync') {
           worker.postMessage({ type: 'images', ...sequencer.images(), outcomes: sequencer.outcomesFor(index, m.pending) } satisfies ToWorker);
         }
@@ -88,6 +93,8 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
           w(m);
         }
       });
+      // A worker that ends takes its responders and requesters with it.
+      worker.on('exit', () => services.workerGone(index));
       worker.on('error', (err) => {
         log('error', `worker ${index}: ${err.stack ?? err.message}`);
         failure = err;
