@@ -32,10 +32,13 @@ export class TopicStore {
   readonly limits: EngineLimits;
   private readonly epochs: EpochClock;
   private lastTopicId = 0;
+  /** Topic ids this store assigns: first, first + step, … (origins sharing topics use disjoint ones). */
+  private readonly ids: { first: number; step: number };
 
-  constructor(limits: Partial<EngineLimits> = {}, epochs = new EpochClock()) {
+  constructor(limits: Partial<EngineLimits> = {}, epochs = new EpochClock(), ids = { first: 1, step: 1 }) {
     this.limits = { ...DEFAULT_ENGINE_LIMITS, ...limits };
     this.epochs = epochs;
+    this.ids = ids;
   }
 
   get size(): number {
@@ -95,7 +98,7 @@ export class TopicStore {
       if (this.topics.size >= this.limits.maxTopics) {
         throw new TickfanError(ErrorCode.TOO_MANY_TOPICS, `cannot create ${name}: the server holds ${this.limits.maxTopics} topics already`);
       }
-      topic = this.newTopic(name, this.epochs.next(), this.lastTopicId + 1);
+      topic = this.newTopic(name, this.epochs.next(), this.lastTopicId ? this.lastTopicId + this.ids.step : this.ids.first);
     }
     if (topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
       throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
@@ -127,7 +130,7 @@ export class TopicStore {
       topic = this.newTopic(name, epoch, id);
       this.topics.set(name, topic);
     } else if (topic.epoch !== epoch || topic.id !== id) {
-      return null;
+      return null; // another history (or a restarted sequencer): the replica resynchronises from an image
     }
     const base = topic.version;
     const namesFrom = topic.fieldIdsEnd;
@@ -147,12 +150,13 @@ export class TopicStore {
   ): { topic: Topic; created: boolean } {
     let topic = this.topics.get(name);
     const created = !topic;
-    // Topic ids never change within a sequencer's life: the same name keeps its id.
+    // The same name keeps its Topic (fan-out's channels hang on it); a restarted
+    // sequencer may have given it another id, with another epoch.
     if (!topic) {
       topic = this.newTopic(name, epoch, id);
       this.topics.set(name, topic);
     }
-    topic.reset(epoch, version, state, ts, fieldNames);
+    topic.reset(epoch, version, state, ts, fieldNames, id);
     return { topic, created };
   }
 }

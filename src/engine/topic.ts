@@ -26,8 +26,8 @@ export interface Accepted {
 
 export class Topic {
   readonly name: string;
-  /** The topic's number on the wire (protocol 2), assigned by its sequencer. */
-  readonly id: number;
+  /** The topic's number on the wire (protocol 2), assigned by its sequencer (a replica takes the sequencer's). */
+  private _id: number;
   private _epoch: number;
   private _version = 0;
   /** Field name by id; id 0 is "no id" (past the dictionary's limit the name always travels). */
@@ -50,8 +50,12 @@ export class Topic {
   ) {
     this.name = name;
     this._epoch = epoch;
-    this.id = id;
+    this._id = id;
     this.history = new HistoryRing(historySize);
+  }
+
+  get id(): number {
+    return this._id;
   }
 
   /** The field's id in this epoch; 0 when it has none. */
@@ -96,7 +100,8 @@ export class Topic {
    * Replaces the whole state at a given (epoch, version): a replica catching
    * up from its sequencer's snapshot. History before it is gone.
    */
-  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number, fieldNames: readonly string[] = ['']): void {
+  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number, fieldNames: readonly string[] = [''], id = this._id): void {
+    this._id = id;
     this._epoch = epoch;
     this._version = version;
     this.ts = ts;
