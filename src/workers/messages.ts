@@ -5,7 +5,8 @@
 import type { Payload } from '../protocol/index.js';
 import type { ServerOptions } from '../server/options.js';
 import type { Delivery, ReplyOutcome } from '../server/services/index.js';
-import type { PublishOutcome, TopicImage } from './sequencer.js';
+import type { TopicImage } from '../server/replication.js';
+import type { PublishOutcome } from './sequencer.js';
 
 /** A request's outcome as it crosses threads (errors travel as code and message). */
 export type WireOutcome = { ok: true; payload: Payload; responder: string } | { ok: false; code: number; message: string };

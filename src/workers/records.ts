@@ -4,7 +4,7 @@
 // re-encoding; what a replica needs besides (name, epoch, time) rides in front.
 //
 // broadcast (sequencer → workers): u8 type | u8 origin worker | u16 0 | u32 request id | body
-//   UPDATE body: f64 ts | f64 epoch | u32 topic id | u16 n | n bytes utf8 topic | size-prefixed Delta2
+//   UPDATE body: an encoded update (server/replication.ts: head + Delta2)
 //   REJECT body: u16 error code | utf8 message
 //   STATUS body: u8 stale | utf8 topic
 // publish (worker → sequencer): u32 request id | Publish message (no size prefix)
@@ -15,6 +15,8 @@ export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 /** Origin of publishes made in the sequencer's own thread (no worker waits for them). */
 export const NO_ORIGIN = 255;
 const HEAD = 8;
+import { encodeUpdate, type UpdateHead } from '../server/replication.js';
+
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
@@ -34,39 +36,12 @@ function head(type: RecordType, origin: number, requestId: number, bodyLength: n
   return { out, view };
 }
 
-/** What a replica needs of an update besides the Delta2 itself. */
-export interface UpdateHead {
-  ts: number;
-  epoch: number;
-  topicId: number;
-  topic: string;
-}
-
-const UPDATE_HEAD = 8 + 8 + 4 + 2;
-
+/** An UPDATE record: the sequenced update in replication's form (server/replication.ts). */
 export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array): Uint8Array {
-  const name = utf8.encode(h.topic);
-  const { out, view } = head(RecordType.UPDATE, origin, requestId, UPDATE_HEAD + name.byteLength + delta2.byteLength);
-  view.setFloat64(HEAD, h.ts, true);
-  view.setFloat64(HEAD + 8, h.epoch, true);
-  view.setUint32(HEAD + 16, h.topicId, true);
-  view.setUint16(HEAD + 20, name.byteLength, true);
-  out.set(name, HEAD + UPDATE_HEAD);
-  out.set(delta2, HEAD + UPDATE_HEAD + name.byteLength);
+  const body = encodeUpdate(h, delta2);
+  const { out } = head(RecordType.UPDATE, origin, requestId, body.byteLength);
+  out.set(body, HEAD);
   return out;
-}
-
-/** An UPDATE body: its head and the size-prefixed Delta2 (a view into the ring record). */
-export function readUpdate(body: Uint8Array): UpdateHead & { delta2: Uint8Array } {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const n = view.getUint16(20, true);
-  return {
-    ts: view.getFloat64(0, true),
-    epoch: view.getFloat64(8, true),
-    topicId: view.getUint32(16, true),
-    topic: fromUtf8.decode(body.subarray(UPDATE_HEAD, UPDATE_HEAD + n)),
-    delta2: body.subarray(UPDATE_HEAD + n),
-  };
 }
 
 export function rejectRecord(origin: number, requestId: number, code: number, message: string): Uint8Array {

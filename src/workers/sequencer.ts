@@ -4,22 +4,10 @@
 // clients receive) once into the broadcast ring every worker reads.
 
 import type { TopicStore } from '../engine/index.js';
-import { Encoder, ErrorCode, TickfanError, decodeMessage, type Changes, type FieldValue } from '../protocol/index.js';
+import { Encoder, ErrorCode, TickfanError, decodeMessage, type Changes } from '../protocol/index.js';
+import { imageOf, type TopicImage } from '../server/replication.js';
 import { NO_ORIGIN, readPublish, rejectRecord, statusRecord, updateRecord } from './records.js';
 import { RingReader, RingWriter } from './shared-ring.js';
-
-/** A topic's exact image, for a worker that (re)synchronises. */
-export interface TopicImage {
-  name: string;
-  id: number;
-  /** Field names by protocol-2 id (index 0 unused). */
-  fieldNames: string[];
-  epoch: number;
-  version: number;
-  ts: number;
-  stale: boolean;
-  state: [string, FieldValue][];
-}
 
 /** What became of one worker publish, kept a while for a worker that resyncs past its answer. */
 export type PublishOutcome = { requestId: number; epoch: number; version: number } | { requestId: number; code: number; message: string };
@@ -88,7 +76,7 @@ export class Sequencer {
     this.commitNow();
     const topics: TopicImage[] = [];
     for (const t of this.store.all()) {
-      topics.push({ name: t.name, id: t.id, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, state: [...t.state], fieldNames: [...t.fieldNames()] });
+      topics.push(imageOf(t));
     }
     return { position: this.broadcast.position, topics };
   }
