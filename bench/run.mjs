@@ -14,7 +14,7 @@ import { machineInfo, progress } from './lib/common.mjs';
 import { topSelf } from './lib/profile.mjs';
 import { writeScenario, writeSummary } from './lib/report.mjs';
 import { resetQuietBudget } from './lib/measure.mjs';
-import { connectionsNotes, fanoutNotes, latencyNotes, slowNotes, stormNotes } from './lib/analysis.mjs';
+import { connectionsNotes, fanoutNotes, latencyNotes, slowNotes, stormNotes, wireNotes } from './lib/analysis.mjs';
 
 const ANALYSIS = {
   fanout: fanoutNotes,
@@ -22,11 +22,12 @@ const ANALYSIS = {
   connections: connectionsNotes,
   'reconnect-storm': stormNotes,
   'slow-consumers': slowNotes,
+  wire: wireNotes,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish'];
+const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire'];
 
 const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js and Socket.IO
 
@@ -42,6 +43,7 @@ Scenarios:
   reconnect-storm  N subscribers dropped at once reconnect and resume: time until all are current
   slow-consumers   fast readers' latency and throughput with 0, 1 and 10% stalled readers
   http-publish     autocannon against POST /publish/<topic>
+  wire             bytes and CPU per update: protocol 1, 2, 2 + deflate vs Socket.IO, JSON, Lightstreamer
 
 Options for every scenario:
   --out DIR        where results go (default bench/results)

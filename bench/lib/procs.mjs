@@ -57,7 +57,7 @@ export function fileLimit() {
 /**
  * Starts a server child and waits for it to listen.
  * @param {'tickfan'|'uws'|'sio'} kind
- * @param {{ options?: object, profileDir?: string, gc?: boolean }} [o]
+ * @param {{ options?: object, profileDir?: string, gc?: boolean, env?: Record<string, string> }} [o]
  */
 export async function startServerProc(kind, o = {}) {
   const execArgv = ['--max-old-space-size=8192'];
@@ -68,7 +68,7 @@ export async function startServerProc(kind, o = {}) {
   }
   const child = fork(fileURLToPath(SERVERS[kind]), [], {
     execArgv,
-    env: { ...process.env, TICKFAN_QUIET: '1', BENCH_SERVER_OPTS: JSON.stringify(o.options ?? {}) },
+    env: { ...process.env, TICKFAN_QUIET: '1', BENCH_SERVER_OPTS: JSON.stringify(o.options ?? {}), ...o.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);

@@ -98,6 +98,9 @@ export function serve(server) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const pacer = new Pacer((topic, fields) => server.publish(topic, fields));
+  // The demo feed (`tickfan serve --demo`'s market simulator), for the wire scenario.
+  let sim = null;
+  let simTimer = null;
   let eluMark = performance.eventLoopUtilization();
   const handlers = {
     seed: ({ topics, fields = 4 }) => {
@@ -113,13 +116,44 @@ export function serve(server) {
       pacer.start(args);
       return { started: true };
     },
-    stop: () => pacer.stop(),
+    /**
+     * The demo feed: the first call makes the simulator (seeded: every server
+     * gets the same updates) and publishes every topic's first image; answers
+     * the topics. `demoRun` then ticks it (as `tickfan serve --demo` does:
+     * every 20 ms the steps due) until `stop`.
+     */
+    demo: async ({ symbols = 300, seed = 42 }) => {
+      if (!sim) {
+        const { MarketSim } = await import('../../dist/demo/market-sim.js');
+        sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols, seed });
+        sim.start();
+        sim.stop();
+      }
+      return { topics: sim.topics };
+    },
+    demoRun: ({ rate = 2000 }) => {
+      clearInterval(simTimer);
+      let carry = 0;
+      simTimer = setInterval(() => {
+        carry += (rate * 20) / 1000;
+        const n = Math.floor(carry);
+        carry -= n;
+        for (let i = 0; i < n; i++) sim.step();
+      }, 20);
+      return { started: true };
+    },
+    stop: () => {
+      clearInterval(simTimer);
+      simTimer = null;
+      return { ...pacer.stop(), demoPublished: sim?.published ?? 0 };
+    },
     counters: () => {
       const elu = performance.eventLoopUtilization(eluMark);
       eluMark = performance.eventLoopUtilization();
       const loopDelay = { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 };
       loop.reset();
-      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, loopDelay, stats: server.stats?.() ?? {} };
+      const cpu = process.cpuUsage();
+      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, loopDelay, cpuUs: cpu.user + cpu.system, stats: server.stats?.() ?? {} };
       gc.maxMs = 0; // the max is per window; count and ms are cumulative
       return out;
     },
