@@ -32,7 +32,7 @@ const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-cons
 const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js and Socket.IO
 
 Usage:
-  npm run bench                         every scenario with its defaults (≈ 5 minutes on 2 cores)
+  npm run bench                         every scenario with its defaults (≈ 8 minutes on 2 cores)
   tickfan bench <scenario…> [options]   one or more scenarios; "all" for every one
   tickfan bench <scenario> --help       the scenario's options and defaults
 
