@@ -117,14 +117,16 @@ export class ServiceRouter implements ServiceGate {
     if (set && set.delete(offer) && set.size === 0) this.exact.delete(offer.pattern.source);
   }
 
-  /** A responder is gone: its offers end, and what it was answering fails at once with RESPONDER_GONE. */
+  /**
+   * A responder is gone: its offers end, and what it was answering fails at
+   * once with RESPONDER_GONE — also requests taken by an offer it had
+   * already withdrawn (unserve keeps those in flight, and nobody else will answer them).
+   */
   responderGone(link: ResponderLink): void {
     const offers = this.byLink.get(link);
-    if (!offers) return;
-    const gone = new Set(offers.values());
-    for (const offer of gone) this.drop(offer);
+    if (offers) for (const offer of [...offers.values()]) this.drop(offer);
     for (const [correlation, f] of this.inFlight) {
-      if (!gone.has(f.offer)) continue;
+      if (f.offer.link !== link) continue;
       this.finish(correlation, f, { ok: false, error: new TickfanError(ErrorCode.RESPONDER_GONE, `the responder for ${f.offer.pattern.source} disconnected before answering`) });
     }
   }
