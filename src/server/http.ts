@@ -205,11 +205,11 @@ export function registerHttp(node: NodeParts): void {
 
 /** GET /healthz and GET /metrics. */
 export function registerOps(node: NodeParts): void {
-  const { app, opts, store, stats, metrics } = node;
+  const { app, opts, store, stats, metrics, health } = node;
   app.get('/healthz', (res) => {
     const state = { done: false };
     res.onAborted(() => (state.done = true));
-    sendJson(res, '200 OK', JSON.stringify({ status: 'ok', server: opts.name, uptimeSec: Math.round(process.uptime()), topics: store.size, ...stats.toJSON() }), state);
+    sendJson(res, '200 OK', JSON.stringify({ status: 'ok', server: opts.name, uptimeSec: Math.round(process.uptime()), topics: store.size, ...stats.toJSON(), ...health?.() }), state);
   });
 
   app.get('/metrics', (res) => {

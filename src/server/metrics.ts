@@ -6,6 +6,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorCodeName } from '../protocol/index.js';
 import type { ServerStats } from './stats.js';
 
+export type { Registry };
+
 export interface Metrics {
   readonly contentType: string;
   render(): Promise<string>;
@@ -27,7 +29,8 @@ function mirrorCounter(registry: Registry, name: string, help: string, read: () 
   });
 }
 
-export function createMetrics(stats: ServerStats, topics: () => number): Metrics {
+/** `extend` adds metrics of its own (a cluster node's). */
+export function createMetrics(stats: ServerStats, topics: () => number, extend?: (registry: Registry) => void): Metrics {
   const registry = new Registry();
   // Node's own: tickfan_process_resident_memory_bytes, tickfan_nodejs_heap_size_used_bytes, tickfan_nodejs_active_handles, …
   collectDefaultMetrics({ register: registry, prefix: 'tickfan_' });
@@ -65,6 +68,7 @@ export function createMetrics(stats: ServerStats, topics: () => number): Metrics
     ['slowDisconnects', 'tickfan_slow_consumer_disconnects_total', 'Sockets closed as slow consumers (4008)'],
   ];
   for (const [key, name, help] of counters) mirrorCounter(registry, name, help, () => stats[key]);
+  extend?.(registry);
 
   new Counter({
     name: 'tickfan_catchups_total',

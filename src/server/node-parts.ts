@@ -29,4 +29,6 @@ export interface NodeParts {
   readonly dispatch: Dispatch;
   /** Request-reply: this node's way to the service router. */
   readonly services: ServiceGate;
+  /** More fields for GET /healthz (a cluster node's). */
+  readonly health?: (() => Record<string, unknown>) | undefined;
 }

@@ -9,12 +9,13 @@ import { Dispatch } from './dispatch.js';
 import { Fanout, realClock, type Clock } from './fanout/index.js';
 import { registerHttp, registerOps, registerStaticAndFallback } from './http.js';
 import type { Ingest } from './ingest.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Registry } from './metrics.js';
 import type { NodeParts } from './node-parts.js';
 import type { ServerOptions } from './options.js';
 import { ServiceRouter, type ServiceGate } from './services/index.js';
 import { Sessions } from './session.js';
 import { registerSse } from './sse/index.js';
+import { registerStomp } from './stomp/index.js';
 import { ServerStats } from './stats.js';
 import { listen, loadUws } from './uws.js';
 import { registerWebSocket } from './ws-route.js';
@@ -27,6 +28,15 @@ export interface NodeInit {
   /** Where its requests go (default: a router in this thread). */
   services?: (core: { stats: ServerStats; clock: Clock }) => ServiceGate;
   clock?: Clock;
+  /** The topic store (default: a new one; cluster origins number their topics apart). */
+  store?: TopicStore;
+  /** More for GET /healthz and /metrics (a cluster node's role, NATS state, replica lag). */
+  ops?: NodeOps;
+}
+
+export interface NodeOps {
+  health?: () => Record<string, unknown>;
+  metrics?: (registry: Registry) => void;
 }
 
 export interface TickfanNode extends NodeParts {
@@ -40,21 +50,22 @@ export function createNode(init: NodeInit): TickfanNode {
   const { opts, auth } = init;
   const uws = loadUws();
   const stats = new ServerStats();
-  const store = new TopicStore(opts.limits);
+  const store = init.store ?? new TopicStore(opts.limits);
   const clock = init.clock ?? realClock;
   const fanout = new Fanout(store, opts, stats, clock);
   const ingest = init.ingest({ store, fanout, stats });
   const services = init.services ? init.services({ stats, clock }) : new ServiceRouter(clock, opts.requestTimeoutMs, stats);
-  const metrics = createMetrics(stats, () => store.size);
+  const metrics = createMetrics(stats, () => store.size, init.ops?.metrics);
   const admission = new Admission(opts, auth.enabled, stats);
   const sessions = new Sessions(auth, fanout, services, opts, stats);
   const dispatch = new Dispatch(fanout, ingest, sessions, services, store, opts.maxPublishesPerSecond);
   const app = uws.App();
-  const parts: NodeParts = { opts, uws, app, store, fanout, stats, ingest, auth, metrics, admission, sessions, dispatch, services };
+  const parts: NodeParts = { opts, uws, app, store, fanout, stats, ingest, auth, metrics, admission, sessions, dispatch, services, health: init.ops?.health };
   registerWebSocket(parts);
   registerHttp(parts);
   registerOps(parts);
   registerSse(parts);
+  registerStomp(parts);
   registerStaticAndFallback(parts);
 
   let socket: unknown = null;

@@ -83,6 +83,16 @@ export class Fanout {
     );
   }
 
+  /**
+   * Cluster hooks: `interest` hears a subscription name or pattern gain its
+   * first subscriber or lose its last (an edge follows what its clients want);
+   * `stale` hears a topic's stale flag change (an origin passes it on).
+   */
+  watch(hooks: { interest?: (source: string, wanted: boolean) => void; stale?: (topic: Topic, stale: boolean) => void }): void {
+    if (hooks.interest) this.interest.onChange = hooks.interest;
+    if (hooks.stale) this.liveness.onChange = hooks.stale;
+  }
+
   /** Enables the native fast path: `publish` is the uWS app's topic publish. */
   setBroadcaster(publish: Broadcast): void {
     this.fast.setBroadcaster(publish);

@@ -12,6 +12,11 @@ export class Interest {
   private readonly exact = new Map<string, Set<ClientSub>>();
   private readonly byPattern = new Set<ClientSub>();
   private readonly parsed = new Map<string, TopicPattern>();
+  /** Subscriptions per name or pattern, for `onChange` (a cluster edge follows what its clients want). */
+  private readonly counts = new Map<string, number>();
+  private readonly counted = new WeakSet<ClientSub>();
+  /** Told when a name or pattern gains its first subscription (true) or loses its last (false). */
+  onChange: ((source: string, wanted: boolean) => void) | null = null;
 
   constructor(private readonly maxTopicLength: number) {}
 
@@ -32,6 +37,7 @@ export class Interest {
   }
 
   add(cs: ClientSub): void {
+    this.count(cs, 1);
     for (const p of cs.patterns) {
       if (isPattern(p.source)) this.byPattern.add(cs);
       else {
@@ -43,10 +49,23 @@ export class Interest {
   }
 
   drop(cs: ClientSub): void {
+    this.count(cs, -1);
     this.byPattern.delete(cs);
     for (const p of cs.patterns) {
       const set = this.exact.get(p.source);
       if (set && set.delete(cs) && set.size === 0) this.exact.delete(p.source);
+    }
+  }
+
+  private count(cs: ClientSub, by: 1 | -1): void {
+    if ((by === 1) === this.counted.has(cs)) return;
+    if (by === 1) this.counted.add(cs);
+    else this.counted.delete(cs);
+    for (const source of new Set(cs.patterns.map((p) => p.source))) {
+      const n = (this.counts.get(source) ?? 0) + by;
+      if (n > 0) this.counts.set(source, n);
+      else this.counts.delete(source);
+      if (n === (by === 1 ? 1 : 0)) this.onChange?.(source, by === 1);
     }
   }
 

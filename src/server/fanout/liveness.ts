@@ -24,6 +24,8 @@ export class Liveness {
   private readonly ttlTimer: TimerHandle | null = null;
   /** Per topic, the connection whose publish made its current version (if one did). */
   private readonly lastPublisher = new Map<string, { conn: Conn; epoch: number; version: number }>();
+  /** Told when a topic's flag changes (a cluster origin passes it on to the edges). */
+  onChange: ((topic: Topic, stale: boolean) => void) | null = null;
 
   constructor(
     private readonly store: TopicStore,
@@ -41,8 +43,10 @@ export class Liveness {
 
   /** Flags a topic stale (its publisher went quiet or away) or fresh, to its subscribers. */
   setStale(topic: Topic, stale: boolean): void {
-    if (topic.stale !== stale) this.stats.staleTopics += stale ? 1 : -1;
+    const changed = topic.stale !== stale;
+    if (changed) this.stats.staleTopics += stale ? 1 : -1;
     topic.stale = stale;
+    if (changed) this.onChange?.(topic, stale);
     const chans = this.channels.of(topic);
     if (!chans) return;
     const msg = this.statusOf(topic);
