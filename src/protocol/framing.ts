@@ -116,7 +116,11 @@ export function readVarint(frame: Uint8Array, at: number): { value: number; next
     if (at >= frame.byteLength) throw new TickfanError(ErrorCode.BAD_FRAME, `truncated varint at byte ${at}`);
     const b = frame[at++]!;
     n += (b & 127) * scale;
-    if (b < 128) return { value: n, next: at };
+    if (b < 128) {
+      // Past 2^53 it would not be exact (an 8-byte varint holds up to 2^56).
+      if (n > Number.MAX_SAFE_INTEGER) throw new TickfanError(ErrorCode.BAD_FRAME, `varint past 2^53 at byte ${at - i - 1}`);
+      return { value: n, next: at };
+    }
     scale *= 128;
   }
   throw new TickfanError(ErrorCode.BAD_FRAME, `varint longer than 8 bytes at byte ${at - 8}`);

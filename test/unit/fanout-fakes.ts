@@ -16,6 +16,8 @@ import {
   sameValue,
   type AnyMessage,
   type Changes,
+  type Delta2Msg,
+  type Snapshot2Msg,
   type Unresolved,
   type FieldValue,
   type ResumePoint,
@@ -262,6 +264,8 @@ export class FakeSink implements Sink {
   healingGaps = 0;
   /** Protocol-2 snapshots and deltas received (before resolving). */
   p2Messages = 0;
+  /** The last protocol-2 snapshots and deltas as they came (ids, names), for tests of what travels. */
+  readonly raw2: (Snapshot2Msg | Delta2Msg)[] = [];
   /** Protocol-2 messages it could not resolve; each makes the topic heal. */
   readonly unresolved: UnresolvedNote[] = [];
   /** Topics waiting for a catch-up the client asked for (a gap while healing is expected, not a problem). */
@@ -356,6 +360,8 @@ export class FakeSink implements Sink {
         continue;
       }
       this.p2Messages++;
+      this.raw2.push(m);
+      if (this.raw2.length > 1000) this.raw2.splice(0, 500);
       // What this client was shown: every named entry, per topic and epoch (as the reader keeps its dictionary).
       if (m.topic !== null) {
         this.bindings.set(m.topicId, m.topic);

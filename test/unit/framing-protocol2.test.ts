@@ -151,6 +151,26 @@ describe('serverFrameSize equals the bytes written', () => {
 });
 
 describe('cut short', () => {
+  it('splitMessages2 refuses a zero size itself (never hands out an empty message)', () => {
+    const got: Uint8Array[] = [];
+    expectCode(() => splitMessages2(new Uint8Array([0, 0, 1, 2]), 1, (m) => got.push(m)), ErrorCode.BAD_FRAME);
+    expect(got).toEqual([]);
+    expectCode(() => splitMessages2(new Uint8Array([0]), 1, (m) => got.push(m)), ErrorCode.BAD_FRAME);
+  });
+
+  it('a sequence varint past 2^53 or longer than 8 bytes is BAD_FRAME', () => {
+    const pong = new FrameWriter2().write(1, [enc.pong(1n)]).slice(1);
+    for (const seq of [
+      [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10],
+      [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+    ]) {
+      expectCode(() => decodeServerFrame2(new Uint8Array([...seq, ...pong])), ErrorCode.BAD_FRAME, `${seq}`);
+      const r = new ServerFrameReader();
+      r.protocol = 2;
+      expectCode(() => r.read(new Uint8Array([...seq, ...pong])), ErrorCode.BAD_FRAME);
+    }
+  });
+
   it('property: a frame cut at any byte but a message boundary is BAD_FRAME; at a boundary it holds the messages before', () => {
     const w = new FrameWriter2();
     fc.assert(

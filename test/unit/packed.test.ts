@@ -309,13 +309,25 @@ describe('varints', () => {
     );
   });
 
-  it('refuses varints past 2^53 or longer than 8 bytes, and cut-short ones, with BAD_FRAME', () => {
-    const past = new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]); // 2^53
-    expect(codeOf(() => new PackReader(past).varint())).toBe(ErrorCode.BAD_FRAME);
-    expect(codeOf(() => new PackReader(new Uint8Array(9).fill(0x80)).varint())).toBe(ErrorCode.BAD_FRAME);
-    expect(codeOf(() => new PackReader(new Uint8Array([0x80, 0x80])).varint())).toBe(ErrorCode.BAD_FRAME);
-    expect(codeOf(() => readVarint(new Uint8Array(9).fill(0x80), 0))).toBe(ErrorCode.BAD_FRAME);
-    expect(codeOf(() => readVarint(new Uint8Array([0xff]), 0))).toBe(ErrorCode.BAD_FRAME);
+  it('refuses varints past 2^53 or longer than 8 bytes, and cut-short ones, with BAD_FRAME (PackReader and readVarint alike)', () => {
+    const bad = [
+      [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 2^56 - 1
+      [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], // 1, padded to 9 bytes
+      [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], // 2^56 in 9 bytes
+      new Array<number>(9).fill(0x80),
+      [0x80, 0x80],
+      [0xff],
+      [],
+    ].map((a) => new Uint8Array(a));
+    for (const b of bad) {
+      expect(codeOf(() => new PackReader(b).varint()), `PackReader ${[...b]}`).toBe(ErrorCode.BAD_FRAME);
+      expect(codeOf(() => readVarint(b, 0)), `readVarint ${[...b]}`).toBe(ErrorCode.BAD_FRAME);
+    }
+    // 8 bytes padded is still fine.
+    const padded = new Uint8Array([0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+    expect(new PackReader(padded).varint()).toBe(1);
+    expect(readVarint(padded, 0)).toEqual({ value: 1, next: 8 });
   });
 
   it('integers: zigzag edges (2^49 and 2^52 switch arithmetic) and int64 ends round trip', () => {
@@ -328,6 +340,31 @@ describe('varints', () => {
     expect(readPacked(new Uint8Array([2, PackedTag.STRING, 0x82, 0x00, 97, 98]))).toEqual([{ id: 1, name: undefined, value: 'ab' }]);
     const { bytes } = one(1, 'f', false, 'x'.repeat(43)); // 129 bytes at most: 2-byte prefix
     expect([...bytes.subarray(2, 4)]).toEqual([43 | 0x80, 0]);
+  });
+});
+
+describe('what the reader refuses', () => {
+  it.each<[string, number[]]>([
+    ['id 0 without a name', [0, 2, 2]],
+    ['an empty name', [3, 0, 2, 2]],
+    ['a name running past the end', [3, 5, 97]],
+    ['a name that is not UTF-8', [3, 1, 0xff, 2, 2]],
+    ['a string value that is not UTF-8', [2, 4, 2, 0xc3, 0x28]],
+    ['a lone surrogate encoded as UTF-8', [2, 4, 3, 0xed, 0xa0, 0x80]],
+    ['unknown tag 7', [2, 7]],
+    ['delete with an argument', [2, 8]],
+    ['int with an argument', [2, 2 | 8, 2]],
+    ['decimal exponent 0', [2, 1, 2]],
+    ['decimal exponent 23', [2, 1 | (23 << 3), 2]],
+    ['bool argument 2', [2, 5 | (2 << 3)]],
+    ['a float cut short', [2, 3, 0, 0, 0, 0]],
+    ['an integer past 64 bits', [2, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]],
+    ['an integer varint of 11 bytes', [2, 2, ...new Array<number>(10).fill(0xff), 0x01]],
+    ['bytes running past the end', [2, 6, 9, 1]],
+    ['an entry cut after its key', [2]],
+    ['a good entry, then a cut one', [2, 2, 2, 4]],
+  ])('%s: BAD_FRAME from readPacked itself', (_what, bytes) => {
+    expect(codeOf(() => readPacked(new Uint8Array(bytes)))).toBe(ErrorCode.BAD_FRAME);
   });
 });
 

@@ -48,6 +48,10 @@ describe('the engine assigns field ids', () => {
     expect(a3.topic.fieldIdsEnd).toBe(4);
     expect([1, 2, 3, 4, 0].map((i) => a3.topic.fieldName(i))).toEqual(['bid', 'ask', 'last', undefined, undefined]);
     expect(a3.topic.fieldId('never')).toBe(0);
+    // Deleting a field the topic never had gives it no id (images would never name it).
+    const a4 = store.publish('px.A', new Map<string, FieldValue | null>([['ghost', null], ['bid', 6]]));
+    expect(a4.topic.fieldId('ghost')).toBe(0);
+    expect(a4.topic.fieldIdsEnd).toBe(4);
   });
 
   it('topic ids are 1, 2, 3… in order of creation and stay with the name', () => {
@@ -591,6 +595,21 @@ describe('property: a field dictionary survives conflation, catch-up and resume 
     expect(reader.read(d(2, [{ id: 2, name: undefined, value: 5 }, { id: 3, name: 'c', value: 6 }]))).toMatchObject({ type: 'unresolved', topic: 'px.A' });
     // A later delta using id 3 alone resolves: the name travelled once and was kept.
     expect(reader.read(d(3, [{ id: 3, name: undefined, value: 7 }]))).toMatchObject({ type: 'delta', changes: new Map([['c', 7]]) });
+  });
+
+  it('topic ids are bound per connection: after reset() an id bound before means nothing (unresolved, no topic)', () => {
+    const reader = new Protocol2Reader();
+    const snap: Snapshot2Msg = { type: 'snapshot2', topicId: 4, topic: 'px.A', epoch: 9, version: 1, entries: [{ id: 1, name: 'a', value: 1 }], ts: 0 };
+    const stream: Delta2Msg = { type: 'delta2', topicId: 4, topic: null, epoch: 0, base: 1, version: 2, updates: 1, entries: [{ id: 1, name: undefined, value: 2 }], ts: 0 };
+    reader.read(snap);
+    expect(reader.read(stream)).toMatchObject({ type: 'delta', topic: 'px.A', epoch: 9, changes: new Map([['a', 2]]) });
+    reader.reset();
+    expect(reader.read({ ...stream, base: 2, version: 3 })).toMatchObject({ type: 'unresolved', topic: null });
+    // A catch-up binds it again; the field names of the epoch were kept.
+    expect(reader.read({ ...stream, topic: 'px.A', epoch: 9, base: 2, version: 3 })).toMatchObject({ type: 'delta', topic: 'px.A', changes: new Map([['a', 2]]) });
+    // forget(): the names go too.
+    reader.forget('px.A');
+    expect(reader.read({ ...stream, base: 3, version: 4 })).toMatchObject({ type: 'unresolved', topic: 'px.A' });
   });
 
   it('after a restart the same topic and field names have other ids: the new epoch gets a fresh dictionary', () => {

@@ -17,6 +17,7 @@ import {
   FrameWriter2,
   MessageKind,
   PackWriter,
+  PackedTag,
   Protocol2Reader,
   ServerFrameReader,
   TickfanError,
@@ -131,6 +132,13 @@ function corpus2(): [string, Uint8Array][] {
 const CORPUS = corpus2();
 const byName = (n: string) => CORPUS.find(([k]) => k === n)![1];
 
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 128; n = Math.floor(n / 128)) out.push((n % 128) | 128);
+  out.push(n);
+  return out;
+}
+
 // --------------------------------------------------------------- targeted
 
 describe('decodeMessage2: kinds and roots', () => {
@@ -209,6 +217,69 @@ describe('decodeMessage2: kinds and roots', () => {
     ]) {
       expectCode(() => decodeMessage2(rootAround(2, new Uint8Array(0), { hi, version, span: 1 })), ErrorCode.BAD_FRAME, `delta2 hi ${hi}`);
       expectCode(() => decodeMessage2(rootAround(1, new Uint8Array(0), { hi, version })), ErrorCode.BAD_FRAME, `snapshot2 hi ${hi}`);
+    }
+  });
+
+  describe('huge vector and string lengths', () => {
+    const HUGE = [0xffffffff, 0x80000000, 0x7fffffff, 0x40000000, 0x10000];
+    /** Where the length of field `i`'s vector or string sits in the root (after the kind byte). */
+    const lengthOf = (m: Uint8Array, i: number): number => {
+      const v = new DataView(m.buffer, m.byteOffset + 1, m.byteLength - 1);
+      const root = v.getUint32(0, true);
+      const vt = root - v.getInt32(root, true);
+      const off = v.getUint16(vt + 4 + 2 * i, true);
+      expect(off, `field ${i} present`).toBeGreaterThan(0);
+      return 1 + root + off + v.getUint32(root + off, true);
+    };
+    it.each([
+      ['snapshot2', 2, 'values'],
+      ['snapshot2', 3, 'topic'],
+      ['delta2 stream', 2, 'changes'],
+      ['delta2 catch-up', 5, 'topic'],
+    ] as const)('%s field %d (%s)', (name, field, _what) => {
+      for (const len of [...HUGE, byName(name).byteLength]) {
+        const m = byName(name).slice();
+        new DataView(m.buffer).setUint32(lengthOf(m, field), len, true);
+        expectCode(() => decodeMessage2(m), ErrorCode.BAD_FRAME, `length ${len}`);
+        // In a frame, bytes of the next message follow: a length into them is still refused.
+        const next = byName('snapshot2');
+        const frame = new Uint8Array([1, ...varint(m.byteLength), ...m, ...varint(next.byteLength), ...next]);
+        expectCode(() => decodeServerFrame2(frame), ErrorCode.BAD_FRAME, `length ${len} in a frame`);
+      }
+    });
+  });
+
+  it('a vector running past its message is refused even when the memory after it holds valid entries (pooled buffers)', () => {
+    const e = new Encoder();
+    const all = topicRef(3, 'fx.EURUSD', 5, NAMES);
+    for (const kind of ['snapshot2', 'delta2'] as const) {
+      // Packed bytes a multiple of 4 long: the vector (built first) then ends exactly at the end of the root.
+      let m: Uint8Array = new Uint8Array(0);
+      let found = false;
+      for (let n = 0; n < 8 && !found; n++) {
+        const entries: [string, FieldValue][] = [['venue', 'x'.repeat(n)]];
+        m = wireOf(kind === 'snapshot2' ? e.snapshot2(all, 5, entries, 0) : e.delta2(all, 4, 5, entries, { namesFrom: 1, bind: false }));
+        const at = (() => {
+          const v = new DataView(m.buffer, 1);
+          const root = v.getUint32(0, true);
+          const vt = root - v.getInt32(root, true);
+          const off = v.getUint16(vt + 4 + 2 * 2, true);
+          return 1 + root + off + v.getUint32(root + off, true);
+        })();
+        const len = new DataView(m.buffer).getUint32(at, true);
+        if (at + 4 + len !== m.byteLength) continue;
+        // After the message, in the same memory: entries "id 1 = true".
+        const extra = [2, PackedTag.BOOL | 8, 2, PackedTag.BOOL | 8];
+        const mem = new Uint8Array([...m, ...extra]);
+        new DataView(mem.buffer).setUint32(at, len + extra.length, true);
+        expectCode(() => decodeMessage2(mem.subarray(0, m.byteLength)), ErrorCode.BAD_FRAME, kind);
+        const frame = new Uint8Array([1, ...varint(m.byteLength), ...mem]);
+        expectCode(() => decodeServerFrame2(frame.subarray(0, frame.byteLength - extra.length)), ErrorCode.BAD_FRAME, `${kind} in a frame`);
+        // The same bytes inside the message decode (the check is on the message's end, nothing else).
+        expect(decodeMessage2(mem)).toMatchObject({ type: kind, entries: [{ name: 'venue' }, { id: 1, value: true }, { id: 1, value: true }] });
+        found = true;
+      }
+      expect(found, kind).toBe(true);
     }
   });
 
