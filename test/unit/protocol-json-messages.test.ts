@@ -16,6 +16,7 @@ import {
   type AnyMessage,
   type ClientMessage,
   type FieldValue,
+  type Payload,
   type ResumePoint,
   type ServerMessage,
 } from '../../src/protocol/index.js';
@@ -47,6 +48,12 @@ const changes = fc.array(fc.tuple(fieldName, fc.option(fieldValue, { nil: null }
 const resumePoint: fc.Arbitrary<ResumePoint> = fc.record({ topic, epoch: safeNat, version: safeNat });
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 
+/** A request's or reply's payload: a field map (deletes included) or bytes. */
+const payload: fc.Arbitrary<Payload> = fc.oneof(
+  changes.map((fields): Payload => ({ fields, data: null })),
+  fc.uint8Array({ maxLength: 40 }).map((data): Payload => ({ fields: null, data })),
+);
+
 /** Server messages SSE carries: protocol 2's Snapshot2 / Delta2 exist only on WebSockets (SSE stays JSON). */
 const serverMessages: Record<Exclude<ServerMessage['type'], 'snapshot2' | 'delta2'>, fc.Arbitrary<ServerMessage>> = {
   welcome: fc.record({
@@ -67,6 +74,23 @@ const serverMessages: Record<Exclude<ServerMessage['type'], 'snapshot2' | 'delta
   heartbeat: fc.record({ type: fc.constant('heartbeat'), time: plainDouble, versions: fc.array(resumePoint, { maxLength: 5 }) }),
   ping: fc.record({ type: fc.constant('ping'), nonce: u64 }),
   pong: fc.record({ type: fc.constant('pong'), nonce: u64 }),
+  serviceRequest: fc.record({
+    type: fc.constant('serviceRequest'),
+    correlation: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    serveId: fc.nat({ max: U32 }),
+    service: text,
+    requester: text,
+    payload,
+    timeoutMs: fc.nat({ max: U32 }),
+  }),
+  response: fc.record({
+    type: fc.constant('response'),
+    id: fc.nat({ max: U32 }),
+    code: fc.constantFrom(0, ...Object.values(ErrorCode)),
+    message: text,
+    payload,
+    responder: text,
+  }),
 };
 
 const id = fc.integer({ min: 1, max: U32 });
@@ -88,6 +112,16 @@ const clientMessages: Record<Exclude<ClientMessage['type'], 'hello'>, fc.Arbitra
   resume: fc.record({ type: fc.constant('resume'), id }),
   ping: fc.record({ type: fc.constant('ping'), nonce: u64 }),
   pong: fc.record({ type: fc.constant('pong'), nonce: u64 }),
+  serve: fc.record({ type: fc.constant('serve'), id, service: text }),
+  unserve: fc.record({ type: fc.constant('unserve'), id }),
+  request: fc.record({ type: fc.constant('request'), id, service: text, payload, timeoutMs: fc.nat({ max: U32 }) }),
+  reply: fc.record({
+    type: fc.constant('reply'),
+    correlation: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    payload,
+    failed: fc.boolean(),
+    error: text,
+  }),
 };
 
 /** Through the JSON text, as an SSE event or a POST body carries it. */
@@ -129,7 +163,10 @@ describe('client messages round trip through their JSON command form', () => {
   });
 
   it('covers every message type but Hello in both directions', () => {
-    const all: AnyMessage['type'][] = ['hello', 'welcome', 'subscribe', 'unsubscribe', 'publish', 'catchUp', 'pause', 'resume', 'ping', 'pong', 'snapshot', 'delta', 'topicStatus', 'ack', 'error', 'heartbeat'];
+    const all: AnyMessage['type'][] = [
+      'hello', 'welcome', 'subscribe', 'unsubscribe', 'publish', 'catchUp', 'pause', 'resume', 'ping', 'pong', 'snapshot', 'delta', 'topicStatus', 'ack', 'error', 'heartbeat',
+      'serve', 'unserve', 'request', 'serviceRequest', 'reply', 'response',
+    ];
     const covered = new Set([...Object.keys(serverMessages), ...Object.keys(clientMessages), 'hello']);
     expect(all.filter((t) => !covered.has(t))).toEqual([]);
   });
