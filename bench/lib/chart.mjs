@@ -155,6 +155,8 @@ export function barChart(o) {
   const pw = W - m.l - m.r;
   const vals = o.rows.map((r) => r.value).filter((v) => Number.isFinite(v) && (!o.log || v > 0));
   if (o.target) vals.push(o.target.value);
+  // Nothing to draw (no step passed): an axis from 1, not an endless one from Infinity.
+  if (!vals.length) vals.push(1);
   const max = Math.max(...vals, 1e-9);
   const min = o.log ? Math.min(...vals) : 0;
   const a = o.log ? axis(min / 2, max * 1.5, true, true) : axis(0, max * 1.1, false, false);

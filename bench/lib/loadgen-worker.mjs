@@ -4,14 +4,16 @@
 // tracks them, and the publish timestamp of one message in `sampleEvery`,
 // recorded in an HDR histogram (µs). Commands arrive on a MessagePort.
 //
-// Protocols: "tickfan" (seq + size-prefixed FlatBuffers), "uws" (one
-// size-prefixed FlatBuffers Delta per frame), "sio" (Engine.IO v4 /
-// Socket.IO text packets over WebSocket).
+// Protocols: "tickfan" (seq + size-prefixed FlatBuffers; with spec.protocol
+// 2, after the Welcome{2} frame: varint seq + varint-sized kind + root),
+// "uws" (one size-prefixed FlatBuffers Delta per frame; protocol 2: one
+// varint-sized Delta2 with its kind byte), "sio" (Engine.IO v4 / Socket.IO
+// text packets over WebSocket).
 
 import net from 'node:net';
 import hdr from 'hdr-histogram-js';
 import { Encoder } from '../../dist/protocol/index.js';
-import { BODY, ackId, body, bodyType, fieldAt, i64, stamp, topic as topicOf, u32, upgradeRequest, version as versionOf, wsFrame } from './wire.mjs';
+import { BODY, KIND, ackId, body, bodyType, fieldAt, i64, stamp, stamp2, topic as topicOf, u32, upgradeRequest, varint, varintLen, version as versionOf, welcomeProtocol, wsFrame } from './wire.mjs';
 
 const HIST = { lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 };
 const MAX_US = HIST.highestTrackableValue;
@@ -203,6 +205,9 @@ class Client {
     this.state = HDR;
     this.left = 0;
     this.streamed = g.proto === 'tickfan';
+    // Protocol 2 framing from the frame after the one holding Welcome{2}.
+    this.p2 = false;
+    this.to2 = false;
     this.seq = 0;
     this.closeCode = 0;
     this.resume = resume;
@@ -264,7 +269,7 @@ class Client {
           if (v !== undefined && e !== undefined) resume.push({ topic: t, epoch: e, version: v });
         }
       }
-      const hello = enc.hello(1, 'tickfan-bench', '');
+      const hello = enc.hello(g.spec.protocol ?? 1, 'tickfan-bench', '');
       const sub = enc.subscribe(1, this.topics, g.spec.maxRate ?? 0, [], resume);
       this.send(Buffer.concat([hello, sub]));
     } else if (g.proto === 'uws') {
@@ -348,11 +353,17 @@ class Client {
 
   /** Bytes needed to know the size of the next unit. */
   unitHead() {
+    if (this.p2 && this.state !== HDR) return 1;
     return this.state === SEQ ? 8 : this.state === MSG ? 4 : 2;
   }
 
   /** Size of the next unit (may ask for more header bytes first). */
   unitSize(b, o, avail) {
+    if (this.p2 && this.state === SEQ) return varintLen(b, o, avail);
+    if (this.p2 && this.state === MSG) {
+      const n = varintLen(b, o, avail);
+      return n > avail ? n : n + varint(b, o);
+    }
     if (this.state === SEQ) return 8;
     if (this.state === MSG) return 4 + u32(b, o);
     let len = b[o + 1] & 127;
@@ -374,8 +385,19 @@ class Client {
     const g = this.g;
     g.bytes += size;
     if (this.state === MSG) {
-      this.message(b, o + 4);
+      if (this.p2) this.message2(b, o + varintLen(b, o, size));
+      else this.message(b, o + 4);
       if ((this.left -= size) <= 0) this.state = HDR;
+      return;
+    }
+    if (this.state === SEQ && this.p2) {
+      const seq = varint(b, o);
+      if (seq === 0) this.seq++;
+      else {
+        if (seq !== this.seq + 1) g.seqGaps++;
+        this.seq = seq;
+      }
+      this.state = (this.left -= size) > 0 ? MSG : HDR;
       return;
     }
     if (this.state === SEQ) {
@@ -402,6 +424,7 @@ class Client {
     }
     if (op === 2 && this.streamed) {
       g.frames++;
+      this.p2 = this.to2;
       this.left = len;
       this.state = SEQ;
       return;
@@ -413,15 +436,33 @@ class Client {
     else if (op === 8) this.closeCode = len >= 2 ? (b[p] << 8) | b[p + 1] : 1005;
   }
 
-  /** uws peer: one size-prefixed Delta per frame. */
+  /** uws peer: one size-prefixed Delta per frame (protocol 2: varint size, kind, Delta2). */
   uwsFrame(b, p) {
     const g = this.g;
     g.frames++;
     g.deliveries++;
     if (--g.countdown === 0) {
       g.countdown = g.sampleEvery;
-      const ts = stamp(b, body(b, p + 4), BODY.Delta);
+      const ts = g.spec.protocol === 2 ? stamp2(b, p + varintLen(b, p, 8) + 1) : stamp(b, body(b, p + 4), BODY.Delta);
       if (ts > 0) g.record(ts);
+    }
+  }
+
+  /** One protocol-2 message: its kind byte at `m`, its root buffer after it. */
+  message2(b, m) {
+    const g = this.g;
+    const kind = b[m];
+    if (kind === KIND.DELTA2) {
+      g.deliveries++;
+      if (--g.countdown === 0) {
+        g.countdown = g.sampleEvery;
+        const ts = stamp2(b, m + 1);
+        if (ts > 0) g.record(ts);
+      }
+    } else if (kind === KIND.SNAPSHOT2) {
+      g.snapshots++;
+    } else if (kind === KIND.MESSAGE) {
+      this.message(b, m + 1);
     }
   }
 
@@ -440,6 +481,8 @@ class Client {
     } else if (type === BODY.Snapshot) {
       g.snapshots++;
       if (this.held !== null) this.hold(b, body(b, m), type);
+    } else if (type === BODY.Welcome) {
+      if (welcomeProtocol(b, body(b, m)) === 2) this.to2 = true;
     } else if (type === BODY.Ack) {
       if (ackId(b, body(b, m)) === 1 && !this.ready) this.subscribed();
     } else if (type === BODY.Error) {

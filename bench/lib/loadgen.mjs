@@ -43,6 +43,7 @@ export class LoadGen {
    * @param {number} [o.sampleEvery]  record the latency of one delivery in N (per worker)
    * @param {boolean} [o.trackVersions]
    * @param {number} [o.maxRate]  tickfan rate tier (0: every update)
+   * @param {1|2} [o.protocol]  tickfan wire protocol (and the raw uWS peer's payload)
    */
   constructor(o) {
     this.o = o;
@@ -73,6 +74,7 @@ export class LoadGen {
         sampleEvery: o.sampleEvery ?? 1,
         trackVersions: !!o.trackVersions,
         maxRate: o.maxRate ?? 0,
+        protocol: o.protocol ?? 1,
       };
       const task = this.pool.run({ ctl: port2, spec }, { transferList: [port2] });
       task.catch(() => {});

@@ -22,13 +22,15 @@ export function percentileCurve(h) {
  * Starts a server and a load generator for it, connects and subscribes every client.
  * @returns {Promise<{ server, lg, connect: object }>}
  */
-export async function setup(system, { clients, topics, fields = 4, workers, sampleEvery = 1, trackVersions = false, maxRate = 0, addrs, serverOptions, profileDir, gc = false, connectConcurrency = 256, seed = true, connect: doConnect = true }) {
+export async function setup(system, { clients, topics, fields = 4, workers, sampleEvery = 1, trackVersions = false, maxRate = 0, addrs, serverOptions, profileDir, gc = false, connectConcurrency = 256, seed = true, connect: doConnect = true, protocol = 1 }) {
   const quiet = await waitQuiet(Math.min(15_000, Math.max(0, quietBudgetMs)));
-  const server = await startServerProc(system, { options: serverOptions, profileDir, gc });
+  // Protocol 2 for tickfan and the raw uWS peer (same payload); versions are tracked in protocol 1 only.
+  if (trackVersions) protocol = 1;
+  const server = await startServerProc(system, { options: serverOptions, profileDir, gc, env: { BENCH_PROTOCOL: String(protocol) } });
   let lg;
   try {
     if (seed) await server.ask('seed', { topics, fields });
-    lg = new LoadGen({ proto: system, port: server.port, path: WS_PATH[system], clients, workers, sampleEvery, trackVersions, maxRate, addrs });
+    lg = new LoadGen({ proto: system, port: server.port, path: WS_PATH[system], clients, workers, sampleEvery, trackVersions, maxRate, addrs, protocol });
     if (!doConnect) return { server, lg, connect: null, otherCpuBeforePct: quiet };
     const connect = await lg.connect({ concurrency: connectConcurrency });
     if (connect.connected < clients.length) {

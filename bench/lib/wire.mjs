@@ -107,6 +107,81 @@ export function stamp(b, t, type) {
   return -1;
 }
 
+// ------------------------------------------------------------ protocol 2
+
+/** Protocol-2 message kinds (src/protocol/kinds.ts): the byte before each root. */
+export const KIND = /** @type {const} */ ({ MESSAGE: 0, SNAPSHOT2: 1, DELTA2: 2 });
+
+/** Bytes of the unsigned varint at `o` (at most 8), or avail + 1 when it runs past `avail` bytes. */
+export function varintLen(b, o, avail) {
+  const max = Math.min(avail, 8);
+  for (let i = 0; i < max; i++) if (b[o + i] < 128) return i + 1;
+  return avail + 1;
+}
+
+/** The unsigned varint at `o` (up to 2^53). */
+export function varint(b, o) {
+  let n = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    const x = b[o + i];
+    n += (x & 127) * scale;
+    if (x < 128) break;
+    scale *= 128;
+  }
+  return n;
+}
+
+/**
+ * The publish timestamp in a protocol-2 Delta2 whose root buffer starts at
+ * `m` (after its kind byte): the first INT entry of its packed changes (the
+ * benchmark publisher's only integer field, `t`, first). -1 when absent.
+ */
+export function stamp2(b, m) {
+  const t = m + u32(b, m);
+  const o = fieldAt(b, t, 2); // Delta2.changes
+  if (!o) return -1;
+  const vec = t + o + u32(b, t + o);
+  let p = vec + 4;
+  const end = p + u32(b, vec);
+  for (let i = 0; i < 8 && p < end; i++) {
+    const key = varint(b, p);
+    p += varintLen(b, p, end - p);
+    if (key & 1) {
+      const n = varint(b, p);
+      p += varintLen(b, p, end - p) + n;
+    }
+    const tag = b[p++];
+    switch (tag & 7) {
+      case 2: {
+        const z = varint(b, p);
+        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      }
+      case 1:
+        p += varintLen(b, p, end - p);
+        break;
+      case 3:
+        p += 8;
+        break;
+      case 4:
+      case 6: {
+        const n = varint(b, p);
+        p += varintLen(b, p, end - p) + n;
+        break;
+      }
+      default:
+        break; // delete, bool: no payload
+    }
+  }
+  return -1;
+}
+
+/** Protocol a Welcome body at `t` announces (Welcome.protocol, slot 0). */
+export function welcomeProtocol(b, t) {
+  const o = fieldAt(b, t, 0);
+  return o ? u16(b, t + o) : 1;
+}
+
 // ------------------------------------------------------------ client frames
 
 /** A masked client WebSocket frame (mask key 0: valid, and the payload stays as is). */

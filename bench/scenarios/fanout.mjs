@@ -29,6 +29,7 @@ export const meta = {
     minRatio: 0.95,
     sampleEvery: 32,
     workers: 0,
+    protocol: 2,
   },
   quick: { subscribers: 200, windowMs: 1000, warmupMs: 300, maxSteps: 4, refine: 0 },
   options: {
@@ -45,6 +46,7 @@ export const meta = {
     maxP99Ms: 'a step whose p99 passes this has broken down',
     minRatio: 'a step delivering or publishing less than this share of its rate has broken down',
     sampleEvery: 'latency of one delivery in N is recorded',
+    protocol: 'tickfan wire protocol of the clients (2: the SDK\'s default; 1: the first one); the raw uWebSockets.js peer sends the same payload',
   },
 };
 
@@ -69,6 +71,7 @@ async function rampSystem(system, o, ctx) {
     workers: o.workers || undefined,
     sampleEvery: o.sampleEvery,
     maxRate: o.maxRate,
+    protocol: o.protocol,
     profileDir: ctx.profileDir, serverOptions: ctx.serverOptions,
   });
   const steps = [];
@@ -206,7 +209,7 @@ export function render(doc) {
   const md = [];
   md.push(
     `${p.subscribers.toLocaleString('en-US')} subscribers, each subscribed to ${Math.min(p.topicsPerSub, p.topics)} of ${p.topics} hot topics; ` +
-      `${p.fields} payload fields + a timestamp per update; rate doubled per ${p.windowMs / 1000} s step until a step broke down ` +
+      `${p.fields} payload fields + a timestamp per update; tickfan and raw uWebSockets.js in protocol ${p.protocol ?? 1}'s encoding; rate doubled per ${p.windowMs / 1000} s step until a step broke down ` +
       `(p99 > ${p.maxP99Ms} ms, < ${p.minRatio * 100}% of the rate published or delivered, or slow-lane backpressure), then bisected ${p.refine}×. ` +
       `Latency sampled on 1 delivery in ${p.sampleEvery}.`,
     '',

@@ -26,6 +26,7 @@ export const meta = {
     targetP99Ms: 1,
     targetRate: 10000,
     workers: 0,
+    protocol: 2,
   },
   quick: { subscribers: 200, windowMs: 2000, warmupMs: 500 },
   options: {
@@ -38,6 +39,7 @@ export const meta = {
     maxRate: 'tickfan rate tier asked for (0: every update)',
     windowMs: 'measurement window per rate',
     sampleEvery: 'latency of one delivery in N is recorded',
+    protocol: 'tickfan wire protocol of the clients (2: the SDK\'s default; 1: the first one); the raw uWebSockets.js peer sends the same payload',
     targetP99Ms: 'the p99 target at targetRate',
   },
 };
@@ -50,7 +52,7 @@ export async function run(o, ctx) {
   const systems = {};
   for (const system of o.systems.split(',')) {
     progress(`latency: ${SYSTEM_NAMES[system]} — ${o.subscribers} subscribers × ${o.topicsPerSub} of ${o.topics} topics (${subsPerTopic} per topic)`);
-    const env = await setup(system, { clients, topics, fields: o.fields, workers: o.workers || undefined, sampleEvery: o.sampleEvery, maxRate: o.maxRate, profileDir: ctx.profileDir, serverOptions: ctx.serverOptions });
+    const env = await setup(system, { clients, topics, fields: o.fields, workers: o.workers || undefined, sampleEvery: o.sampleEvery, maxRate: o.maxRate, protocol: o.protocol, profileDir: ctx.profileDir, serverOptions: ctx.serverOptions });
     const runs = [];
     try {
       for (const rate of rates) {

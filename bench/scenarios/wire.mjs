@@ -321,7 +321,7 @@ function computedForms({ images, updates }) {
 function nodeCpu(o) {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(new URL('../lib/wire-cpu.mjs', import.meta.url));
-    const child = spawn(process.execPath, [script, JSON.stringify({ updates: o.cpuUpdates, repeat: o.repeat * 3 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script, JSON.stringify({ updates: o.cpuUpdates, repeat: o.repeat * 2 })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -481,11 +481,11 @@ export async function run(o, ctx) {
   };
   if (parts.includes('cpu')) {
     await timed('cpu', async () => {
-      progress(`wire: CPU — encode and decode per update, ${o.cpuUpdates} updates × ${o.repeat * 3} rounds in Node${o.browser ? ' and in headless Chromium' : ''}`);
+      progress(`wire: CPU — encode and decode per update, ${o.cpuUpdates} updates × ${o.repeat * 2} rounds in Node${o.browser ? ' and in headless Chromium' : ''}`);
       await waitQuiet(10_000);
       out.cpu = { node: await nodeCpu(o) };
       if (o.browser) {
-        out.cpu.chromium = await browserCpu({ updates: o.cpuUpdates, repeat: o.repeat * 3 }).catch((err) => ({ skipped: String(err?.message ?? err) }));
+        out.cpu.chromium = await browserCpu({ updates: o.cpuUpdates, repeat: o.repeat * 2 }).catch((err) => ({ skipped: String(err?.message ?? err) }));
         if (out.cpu.chromium.skipped) progress(`  Chromium skipped: ${out.cpu.chromium.skipped}`);
       }
       const n = out.cpu.node.demo.nsPerUpdate;
@@ -593,7 +593,7 @@ export function render(doc) {
     md.push(
       `Encode: what the server does once per update per channel — \`Encoder.delta\` (protocol 1), \`Encoder.delta2\` (protocol 2), \`JSON.stringify\` of \`{topic, version, changes}\` (the object made from the change Map included). ` +
         `Decode: the SDK's path from a frame to a delta message — \`ServerFrameReader\` (protocol 1: verified FlatBuffers to a message), and for protocol 2 the same plus \`Protocol2Reader\` (topic id and field ids to names) — against \`JSON.parse\` of the JSON text. ` +
-        `${p.cpuUpdates.toLocaleString('en-US')} updates per run, ${p.repeat * 3} runs interleaved after a warm-up; ns per update, median (min–max). Node: a process of its own; Chromium: ${c.chromium?.browser ?? 'not run'}${c.chromium?.skipped ? ` (${c.chromium.skipped})` : ''}.`,
+        `${p.cpuUpdates.toLocaleString('en-US')} updates per run, ${p.repeat * 2} runs interleaved after a warm-up; ns per update, median (min–max). Node: a process of its own; Chromium: ${c.chromium?.browser ?? 'not run'}${c.chromium?.skipped ? ` (${c.chromium.skipped})` : ''}.`,
       '',
     );
     const rows = [];

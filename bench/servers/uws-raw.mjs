@@ -2,11 +2,14 @@
 // versions, no snapshots, no sequence numbers: each update is the same
 // FlatBuffers Delta tickfan would send (encoded once with tickfan's Encoder,
 // so the payload is byte for byte the same size) published with the native
-// app.publish(), one WebSocket frame per update per subscriber.
+// app.publish(), one WebSocket frame per update per subscriber. With
+// BENCH_PROTOCOL=2 the frame is the protocol-2 Delta2 tickfan sends its
+// protocol-2 subscribers (varint size, kind byte, root; field ids in order
+// of first use, names only in a topic's first delta), so again the same payload.
 // Client → server: a text frame "sub <topic>,<topic>,…", answered "ok <n>".
 
 import { createRequire } from 'node:module';
-import { Encoder } from '../../dist/protocol/index.js';
+import { Encoder, FrameWriter2 } from '../../dist/protocol/index.js';
 import { serve } from './driver.mjs';
 
 const require = createRequire(import.meta.url);
@@ -14,6 +17,18 @@ const uws = require('uWebSockets.js');
 const given = JSON.parse(process.env.BENCH_SERVER_OPTS || '{}');
 const enc = new Encoder();
 const versions = new Map();
+const protocol = Number(process.env.BENCH_PROTOCOL ?? 1);
+const writer2 = new FrameWriter2();
+/** Protocol 2: what tickfan's sequencer keeps per topic to encode a Delta2 (id, epoch, field ids). */
+const refs = new Map();
+function refOf(topic) {
+  let r = refs.get(topic);
+  if (!r) {
+    const ids = new Map();
+    refs.set(topic, (r = { id: refs.size + 1, name: topic, epoch: 1, ids, fieldId: (f) => ids.get(f) ?? 0 }));
+  }
+  return r;
+}
 const decoder = new TextDecoder();
 let connections = 0;
 let published = 0;
@@ -44,8 +59,17 @@ serve({
   publish: (topic, fields) => {
     const v = (versions.get(topic) ?? 0) + 1;
     versions.set(topic, v);
-    const buf = enc.delta(topic, 1, v - 1, v, 1, Object.entries(fields), Date.now());
-    app.publish(topic, buf, true, false);
+    if (protocol === 2) {
+      const r = refOf(topic);
+      const namesFrom = r.ids.size + 1;
+      for (const f of Object.keys(fields)) if (!r.ids.has(f)) r.ids.set(f, r.ids.size + 1);
+      const msg = enc.delta2(r, v - 1, v, Object.entries(fields), { namesFrom, bind: false });
+      // FrameWriter2 writes seq 0 (one byte) first: the peer has no sequence numbers.
+      app.publish(topic, writer2.write(0, [msg]).subarray(1), true, false);
+    } else {
+      const buf = enc.delta(topic, 1, v - 1, v, 1, Object.entries(fields), Date.now());
+      app.publish(topic, buf, true, false);
+    }
     published++;
   },
   stats: () => ({ connections, publishes: published }),
