@@ -1,7 +1,9 @@
 // startServer(): resolves the options, checks uWebSockets.js and the
-// authentication settings, and picks the layout — one thread, or a sequencer
-// with fan-out workers. The one module that knows every layout.
+// authentication settings, and picks the layout — one thread, a sequencer
+// with fan-out workers, or a node of a NATS cluster. The one module that
+// knows every layout.
 
+import { startCluster } from './cluster/index.js';
 import { Authenticator } from './server/auth.js';
 import { resolveOptions, type ServerOptions } from './server/options.js';
 import { startSingleThread, type TickfanServer } from './server/server.js';
@@ -28,5 +30,7 @@ export async function startServer(given: Partial<ServerOptions> = {}): Promise<T
       { host: opts.host },
     );
   }
+  // With NATS: one node of a cluster, in its role (origin, edge or both).
+  if ([opts.nats].flat().length > 0) return startCluster(opts, auth);
   return opts.workers > 0 ? startWorkerPool(opts, auth) : startSingleThread(opts, auth);
 }

@@ -3,7 +3,7 @@
 // environment / flag layers, `tickfan serve --help` and the README table come from here.
 
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from '../engine/index.js';
-import { COMPRESSION_MODES, LOG_LEVELS, OptionError, type AuthOptions, type DemoConfig, type ServerOptions } from './option-types.js';
+import { CLUSTER_ROLES, COMPRESSION_MODES, LOG_LEVELS, OptionError, type AuthOptions, type DemoConfig, type ServerOptions } from './option-types.js';
 
 interface Common {
   /** What it is for, as a person reads it (README and --help; backticks allowed). */
@@ -45,6 +45,27 @@ const MIB = 1024 * 1024;
 function origins(v: unknown, path: string): void {
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || (x !== 'null' && !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(x)))) {
     throw new OptionError(`options.${path} must be an array of origins such as "https://desk.example.com" (scheme://host[:port], no path; got ${JSON.stringify(v)})`, path);
+  }
+}
+
+/** NATS server URLs: a string (comma-separated) or an array of them. */
+function natsServers(v: unknown, path: string): void {
+  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string' || !/^(nats|tls|wss?):\/\/[^/\s]+$/i.test(x))) {
+    throw new OptionError(`options.${path} must be NATS server URLs such as "nats://127.0.0.1:4222" (several: comma-separated or an array; got ${JSON.stringify(v)})`, path);
+  }
+}
+
+function shardSpec(v: unknown, path: string): void {
+  const m = typeof v === 'string' ? /^(\d{1,4})\/(\d{1,4})$/.exec(v) : null;
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
+    throw new OptionError(`options.${path} must be "i/n": shard i of n, 1 ≤ i ≤ n ≤ 9999, such as "1/3" (got ${JSON.stringify(v)})`, path);
+  }
+}
+
+function subjectPrefix(v: unknown, path: string): void {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(v) || v.length > 64) {
+    throw new OptionError(`options.${path} must be NATS subject tokens (letters, digits, _ and -, separated by dots; at most 64 characters) such as "tickfan" (got ${JSON.stringify(v)})`, path);
   }
 }
 
@@ -183,6 +204,46 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
       const n = v as number;
       if ((n & (n - 1)) !== 0) throw new OptionError(`options.${path} must be a power of two (got ${n})`, path);
     },
+  },
+  nats: {
+    type: 'list',
+    default: [],
+    shown: 'none (one self-contained node)',
+    env: 'TICKFAN_NATS',
+    flag: 'nats',
+    arg: 'URL,…',
+    accepts: 'comma-separated `nats://host:port` (`tls://`, `ws://`, `wss://`; credentials as `nats://user:pass@host`)',
+    doc: 'NATS servers of a cluster: this node then takes the `role` below (see Running a cluster)',
+    check: natsServers,
+    normalize: (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v),
+  },
+  role: {
+    type: 'enum',
+    values: CLUSTER_ROLES,
+    default: 'both',
+    env: 'TICKFAN_ROLE',
+    flag: 'role',
+    arg: 'origin|edge|both',
+    doc: 'with `nats`: `origin` sequences the topics of its `shard` and publishes them on NATS, `edge` serves clients from replicas of what they subscribe to, `both` does both (with shard 1/1: one node that edges can serve)',
+  },
+  shard: {
+    type: 'string',
+    default: '1/1',
+    accepts: '`i/n`, 1 ≤ i ≤ n',
+    env: 'TICKFAN_SHARD',
+    flag: 'shard',
+    arg: 'I/N',
+    doc: 'the topics an origin sequences: those whose FNV-1a hash of the name modulo n is i - 1; every origin of a cluster gives the same n, and one origin holds each shard at a time (a lease in NATS)',
+    check: shardSpec,
+  },
+  natsPrefix: {
+    type: 'string',
+    default: 'tickfan',
+    env: 'TICKFAN_NATS_PREFIX',
+    flag: 'nats-prefix',
+    arg: 'PREFIX',
+    doc: 'first tokens of every NATS subject the cluster uses (and of its lease bucket): clusters sharing a NATS server use different ones',
+    check: subjectPrefix,
   },
   logLevel: { type: 'enum', values: LOG_LEVELS, default: 'info', shown: 'info (warn with TICKFAN_QUIET=1)', env: 'TICKFAN_LOG_LEVEL', flag: 'log-level', arg: 'LEVEL', doc: 'level of the default logger' },
   log: {

@@ -23,6 +23,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const COMPRESSION_MODES = ['off', 'shared', 'dedicated'] as const;
 export type Compression = (typeof COMPRESSION_MODES)[number];
 
+/** What a node does in a NATS cluster: sequences its shard (origin), serves clients from replicas (edge), or both. */
+export const CLUSTER_ROLES = ['origin', 'edge', 'both'] as const;
+export type ClusterRole = (typeof CLUSTER_ROLES)[number];
+
 /** Operational log: a message a person can act on, plus optional structured fields. */
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -69,6 +73,12 @@ export interface ServerOptions {
   allowRemoteWithoutAuth: boolean;
   workers: number;
   ringBytes: number;
+  /** NATS servers of the cluster (none: one self-contained node). A string is one URL or a comma-separated list. */
+  nats: string | string[];
+  role: ClusterRole;
+  /** This origin's shard of the topics, `i/n` (1-based). */
+  shard: string;
+  natsPrefix: string;
   demoPage: boolean;
   name: string;
   logLevel: LogLevel;

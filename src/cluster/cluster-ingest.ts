@@ -1,0 +1,57 @@
+// Where a cluster node's publishes go: a topic of this origin's shard is
+// sequenced here; any other is forwarded to its origin (NATS request on
+// `<prefix>.pub.<shard>`) and acknowledged with the origin's version and
+// epoch. Permissions were checked before, at this node, with its tokens.
+
+import { validateTopic, type TopicStore } from '../engine/index.js';
+import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
+import type { Ingest, PublishResult } from '../server/ingest.js';
+import type { ClusterStats } from './cluster-stats.js';
+import type { Layout } from './layout.js';
+import { publishRequest, readPublishReply } from './messages.js';
+import type { NatsLink } from './nats-link.js';
+import type { Origin } from './origin.js';
+import { shardOf } from './shard.js';
+import type { Subjects } from './subjects.js';
+
+export class ClusterIngest implements Ingest {
+  constructor(
+    private readonly origin: Origin | null,
+    private readonly store: TopicStore,
+    private readonly link: NatsLink,
+    private readonly subjects: Subjects,
+    private readonly layout: Layout,
+    private readonly cstats: ClusterStats,
+    private readonly timeoutMs: number,
+  ) {}
+
+  publish(topic: string, changes: Changes): PublishResult | Promise<PublishResult> {
+    if (this.origin?.owns(topic)) return this.origin.sequence(topic, changes);
+    // Refused here what the origin would refuse anyway, without a round trip.
+    validateTopic(topic, this.store.limits.maxTopicLength);
+    this.store.validateChanges(topic, changes);
+    return this.forward(topic, changes);
+  }
+
+  private async forward(topic: string, changes: Changes): Promise<PublishResult> {
+    const n = this.layout.of;
+    if (!n) throw new TickfanError(ErrorCode.NO_RESPONDER, `no origin has announced itself on NATS yet: the publish to ${topic} was not applied`);
+    const shard = shardOf(topic, n);
+    this.cstats.forwardedOut++;
+    try {
+      const reply = await this.link.nc.request(this.subjects.publish(shard), publishRequest(topic, changes), { timeout: this.timeoutMs });
+      return { topic, ...readPublishReply(reply.data) };
+    } catch (err) {
+      if (err instanceof TickfanError) throw err;
+      this.cstats.forwardFailures++;
+      const e = err as Error & { cause?: Error };
+      if (e.name === 'NoRespondersError' || e.cause?.name === 'NoRespondersError') {
+        throw new TickfanError(ErrorCode.NO_RESPONDER, `no origin holds shard ${shard}/${n} now: the publish to ${topic} was not applied`);
+      }
+      if (e.name === 'TimeoutError') {
+        throw new TickfanError(ErrorCode.REQUEST_TIMEOUT, `the origin of shard ${shard}/${n} did not answer within ${this.timeoutMs} ms: the publish to ${topic} may or may not have been applied`);
+      }
+      throw new TickfanError(ErrorCode.NO_RESPONDER, `the publish to ${topic} could not reach its origin (${e.message}): it may not have been applied`, { cause: err });
+    }
+  }
+}

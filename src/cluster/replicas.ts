@@ -1,0 +1,255 @@
+// An edge's replicas: sequenced updates from NATS applied in version order
+// and handed to fan-out, exactly as a fan-out worker does with its ring. A
+// gap (a version skipped, another epoch: an origin restart) is healed the way
+// a client heals: one image request to the topic's origin, then every client
+// gets its catch-up. NATS lost: every replica is flagged stale; back: every
+// one is healed by image and flagged ok. Nothing wrong is ever delivered.
+
+import type { Msg } from '@nats-io/transport-node';
+import { TopicPattern, isPattern, type Topic, type TopicStore } from '../engine/index.js';
+import { decodeEncoded, type Delta2Msg } from '../protocol/index.js';
+import type { Fanout } from '../server/fanout/index.js';
+import type { LogFn } from '../server/options.js';
+import { applyUpdate, readUpdate, type TopicImage } from '../server/replication.js';
+import type { ServerStats } from '../server/stats.js';
+import type { ClusterStats, HealKind } from './cluster-stats.js';
+import type { EdgeInterest } from './edge-interest.js';
+import { fetchImages } from './image-fetch.js';
+import type { Layout } from './layout.js';
+import { STATUS_HEADER, decodeJson } from './messages.js';
+import type { NatsLink } from './nats-link.js';
+import { shardOf, type Shard } from './shard.js';
+import type { Subjects } from './subjects.js';
+
+const RETRY_MAX_MS = 5_000;
+
+export class Replicas {
+  /** Topics waiting for an image: their updates are dropped (the image includes them). */
+  private readonly healing = new Set<string>();
+  private readonly gaps = new Map<string, HealKind>();
+  private gapTimer: NodeJS.Timeout | null = null;
+  /** Per shard, the patterns of image requests on their way: a gap they cover waits for them. */
+  private readonly pending = new Map<number, TopicPattern[]>();
+  private closed = false;
+  interest!: EdgeInterest;
+
+  constructor(
+    private readonly store: TopicStore,
+    private readonly fanout: Fanout,
+    private readonly stats: ServerStats,
+    private readonly cstats: ClusterStats,
+    private readonly link: NatsLink,
+    private readonly subjects: Subjects,
+    private readonly layout: Layout,
+    private readonly own: Shard | null,
+    private readonly log: LogFn,
+  ) {}
+
+  private owned(name: string): boolean {
+    return this.own !== null && shardOf(name, this.own.of) === this.own.index;
+  }
+
+  /** Replica topics this edge follows now (not its own shard's). */
+  private *followed(): Generator<Topic> {
+    for (const t of this.store.all()) if (!this.owned(t.name) && this.interest.follows(t.name)) yield t;
+  }
+
+  private setHealing(name: string, on: boolean): void {
+    if (on) this.healing.add(name);
+    else this.healing.delete(name);
+    this.cstats.healing = this.healing.size;
+  }
+
+  // ------------------------------------------------------------ what happens
+
+  /** A client wants `source` and none did: follow it and take the images of what exists. */
+  wanted(source: string): void {
+    if (!isPattern(source) && this.owned(source)) return; // sequenced here
+    if (this.interest.add(source)) this.refresh([source], 'interest', false);
+  }
+
+  /** Its last client left: stop following; replicas nobody follows any more go stale (they are not updated). */
+  unwanted(source: string): void {
+    this.interest.remove(source);
+    for (const t of this.store.matching(TopicPattern.parse(source, this.store.limits.maxTopicLength))) {
+      if (this.owned(t.name) || this.interest.follows(t.name)) continue;
+      this.setHealing(t.name, false);
+      if (!t.stale) this.fanout.setStale(t, true);
+    }
+  }
+
+  /** NATS lost: nothing can be known to be current. */
+  down(): void {
+    for (const t of this.followed()) if (!t.stale) this.fanout.setStale(t, true);
+  }
+
+  /** NATS back (after a restart, a cut, or a slow-consumer drop): every replica healed by image. */
+  up(): void {
+    this.refresh(this.interest.sources(), 'reconnect', true);
+  }
+
+  /** A new or restarted origin sequences `shard`. */
+  arrived(shard: number): void {
+    this.refresh(this.interest.sources(), 'origin', true, [shard]);
+  }
+
+  /** The origin of `shard` left or went quiet. */
+  gone(shard: number): void {
+    for (const t of this.followed()) if (shardOf(t.name, this.layout.of) === shard && !t.stale) this.fanout.setStale(t, true);
+  }
+
+  /** One message on an update subject: a sequenced update, or a status change (header). */
+  onMessage(msg: Msg): void {
+    const name = this.subjects.topicOf(msg.subject);
+    if (this.owned(name) || this.closed) return;
+    const status = msg.headers?.get(STATUS_HEADER);
+    if (status) return this.status(name, status === 'stale', msg.data);
+    if (this.healing.has(name)) {
+      this.cstats.droppedWhileHealing++;
+      return;
+    }
+    let u: ReturnType<typeof readUpdate>;
+    let d: Delta2Msg;
+    try {
+      u = readUpdate(msg.data);
+      d = decodeEncoded(u.delta2) as Delta2Msg;
+    } catch (err) {
+      this.log('error', `undecodable update on ${msg.subject}: ${(err as Error).message}`);
+      return this.gap(name, 'gap');
+    }
+    const t = this.store.get(name);
+    if (t && t.epoch === u.epoch && d.version <= t.version) {
+      this.cstats.duplicates++; // also subscribed by another pattern, or already in an image
+      return;
+    }
+    const a = t || d.version === 1 ? applyUpdate(this.store, u, d) : null;
+    if (a) {
+      this.cstats.applied(u.ts);
+      this.stats.publishes++;
+      // Copied: fan-out may keep it past this turn.
+      this.fanout.accepted(a, u.delta2.slice());
+      return;
+    }
+    if (this.covered(name)) {
+      this.cstats.droppedWhileHealing++;
+      return;
+    }
+    this.gap(name, t && t.epoch !== u.epoch ? 'epoch' : 'gap');
+  }
+
+  private status(name: string, stale: boolean, data: Uint8Array): void {
+    const t = this.store.get(name);
+    const at = decodeJson<{ epoch: number; version: number }>(data, 'a status change');
+    // For another version the replica is not at, an image brings the flag.
+    if (t && t.epoch === at.epoch && t.version === at.version && t.stale !== stale) this.fanout.setStale(t, stale);
+  }
+
+  // ------------------------------------------------------------ healing
+
+  private covered(name: string): boolean {
+    if (!this.layout.of) return false;
+    return this.pending.get(shardOf(name, this.layout.of))?.some((p) => p.matches(name)) ?? false;
+  }
+
+  /** Not the next version: one image request for the topic, shared with other gaps of this turn. */
+  private gap(name: string, kind: HealKind): void {
+    this.setHealing(name, true);
+    this.gaps.set(name, kind);
+    this.gapTimer ??= setTimeout(() => this.flushGaps(), 1);
+  }
+
+  private flushGaps(): void {
+    this.gapTimer = null;
+    if (!this.layout.of) return; // no origin heard of yet: its arrival heals everything
+    const byShard = new Map<string, string[]>();
+    for (const [name, kind] of this.gaps) {
+      const key = `${shardOf(name, this.layout.of)} ${kind}`;
+      byShard.set(key, [...(byShard.get(key) ?? []), name]);
+    }
+    this.gaps.clear();
+    for (const [key, names] of byShard) {
+      const [shard, kind] = key.split(' ') as [string, HealKind];
+      void this.request(Number(shard), names, kind, true);
+    }
+  }
+
+  /** Asks every shard concerned (or `shards`) for the images of `sources`. */
+  private refresh(sources: string[], kind: HealKind, exhaustive: boolean, shards?: number[]): void {
+    const n = this.layout.of;
+    if (!sources.length || !n) return;
+    for (const shard of shards ?? Array.from({ length: n }, (_, i) => i + 1)) {
+      if (this.own?.index === shard) continue;
+      const mine = sources.filter((s) => isPattern(s) || shardOf(s, n) === shard);
+      if (mine.length) void this.request(shard, mine, kind, exhaustive);
+    }
+  }
+
+  /**
+   * One image request to the origin of `shard`. `exhaustive`: a followed
+   * topic of those patterns that the origin does not hold (it restarted
+   * without it) is flagged stale. Retried with backoff while still wanted.
+   */
+  private async request(shard: number, sources: string[], kind: HealKind, exhaustive: boolean, attempt = 0): Promise<void> {
+    const max = this.store.limits.maxTopicLength;
+    const patterns = sources.map((s) => TopicPattern.parse(s, max));
+    const list = this.pending.get(shard) ?? [];
+    list.push(...patterns);
+    this.pending.set(shard, list);
+    this.cstats.imageRequests++;
+    try {
+      const images = await fetchImages(this.link, this.subjects, shard, sources);
+      if (this.closed) return;
+      const got = new Set<string>();
+      for (const img of images ?? []) {
+        got.add(img.name);
+        this.apply(img, kind);
+      }
+      // No origin for the shard now (null) or it lacks some: what this edge holds of them is not current.
+      if (exhaustive || images === null) this.notHeld(shard, patterns, got);
+    } catch (err) {
+      this.cstats.imageFailures++;
+      if (this.closed) return;
+      this.notHeld(shard, patterns, new Set(), true);
+      // Reconnecting: up() asks again for everything.
+      if (this.link.state !== 'connected') return;
+      const still = sources.filter((s) => this.interest.has(s) || this.interest.follows(s));
+      const wait = Math.min(RETRY_MAX_MS, 250 * 2 ** attempt);
+      this.log('warn', `image request to shard ${shard} failed (${(err as Error).message}); again in ${wait} ms`);
+      if (still.length) setTimeout(() => void this.request(shard, still, kind, exhaustive, attempt + 1), wait).unref();
+    } finally {
+      for (const p of patterns) list.splice(list.indexOf(p), 1);
+    }
+  }
+
+  /** Followed topics of `patterns` in `shard` that the answer did not include: flagged stale (`keepHealing`: an answer is still to come). */
+  private notHeld(shard: number, patterns: TopicPattern[], got: Set<string>, keepHealing = false): void {
+    const n = this.layout.of;
+    for (const t of this.store.all()) {
+      if (got.has(t.name) || this.owned(t.name) || shardOf(t.name, n) !== shard || !patterns.some((p) => p.matches(t.name))) continue;
+      if (!keepHealing) this.setHealing(t.name, false);
+      if (!t.stale) this.fanout.setStale(t, true);
+    }
+  }
+
+  /** Sets a replica to the origin's exact image; fan-out gives each client its catch-up. */
+  private apply(img: TopicImage, kind: HealKind): void {
+    if (this.owned(img.name)) return;
+    this.setHealing(img.name, false);
+    const t = this.store.get(img.name);
+    if (t && t.epoch === img.epoch && t.version >= img.version) {
+      if (t.version === img.version && t.stale !== img.stale) this.fanout.setStale(t, img.stale);
+      return;
+    }
+    if (t && t.epoch === img.epoch) this.cstats.healedVersions += img.version - t.version;
+    const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
+    this.fanout.resynced(topic, created);
+    if (topic.stale !== img.stale) this.fanout.setStale(topic, img.stale);
+    this.cstats.heals[kind]++;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.interest.close();
+  }
+}
