@@ -1,0 +1,80 @@
+// `tickfan serve`: the server from a config file, the environment and flags,
+// with an optional demo market feed; SIGTERM / SIGINT close it cleanly.
+
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { MarketSim } from '../demo/index.js';
+import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, type TickfanServer } from '../server/index.js';
+import { startServer } from '../start.js';
+import { HELP, fail } from './usage.js';
+
+export async function serve(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...flagSpec() }, strict: true }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const { config, help: _help, ...flags } = values;
+  const cfg = loadConfig({ file: config as string | undefined, flags });
+  // Same logger as the server's (pino, JSON lines on stderr) unless the config replaces it.
+  const log = pinoLog(resolveOptions({ ...cfg.options, log: () => {} }).logLevel);
+  // `tickfan serve` uses every core unless told otherwise: one sequencer, one fan-out worker per core.
+  const workers = cfg.options.workers ?? availableParallelism();
+  // Graceful stop: stop accepting, tell every client 1001 "going away" (they
+  // resume elsewhere), then exit; a stop that hangs is cut short. Installed
+  // before the server starts, so a signal that comes early is handled too.
+  let server: TickfanServer | undefined;
+  let sim: MarketSim | undefined;
+  let stopping = false;
+  let started = false;
+  const stop = async (why: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    log(exitCode ? 'error' : 'info', `${why}: closing (clients are told 1001 going away)`, { exitCode });
+    setTimeout(() => process.exit(exitCode || 1), 5_000).unref();
+    // Still starting: the start finishes first, so workers are closed properly.
+    while (!started) await new Promise((r) => setTimeout(r, 10));
+    sim?.stop();
+    try {
+      await server?.close();
+    } catch (err) {
+      log('error', `close failed: ${(err as Error)?.stack ?? String(err)}`);
+      exitCode ||= 1;
+    }
+    process.exit(exitCode);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  // A bug must not leave clients hanging on a half-dead server: close it (they
+  // get 1001 and resume elsewhere), then exit non-zero.
+  process.on('uncaughtException', (err) => {
+    log('error', `uncaught exception: ${err?.stack ?? String(err)}`);
+    void stop('uncaught exception', 1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log('error', `unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+    void stop('unhandled rejection', 1);
+  });
+
+  try {
+    server = await startServer({ ...cfg.options, workers, log });
+  } catch (err) {
+    throw explain(err, cfg.layers);
+  } finally {
+    started = true;
+  }
+  const running = server;
+  const base = `${running.host}:${running.port}`;
+  console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>, /metrics)`);
+  if (cfg.demo && !stopping) {
+    sim = new MarketSim((topic, changes) => running.publish(topic, changes), cfg.demo);
+    sim.start();
+    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
+  }
+}
+

@@ -1,0 +1,155 @@
+// What the command line says and how it fails: usage lines, help texts, and
+// the small helpers every command shares (argument parsing with usage errors,
+// connection flags, a quiet end when stdout closes).
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { TickfanClient } from '../client/index.js';
+import { serveOptionsHelp } from '../server/index.js';
+
+export const DEFAULT_URL = 'ws://127.0.0.1:8080/ws';
+
+/** One usage line per command: `tickfan --help` lists them all, `tickfan <command> --help` its own. */
+export const USAGE = {
+  serve: 'tickfan serve [--config tickfan.yaml] [--port 8080] [--host 127.0.0.1] [--demo] [options]',
+  sub: `tickfan sub <topic-or-pattern> [--url ${DEFAULT_URL}] [--max-rate N] [--fields a,b] [--count N] [--json] [--token JWT]`,
+  pub: `tickfan pub <topic> field=value ... [--url ${DEFAULT_URL}] [--token JWT]`,
+  req: `tickfan req <service> [field=value ...] [--url ${DEFAULT_URL}] [--token JWT] [--timeout MS] [--json]`,
+  'serve-echo': `tickfan serve-echo <service-or-pattern> [--url ${DEFAULT_URL}] [--token JWT] [--name NAME]`,
+  token: 'tickfan token --sub NAME (--secret SECRET|@file | --private-key @key.pem) [--subscribe P,...] [--publish P,...] [--serve P,...] [--request P,...] [--ttl 1h] [--issuer ISS] [--audience AUD]',
+} as const;
+export type Command = keyof typeof USAGE;
+
+export const CONNECTION_FLAGS = `  --url URL          the server (default: $TICKFAN_URL, else ${DEFAULT_URL})
+  --token JWT        connection token (default: $TICKFAN_TOKEN); mint one with tickfan token`;
+
+export const VALUES = `Values: a number, true or false, null, or else a string (bid=101.25 side=buy ok=true note="two words").`;
+
+export const COMMAND_HELP: Record<Exclude<Command, 'serve'>, string> = {
+  sub: `Subscribes and prints one line per update: topic, version, snapshot or delta, changed fields
+(∅: deleted). Runs until Ctrl-C, --count updates, or its reader goes away (| head).
+
+${CONNECTION_FLAGS}
+  --max-rate N       at most N updates per second per topic (conflated; 0: every update)
+  --fields a,b       only these fields
+  --count N          exit after N updates
+  --json             one JSON object per update`,
+  pub: `Publishes fields to a topic once and prints the version the server gave it. null deletes a field.
+${VALUES}
+
+${CONNECTION_FLAGS}`,
+  req: `Sends one request to one responder of <service> and prints its reply: field=value ..., or one
+JSON object with --json. Exit status 0 on a reply; 1 on an error, printed with its code:
+TICKFAN_ERR_NO_RESPONDER, TICKFAN_ERR_REQUEST_TIMEOUT, TICKFAN_ERR_RESPONDER_GONE,
+TICKFAN_ERR_RESPONDER_FAILED (with the responder's message), TICKFAN_ERR_PERMISSION_DENIED, ...
+${VALUES}
+
+${CONNECTION_FLAGS}
+  --timeout MS       wait this long for the answer (the server caps it at its requestTimeoutMs;
+                     default: the server's)
+  --json             the reply as one JSON object, values as POST /publish takes them
+                     ({"$bytes": base64}, {"$bigint": "digits"}); a reply of bytes is {"$bytes": ...}`,
+  'serve-echo': `A responder to try request-reply with: answers every request to <service> (a name, or a pattern
+such as orders.*) with its payload plus echoedBy (--name) and at (ISO time), and prints one line
+per request. With several responders, each request goes to one of them. Runs until Ctrl-C or
+SIGTERM (requests it holds then fail with RESPONDER_GONE); after a lost connection it reconnects
+and offers the service again.
+
+${CONNECTION_FLAGS}
+  --name NAME        echoedBy in replies (default: host:pid)`,
+  token: `Prints a signed connection token (JWT) with these grants on stdout, for --token, ?token= or
+Authorization: Bearer; what it grants goes to stderr. A grant left out grants nothing.
+
+  --secret SECRET|@file     HS256 with the server's auth.secret (at least 32 characters;
+                            default: $TICKFAN_AUTH_SECRET, as the server reads it)
+  --private-key PEM|@file   RS256 (RSA, at least 2048 bits) or ES256 (EC P-256) with a PKCS#8
+                            private key; the server holds the public key (--auth-public-key)
+  --sub NAME                who the token is for: logged by the server, shown to responders
+                            as the requester
+  --subscribe P,...         topics or patterns it may subscribe to (px.*, fx.>)
+  --publish P,...           topics or patterns it may publish to
+  --serve P,...             services it may answer (orders.*)
+  --request P,...           services it may send requests to (orders.>)
+  --ttl DURATION            lifetime: 30s, 15m, 1h, 2d (default 1h); the session ends then (4010)
+  --issuer ISS              iss claim (default: $TICKFAN_AUTH_ISSUER), for servers with auth.issuer
+  --audience AUD            aud claim (default: $TICKFAN_AUTH_AUDIENCE), for auth.audience
+Pattern flags take a comma-separated list and may be repeated.
+
+Example:
+  tickfan token --secret @/run/secrets/tickfan --sub desk-42 --subscribe 'px.*,fx.>' \\
+    --publish px.DESK42 --serve 'orders.*' --request 'orders.>' --ttl 8h`,
+};
+
+export const HELP = `tickfan — market-data fan-out server
+
+Usage:
+${Object.values(USAGE)
+  .map((u) => `  ${u}`)
+  .join('\n')}
+  tickfan <command> --help
+  tickfan --help
+
+${serveOptionsHelp()}
+
+Examples:
+  tickfan serve --demo                 # demo market feed on ws://127.0.0.1:8080/ws
+  tickfan serve --config tickfan.yaml --auth-secret @/run/secrets/tickfan
+  tickfan sub 'px.*' --max-rate 1      # every equity, at most one update per second each
+  tickfan pub px.TEST bid=101.25 ask=101.27 note=hello gone=null
+  tickfan serve-echo 'orders.*'        # a responder; then, in another terminal:
+  tickfan req orders.submit side=buy qty=100
+  tickfan token --secret @/run/secrets/tickfan --sub desk-42 --subscribe 'px.*,fx.>' --ttl 8h
+`;
+
+export function commandHelp(cmd: Exclude<Command, 'serve'>): string {
+  return `Usage:\n  ${USAGE[cmd]}\n\n${COMMAND_HELP[cmd]}\n`;
+}
+
+export function fail(msg: string, code = 2): never {
+  console.error(`tickfan: ${msg}`);
+  process.exit(code);
+}
+
+export function intFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) fail(`--${name} must be an integer (got "${v}")`);
+  return n;
+}
+
+/** parseArgs, with a usage error (exit status 2, the command's usage) instead of a stack trace. */
+export function parse<T extends ParseArgsConfig>(cmd: Exclude<Command, 'serve'>, config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    usage(cmd, (err as Error).message);
+  }
+}
+
+/** A usage error of one command: exit status 2 with its usage line. */
+export function usage(cmd: Exclude<Command, 'serve'>, msg: string): never {
+  fail(`${cmd}: ${msg}\n\nUsage:\n  ${USAGE[cmd]}\n  (tickfan ${cmd} --help for more)`);
+}
+
+export const connectionOptions = {
+  url: { type: 'string', default: process.env.TICKFAN_URL ?? DEFAULT_URL },
+  token: { type: 'string', default: process.env.TICKFAN_TOKEN },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/**
+ * A reader that goes away (`tickfan sub 'px.*' | head -3`) ends the command
+ * quietly, as it does any Unix filter: no EPIPE stack trace, exit status 0.
+ */
+export function endQuietlyWhenStdoutCloses(client: TickfanClient): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') fail(`stdout: ${err.message}`, 1);
+    client.close();
+    process.exit(0);
+  });
+}
+
+/** `TICKFAN_ERR_NO_RESPONDER: no responder …`: what the command ends with for a protocol error. */
+export function described(err: unknown): string {
+  const e = err as { code?: unknown; message?: string };
+  return `${typeof e.code === 'string' ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+}
