@@ -708,6 +708,30 @@ describe('STOMP: slow lane', () => {
   });
 });
 
+describe('STOMP: with fan-out workers', () => {
+  it('STOMP clients on different workers read, publish and request like on one thread', async () => {
+    const server = await h.server({ workers: 2 });
+    const responder = await h.connected(server);
+    const svc = responder.serve('wk.echo', async (payload) => ({ echoed: (payload as Json).n as number }));
+    await svc.ready;
+    const peers = await Promise.all([peer(server), peer(server), peer(server), peer(server)]);
+    const subs = peers.map((p) => collect(p, '/topic/wk.*'));
+    for (let i = 0; i < 20; i++) {
+      const r = receipt(peers[i % 4]!, `w${i}`);
+      peers[i % 4]!.client.publish({ destination: '/topic/wk.A', body: JSON.stringify({ n: i, [`f${i % 3}`]: i }), headers: { receipt: `w${i}` } });
+      await r;
+    }
+    await waitFor(() => subs.every((s) => applyAll(s.messages, 'wk.A').version === 20), 10_000, 'every subscriber at version 20');
+    const snap = await snapshotOf(server, 'wk.A');
+    for (const s of subs) expect(applyAll(s.messages, 'wk.A').state).toEqual(snap.fields);
+    // A responder on one worker answers requesters on both.
+    const answers = peers.map((p) => collect(p, '/temp-queue/r'));
+    peers.forEach((p, i) => p.client.publish({ destination: '/service/wk.echo', body: JSON.stringify({ n: i }), headers: { 'reply-to': '/temp-queue/r', 'correlation-id': `c${i}` } }));
+    await waitFor(() => answers.every((a) => a.messages.length === 1), 10_000, 'every answer');
+    answers.forEach((a, i) => expect(JSON.parse(a.messages[0]!.body)).toEqual({ echoed: i }));
+  });
+});
+
 describe('STOMP: counted like native connections', () => {
   it('connections, subscriptions and deliveries show in the stats and /healthz', async () => {
     const server = await h.server();
