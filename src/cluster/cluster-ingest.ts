@@ -37,6 +37,10 @@ export class ClusterIngest implements Ingest {
     const n = this.layout.of;
     if (!n) throw new TickfanError(ErrorCode.NO_RESPONDER, `no origin has announced itself on NATS yet: the publish to ${topic} was not applied`);
     const shard = shardOf(topic, n);
+    if (this.link.state !== 'connected') {
+      this.cstats.forwardFailures++;
+      throw new TickfanError(ErrorCode.NO_RESPONDER, `this node has lost NATS for now (reconnecting): the publish to ${topic} was not applied`);
+    }
     this.cstats.forwardedOut++;
     try {
       const reply = await this.link.nc.request(this.subjects.publish(shard), publishRequest(topic, changes), { timeout: this.timeoutMs });

@@ -5,7 +5,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ShardTakenError, shardOf, type ClusterServer } from '../../src/cluster/index.js';
-import { ClusterHarness, heldBy, snapshotOn } from './cluster-helpers.js';
+import { ClusterHarness, exactly, heldBy, snapshotOn } from './cluster-helpers.js';
 import { chainProblem, record, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 
@@ -75,6 +75,31 @@ describe('cluster: two origins sharding topics', () => {
     for (const e of [a, b]) for (const t of topics.slice(0, 50)) expect(e.store.get(t)!.id).toBe(owner(t).store.get(t)!.id);
     expect((await snapshotOn(a, 'sh.t7')).fields).toEqual((await snapshotOn(owner('sh.t7'), 'sh.t7')).fields);
   }, 30_000);
+
+  it("a 'both' node sequences its shard and serves its clients replicas of the other shard's topics", async () => {
+    h = new ClusterHarness(nats.url);
+    const both = await h.node({ role: 'both', shard: '1/2' });
+    const o2 = await h.origin({ shard: '2/2' });
+    const c = h.client(() => both);
+    const rec = record(c.subscribe('bo.>'));
+    await waitFor(() => both.cluster.stats.imageRequests > 0, 5_000, "the 'both' node to ask shard 2 for bo.>");
+    const topics = Array.from({ length: 20 }, (_, i) => `bo.t${i}`);
+    for (const t of topics) for (let v = 0; v < 3; v++) await c.publish(t, { v });
+    const theirs = topics.filter((t) => shardOf(t, 2) === 2);
+    expect(theirs.length).toBeGreaterThan(3);
+    expect(theirs.length).toBeLessThan(17);
+    for (const t of topics) {
+      const owner = shardOf(t, 2) === 1 ? both : o2;
+      await exactly(c, owner, [t]);
+      // The replica on the 'both' node is the owner's topic: same id and epoch.
+      expect(both.store.get(t)).toMatchObject({ id: owner.store.get(t)!.id, epoch: owner.store.get(t)!.epoch, version: 3 });
+      expect(chainProblem(rec.filter((u) => u.topic === t), { full: true }), t).toBeNull();
+    }
+    expect(both.cluster.stats.forwardedOut).toBe(3 * theirs.length);
+    // Its own updates come back from NATS too (the pattern covers them) and are not applied twice.
+    expect(both.cluster.stats.updatesIn).toBe(3 * theirs.length);
+    expect(both.cluster.stats.updatesOut).toBe(3 * (topics.length - theirs.length));
+  });
 
   it('a second origin for the same shard refuses to start, naming the holder; it may once the holder stops', async () => {
     h = new ClusterHarness(nats.url);
