@@ -27,7 +27,8 @@ export class NatsLink {
 
   static async open(servers: string[], name: string, log: LogFn): Promise<NatsLink> {
     try {
-      const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, ignoreClusterUpdates: false });
+      // Pings every 2 s, 2 unanswered → the connection is stale: a NATS server that hangs (not only one that dies) is noticed in seconds.
+      const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, pingInterval: 2_000, maxPingOut: 2, timeout: 5_000 });
       return new NatsLink(nc, log);
     } catch (err) {
       throw new TickfanError(ErrorCode.INTERNAL, `cannot reach NATS at ${servers.join(', ')}: ${(err as Error).message} (start nats-server -js, or check options.nats)`, { cause: err });

@@ -22,6 +22,8 @@ import { shardOf, type Shard } from './shard.js';
 import type { Subjects } from './subjects.js';
 
 const RETRY_MAX_MS = 5_000;
+/** A name or pattern no client wants any more is still followed this long (clients that come back soon find it current). */
+export const LINGER_MS = 5_000;
 
 export class Replicas {
   /** Topics waiting for an image: their updates are dropped (the image includes them). */
@@ -31,6 +33,8 @@ export class Replicas {
   /** Per shard, the patterns of image requests on their way: a gap they cover waits for them. */
   private readonly pending = new Map<number, TopicPattern[]>();
   private closed = false;
+  /** Sources nobody wants, still followed until their timer ends. */
+  private readonly lingering = new Map<string, NodeJS.Timeout>();
   interest!: EdgeInterest;
 
   constructor(
@@ -65,11 +69,27 @@ export class Replicas {
   /** A client wants `source` and none did: follow it and take the images of what exists. */
   wanted(source: string): void {
     if (!isPattern(source) && this.owned(source)) return; // sequenced here
+    const lingering = this.lingering.get(source);
+    if (lingering) {
+      clearTimeout(lingering);
+      this.lingering.delete(source);
+      return;
+    }
     if (this.interest.add(source)) this.refresh([source], 'interest', false);
   }
 
-  /** Its last client left: stop following; replicas nobody follows any more go stale (they are not updated). */
+  /** Its last client left: after a while, stop following; replicas nobody follows any more go stale (they are not updated). */
   unwanted(source: string): void {
+    if (!this.interest.has(source) || this.lingering.has(source)) return;
+    const t = setTimeout(() => {
+      this.lingering.delete(source);
+      this.unfollow(source);
+    }, LINGER_MS);
+    t.unref();
+    this.lingering.set(source, t);
+  }
+
+  private unfollow(source: string): void {
     this.interest.remove(source);
     for (const t of this.store.matching(TopicPattern.parse(source, this.store.limits.maxTopicLength))) {
       if (this.owned(t.name) || this.interest.follows(t.name)) continue;
@@ -249,6 +269,8 @@ export class Replicas {
 
   close(): void {
     this.closed = true;
+    for (const t of this.lingering.values()) clearTimeout(t);
+    this.lingering.clear();
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.interest.close();
   }

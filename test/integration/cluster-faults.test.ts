@@ -50,6 +50,7 @@ describe('cluster faults: NATS restart and origin restart', () => {
     const killedAt = Date.now();
     // Every client of both edges is told: stale.
     await waitFor(() => seen.every((s) => topics.every((t) => s.some((e) => e.topic === t && e.status === 'stale'))), 5_000, 'stale on every topic of both edges');
+    const staleAfterMs = Date.now() - killedAt;
     const health = (await http(a.port, 'GET', '/healthz')).body as { status: string; cluster: { nats: { state: string } } };
     expect(health).toMatchObject({ status: 'degraded', cluster: { nats: { state: 'reconnecting' } } });
     // The origin goes on sequencing for its own clients meanwhile (edges cannot hear it).
@@ -59,14 +60,49 @@ describe('cluster faults: NATS restart and origin restart', () => {
     // Nothing was delivered while NATS was away.
     expect(recs.map((r) => r.length)).toEqual(heardBefore);
     await nats.restart();
+    const restartedAt = Date.now();
 
     for (const c of clients) await exactly(c, origin, topics, 15_000);
     await waitFor(() => seen.every((s) => topics.every((t) => s.filter((e) => e.topic === t).at(-1)?.status === 'ok')), 10_000, 'ok again on every topic');
+    const exactAfterMs = Date.now() - restartedAt;
+    console.log(`RELIABILITY 21, NATS killed ${restartedAt - killedAt} ms: stale on every client after ${staleAfterMs} ms, exact and ok after the restart in ${exactAfterMs} ms; heals ${JSON.stringify(a.cluster.stats.heals)}`);
+    expect(staleAfterMs).toBeLessThan(2_000);
     for (const r of recs) chainsOk(r, topics);
     for (const e of [a, b]) expect(e.cluster.stats.heals.reconnect).toBeGreaterThan(0);
     // And it goes on live.
     origin.publish('nk.A', { px: 1000 });
     for (const c of clients) await exactly(c, origin, ['nk.A']);
+  }, 40_000);
+
+  it('nats-server paused (hung, connections open) for 7 s: clients see stale, then exact', async () => {
+    h = new ClusterHarness(nats.url);
+    const origin = await h.origin();
+    const a = await h.edge();
+    const topics = ['np.A', 'np.B'];
+    const c = h.client(() => a);
+    const sub = c.subscribe('np.*');
+    const rec = record(sub);
+    const seen = statuses(sub);
+    await waitFor(() => a.cluster.stats.imageRequests > 0, 5_000, 'the edge to follow np.*');
+    for (let i = 0; i < 10; i++) origin.publish(topics[i % 2]!, { px: i });
+    await exactly(c, origin, topics);
+    nats.pause();
+    const pausedAt = Date.now();
+    let staleAfterMs = -1;
+    try {
+      for (let i = 10; i < 20; i++) origin.publish(topics[i % 2]!, { px: i });
+      // Nothing closes: the edge notices by its pings (every 2 s, 2 unanswered).
+      await waitFor(() => topics.every((t) => seen.some((e) => e.topic === t && e.status === 'stale')), 6_900, 'stale while NATS hangs');
+      staleAfterMs = Date.now() - pausedAt;
+    } finally {
+      const left = 7_000 - (Date.now() - pausedAt);
+      if (left > 0) await sleep(left);
+      nats.resume();
+    }
+    await exactly(c, origin, topics, 15_000);
+    await waitFor(() => topics.every((t) => seen.filter((e) => e.topic === t).at(-1)?.status === 'ok'), 10_000, 'ok again');
+    console.log(`RELIABILITY 21, NATS paused 7 s: exact and ok ${Date.now() - pausedAt - 7_000} ms after it resumed (stale on the client after ${staleAfterMs} ms)`);
+    chainsOk(rec, topics);
   }, 40_000);
 
   it('origin restart: new epoch, clients re-snapshot, never a delta across epochs', async () => {

@@ -76,7 +76,17 @@ export class NatsServer {
     if (!p || p.exitCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
+    p.kill('SIGCONT');
     await exited;
+  }
+
+  /** Freezes the server (SIGSTOP): its connections stay open and silent, as with a hung process. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
   }
 
   /** Starts it again on the same port and store (JetStream keeps the shard leases). */
