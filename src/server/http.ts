@@ -247,7 +247,7 @@ export function registerStaticAndFallback(node: NodeParts): void {
       res,
       '404 Not Found',
       JSON.stringify({
-        error: { code: 0, name: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}; see GET /healthz, /topics, /snapshot/<topic>, /sse, /metrics, POST /publish/<topic>, POST /request/<service>, WebSocket /ws` },
+        error: { code: 0, name: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}; see GET /healthz, /topics, /snapshot/<topic>, /sse, /metrics, POST /publish/<topic>, POST /request/<service>, WebSocket /ws and /stomp` },
       }),
       state,
     );

@@ -12,7 +12,7 @@ import { WsSink } from './sink.js';
 let nextConnId = 1;
 
 /** permessage-deflate per `compression` option; client frames inflate with the shared decompressor. */
-function compressionOf(uws: NodeParts['uws'], mode: NodeParts['opts']['compression']): number {
+export function compressionOf(uws: NodeParts['uws'], mode: NodeParts['opts']['compression']): number {
   if (mode === 'shared') return uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR;
   if (mode === 'dedicated') return uws.DEDICATED_COMPRESSOR_4KB | uws.SHARED_DECOMPRESSOR;
   return uws.DISABLED;

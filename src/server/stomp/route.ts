@@ -10,6 +10,7 @@ import { Session } from '../session.js';
 import { StompConnection } from './connection.js';
 import type { StompHeartbeats } from './heartbeat.js';
 import { StompSink } from './sink.js';
+import { compressionOf } from '../ws-route.js';
 
 export const STOMP_PATH = '/stomp';
 /** Subprotocols, preferred first. */
@@ -29,12 +30,6 @@ export function chooseSubprotocol(header: string): string | null {
   return STOMP_SUBPROTOCOLS.find((p) => offered.includes(p)) ?? null;
 }
 
-/** permessage-deflate per the `compression` option, as on /ws. */
-function compressionOf(uws: NodeParts['uws'], mode: NodeParts['opts']['compression']): number {
-  if (mode === 'shared') return uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR;
-  if (mode === 'dedicated') return uws.DEDICATED_COMPRESSOR_4KB | uws.SHARED_DECOMPRESSOR;
-  return uws.DISABLED;
-}
 
 export function registerStompRoute(node: NodeParts, heartbeats: StompHeartbeats): void {
   const { app, uws, opts, stats, fanout, admission, sessions } = node;
@@ -48,7 +43,7 @@ export function registerStompRoute(node: NodeParts, heartbeats: StompHeartbeats)
     closeOnBackpressureLimit: 0,
     idleTimeout: opts.idleTimeoutSec,
     sendPingsAutomatically: true,
-    compression: compressionOf(uws, opts.compression),
+    compression: compressionOf(uws, opts.compression), // permessage-deflate as on /ws
     upgrade: (res, req, context) => {
       // Headers die when this callback returns: copy them first.
       const a = callerOf(res, req);
