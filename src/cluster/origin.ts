@@ -66,14 +66,14 @@ export class Origin {
     return { topic, epoch: t.epoch, version: a.version };
   }
 
-  /** Answers forwarded publishes, image and layout requests; announces itself; passes stale flags on. */
+  /** Answers forwarded publishes, image, layout requests and edges' stale reports; announces itself. */
   start(): void {
     const nc = this.link.nc;
     const on = (subject: string, handle: (m: Msg) => void) => this.subs.push(nc.subscribe(subject, { callback: (err, m) => void (err || handle(m)) }));
     on(this.subjects.publish(this.shard.index), (m) => this.forwarded(m));
     on(this.subjects.images(this.shard.index), (m) => this.images(m));
     on(this.subjects.layout, (m) => m.respond(this.announcement('up')));
-    this.fanout.watch({ stale: (topic, stale) => this.statusChanged(topic, stale) });
+    on(this.subjects.stale(this.shard.index), (m) => this.staleAtEdge(m));
     this.announce();
     this.timer = setInterval(() => this.announce(), ANNOUNCE_MS);
     this.timer.unref();
@@ -147,7 +147,19 @@ export class Origin {
     this.cstats.imagesServed += seen.size;
   }
 
-  private statusChanged(topic: Topic, stale: boolean): void {
+  /** An edge's publisher of a topic left: stale everywhere, if nothing newer came since. */
+  private staleAtEdge(m: Msg): void {
+    try {
+      const at = decodeJson<{ topic: string; epoch: number; version: number }>(m.data, 'a stale report');
+      const t = this.store.get(at.topic);
+      if (t && this.owns(t.name) && !t.stale && t.epoch === at.epoch && t.version === at.version) this.fanout.setStale(t, true);
+    } catch (err) {
+      this.log('warn', `bad stale report: ${(err as Error).message}`);
+    }
+  }
+
+  /** A topic of this shard went stale or ok here: the edges are told on its update subject. */
+  statusChanged(topic: Topic, stale: boolean): void {
     if (!this.owns(topic.name) || this.link.state !== 'connected') return;
     const h = headers();
     h.set(STATUS_HEADER, stale ? 'stale' : 'ok');

@@ -16,7 +16,7 @@ import type { ClusterStats, HealKind } from './cluster-stats.js';
 import type { EdgeInterest } from './edge-interest.js';
 import { fetchImages } from './image-fetch.js';
 import type { Layout } from './layout.js';
-import { STATUS_HEADER, decodeJson } from './messages.js';
+import { STATUS_HEADER, decodeJson, encodeJson } from './messages.js';
 import type { NatsLink } from './nats-link.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Subjects } from './subjects.js';
@@ -33,6 +33,8 @@ export class Replicas {
   /** Per shard, the patterns of image requests on their way: a gap they cover waits for them. */
   private readonly pending = new Map<number, TopicPattern[]>();
   private closed = false;
+  /** True while this class itself flags a replica (see localStale). */
+  private flagging = false;
   /** Sources nobody wants, still followed until their timer ends. */
   private readonly lingering = new Map<string, NodeJS.Timeout>();
   interest!: EdgeInterest;
@@ -56,6 +58,26 @@ export class Replicas {
   /** Replica topics this edge follows now (not its own shard's). */
   private *followed(): Generator<Topic> {
     for (const t of this.store.all()) if (!this.owned(t.name) && this.interest.follows(t.name)) yield t;
+  }
+
+  /** Flags a replica stale or ok for this edge's own reasons (not a local publisher's: see localStale). */
+  private flag(t: Topic, stale: boolean): void {
+    this.flagging = true;
+    try {
+      this.fanout.setStale(t, stale);
+    } finally {
+      this.flagging = false;
+    }
+  }
+
+  /**
+   * A replica went stale here for a reason of this node's clients (their
+   * publisher left, its time-to-live passed): the origin is told, so that
+   * every edge flags it, not only this one.
+   */
+  localStale(t: Topic, stale: boolean): void {
+    if (this.flagging || !stale || this.owned(t.name) || !this.layout.of || this.link.state !== 'connected') return;
+    this.link.nc.publish(this.subjects.stale(shardOf(t.name, this.layout.of)), encodeJson({ topic: t.name, epoch: t.epoch, version: t.version }));
   }
 
   private setHealing(name: string, on: boolean): void {
@@ -94,13 +116,13 @@ export class Replicas {
     for (const t of this.store.matching(TopicPattern.parse(source, this.store.limits.maxTopicLength))) {
       if (this.owned(t.name) || this.interest.follows(t.name)) continue;
       this.setHealing(t.name, false);
-      if (!t.stale) this.fanout.setStale(t, true);
+      if (!t.stale) this.flag(t, true);
     }
   }
 
   /** NATS lost: nothing can be known to be current. */
   down(): void {
-    for (const t of this.followed()) if (!t.stale) this.fanout.setStale(t, true);
+    for (const t of this.followed()) if (!t.stale) this.flag(t, true);
   }
 
   /** NATS back (after a restart, a cut, or a slow-consumer drop): every replica healed by image. */
@@ -115,7 +137,7 @@ export class Replicas {
 
   /** The origin of `shard` left or went quiet. */
   gone(shard: number): void {
-    for (const t of this.followed()) if (shardOf(t.name, this.layout.of) === shard && !t.stale) this.fanout.setStale(t, true);
+    for (const t of this.followed()) if (shardOf(t.name, this.layout.of) === shard && !t.stale) this.flag(t, true);
   }
 
   /** One message on an update subject: a sequenced update, or a status change (header). */
@@ -161,7 +183,7 @@ export class Replicas {
     const t = this.store.get(name);
     const at = decodeJson<{ epoch: number; version: number }>(data, 'a status change');
     // For another version the replica is not at, an image brings the flag.
-    if (t && t.epoch === at.epoch && t.version === at.version && t.stale !== stale) this.fanout.setStale(t, stale);
+    if (t && t.epoch === at.epoch && t.version === at.version && t.stale !== stale) this.flag(t, stale);
   }
 
   // ------------------------------------------------------------ healing
@@ -247,7 +269,7 @@ export class Replicas {
     for (const t of this.store.all()) {
       if (got.has(t.name) || this.owned(t.name) || shardOf(t.name, n) !== shard || !patterns.some((p) => p.matches(t.name))) continue;
       if (!keepHealing) this.setHealing(t.name, false);
-      if (!t.stale) this.fanout.setStale(t, true);
+      if (!t.stale) this.flag(t, true);
     }
   }
 
@@ -257,13 +279,13 @@ export class Replicas {
     this.setHealing(img.name, false);
     const t = this.store.get(img.name);
     if (t && t.epoch === img.epoch && t.version >= img.version) {
-      if (t.version === img.version && t.stale !== img.stale) this.fanout.setStale(t, img.stale);
+      if (t.version === img.version && t.stale !== img.stale) this.flag(t, img.stale);
       return;
     }
     if (t && t.epoch === img.epoch) this.cstats.healedVersions += img.version - t.version;
     const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
     this.fanout.resynced(topic, created);
-    if (topic.stale !== img.stale) this.fanout.setStale(topic, img.stale);
+    if (topic.stale !== img.stale) this.flag(topic, img.stale);
     this.cstats.heals[kind]++;
   }
 

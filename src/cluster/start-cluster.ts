@@ -79,6 +79,14 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
       layout.on('arrived', (s) => r.arrived(s));
       layout.on('gone', (s) => r.gone(s));
     }
+    // A stale flag changed here: an origin tells its edges; an edge tells the topic's origin (its own publisher left).
+    fanout.watch({
+      stale: (topic, stale) => {
+        const o = origin as Origin | null;
+        if (o?.owns(topic.name)) o.statusChanged(topic, stale);
+        else replicas?.localStale(topic, stale);
+      },
+    });
     (origin as Origin | null)?.start();
     await layout.start();
     let port: number;

@@ -25,6 +25,11 @@ export class Subjects {
     return `${this.prefix}.img.${i}`;
   }
 
+  /** An edge tells the origin of shard `i` that a topic went stale there (its publisher left). */
+  stale(i: number): string {
+    return `${this.prefix}.stale.${i}`;
+  }
+
   /** Origins announce themselves here every few seconds (and when they leave). */
   get origins(): string {
     return `${this.prefix}.origins`;

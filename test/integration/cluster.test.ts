@@ -147,6 +147,29 @@ describe('cluster: one origin, two edges', () => {
     expect((await snapshotOn(b, 'rz.D')).fields).toEqual((await snapshotOn(origin, 'rz.D')).fields);
   });
 
+  it("a publisher on edge B goes away: its topic is flagged stale on every edge, and ok at the next update", async () => {
+    h = new ClusterHarness(nats.url);
+    const origin = await h.origin();
+    const [a, b] = [await h.edge(), await h.edge()];
+    const ca = h.client(() => a);
+    const sub = ca.subscribe('pg.x');
+    const seen: string[] = [];
+    sub.on('status', (e) => seen.push(e.status));
+    const publisher = h.client(() => b);
+    publisher.subscribe('pg.x'); // edge B follows what its publisher publishes
+    await waitFor(() => a.cluster.stats.imageRequests > 0 && b.cluster.stats.imageRequests > 0, 5_000, 'both edges to follow pg.x');
+    await publisher.publish('pg.x', { px: 1 });
+    await exactly(ca, origin, ['pg.x']);
+    publisher.close();
+    await waitFor(() => seen.includes('stale'), 5_000, 'stale on edge A after the publisher on edge B left');
+    expect(origin.store.get('pg.x')!.stale).toBe(true);
+    expect(a.store.get('pg.x')!.stale).toBe(true);
+    origin.publish('pg.x', { px: 2 });
+    await exactly(ca, origin, ['pg.x']);
+    await waitFor(() => seen.at(-1) === 'ok', 5_000, 'ok again after the next update');
+    expect(a.store.get('pg.x')!.stale).toBe(false);
+  });
+
   it('/healthz and /metrics show the role, NATS state, replica lag and heals', async () => {
     h = new ClusterHarness(nats.url);
     const origin = await h.origin();
