@@ -61,7 +61,13 @@ interface Pending {
 
 /** Grace after a request's timeout before the client gives up on the server's own answer. */
 const CLIENT_GRACE_MS = 2_000;
-const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * A request that names no timeout gets the server's (requestTimeoutMs, which
+ * the client does not know): the client's own guard then waits for the
+ * longest a server may be configured with. A dropped connection fails the
+ * request at once anyway.
+ */
+const SERVER_MAX_TIMEOUT_MS = 600_000;
 
 /** A payload for the wire; BAD_FIELD / BAD_REQUEST when it is neither bytes nor an object of field values. */
 export function toPayload(p: RequestPayload): Payload {
@@ -116,8 +122,8 @@ export class Services {
     return new Promise<RequestPayload>((resolve, reject) => {
       // The server answers a timeout itself; this only covers a server that cannot (connection gone).
       const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(new TickfanError(ErrorCode.REQUEST_TIMEOUT, `${service}: no answer within ${timeout || DEFAULT_TIMEOUT_MS} ms`));
-      }, (timeout || DEFAULT_TIMEOUT_MS) + CLIENT_GRACE_MS);
+        if (this.pending.delete(id)) reject(new TickfanError(ErrorCode.REQUEST_TIMEOUT, `${service}: no answer within ${timeout || SERVER_MAX_TIMEOUT_MS} ms`));
+      }, (timeout || SERVER_MAX_TIMEOUT_MS) + CLIENT_GRACE_MS);
       (timer as { unref?: () => void }).unref?.();
       const entry: Pending = { resolve, reject, timer, sent: false };
       this.pending.set(id, entry);

@@ -95,15 +95,19 @@ export class Dispatch {
       case 'pong':
         return;
       case 'serve':
-      case 'unserve':
+      case 'unserve': {
+        const ack = () => fanout.reply(conn, enc.ack(m.id, '', 0, 0, 0));
+        const refused = (err: unknown) => sessions.fail(s, err, m.id, m.type === 'serve' ? m.service : '');
         try {
-          if (m.type === 'serve') this.serve(s, m.id, m.service);
-          else this.services.unserve(this.responder(s), m.id);
-          fanout.reply(conn, enc.ack(m.id, '', 0, 0, 0));
+          // The ack means "requests may come": with workers, only once the main thread's router has the offer.
+          const offered = m.type === 'serve' ? this.serve(s, m.id, m.service) : this.services.unserve(this.responder(s), m.id);
+          if (offered instanceof Promise) offered.then(ack, refused);
+          else ack();
         } catch (err) {
-          sessions.fail(s, err, m.id, m.type === 'serve' ? m.service : '');
+          refused(err);
         }
         return;
+      }
       case 'request':
         this.request(s, m);
         return;
@@ -125,13 +129,13 @@ export class Dispatch {
     });
   }
 
-  private serve(s: Session, id: number, service: string): void {
+  private serve(s: Session, id: number, service: string): void | Promise<void> {
     const grants = s.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before serving');
     if (!isPattern(service)) validateTopic(service, this.store.limits.maxTopicLength);
     const pattern = TopicPattern.parse(service, this.store.limits.maxTopicLength);
     if (!mayServe(grants, pattern)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to serve ${service}: it is not inside this connection's serve grants`);
-    this.services.serve(this.responder(s), id, pattern, grants.subject);
+    return this.services.serve(this.responder(s), id, pattern, grants.subject);
   }
 
   private request(s: Session, m: RequestMsg): void {

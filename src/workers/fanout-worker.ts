@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     switch (m.type) {
       case 'svc.deliver':
       case 'svc.outcome':
+      case 'svc.served':
         services.fromMain(m);
         return;
       case 'images':

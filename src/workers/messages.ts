@@ -23,7 +23,11 @@ export type ServiceToMain =
   | { type: 'svc.responderGone'; link: number }
   | { type: 'svc.requesterGone'; requester: number };
 
-export type ServiceToWorker = { type: 'svc.deliver'; link: number; delivery: Delivery } | { type: 'svc.outcome'; request: number; outcome: WireOutcome };
+export type ServiceToWorker =
+  | { type: 'svc.deliver'; link: number; delivery: Delivery }
+  | { type: 'svc.outcome'; request: number; outcome: WireOutcome }
+  /** The router has the offer: the worker may acknowledge the Serve. */
+  | { type: 'svc.served'; link: number; serveId: number };
 
 /** workerData of a fan-out worker. */
 export interface WorkerInit {

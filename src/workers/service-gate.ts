@@ -15,6 +15,8 @@ export class WorkerServiceGate implements ServiceGate {
   private readonly requesterIds = new WeakMap<object, number>();
   private readonly pending = new Map<number, { requester: number; done: (o: Outcome) => void }>();
   private nextId = 1;
+  /** Offers sent to the main thread, waiting for its word that the router has them. */
+  private readonly serving = new Map<string, () => void>();
 
   constructor(private readonly post: (m: ServiceToMain) => void) {}
 
@@ -28,12 +30,17 @@ export class WorkerServiceGate implements ServiceGate {
     return id;
   }
 
-  serve(link: ResponderLink, serveId: number, service: TopicPattern, subject: string): void {
+  /** Resolves once the main thread's router has the offer (requests from any worker then find it). */
+  serve(link: ResponderLink, serveId: number, service: TopicPattern, subject: string): Promise<void> {
     let ids = this.offers.get(link);
     if (!ids) this.offers.set(link, (ids = new Set()));
     if (ids.has(serveId)) throw new TickfanError(ErrorCode.BAD_REQUEST, `serve id ${serveId} is already in use on this connection`);
     ids.add(serveId);
-    this.post({ type: 'svc.serve', link: this.linkId(link), serveId, service: service.source, subject });
+    const id = this.linkId(link);
+    return new Promise((resolve) => {
+      this.serving.set(`${id}:${serveId}`, resolve);
+      this.post({ type: 'svc.serve', link: id, serveId, service: service.source, subject });
+    });
   }
 
   unserve(link: ResponderLink, serveId: number): void {
@@ -71,6 +78,12 @@ export class WorkerServiceGate implements ServiceGate {
 
   /** A message from the main thread's router. */
   fromMain(m: ServiceToWorker): void {
+    if (m.type === 'svc.served') {
+      const key = `${m.link}:${m.serveId}`;
+      this.serving.get(key)?.();
+      this.serving.delete(key);
+      return;
+    }
     if (m.type === 'svc.deliver') {
       // A responder that left since the router chose it: the router hears of it and fails the request.
       this.links.get(m.link)?.deliver(m.delivery);

@@ -45,6 +45,7 @@ export class ServiceHub {
       case 'svc.serve':
         // The worker checked the name, the grant and the id already.
         router.serve(this.link(worker, m.link), m.serveId, TopicPattern.parse(m.service), m.subject);
+        this.post(worker, { type: 'svc.served', link: m.link, serveId: m.serveId });
         return;
       case 'svc.unserve':
         try {

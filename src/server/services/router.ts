@@ -59,7 +59,8 @@ interface InFlight {
  * with fan-out workers, a gate that forwards to the main thread's router.
  */
 export interface ServiceGate {
-  serve(link: ResponderLink, serveId: number, service: TopicPattern, subject: string): void;
+  /** Offers a service; settles once the router will route to it (a promise when the router is in another thread). */
+  serve(link: ResponderLink, serveId: number, service: TopicPattern, subject: string): void | Promise<void>;
   unserve(link: ResponderLink, serveId: number): void;
   request(requester: object, who: string, service: string, payload: Payload, timeoutMs: number, done: (o: Outcome) => void): void;
   reply(link: ResponderLink, correlation: number, outcome: ReplyOutcome): void;
