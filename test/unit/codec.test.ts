@@ -287,6 +287,43 @@ describe('every message type round trips', () => {
       },
     ],
     ['heartbeat empty', enc.heartbeat(0, []), { type: 'heartbeat', time: 0, versions: [] }],
+    ['serve', enc.serve(9, 'orders.*'), { type: 'serve', id: 9, service: 'orders.*' }],
+    ['unserve', enc.unserve(9), { type: 'unserve', id: 9 }],
+    [
+      'request with fields',
+      enc.request(10, 'orders.submit', { fields: new Map<string, FieldValue | null>([['side', 'buy'], ['qty', 100]]), data: null }, 2000),
+      { type: 'request', id: 10, service: 'orders.submit', payload: { fields: new Map<string, FieldValue | null>([['side', 'buy'], ['qty', 100]]), data: null }, timeoutMs: 2000 },
+    ],
+    [
+      'request with bytes',
+      enc.request(11, 'blobs.put', { fields: null, data: new Uint8Array([0, 1, 255]) }, 0),
+      { type: 'request', id: 11, service: 'blobs.put', payload: { fields: null, data: new Uint8Array([0, 1, 255]) }, timeoutMs: 0 },
+    ],
+    [
+      'serviceRequest',
+      enc.serviceRequest(big, 9, 'orders.submit', 'desk-42', { fields: new Map<string, FieldValue | null>([['qty', 1]]), data: null }, 500),
+      { type: 'serviceRequest', correlation: big, serveId: 9, service: 'orders.submit', requester: 'desk-42', payload: { fields: new Map<string, FieldValue | null>([['qty', 1]]), data: null }, timeoutMs: 500 },
+    ],
+    [
+      'reply',
+      enc.reply(7, { fields: new Map<string, FieldValue | null>([['status', 'accepted']]), data: null }, false, ''),
+      { type: 'reply', correlation: 7, payload: { fields: new Map<string, FieldValue | null>([['status', 'accepted']]), data: null }, failed: false, error: '' },
+    ],
+    [
+      'reply failed',
+      enc.reply(8, { fields: new Map(), data: null }, true, 'too big'),
+      { type: 'reply', correlation: 8, payload: { fields: new Map(), data: null }, failed: true, error: 'too big' },
+    ],
+    [
+      'response',
+      enc.response(10, 0, '', { fields: null, data: new Uint8Array([42]) }, 'desk-7'),
+      { type: 'response', id: 10, code: 0, message: '', payload: { fields: null, data: new Uint8Array([42]) }, responder: 'desk-7' },
+    ],
+    [
+      'response error',
+      enc.response(12, ErrorCode.NO_RESPONDER, 'no responder serves x now', { fields: new Map(), data: null }, ''),
+      { type: 'response', id: 12, code: ErrorCode.NO_RESPONDER, message: 'no responder serves x now', payload: { fields: new Map(), data: null }, responder: '' },
+    ],
   ];
 
   it.each(cases)('%s', (_name, frame, expected) => {
@@ -301,8 +338,8 @@ describe('every message type round trips', () => {
     expect(enc.message(expected)).toEqual(frame);
   });
 
-  it('covers all 16 body types', () => {
-    expect(new Set(cases.map(([, , m]) => m.type)).size).toBe(16);
+  it('covers all 22 body types', () => {
+    expect(new Set(cases.map(([, , m]) => m.type)).size).toBe(22);
   });
 
   it('returns a fresh buffer per message (safe to cache and share)', () => {
