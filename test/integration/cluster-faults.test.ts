@@ -169,11 +169,12 @@ describe('cluster faults: a slow consumer', () => {
     const pad = 'x'.repeat(1000);
     const started = Date.now();
     let i = 0;
-    // Bounded: at most 40,000 updates of 1 kB, or 15 s, until nats-server reports the slow consumer.
-    while (i < 40_000 && Date.now() - started < 15_000) {
+    // Bounded: at most 150,000 updates of 1 kB (≈ 50k/s), or 15 s, until nats-server reports the
+    // slow consumer (its writes to the edge blocked past the 1 s write deadline).
+    while (i < 150_000 && Date.now() - started < 15_000) {
       for (let k = 0; k < 500; k++, i++) origin.publish(topics[i % 4]!, { px: i, pad });
-      await sleep(5);
-      if (i % 2_000 === 0 && ((await nats.varz()).slow_consumers ?? 0) > before) break;
+      await sleep(10);
+      if (i % 5_000 === 0 && ((await nats.varz()).slow_consumers ?? 0) > before) break;
     }
     expect((await nats.varz()).slow_consumers).toBeGreaterThan(before);
     origin.publish('sc.A', { px: -1, pad: 'last' });
