@@ -170,6 +170,26 @@ describe('cluster: one origin, two edges', () => {
     expect(a.store.get('pg.x')!.stale).toBe(false);
   });
 
+  it('an edge started before any origin: publishes are refused (not applied), then it finds the origin by its announcement', async () => {
+    h = new ClusterHarness(nats.url);
+    const a = await h.edge();
+    const c = h.client(() => a);
+    const rec = record(c.subscribe('eb.*'));
+    await expect(c.publish('eb.x', { v: 1 })).rejects.toMatchObject({ code: 'TICKFAN_ERR_NO_RESPONDER' });
+    const r = await http(a.port, 'POST', '/publish/eb.x', { v: 1 });
+    expect(r).toMatchObject({ status: 503, body: { error: { name: 'TICKFAN_ERR_NO_RESPONDER' } } });
+    const origin = await h.origin();
+    origin.publish('eb.x', { v: 2 });
+    origin.publish('eb.y', { v: 3 });
+    await exactly(c, origin, ['eb.x', 'eb.y']);
+    // Once it knows the layout, a publish on the edge goes through.
+    await waitFor(() => a.cluster.stats.heals.origin + a.cluster.stats.updatesIn > 0, 5_000, 'the edge to hear of the origin');
+    const ack = await c.publish('eb.x', { v: 4 });
+    expect(ack.version).toBe(2);
+    await exactly(c, origin, ['eb.x']);
+    expect(chainProblem(rec.filter((u) => u.topic === 'eb.x'), { full: true })).toBeNull();
+  });
+
   it('/healthz and /metrics show the role, NATS state, replica lag and heals', async () => {
     h = new ClusterHarness(nats.url);
     const origin = await h.origin();
