@@ -101,6 +101,34 @@ describe('cluster: two origins sharding topics', () => {
     expect(both.cluster.stats.updatesOut).toBe(3 * (topics.length - theirs.length));
   });
 
+  it('an edge follows only what its clients want: it lets a topic go 5 s after its last subscriber, and takes it up again exactly', async () => {
+    h = new ClusterHarness(nats.url);
+    const origin = await h.origin();
+    const a = await h.edge();
+    origin.publish('if.x', { v: 0 });
+    origin.publish('if.other', { v: 0 });
+    const c1 = h.client(() => a);
+    const s1 = c1.subscribe('if.x');
+    await exactly(c1, origin, ['if.x']);
+    origin.publish('if.other', { v: 1 });
+    s1.unsubscribe();
+    origin.publish('if.x', { v: 1 });
+    await waitFor(() => a.store.get('if.x')!.version === 2, 5_000, 'still followed right after the last client left');
+    // Only what was asked for: the other topic (published before, on the same origin connection) never reached the edge.
+    expect(a.store.get('if.other')).toBeUndefined();
+    await waitFor(() => a.store.get('if.x')!.stale, 8_000, 'let go (flagged stale) after the linger');
+    origin.publish('if.x', { v: 2 });
+    origin.publish('if.x', { v: 3 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(a.store.get('if.x')!.version).toBe(2); // no longer updated
+    const c2 = h.client(() => a);
+    const seen: string[] = [];
+    c2.subscribe('if.x').on('status', (e) => seen.push(e.status));
+    await exactly(c2, origin, ['if.x']);
+    await waitFor(() => seen.at(-1) === 'ok', 5_000, 'ok again once followed');
+    expect(a.store.get('if.x')).toMatchObject({ version: 4, stale: false });
+  }, 20_000);
+
   it('a second origin for the same shard refuses to start, naming the holder; it may once the holder stops', async () => {
     h = new ClusterHarness(nats.url);
     const o1 = await h.origin({ shard: '1/2' });
