@@ -72,7 +72,12 @@ export async function serve(argv: string[]): Promise<void> {
   const base = `${running.host}:${running.port}`;
   console.log(`tickfan listening on ws://${base}/ws  (HTTP: http://${base}/healthz, /topics, /snapshot/<topic>, POST /publish/<topic>, /metrics)`);
   if (cfg.demo && !stopping) {
-    sim = new MarketSim((topic, changes) => running.publish(topic, changes), cfg.demo);
+    // In a cluster, each origin feeds the demo topics of its own shard (an edge sequences none: it feeds nothing).
+    const cluster = (running as { cluster?: { owns(topic: string): boolean; role: string } }).cluster;
+    if (cluster && cluster.role === 'edge') log('warn', '--demo on an edge feeds nothing: run it on the origins (each feeds its own shard)');
+    sim = new MarketSim((topic, changes) => {
+      if (!cluster || cluster.owns(topic)) running.publish(topic, changes);
+    }, cfg.demo);
     sim.start();
     console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
   }
