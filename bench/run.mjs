@@ -27,7 +27,7 @@ const ANALYSIS = {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply'];
+const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster'];
 
 const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js and Socket.IO
 
@@ -45,6 +45,8 @@ Scenarios:
   http-publish     autocannon against POST /publish/<topic>
   wire             bytes and CPU per update: protocol 1, 2, 2 + deflate vs Socket.IO, JSON, Lightstreamer
   request-reply    request → reply round trips/s and p50/p99/p99.9 with 1 and 3 competing responders
+  stomp            STOMP deliveries/s against the native protocol on the same fan-out
+  cluster          origin + 2 edges on NATS against one node: latency per hop, bytes on NATS per update
 
 Options for every scenario:
   --out DIR        where results go (default bench/results)
