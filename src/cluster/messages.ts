@@ -68,16 +68,8 @@ export interface ImageRequest {
   patterns: string[];
 }
 
-interface ImageJson {
-  name: string;
-  id: number;
-  fieldNames: string[];
-  epoch: number;
-  version: number;
-  ts: number;
-  stale: boolean;
-  state: [string, unknown][];
-}
+/** A TopicImage as JSON: values in the exact JSON value form of the protocol. */
+type ImageJson = Omit<TopicImage, 'state'> & { state: [string, unknown][] };
 
 export function imageToJson(img: TopicImage): ImageJson {
   return { ...img, state: img.state.map(([k, v]) => [k, valueToJson(v)]) };
