@@ -14,6 +14,7 @@ import { machineInfo, progress } from './lib/common.mjs';
 import { topSelf } from './lib/profile.mjs';
 import { writeScenario, writeSummary } from './lib/report.mjs';
 import { resetQuietBudget } from './lib/measure.mjs';
+import { mergeRounds } from './lib/repeat.mjs';
 import { connectionsNotes, fanoutNotes, latencyNotes, slowNotes, stormNotes, wireNotes } from './lib/analysis.mjs';
 
 const ANALYSIS = {
@@ -54,6 +55,10 @@ Options for every scenario:
   --loadgen-workers N  load-generator worker threads (default: cores − 1)
   --profile        run servers under node --cpu-prof; the top functions go into the results
   --server-options JSON  tickfan ServerOptions for the server under test, e.g. '{"limits":{"historySize":0}}'
+  --repeat N       N rounds, systems interleaved (tickfan, uws, …, tickfan, uws, …); tables show
+                   the median with (min–max), headlines the median (default 1; wire, request-reply
+                   and stomp repeat inside themselves and default to their own count)
+  --pause-ms MS    pause between rounds, so one round's sockets (TIME_WAIT, SYN queues) are gone (default 2000)
   --quick          shorter windows and smaller sizes (a smoke run, not for the README)
 Options are --kebab-case; lists are comma-separated: --systems tickfan,uws --rates 5000,10000
 `;
@@ -169,13 +174,26 @@ async function main() {
     const started = performance.now();
     progress(`\n▶ ${name}: ${mod.meta.question}`);
     try {
-      const result = await mod.run(o, ctx);
+      // Scenarios with a `repeat` option of their own interleave inside; the rest are run N times here.
+      const repeat = 'repeat' in mod.meta.defaults ? 1 : Math.max(1, Math.floor(Number(opts.repeat ?? 1)));
+      let result;
+      if (repeat === 1) result = await mod.run(o, ctx);
+      else {
+        const rounds = [];
+        for (let r = 0; r < repeat; r++) {
+          if (r > 0) await new Promise((res) => setTimeout(res, Number(opts.pauseMs ?? 2000)));
+          progress(`  — round ${r + 1} of ${repeat}`);
+          resetQuietBudget();
+          rounds.push(await mod.run(o, ctx));
+        }
+        result = mergeRounds(rounds);
+      }
       const doc = {
         scenario: name,
         title: mod.meta.title,
         question: mod.meta.question,
         command: ['npx tickfan bench', name, ...process.argv.slice(2).filter((a) => !ORDER.includes(a) && a !== 'all')].join(' '),
-        params: o,
+        params: 'repeat' in o ? o : { ...o, repeat },
         machine,
         openFiles: limits,
         durationSec: Math.round((performance.now() - started) / 1000),

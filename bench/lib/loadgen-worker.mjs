@@ -121,9 +121,10 @@ class Group {
   }
 
   /** Drops every connection at once, then each client reconnects after a full-jitter delay and resumes. */
-  drop({ resume, jitterMs, targets, deadlineMs }) {
+  drop({ resume, jitterMs, targets, deadlineMs, firstMessage = false }) {
     const t0 = nowNs();
-    const storm = (this.storm = { t0, resume, targets, done: 0, retries: 0, times: hdr.build(HIST), own: hdr.build(HIST), connected: hdr.build(HIST), upgraded: hdr.build(HIST), max: 0, total: this.clients.length });
+    // firstMessage (the raw uWS floor, which has no versions): a client counts once its first frame arrives again.
+    const storm = (this.storm = { t0, resume, targets, firstMessage, done: 0, retries: 0, times: hdr.build(HIST), own: hdr.build(HIST), connected: hdr.build(HIST), upgraded: hdr.build(HIST), max: 0, total: this.clients.length });
     for (const c of this.clients) c.kill();
     return new Promise((resolve) => {
       storm.resolve = resolve;
@@ -288,7 +289,7 @@ class Client {
 
   checkStorm() {
     const st = this.g.storm;
-    if (!st || this.stormBehind === -2) return;
+    if (!st || this.stormBehind === -2 || st.firstMessage) return;
     for (const t of this.topics) {
       const target = st.targets[t];
       if (target && (this.held.get(t) ?? -1) < target.version) return;
@@ -441,6 +442,10 @@ class Client {
     const g = this.g;
     g.frames++;
     g.deliveries++;
+    if (g.storm && this.stormBehind === -1) {
+      this.stormBehind = -2;
+      g.clientCurrent(this);
+    }
     if (--g.countdown === 0) {
       g.countdown = g.sampleEvery;
       const ts = g.spec.protocol === 2 ? stamp2(b, p + varintLen(b, p, 8) + 1) : stamp(b, body(b, p + 4), BODY.Delta);

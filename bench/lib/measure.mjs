@@ -113,12 +113,29 @@ export async function measureRate({ server, lg }, { rate, topics, fields = 4, su
     serverFrames: stat('frames'),
     serverLoopDelayMs: after.loopDelay,
     serverGc: { count: after.gc.count - before.gc.count, ms: after.gc.ms - before.gc.ms, maxPauseMs: after.gc.maxMs, major: after.gc.major - before.gc.major },
+    // JS heap allocated by the server process during the window (servers/driver.mjs: v8.GCProfiler),
+    // per update published and per delivery; GCs and their time per million deliveries.
+    serverAlloc: allocRecord(before, after, published, c.deliveries),
     encodes: stat('encodes'),
     windowMs: c.ms,
     histogram: c.histogram,
     pre,
   };
   return rec;
+}
+
+function allocRecord(before, after, published, deliveries) {
+  const gcCount = after.gc.count - before.gc.count;
+  const gcMs = after.gc.ms - before.gc.ms;
+  const perM = deliveries > 0 ? 1e6 / deliveries : NaN;
+  const bytes = before.alloc?.bytes != null && after.alloc?.bytes != null ? after.alloc.bytes - before.alloc.bytes : null;
+  return {
+    bytes,
+    bytesPerUpdate: bytes !== null && published > 0 ? bytes / published : null,
+    bytesPerDelivery: bytes !== null && deliveries > 0 ? bytes / deliveries : null,
+    gcPerMDeliveries: gcCount * perM,
+    gcMsPerMDeliveries: gcMs * perM,
+  };
 }
 
 /** Time a scenario may spend waiting for, and re-measuring after, outside load. */

@@ -14,6 +14,7 @@ import hdr from 'hdr-histogram-js';
 import { fmtPct, fmtSi, fmtUs, layout, machineInfo, progress, topicNames } from '../lib/common.mjs';
 import { HIST, LoadGen, summarize } from '../lib/loadgen.mjs';
 import { COLORS, percentileChart, stack } from '../lib/chart.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { mdTable, writeScenario } from '../lib/report.mjs';
 import { percentileCurve } from '../lib/measure.mjs';
 import { procUsage, startServerProc } from '../lib/procs.mjs';
@@ -189,15 +190,16 @@ export async function run(o) {
 
 export function render(doc) {
   const rows = [];
-  for (const [layoutName, runs] of [['one node', doc.single], ['origin + 2 edges', doc.cluster]]) {
-    for (const r of runs) {
+  for (const [layoutName, key, runs] of [['one node', 'single', doc.single], ['origin + 2 edges', 'cluster', doc.cluster]]) {
+    for (const [i, r] of runs.entries()) {
+      const w = (path, fmt) => withSpread(doc, `${key}.${i}.${path}`, fmt);
       const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${fmtPct(v)}`).join(', ');
-      rows.push([layoutName, fmtSi(r.offeredRate), fmtSi(r.deliveriesPerSec), `${(r.deliveryRatio * 100).toFixed(1)}%`, fmtUs(r.latencyUs.p50), fmtUs(r.latencyUs.p99), fmtUs(r.latencyUs.p999), r.bytesPerDelivery.toFixed(1), r.nats ? `${r.nats.inBytesPerUpdate.toFixed(1)} / ${r.nats.outBytesPerUpdate.toFixed(1)}` : '–', cpu, fmtPct(r.loadgenCpuPct)]);
+      rows.push([layoutName, fmtSi(r.offeredRate), w('deliveriesPerSec', fmtSi), `${(r.deliveryRatio * 100).toFixed(1)}%`, w('latencyUs.p50', fmtUs), w('latencyUs.p99', fmtUs), w('latencyUs.p999', fmtUs), r.bytesPerDelivery.toFixed(1), r.nats ? `${r.nats.inBytesPerUpdate.toFixed(1)} / ${r.nats.outBytesPerUpdate.toFixed(1)}` : '–', cpu, fmtPct(r.loadgenCpuPct)]);
     }
   }
   const p = doc.params;
   const md = [
-    `${p.subscribers} subscribers (protocol 2, every update), each subscribed to ${p.topicsPerSub} of ${p.topics} topics; ${p.fields} fields + a timestamp per update, published at the origin (the one node). In the cluster the subscribers are split evenly over the two edges.`,
+    `${p.subscribers} subscribers (protocol 2, every update), each subscribed to ${p.topicsPerSub} of ${p.topics} topics; ${p.fields} fields + a timestamp per update, published at the origin (the one node). In the cluster the subscribers are split evenly over the two edges. ${repeatNote(doc)}`,
     '',
     mdTable(['layout', 'updates/s', 'deliveries/s', 'delivered', 'p50', 'p99', 'p99.9', 'WS bytes/delivery', 'NATS payload bytes in / out per update', 'CPU by process (100% = a core)', 'load-gen CPU'], rows),
     '',

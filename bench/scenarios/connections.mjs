@@ -6,6 +6,7 @@
 
 import { fmtBytes, fmtInt, fmtSi, layout, loopbackAddrs, progress, sleep, topicNames } from '../lib/common.mjs';
 import { COLORS, barChart, lineChart, stack } from '../lib/chart.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { SYSTEM_NAMES, measureRate, setup, stepLine, teardown } from '../lib/measure.mjs';
 
@@ -153,21 +154,23 @@ export function render(doc) {
   md.push(
     `Connections opened in ${p.steps} steps from ${p.addrs} loopback source addresses, each subscribed to ${p.topicsPerSub} of ${p.topics} topics; ` +
       `server RSS read after a full GC (\`--expose-gc\`) at each step. Then ${p.rate} updates/s for 2 s to check every connection is live.` +
-      (doc.capped ? ` **Capped at ${fmtInt(doc.cap)} by this machine's open-file limit** (soft ${doc.fdLimit.soft}, hard ${doc.fdLimit.hard}; the sandbox has no CAP_SYS_RESOURCE to raise it).` : ''),
+      (doc.capped ? ` **Capped at ${fmtInt(doc.cap)} by this machine's open-file limit** (soft ${doc.fdLimit.soft}, hard ${doc.fdLimit.hard}; the sandbox has no CAP_SYS_RESOURCE to raise it).` : '') +
+      ` ${repeatNote(doc)}`,
     '',
   );
   const rows = order.map((k) => {
     const s = doc.systems[k];
     const ratio = k !== 'tickfan' && doc.systems.tickfan ? `${(doc.systems.tickfan.bytesPerConn / s.bytesPerConn).toFixed(2)}×` : '1×';
+    const w = (path, fmt) => withSpread(doc, `systems.${k}.${path}`, fmt);
     return [
       s.name,
-      fmtInt(s.connections),
+      w('connections', fmtInt),
       fmtBytes(s.points[0].rss),
       fmtBytes(s.points[s.points.length - 1].rss),
-      fmtBytes(s.bytesPerConn),
-      fmtBytes(s.bytesPerConnSlope),
-      fmtBytes(s.heapBytesPerConn),
-      `${fmtSi(s.live.deliveriesPerSec)}/s (${(s.live.deliveryRatio * 100).toFixed(1)}%)`,
+      w('bytesPerConn', fmtBytes),
+      w('bytesPerConnSlope', fmtBytes),
+      w('heapBytesPerConn', fmtBytes),
+      `${w('live.deliveriesPerSec', fmtSi)}/s (${(s.live.deliveryRatio * 100).toFixed(1)}%)`,
       ratio,
     ];
   });

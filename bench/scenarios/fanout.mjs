@@ -7,6 +7,7 @@
 import { fmtPct, fmtRatio, fmtSi, fmtUs, layout, progress, topicNames } from '../lib/common.mjs';
 import { COLORS, barChart, lineChart, stack } from '../lib/chart.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
 
 export const meta = {
@@ -184,34 +185,55 @@ export async function run(o, ctx) {
 
 // ------------------------------------------------------------ rendering
 
+function fmtBytesShort(b) {
+  return b >= 10_000 ? `${(b / 1024).toFixed(1)} KiB` : `${Math.round(b)} B`;
+}
+
 export function render(doc) {
   const p = doc.params;
   const order = Object.keys(doc.systems);
   const rows = order.map((k) => {
     const s = doc.systems[k];
     const b = s.best;
-    const ratio = k === 'tickfan' ? '1×' : doc.ratios[k] ? `${fmtRatio(doc.ratios[k].sustained)}` : '–';
+    const at = (path, fmt) => withSpread(doc, `systems.${k}.best.${path}`, fmt);
+    const ratio = k === 'tickfan' ? '1×' : doc.ratios[k] ? withSpread(doc, `ratios.${k}.sustained`, fmtRatio) : '–';
     return [
       s.name,
-      b ? `${fmtSi(b.deliveriesPerSec)}${s.saturated ? '' : ' (not saturated: step limit)'}` : 'none',
-      b ? fmtSi(b.offeredRate) : '–',
-      b ? fmtSi(b.framesPerSec) : '–',
-      b ? b.updatesPerFrame.toFixed(1) : '–',
-      b ? Math.round(b.bytesPerDelivery) : '–',
-      b ? fmtUs(b.latencyUs.p50) : '–',
-      b ? fmtUs(b.latencyUs.p99) : '–',
-      b ? fmtUs(b.latencyUs.p999) : '–',
-      b ? `${fmtPct(b.serverCpuPct)} / ${fmtPct(b.loadgenCpuPct)}` : '–',
-      s.peak ? fmtSi(s.peak.deliveriesPerSec) : '–',
+      b ? `${at('deliveriesPerSec', fmtSi)}${s.saturated ? '' : ' (not saturated: step limit)'}` : 'none',
+      b ? at('offeredRate', fmtSi) : '–',
+      b ? at('framesPerSec', fmtSi) : '–',
+      b ? at('updatesPerFrame', (v) => v.toFixed(1)) : '–',
+      b ? at('bytesPerDelivery', (v) => String(Math.round(v))) : '–',
+      b ? at('latencyUs.p50', fmtUs) : '–',
+      b ? at('latencyUs.p99', fmtUs) : '–',
+      b ? at('latencyUs.p999', fmtUs) : '–',
+      b ? `${at('serverCpuPct', fmtPct)} / ${at('loadgenCpuPct', fmtPct)}` : '–',
+      s.peak ? withSpread(doc, `systems.${k}.peak.deliveriesPerSec`, fmtSi) : '–',
       ratio,
     ];
   });
+  // Server-side allocation and GC at each system's best step (servers/driver.mjs).
+  const allocRows = order
+    .filter((k) => doc.systems[k].best?.serverAlloc)
+    .map((k) => {
+      const a = (path, fmt) => withSpread(doc, `systems.${k}.best.serverAlloc.${path}`, fmt);
+      const b = doc.systems[k].best;
+      return [
+        doc.systems[k].name,
+        withSpread(doc, `systems.${k}.best.deliveriesPerSec`, fmtSi),
+        b.serverAlloc.bytesPerUpdate == null ? 'n/a' : a('bytesPerUpdate', fmtBytesShort),
+        b.serverAlloc.bytesPerDelivery == null ? 'n/a' : a('bytesPerDelivery', (v) => v.toFixed(1)),
+        a('gcPerMDeliveries', (v) => v.toFixed(1)),
+        a('gcMsPerMDeliveries', (v) => `${v.toFixed(1)} ms`),
+        withSpread(doc, `systems.${k}.best.serverGc.maxPauseMs`, (v) => `${v.toFixed(1)} ms`),
+      ];
+    });
   const md = [];
   md.push(
     `${p.subscribers.toLocaleString('en-US')} subscribers, each subscribed to ${Math.min(p.topicsPerSub, p.topics)} of ${p.topics} hot topics; ` +
       `${p.fields} payload fields + a timestamp per update; tickfan and raw uWebSockets.js in protocol ${p.protocol ?? 1}'s encoding; rate doubled per ${p.windowMs / 1000} s step until a step broke down ` +
       `(p99 > ${p.maxP99Ms} ms, < ${p.minRatio * 100}% of the rate published or delivered, or slow-lane backpressure), then bisected ${p.refine}×. ` +
-      `Latency sampled on 1 delivery in ${p.sampleEvery}.`,
+      `Latency sampled on 1 delivery in ${p.sampleEvery}. ${repeatNote(doc)}`,
     '',
   );
   md.push(
@@ -221,9 +243,18 @@ export function render(doc) {
     ),
     '',
   );
+  if (allocRows.length) {
+    md.push(
+      mdTable(['system (at its max sustained step)', 'deliveries/s', 'server heap bytes allocated / update published', '… / delivery', 'GCs / M deliveries', 'GC time / M deliveries', 'longest GC pause'], allocRows),
+      '',
+      'Server heap allocation: bytes the server process allocated on its JS heap during the step\'s window (what every GC freed, from `v8.GCProfiler`, plus the growth of the heap in use), divided by the updates published and by the deliveries. ' +
+        'It includes the in-process publisher\'s own update object (`servers/driver.mjs`: a 5-field object, its doubles and a BigInt timestamp, ≈ 0.2 KB per update, the same for every system); native (uWS, C++) memory is not counted.',
+      '',
+    );
+  }
   if (doc.ratios.uws) {
     md.push(
-      `tickfan delivered **${fmtRatio(doc.ratios.uws.updatesPerPeerFrame)}** as many updates per second as raw uWebSockets.js delivered frames ` +
+      `tickfan delivered **${withSpread(doc, 'ratios.uws.updatesPerPeerFrame', fmtRatio)}** as many updates per second as raw uWebSockets.js delivered frames ` +
         `(the transport's per-frame ceiling), ${fmtRatio(doc.ratios.uws.sustained)} its deliveries; ` +
         (doc.ratios.sio ? `**${fmtRatio(doc.ratios.sio.sustained)}** Socket.IO's.` : ''),
       '',
@@ -236,7 +267,7 @@ export function render(doc) {
   for (const k of order) {
     for (const s of doc.systems[k].steps) {
       stepRows.push([
-        doc.systems[k].name,
+        s.round ? `${doc.systems[k].name} (round ${s.round})` : doc.systems[k].name,
         fmtSi(s.offeredRate),
         fmtSi(s.publishedPerSec),
         fmtSi(s.deliveriesPerSec),
@@ -291,6 +322,8 @@ export function render(doc) {
   const best = doc.systems.tickfan?.best;
   const headline = best
     ? `tickfan ${fmtSi(best.deliveriesPerSec)} updates/s delivered` +
+      (best.serverAlloc?.bytesPerUpdate != null ? ` (${fmtBytesShort(best.serverAlloc.bytesPerUpdate)} heap allocated per update, ${best.serverAlloc.gcPerMDeliveries.toFixed(1)} GCs per M deliveries)` : '') +
+      (doc.repeats > 1 ? ` (median of ${doc.repeats})` : '') +
       (doc.ratios.uws ? `; ${fmtRatio(doc.ratios.uws.updatesPerPeerFrame)} raw uWS frames/s` : '') +
       (doc.ratios.sio ? `; ${fmtRatio(doc.ratios.sio.sustained)} Socket.IO` : '')
     : 'no tickfan step passed';

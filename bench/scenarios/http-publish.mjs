@@ -6,6 +6,7 @@
 import autocannon from 'autocannon';
 import { fmtInt, fmtPct, fmtSi, fmtUs, layout, progress, topicNames } from '../lib/common.mjs';
 import { COLORS, barChart, stack } from '../lib/chart.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { setup, teardown } from '../lib/measure.mjs';
 import { MachineCpu } from '../lib/common.mjs';
@@ -127,25 +128,25 @@ export function render(doc) {
   md.push(
     `autocannon with ${p.connections} connections × ${p.pipelining} request${p.pipelining > 1 ? 's' : ''} in flight for ${p.durationSec} s, ` +
       `POST /publish/<topic> round-robin over ${p.topics} topics, a JSON body of ${p.fields} fields + a timestamp. ` +
-      `autocannon runs in the load-generator process (its CPU is shown with the subscribers' load generator).`,
+      `autocannon runs in the load-generator process (its CPU is shown with the subscribers' load generator). ${repeatNote(doc)}`,
     '',
   );
   md.push(
     mdTable(
       ['WS subscribers', 'requests/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'non-2xx', 'deliveries/s', 'publish → receive p99', 'server CPU', 'autocannon + load-gen CPU'],
-      doc.runs.map((r) => [
+      doc.runs.map((r, i) => [
         fmtInt(r.subscribers),
-        fmtSi(r.requestsPerSec),
-        `${r.latencyMs.p50} ms`,
-        `${r.latencyMs.p90} ms`,
-        `${r.latencyMs.p99} ms`,
-        `${r.latencyMs.p999} ms`,
-        `${r.latencyMs.max} ms`,
+        withSpread(doc, `runs.${i}.requestsPerSec`, fmtSi),
+        withSpread(doc, `runs.${i}.latencyMs.p50`, (v) => `${v} ms`),
+        withSpread(doc, `runs.${i}.latencyMs.p90`, (v) => `${v} ms`),
+        withSpread(doc, `runs.${i}.latencyMs.p99`, (v) => `${v} ms`),
+        withSpread(doc, `runs.${i}.latencyMs.p999`, (v) => `${v} ms`),
+        withSpread(doc, `runs.${i}.latencyMs.max`, (v) => `${v} ms`),
         fmtInt(r.non2xx),
-        r.subscribers ? fmtSi(r.deliveriesPerSec) : '–',
-        r.subscribers ? fmtUs(r.deliveryLatencyUs.p99) : '–',
-        fmtPct(r.serverCpuPct),
-        fmtPct(r.loadgenCpuPct),
+        r.subscribers ? withSpread(doc, `runs.${i}.deliveriesPerSec`, fmtSi) : '–',
+        r.subscribers ? withSpread(doc, `runs.${i}.deliveryLatencyUs.p99`, fmtUs) : '–',
+        withSpread(doc, `runs.${i}.serverCpuPct`, fmtPct),
+        withSpread(doc, `runs.${i}.loadgenCpuPct`, fmtPct),
       ]),
     ),
     '',

@@ -6,6 +6,7 @@
 import { fmtPct, fmtRatio, fmtSi, fmtUs, layout, progress, topicNames } from '../lib/common.mjs';
 import { COLORS, percentileChart, stack } from '../lib/chart.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
 
 export const meta = {
@@ -89,6 +90,18 @@ export async function run(o, ctx) {
       note: tf.latencyUs.p99 > o.targetP99Ms * 1000 ? `${fmtRatio(tf.latencyUs.p99 / (o.targetP99Ms * 1000))} the target` : '',
     });
   }
+  if (ratios.uws) {
+    for (const [q, limit] of [['p50', 1.2], ['p99', 1.5]]) {
+      targets.push({
+        name: `${q} ≤ ${limit}× raw uWebSockets.js' at ${fmtSi(tf.offeredRate)} updates/s`,
+        target: limit,
+        measured: ratios.uws[q],
+        unit: '×',
+        shown: `${fmtRatio(ratios.uws[q])} (${fmtUs(tf.latencyUs[q])} vs ${fmtUs(at('uws').latencyUs[q])})`,
+        met: ratios.uws[q] <= limit,
+      });
+    }
+  }
   return { subsPerTopic, systems, ratios, targets };
 }
 
@@ -97,34 +110,40 @@ export function render(doc) {
   const order = Object.keys(doc.systems);
   const rows = [];
   for (const k of order) {
-    for (const r of doc.systems[k].runs) {
+    doc.systems[k].runs.forEach((r, i) => {
+      const w = (path, fmt) => withSpread(doc, `systems.${k}.runs.${i}.${path}`, fmt);
       rows.push([
         doc.systems[k].name,
         fmtSi(r.offeredRate),
-        fmtSi(r.deliveriesPerSec),
-        `${(r.deliveryRatio * 100).toFixed(1)}%`,
-        fmtUs(r.latencyUs.p50),
-        fmtUs(r.latencyUs.p90),
-        fmtUs(r.latencyUs.p99),
-        fmtUs(r.latencyUs.p999),
-        fmtUs(r.latencyUs.max),
+        w('deliveriesPerSec', fmtSi),
+        w('deliveryRatio', (v) => `${(v * 100).toFixed(1)}%`),
+        w('latencyUs.p50', fmtUs),
+        w('latencyUs.p90', fmtUs),
+        w('latencyUs.p99', fmtUs),
+        w('latencyUs.p999', fmtUs),
+        w('latencyUs.max', fmtUs),
         fmtSi(r.latencyUs.count),
-        fmtPct(r.serverCpuPct),
-        fmtPct(r.loadgenCpuPct),
-        fmtPct(r.kernelIrqCpuPct),
+        w('serverCpuPct', fmtPct),
+        w('loadgenCpuPct', fmtPct),
+        w('kernelIrqCpuPct', fmtPct),
+        r.serverAlloc ? `${w('serverGc.count', (v) => String(Math.round(v)))}× / ${w('serverGc.maxPauseMs', (v) => `${v.toFixed(1)} ms`)}` : '–',
       ]);
-    }
+    });
   }
   const md = [];
   md.push(
     `${p.subscribers.toLocaleString('en-US')} subscribers, each subscribed to ${p.topicsPerSub} of ${p.topics} topics (${doc.subsPerTopic} subscribers per topic); ` +
       `updates published round-robin at a fixed rate for ${p.windowMs / 1000} s after ${p.warmupMs / 1000} s of warm-up; ` +
-      `${p.fields} payload fields + a timestamp; ${p.sampleEvery === 1 ? 'every delivery' : `1 delivery in ${p.sampleEvery}`} timed.`,
+      `${p.fields} payload fields + a timestamp; ${p.sampleEvery === 1 ? 'every delivery' : `1 delivery in ${p.sampleEvery}`} timed. ${repeatNote(doc)}` +
+      (doc.repeats > 1 ? ' Ratios to the peers are the median of the per-round ratios.' : ''),
     '',
   );
-  md.push(mdTable(['system', 'updates/s', 'deliveries/s', 'delivered', 'p50', 'p90', 'p99', 'p99.9', 'max', 'samples', 'server CPU', 'load-gen CPU', 'kernel net CPU'], rows), '');
+  md.push(mdTable(['system', 'updates/s', 'deliveries/s', 'delivered', 'p50', 'p90', 'p99', 'p99.9', 'max', 'samples', 'server CPU', 'load-gen CPU', 'kernel net CPU', 'server GCs / longest pause'], rows), '');
   const rr = [];
-  for (const [peer, r] of Object.entries(doc.ratios)) rr.push(`${doc.systems[peer].name}: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}, p99.9 ${fmtRatio(r.p999)}`);
+  for (const peer of Object.keys(doc.ratios)) {
+    const w = (q) => withSpread(doc, `ratios.${peer}.${q}`, fmtRatio);
+    rr.push(`${doc.systems[peer].name}: p50 ${w('p50')}, p99 ${w('p99')}, p99.9 ${w('p999')}`);
+  }
   if (rr.length) md.push(`tickfan's latency as a multiple of each peer's (below 1× is faster): ${rr.join('; ')}.`, '');
   md.push(targetsTable(doc.targets), '');
   if (doc.analysis) md.push(doc.analysis, '');
@@ -145,7 +164,7 @@ export function render(doc) {
   );
   const tf = doc.systems.tickfan?.runs.find((r) => r.offeredRate === p.targetRate) ?? doc.systems.tickfan?.runs[0];
   const headline = tf
-    ? `tickfan p50 ${fmtUs(tf.latencyUs.p50)}, p99 ${fmtUs(tf.latencyUs.p99)}, p99.9 ${fmtUs(tf.latencyUs.p999)} at ${fmtSi(tf.offeredRate)} updates/s` +
+    ? `tickfan p50 ${fmtUs(tf.latencyUs.p50)}, p99 ${fmtUs(tf.latencyUs.p99)}, p99.9 ${fmtUs(tf.latencyUs.p999)} at ${fmtSi(tf.offeredRate)} updates/s${doc.repeats > 1 ? ` (median of ${doc.repeats})` : ''}` +
       Object.entries(doc.ratios)
         .map(([peer, r]) => `; p99 ${fmtRatio(r.p99)} ${peer === 'uws' ? 'raw uWS' : 'Socket.IO'}`)
         .join('')

@@ -6,6 +6,7 @@
 
 import { fmtInt, fmtPct, fmtSi, fmtUs, layout, progress, sleep, topicNames } from '../lib/common.mjs';
 import { COLORS, percentileChart, stack } from '../lib/chart.mjs';
+import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
 
@@ -120,21 +121,21 @@ export function render(doc) {
     `${fmtInt(p.subscribers)} subscribers, each subscribed to ${p.topicsPerSub} of ${p.topics} topics, ${fmtSi(p.rate)} updates/s ` +
       `(${fmtSi(p.rate * doc.subsPerTopic)} deliveries/s offered). A fresh server per run. Stalled readers stop reading their sockets as soon as they have subscribed ` +
       `(so TCP autotuning never grows their buffers); the window starts once the server has put them in the slow lane (or after ${p.fillTimeoutMs / 1000} s). Figures are the fast readers'; ` +
-      `throughput is normalised to the number of fast readers.`,
+      `throughput is normalised to the number of fast readers. ${repeatNote(doc)}`,
     '',
   );
   md.push(
     mdTable(
       ['stalled readers', 'fast readers deliveries/s', 'vs none stalled (per reader)', 'p50', 'p99', 'p99 change', 'p99.9', 'max', 'in slow lane after', 'closed 4008 in window', 'server CPU'],
-      doc.runs.map((r) => [
+      doc.runs.map((r, i) => [
         fmtInt(r.stalled),
-        fmtSi(r.deliveriesPerSec),
-        r.throughputRatio !== undefined ? `${(r.throughputRatio * 100).toFixed(1)}%` : '–',
-        fmtUs(r.latencyUs.p50),
-        fmtUs(r.latencyUs.p99),
-        r.p99Rise !== undefined && r.stalled ? `${r.p99Rise >= 0 ? '+' : ''}${(r.p99Rise * 100).toFixed(1)}%` : '–',
-        fmtUs(r.latencyUs.p999),
-        fmtUs(r.latencyUs.max),
+        withSpread(doc, `runs.${i}.deliveriesPerSec`, fmtSi),
+        r.throughputRatio !== undefined ? withSpread(doc, `runs.${i}.throughputRatio`, (v) => `${(v * 100).toFixed(1)}%`) : '–',
+        withSpread(doc, `runs.${i}.latencyUs.p50`, fmtUs),
+        withSpread(doc, `runs.${i}.latencyUs.p99`, fmtUs),
+        r.p99Rise !== undefined && r.stalled ? withSpread(doc, `runs.${i}.p99Rise`, (v) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`) : '–',
+        withSpread(doc, `runs.${i}.latencyUs.p999`, fmtUs),
+        withSpread(doc, `runs.${i}.latencyUs.max`, fmtUs),
         r.stalled ? `${(r.pre.slowLaneMs / 1000).toFixed(1)} s (${r.pre.inSlowLane}/${r.stalled})` : '–',
         r.stalled ? fmtInt(r.slowDisconnects) : '–',
         fmtPct(r.serverCpuPct),

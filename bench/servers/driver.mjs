@@ -5,6 +5,7 @@
 // first among its fields: the load generator measures publish → receive.
 
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
+import v8 from 'node:v8';
 
 const NAMES = ['bid', 'ask', 'last', 'size', 'bidSize', 'askSize', 'high', 'low', 'open', 'volume'];
 
@@ -77,6 +78,33 @@ class Pacer {
 }
 
 /**
+ * Cumulative JS-heap allocation of this process: Σ (used before − used after)
+ * over every GC, from v8.GCProfiler, + (heap used now − heap used at start).
+ * Without GCProfiler (Node < 18.15) `bytes` is null.
+ */
+function heapAllocation() {
+  if (typeof v8.GCProfiler !== 'function') return { read: () => ({ bytes: null, gcs: 0 }) };
+  let profiler = new v8.GCProfiler();
+  profiler.start();
+  const used0 = v8.getHeapStatistics().used_heap_size;
+  let freed = 0;
+  let gcs = 0;
+  return {
+    read() {
+      const r = profiler.stop();
+      profiler = new v8.GCProfiler();
+      profiler.start();
+      for (const g of r?.statistics ?? []) {
+        const d = (g.beforeGC?.heapStatistics?.usedHeapSize ?? 0) - (g.afterGC?.heapStatistics?.usedHeapSize ?? 0);
+        if (d > 0) freed += d;
+        gcs++;
+      }
+      return { bytes: freed + v8.getHeapStatistics().used_heap_size - used0, gcs };
+    },
+  };
+}
+
+/**
  * Runs the IPC loop. `server` gives:
  *   publish(topic, fields)   one update
  *   stats()                  counters (optional)
@@ -94,6 +122,11 @@ export function serve(server) {
       if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
     }
   }).observe({ entryTypes: ['gc'] });
+  // Bytes allocated on the JS heap since start: what each GC freed (its heap
+  // use before minus after, from v8.GCProfiler) plus the growth of the heap
+  // in use. The profiler is restarted at every `counters` so its per-GC
+  // records never pile up in the process under test.
+  const alloc = heapAllocation();
   // Event-loop delay: how long a ready callback waited (any stall of the thread shows here).
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
@@ -153,7 +186,7 @@ export function serve(server) {
       const loopDelay = { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 };
       loop.reset();
       const cpu = process.cpuUsage();
-      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, loopDelay, cpuUs: cpu.user + cpu.system, stats: server.stats?.() ?? {} };
+      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, alloc: alloc.read(), loopDelay, cpuUs: cpu.user + cpu.system, stats: server.stats?.() ?? {} };
       gc.maxMs = 0; // the max is per window; count and ms are cumulative
       return out;
     },
