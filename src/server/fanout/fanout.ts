@@ -77,7 +77,7 @@ export class Fanout {
     this.catchUps = new CatchUps(wire, this.snapshots, stats, this.fast, this.outbox);
     this.slow = new SlowLane(this.conns, opts, clock, stats, this.fast, this.catchUps);
     this.tiers = new RateTiers(opts.rateTiers, clock, (ch) => this.flushChannel(ch));
-    this.liveness = new Liveness(store, this.channels, this.conns, enc, this.outbox, stats, clock, opts);
+    this.liveness = new Liveness(store, this.channels, this.conns, enc, this.outbox, stats, clock, opts, this.fast);
     this.subscriptions = new Subscriptions(this.channels, this.tiers, this.fast, this.catchUps, (ts) =>
       this.outbox.queue(ts.conn, this.liveness.statusOf(ts.topic)),
     );

@@ -10,11 +10,18 @@ import { Form } from './wire.js';
 
 export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
 
+/** Builds a channel's shared heartbeat at the version its stream reaches in this turn's frame. */
+export type ChannelHeartbeat = (ch: Channel, version: number) => Uint8Array;
+
 export class FastPath {
   private broadcast: Broadcast | null = null;
   private readonly writer = new FrameWriter();
   private readonly writer2 = new FrameWriter2();
   private readonly dirty: Channel[] = [];
+  /** Channels owed one shared heartbeat in this turn's frame (built at publish, when its version is final). */
+  private readonly owed: Channel[] = [];
+  private readonly owedSet = new Set<Channel>();
+  private heartbeatOf: ChannelHeartbeat | null = null;
 
   constructor(
     private readonly stats: ServerStats,
@@ -63,6 +70,7 @@ export class FastPath {
     ts.conn.fastCount--;
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
+
     ts.sentEpoch = ch.topic.epoch;
     ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // it may have joined ahead of what was published
     if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
@@ -86,9 +94,23 @@ export class FastPath {
     }
   }
 
+  /**
+   * Owes the channel's fast-path subscribers one shared heartbeat in this
+   * turn's frame; `build` encodes it at the version the stream has reached
+   * once every update of the turn is in (what each of them then holds).
+   */
+  owe(ch: Channel, build: ChannelHeartbeat): void {
+    if (ch.fast === 0 || !this.broadcast || this.owedSet.has(ch)) return;
+    this.heartbeatOf = build;
+    this.owedSet.add(ch);
+    this.owed.push(ch);
+    this.schedule();
+  }
+
   /** One native publish per channel with news: all of its queued messages in one frame. Returns the bytes published. */
   publish(): number {
     let published = 0;
+    if (this.owed.length) this.addHeartbeats();
     const chans = this.dirty.splice(0);
     for (const ch of chans) {
       ch.queued = false;
@@ -100,12 +122,30 @@ export class FastPath {
         published += frame.byteLength;
         ch.frames++;
         this.stats.frames++;
-        this.stats.deliveries += n * ch.fast;
+        this.stats.deliveries += (n - (this.owedSet.size && this.owedSet.has(ch) ? 1 : 0)) * ch.fast;
         this.stats.bytesOut += frame.byteLength * ch.fast;
       }
       ch.queue.length = 0;
       ch.publishedVersion = ch.flushedVersion;
     }
+    if (this.owedSet.size) this.owedSet.clear();
     return published;
+  }
+
+  /** Each owed channel's heartbeat goes last in its frame, at the version the frame brings its subscribers to. */
+  private addHeartbeats(): void {
+    const build = this.heartbeatOf!;
+    for (const ch of this.owed) {
+      if (ch.fast === 0) {
+        this.owedSet.delete(ch);
+        continue;
+      }
+      ch.queue.push(build(ch, ch.flushedVersion));
+      if (!ch.queued) {
+        ch.queued = true;
+        this.dirty.push(ch);
+      }
+    }
+    this.owed.length = 0;
   }
 }

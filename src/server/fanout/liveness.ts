@@ -7,7 +7,8 @@ import { TopicState, type Encoder, type ResumePoint } from '../../protocol/index
 import type { ServerStats } from '../stats.js';
 import type { Channels } from './channel.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { Conn } from './state.js';
+import type { Channel, Conn, TopicSub } from './state.js';
+import type { FastPath } from './fast-path.js';
 import type { Outbox } from './outbox.js';
 
 export interface LivenessOptions {
@@ -26,6 +27,11 @@ export class Liveness {
   private readonly lastPublisher = new Map<string, { conn: Conn; epoch: number; version: number }>();
   /** Told when a topic's flag changes (a cluster origin passes it on to the edges). */
   onChange: ((topic: Topic, stale: boolean) => void) | null = null;
+  /** Wall time of the heartbeat being sent (channel heartbeats are built later in the turn). */
+  private heartbeatTime = 0;
+  /** A channel's shared heartbeat: the one topic's version its stream has reached. */
+  private readonly channelHeartbeat = (ch: Channel, version: number): Uint8Array =>
+    this.enc.heartbeat(this.heartbeatTime, [{ topic: ch.topic.name, epoch: ch.topic.epoch, version }]);
 
   constructor(
     private readonly store: TopicStore,
@@ -36,6 +42,7 @@ export class Liveness {
     private readonly stats: ServerStats,
     private readonly clock: Clock,
     private readonly opts: LivenessOptions,
+    private readonly fast: FastPath,
   ) {
     this.heartbeatTimer = clock.setInterval(() => this.heartbeat(), opts.heartbeatMs);
     if (opts.topicTtlMs > 0) this.ttlTimer = clock.setInterval(() => this.sweepStale(), Math.min(1000, Math.max(20, opts.topicTtlMs / 4)));
@@ -90,23 +97,45 @@ export class Liveness {
     for (const topic of this.store.all()) if (!topic.stale && topic.ts < before) this.setStale(topic, true);
   }
 
-  /** Every connection gets the versions it was sent of its quiet topics. */
+  /**
+   * Every connection learns the versions it was sent of its quiet topics.
+   * A connection whose only quiet topic is on the fast path shares its
+   * channel's heartbeat (one encoding, one native publish per channel); one
+   * whose every topic is on the fast path and busy is skipped (its frames
+   * flow); the others get their own, and those with nothing to report share
+   * one empty heartbeat. Nothing is allocated for a connection with nothing
+   * to report.
+   */
   private heartbeat(): void {
     const now = this.clock.wallNow();
+    this.heartbeatTime = now;
     const quietBefore = now - this.opts.heartbeatMs / 2;
-    // Most connections have no quiet topic to report: they share one encoding.
     let empty: Uint8Array | null = null;
     for (const conn of this.conns) {
       if (conn.slow) continue;
+      let quiet = 0;
+      let first: TopicSub | null = null;
+      for (const ts of conn.topics.values()) {
+        if (!reportable(ts, quietBefore)) continue;
+        if (quiet++ === 0) first = ts;
+        else break;
+      }
+      if (quiet === 1 && first!.fast) {
+        this.fast.owe(first!.channel!, this.channelHeartbeat);
+        continue;
+      }
+      if (quiet === 0) {
+        if (conn.topics.size > 0 && conn.fastCount === conn.topics.size) continue;
+        this.outbox.queue(conn, (empty ??= this.enc.heartbeat(now, [])));
+        continue;
+      }
       const versions: ResumePoint[] = [];
       for (const ts of conn.topics.values()) {
-        if (ts.topic.ts > quietBefore || ts.paused) continue;
-        const version = ts.fast ? ts.channel!.publishedVersion : ts.sentVersion;
-        if (version < 0) continue;
-        versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version });
+        if (!reportable(ts, quietBefore)) continue;
+        versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version: ts.fast ? ts.channel!.publishedVersion : ts.sentVersion });
         if (versions.length >= MAX_HEARTBEAT_VERSIONS) break;
       }
-      this.outbox.queue(conn, versions.length ? this.enc.heartbeat(now, versions) : (empty ??= this.enc.heartbeat(now, [])));
+      this.outbox.queue(conn, this.enc.heartbeat(now, versions));
     }
   }
 
@@ -114,4 +143,10 @@ export class Liveness {
     this.clock.clearInterval(this.heartbeatTimer);
     if (this.ttlTimer) this.clock.clearInterval(this.ttlTimer);
   }
+}
+
+/** A quiet (no update for half a heartbeat), unpaused topic this connection was sent a version of. */
+function reportable(ts: TopicSub, quietBefore: number): boolean {
+  if (ts.topic.ts > quietBefore || ts.paused) return false;
+  return (ts.fast ? ts.channel!.publishedVersion : ts.sentVersion) >= 0;
 }
