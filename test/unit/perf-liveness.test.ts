@@ -1,15 +1,19 @@
-// Heartbeats per channel (issue 13): fast-path subscribers of a quiet channel
-// share one encoded heartbeat and one native publish. The invariants stay: a
-// client notices a lost last update from the heartbeat, sequence numbers stay exact.
+// Heartbeats and stale flags per channel (issue 13): fast-path subscribers of
+// a quiet channel share one encoded heartbeat and one native publish; a stale
+// flag is encoded once and published once per channel. The invariants stay:
+// a client notices a lost last update from the heartbeat, sequence numbers
+// stay exact, and a subscriber leaving the stream mid-turn still hears the flag.
 
 import { describe, expect, it } from 'vitest';
-import { type HeartbeatMsg } from '../../src/protocol/index.js';
+import { TopicState, type HeartbeatMsg, type TopicStatusMsg } from '../../src/protocol/index.js';
 import { rig, type Client } from './fanout-fakes.js';
 
 const HB = 1_000;
 
 const heartbeats = (c: Client) =>
   c.sink.frames.flatMap((f) => f.messages.filter((m): m is HeartbeatMsg => m.type === 'heartbeat').map((m) => ({ ...m, published: f.published })));
+const statuses = (c: Client) =>
+  c.sink.frames.flatMap((f) => f.messages.filter((m): m is TopicStatusMsg => m.type === 'topicStatus').map((m) => ({ ...m, published: f.published })));
 
 describe('heartbeats per channel', () => {
   it('fast-path subscribers of a quiet topic share one heartbeat, published once, at the version they hold', () => {
@@ -101,5 +105,48 @@ describe('heartbeats per channel', () => {
     expect(heartbeats(idle).length).toBe(3);
     expect(heartbeats(idle).every((h) => h.versions.length === 0)).toBe(true);
     expect(busy.sink.problems).toEqual([]);
+  });
+});
+
+describe('stale flags per channel', () => {
+  it('are encoded once and published once per channel to its fast-path subscribers', () => {
+    const r = rig({ heartbeatMs: 60_000 });
+    r.publish('px.A', { bid: 1 });
+    const clients = Array.from({ length: 40 }, () => r.connect(true));
+    for (const c of clients) r.subscribe(c, ['px.A']);
+    const sse = r.connect(false);
+    r.subscribe(sse, ['px.A']);
+    r.clock.runTurn();
+    const publishes = r.uws.publishes;
+    r.fanout.setStale(r.store.get('px.A')!, true);
+    r.clock.runTurn();
+    expect(r.uws.publishes - publishes).toBe(1);
+    for (const c of clients) {
+      expect(statuses(c)).toEqual([expect.objectContaining({ state: TopicState.STALE, version: 1, published: true })]);
+    }
+    expect(statuses(sse)).toEqual([expect.objectContaining({ state: TopicState.STALE, version: 1, published: false })]);
+    // OK comes before the update that ends it, in the stream.
+    r.publish('px.A', { bid: 2 });
+    r.clock.runTurn();
+    expect(r.uws.publishes - publishes).toBe(2);
+    const last = clients[0]!.sink.frames.at(-1)!;
+    expect(last.messages.map((m) => m.type)).toEqual(['topicStatus', 'delta']);
+    for (const c of [...clients, sse]) expect(c.sink.problems).toEqual([]);
+  });
+
+  it('still reach a subscriber that leaves the stream before the frame goes out', () => {
+    const r = rig({ heartbeatMs: 60_000 });
+    r.publish('px.A', { bid: 1 });
+    const c = r.connect(true);
+    const d = r.connect(true);
+    r.subscribe(c, ['px.A'], { id: 1 });
+    r.subscribe(d, ['px.A'], { id: 1 });
+    r.clock.runTurn();
+    r.fanout.setStale(r.store.get('px.A')!, true);
+    r.fanout.setPaused(c.conn, 1, true); // leaves the native stream in the same turn
+    r.clock.runTurn();
+    expect(statuses(c).map((s) => [s.state, s.published])).toEqual([[TopicState.STALE, false]]);
+    expect(statuses(d).map((s) => [s.state, s.published])).toEqual([[TopicState.STALE, true]]);
+    expect(c.sink.problems).toEqual([]);
   });
 });

@@ -22,6 +22,10 @@ export class FastPath {
   private readonly owed: Channel[] = [];
   private readonly owedSet = new Set<Channel>();
   private heartbeatOf: ChannelHeartbeat | null = null;
+  /** Messages every subscriber present when they were queued must get (stale flags), per channel, this turn. */
+  private readonly sticky = new Map<Channel, Uint8Array[]>();
+  /** A subscriber left a channel before this turn's frame: the sticky messages it would miss. */
+  onMissed: ((conn: Conn, msg: Uint8Array) => void) | null = null;
 
   constructor(
     private readonly stats: ServerStats,
@@ -70,7 +74,10 @@ export class FastPath {
     ts.conn.fastCount--;
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
-
+    if (this.sticky.size) {
+      const missed = this.sticky.get(ch);
+      if (missed && this.onMissed) for (const m of missed) this.onMissed(ts.conn, m);
+    }
     ts.sentEpoch = ch.topic.epoch;
     ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // it may have joined ahead of what was published
     if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
@@ -95,6 +102,18 @@ export class FastPath {
   }
 
   /**
+   * Queues a message that is part of the topic's flags (stale, ok) for the
+   * channel's stream: a subscriber that leaves the stream before this turn's
+   * frame goes out is handed it directly (onMissed) instead of losing it.
+   */
+  queueSticky(ch: Channel, msg: Uint8Array): void {
+    let list = this.sticky.get(ch);
+    if (!list) this.sticky.set(ch, (list = []));
+    list.push(msg);
+    this.queue(ch, msg);
+  }
+
+  /**
    * Owes the channel's fast-path subscribers one shared heartbeat in this
    * turn's frame; `build` encodes it at the version the stream has reached
    * once every update of the turn is in (what each of them then holds).
@@ -111,6 +130,7 @@ export class FastPath {
   publish(): number {
     let published = 0;
     if (this.owed.length) this.addHeartbeats();
+    if (this.sticky.size) this.sticky.clear();
     const chans = this.dirty.splice(0);
     for (const ch of chans) {
       ch.queued = false;

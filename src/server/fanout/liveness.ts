@@ -44,6 +44,8 @@ export class Liveness {
     private readonly opts: LivenessOptions,
     private readonly fast: FastPath,
   ) {
+    // A stale flag queued on a channel's stream still reaches a subscriber that leaves it before the frame goes out.
+    fast.onMissed = (conn, msg) => this.outbox.queue(conn, msg);
     this.heartbeatTimer = clock.setInterval(() => this.heartbeat(), opts.heartbeatMs);
     if (opts.topicTtlMs > 0) this.ttlTimer = clock.setInterval(() => this.sweepStale(), Math.min(1000, Math.max(20, opts.topicTtlMs / 4)));
   }
@@ -56,8 +58,13 @@ export class Liveness {
     if (changed) this.onChange?.(topic, stale);
     const chans = this.channels.of(topic);
     if (!chans) return;
+    // One encoding, published once per channel to its fast-path subscribers
+    // (in stream order with its deltas); the others get it one by one.
     const msg = this.statusOf(topic);
-    for (const ch of chans) for (const ts of ch.subs) this.outbox.queue(ts.conn, msg);
+    for (const ch of chans) {
+      if (ch.fast > 0) this.fast.queueSticky(ch, msg);
+      if (ch.outside.size) for (const ts of [...ch.outside]) this.outbox.queue(ts.conn, msg);
+    }
   }
 
   /** The topic's status message (stale or ok, with its version). */
