@@ -124,7 +124,7 @@ class Group {
   drop({ resume, jitterMs, targets, deadlineMs, firstMessage = false }) {
     const t0 = nowNs();
     // firstMessage (the raw uWS floor, which has no versions): a client counts once its first frame arrives again.
-    const storm = (this.storm = { t0, resume, targets, firstMessage, done: 0, retries: 0, times: hdr.build(HIST), own: hdr.build(HIST), connected: hdr.build(HIST), upgraded: hdr.build(HIST), max: 0, total: this.clients.length });
+    const storm = (this.storm = { t0, resume, targets, firstMessage, done: 0, retries: 0, times: hdr.build(HIST), own: hdr.build(HIST), connected: hdr.build(HIST), upgraded: hdr.build(HIST), subscribed: hdr.build(HIST), max: 0, total: this.clients.length });
     for (const c of this.clients) c.kill();
     return new Promise((resolve) => {
       storm.resolve = resolve;
@@ -180,6 +180,7 @@ class Group {
       own: hdr.encodeIntoCompressedBase64(s.own),
       connected: hdr.encodeIntoCompressedBase64(s.connected),
       upgraded: hdr.encodeIntoCompressedBase64(s.upgraded),
+      subscribed: hdr.encodeIntoCompressedBase64(s.subscribed),
     });
   }
 }
@@ -283,7 +284,10 @@ class Client {
     this.ready = true;
     if (this.stalled) this.sock?.pause();
     const st = this.g.storm;
-    if (st) this.checkStorm();
+    if (st) {
+      this.g.stormMark('subscribed');
+      this.checkStorm();
+    }
     this.finishOpen(true);
   }
 

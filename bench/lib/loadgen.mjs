@@ -168,6 +168,7 @@ export class LoadGen {
     return {
       connectedUs: merge('connected'),
       upgradedUs: merge('upgraded'),
+      subscribedUs: r.every((x) => x.subscribed) ? merge('subscribed') : null,
       done: r.reduce((a, x) => a + x.done, 0),
       total: r.reduce((a, x) => a + x.total, 0),
       timedOut: r.some((x) => x.timedOut),
