@@ -60,6 +60,12 @@ export function stormNotes(doc) {
         `from each client's own first attempt to current: p50 ${fmtUs(s.ownUs.p50)}, p99 ${fmtUs(s.ownUs.p99)}; server CPU ${fmtPct(s.serverCpuPct)} over the storm.`,
     );
   }
+  for (const s of doc.floor ?? []) {
+    out.push(
+      `- **raw uWS floor, jitter ${s.jitterMs} ms${s.mode === 'fresh' ? ' (as fresh)' : ''}**: TCP connects completed p50 ${fmtUs(s.connectedUs.p50)} / last ${fmtUs(s.connectedUs.max)}; ${fmtInt(s.tcp.listenOverflows)} accept-queue overflows, ${fmtInt(s.tcp.synRetrans)} SYN retransmissions; ` +
+        `every subscription acknowledged after ${s.subscribedUs?.max ? fmtUs(s.subscribedUs.max) : '–'}, every client with a message after ${fmtUs(s.allCurrentMs * 1000)}; server CPU ${fmtPct(s.serverCpuPct)}.`,
+    );
+  }
   out.push(
     '',
     'A dropped SYN is retried by the client\'s kernel after 1 s, then 3 s, 7 s …: when the accept queue overflows, completion times cluster at those marks, whatever the server does afterwards.',
