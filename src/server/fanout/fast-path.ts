@@ -18,6 +18,8 @@ export class FastPath {
   private readonly writer = new FrameWriter();
   private readonly writer2 = new FrameWriter2();
   private readonly dirty: Channel[] = [];
+  /** Connections with at least one subscription on the fast path (the slow lane watches their buffers). */
+  readonly conns = new Set<Conn>();
   /** Channels owed one shared heartbeat in this turn's frame (built at publish, when its version is final). */
   private readonly owed: Channel[] = [];
   private readonly owedSet = new Set<Channel>();
@@ -58,7 +60,7 @@ export class FastPath {
     ts.fast = true;
     ts.frameBase = ch.frames;
     ch.fast++;
-    conn.fastCount++;
+    if (conn.fastCount++ === 0) this.conns.add(conn);
     ch.outside.delete(ts);
   }
 
@@ -71,7 +73,7 @@ export class FastPath {
     const ch = ts.channel!;
     ts.fast = false;
     ch.fast--;
-    ts.conn.fastCount--;
+    if (--ts.conn.fastCount === 0) this.conns.delete(ts.conn);
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
     if (this.sticky.size) {

@@ -19,12 +19,17 @@ export interface SlowLaneOptions {
 }
 
 export class SlowLane {
-  /** Bytes published since the fast-path buffers were last checked (an upper bound for any one socket). */
-  private publishedSinceCheck = 0;
+  /** Fast-path sockets owed a look at their buffer (fractional: a share of the bytes published). */
+  private owedChecks = 0;
+  /** Where the round-robin look at fast-path sockets continues (a live iterator of FastPath.conns). */
+  private cursor: Iterator<Conn> | null = null;
+  /** Connections in the slow lane (the sweep looks at these, not at every connection). */
+  private readonly slowConns = new Set<Conn>();
   private readonly sweepTimer: TimerHandle;
 
   constructor(
-    private readonly conns: ReadonlySet<Conn>,
+    /** Every connection (unused: the slow lane tracks the fast-path and slow ones itself). */
+    _conns: ReadonlySet<Conn>,
     private readonly opts: SlowLaneOptions,
     private readonly clock: Clock,
     private readonly stats: ServerStats,
@@ -41,25 +46,46 @@ export class SlowLane {
   }
 
   /**
-   * Native publishes do not report per socket. Once any socket could have
-   * taken half the slow-lane threshold since the last look, look again, long
-   * before uWS itself would have to drop at the hard cap.
+   * Native publishes do not report per socket. Every fast-path socket is
+   * looked at again once half the slow-lane threshold has been published
+   * since its last look (no socket can have taken more), long before uWS
+   * itself would have to drop at the hard cap. The looks go round-robin,
+   * spread over the turns that publish those bytes in proportion to them,
+   * rather than all at once every so many bytes: only sockets with a
+   * fast-path subscription, and a turn publishing little looks at few.
    */
   published(bytes: number): void {
-    this.publishedSinceCheck += bytes;
-    if (this.publishedSinceCheck >= this.opts.slowThresholdBytes / 2) this.checkFastBuffers();
+    const conns = this.fast.conns;
+    const n = conns.size;
+    if (bytes <= 0 || n === 0) return;
+    this.owedChecks += (n * bytes) / (this.opts.slowThresholdBytes / 2);
+    if (this.owedChecks < 1) return;
+    const k = Math.min(n, Math.floor(this.owedChecks));
+    this.owedChecks = k === n ? 0 : this.owedChecks - k;
+    for (let i = 0; i < k; i++) {
+      let next = this.cursor?.next();
+      if (!next || next.done) {
+        this.cursor = conns.values();
+        next = this.cursor.next();
+        if (next.done) break;
+      }
+      this.check(next.value);
+    }
   }
 
+  /** Every fast-path socket at once (the sweep timer). */
   private checkFastBuffers(): void {
-    this.publishedSinceCheck = 0;
-    for (const conn of this.conns) {
-      if (!conn.slow && conn.fastCount > 0 && conn.sink && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enter(conn);
-    }
+    for (const conn of this.fast.conns) this.check(conn);
+  }
+
+  private check(conn: Conn): void {
+    if (!conn.slow && conn.fastCount > 0 && conn.sink && conn.sink.buffered() > this.opts.slowThresholdBytes) this.enter(conn);
   }
 
   /** Leaves the fast path: what it misses from now on is owed as one catch-up per topic. */
   enter(conn: Conn): void {
     conn.slow = true;
+    this.slowConns.add(conn);
     conn.slowSince = this.clock.now();
     this.stats.slowLaneEntries++;
     for (const ts of conn.topics.values()) {
@@ -75,6 +101,7 @@ export class SlowLane {
     if (!conn.slow || conn.closed || !sink) return;
     if (sink.buffered() > this.opts.slowThresholdBytes / 2) return;
     conn.slow = false;
+    this.slowConns.delete(conn);
     if (conn.dirtySubs) for (const ts of [...conn.dirtySubs]) if (!ts.paused) this.catchUps.catchUp(ts);
     for (const ts of conn.topics.values()) this.fast.join(ts);
   }
@@ -91,8 +118,11 @@ export class SlowLane {
   private sweep(): void {
     const now = this.clock.now();
     this.checkFastBuffers();
-    for (const conn of this.conns) {
-      if (!conn.slow || !conn.sink) continue;
+    for (const conn of this.slowConns) {
+      if (!conn.slow || conn.closed || !conn.sink) {
+        this.slowConns.delete(conn);
+        continue;
+      }
       if (conn.sink.buffered() > this.opts.hardCapBytes) this.disconnect(conn, `over ${this.opts.hardCapBytes} bytes buffered`);
       else if (now - conn.slowSince > this.opts.slowTimeoutMs) this.disconnect(conn, `behind for over ${this.opts.slowTimeoutMs} ms`);
       else this.drain(conn);
