@@ -63,15 +63,31 @@ export class TopicPattern {
     return new TopicPattern(pattern, levels);
   }
 
-  /** True when the concrete topic name `topic` matches this pattern. */
+  /** Its levels, without a trailing `>` (for routing tries). */
+  get parts(): readonly string[] {
+    return this.levels;
+  }
+
+  /** Ends in `>`: matches one or more further levels. */
+  get trailing(): boolean {
+    return this.tail;
+  }
+
+  /** True when the concrete topic name `topic` matches this pattern (level by level, without splitting it). */
   matches(topic: string): boolean {
-    const parts = topic.split('.');
-    const n = this.levels.length;
-    if (this.tail ? parts.length <= n : parts.length !== n) return false;
+    const levels = this.levels;
+    const n = levels.length;
+    const len = topic.length;
+    let pos = 0;
     for (let i = 0; i < n; i++) {
-      const l = this.levels[i]!;
-      if (l !== '*' && l !== parts[i]) return false;
+      if (pos > len) return false; // fewer levels than the pattern
+      let end = topic.indexOf('.', pos);
+      if (end < 0) end = len;
+      const l = levels[i]!;
+      if (l !== '*' && (end - pos !== l.length || !topic.startsWith(l, pos))) return false;
+      pos = end + 1;
     }
-    return true;
+    // pos ≤ len: a dot followed the last matched level, so further levels remain.
+    return this.tail ? pos <= len : pos === len + 1;
   }
 }
