@@ -19,16 +19,48 @@ function num(n: bigint): number {
   return n > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(n);
 }
 
+/** A generated table: its buffer and position (for reading 64-bit fields without a BigInt). */
+interface Table {
+  bb: ByteBuffer | null;
+  bb_pos: number;
+}
+
+/**
+ * An unsigned 64-bit field at vtable `slot` as a number (past 2^53 - 1:
+ * 2^53 - 1, as num() does), read as two 32-bit halves: the generated
+ * accessor would make a BigInt for every version, epoch and base.
+ */
+function u64(t: Table, slot: number): number {
+  const bb = t.bb!;
+  const o = bb.__offset(t.bb_pos, slot);
+  if (!o) return 0;
+  const at = t.bb_pos + o;
+  const hi = bb.readUint32(at + 4);
+  return hi < 0x200000 ? hi * TWO_32 + bb.readUint32(at) : Number.MAX_SAFE_INTEGER;
+}
+
+/** Field.i (vtable slot 10): a number when it is a safe integer, else a bigint — only then is a BigInt made. */
+function fieldInt(f: fb.Field): number | bigint {
+  const bb = f.bb!;
+  const o = bb.__offset(f.bb_pos, 10);
+  if (!o) return 0;
+  const at = f.bb_pos + o;
+  const hi = bb.readInt32(at + 4);
+  if (hi >= -0x200000 && hi < 0x200000) {
+    const v = hi * TWO_32 + bb.readUint32(at);
+    if (v >= -Number.MAX_SAFE_INTEGER) return v;
+  }
+  return bb.readInt64(at);
+}
+
 function decodeValue(f: fb.Field): FieldValue | null {
   switch (f.kind()) {
     case fb.ValueKind.Delete:
       return null;
     case fb.ValueKind.Float:
       return f.f();
-    case fb.ValueKind.Int: {
-      const i = f.i();
-      return i >= -MAX_SAFE && i <= MAX_SAFE ? Number(i) : i;
-    }
+    case fb.ValueKind.Int:
+      return fieldInt(f);
     case fb.ValueKind.String:
       return f.s() ?? '';
     case fb.ValueKind.Bool:
@@ -87,7 +119,7 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
       const resume: ResumePoint[] = [];
       for (let i = 0; i < s.resumeLength(); i++) {
         const r = s.resume(i)!;
-        resume.push({ topic: r.topic()!, epoch: num(r.epoch()), version: num(r.version()) });
+        resume.push({ topic: r.topic()!, epoch: u64(r, 6), version: u64(r, 8) });
       }
       return {
         type: 'subscribe',
@@ -107,7 +139,7 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
     }
     case fb.Body.CatchUp: {
       const c = msg.body(new fb.CatchUp()) as fb.CatchUp;
-      return { type: 'catchUp', topic: c.topic()!, epoch: num(c.epoch()), version: num(c.version()) };
+      return { type: 'catchUp', topic: c.topic()!, epoch: u64(c, 6), version: u64(c, 8) };
     }
     case fb.Body.Pause:
       return { type: 'pause', id: (msg.body(new fb.Pause()) as fb.Pause).id() };
@@ -122,8 +154,8 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
       return {
         type: 'snapshot',
         topic: s.topic()!,
-        epoch: num(s.epoch()),
-        version: num(s.version()),
+        epoch: u64(s, 6),
+        version: u64(s, 8),
         fields: readFields(s.fieldsLength(), (i, o) => s.fields(i, o), false) as State,
         ts: s.ts(),
       };
@@ -133,9 +165,9 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
       return {
         type: 'delta',
         topic: d.topic()!,
-        epoch: num(d.epoch()),
-        base: num(d.base()),
-        version: num(d.version()),
+        epoch: u64(d, 6),
+        base: u64(d, 8),
+        version: u64(d, 10),
         updates: d.updates(),
         changes: readFields(d.changesLength(), (i, o) => d.changes(i, o), true) as Changes,
         ts: d.ts(),
@@ -143,11 +175,11 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
     }
     case fb.Body.TopicStatus: {
       const t = msg.body(new fb.TopicStatus()) as fb.TopicStatus;
-      return { type: 'topicStatus', topic: t.topic()!, state: t.state() as TopicState, epoch: num(t.epoch()), version: num(t.version()) };
+      return { type: 'topicStatus', topic: t.topic()!, state: t.state() as TopicState, epoch: u64(t, 8), version: u64(t, 10) };
     }
     case fb.Body.Ack: {
       const a = msg.body(new fb.Ack()) as fb.Ack;
-      return { type: 'ack', id: a.id(), topic: a.topic() ?? '', epoch: num(a.epoch()), version: num(a.version()), count: a.count() };
+      return { type: 'ack', id: a.id(), topic: a.topic() ?? '', epoch: u64(a, 8), version: u64(a, 10), count: a.count() };
     }
     case fb.Body.Error: {
       const e = msg.body(new fb.Error()) as fb.Error;
@@ -158,7 +190,7 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
       const versions: ResumePoint[] = [];
       for (let i = 0; i < h.versionsLength(); i++) {
         const v = h.versions(i)!;
-        versions.push({ topic: v.topic()!, epoch: num(v.epoch()), version: num(v.version()) });
+        versions.push({ topic: v.topic()!, epoch: u64(v, 6), version: u64(v, 8) });
       }
       return { type: 'heartbeat', time: h.time(), versions };
     }
@@ -210,7 +242,7 @@ function decodeSnapshot2(bytes: Uint8Array): Snapshot2Msg {
     type: 'snapshot2',
     topicId: s.topicId(),
     topic: s.topic()!,
-    epoch: num(s.epoch()),
+    epoch: u64(s, 12),
     version: version2(s.versionHi(), s.version()),
     entries: readPacked(s.valuesArray() ?? EMPTY),
     ts: s.ts(),
@@ -226,7 +258,7 @@ function decodeDelta2(bytes: Uint8Array): Delta2Msg {
     type: 'delta2',
     topicId: d.topicId(),
     topic: d.topic(),
-    epoch: num(d.epoch()),
+    epoch: u64(d, 16),
     base: version - span,
     version,
     updates: span,
