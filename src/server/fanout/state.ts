@@ -133,7 +133,7 @@ export class Channel {
 
   /** Forgets changes merged for a flush (the stream continues from `version`). */
   resetPending(version: number): void {
-    this.pending = new Map();
+    if (this.pending.size) this.pending.clear(); // reused: encoders never keep it
     this.pendingUpdates = 0;
     this.flushedVersion = version;
     this.namesFrom = this.topic.fieldIdsEnd;
