@@ -10,19 +10,22 @@ import type { LogFn } from './options.js';
 import type { ResponderLink, ServiceGate } from './services/index.js';
 import type { ServerStats } from './stats.js';
 
+/** A session's rarely used state, allocated on first use (most connections never need it). */
+interface SessionRare {
+  authWaiting: ClientMessage[] | null;
+  expiryTimer: NodeJS.Timeout | null;
+  responder: ResponderLink | null;
+}
+
 export class Session {
   readonly conn: Conn;
-  /** Messages that arrived while a Hello token was being verified. */
-  authWaiting: ClientMessage[] | null = null;
   /** Malformed frames in a row. */
   badFrames = 0;
   /** Publish rate limit: tokens left and when they were last refilled. */
   publishTokens = 0;
   publishRefillAt = 0;
-  /** Ends the session when its token expires (or when no token came in time). */
-  expiryTimer: NodeJS.Timeout | null = null;
-  /** How the service router reaches this session as a responder (made on its first Serve). */
-  responder: ResponderLink | null = null;
+  /** authWaiting, expiryTimer and responder: off the common record until one is set. */
+  private rare: SessionRare | null = null;
 
   constructor(
     id: number,
@@ -31,6 +34,34 @@ export class Session {
     public grants: Grants | null,
   ) {
     this.conn = new Conn(id, remote);
+  }
+
+  private more(): SessionRare {
+    return (this.rare ??= { authWaiting: null, expiryTimer: null, responder: null });
+  }
+
+  /** Messages that arrived while a Hello token was being verified. */
+  get authWaiting(): ClientMessage[] | null {
+    return this.rare ? this.rare.authWaiting : null;
+  }
+  set authWaiting(v: ClientMessage[] | null) {
+    if (v || this.rare) this.more().authWaiting = v;
+  }
+
+  /** Ends the session when its token expires (or when no token came in time). */
+  get expiryTimer(): NodeJS.Timeout | null {
+    return this.rare ? this.rare.expiryTimer : null;
+  }
+  set expiryTimer(v: NodeJS.Timeout | null) {
+    if (v || this.rare) this.more().expiryTimer = v;
+  }
+
+  /** How the service router reaches this session as a responder (made on its first Serve). */
+  get responder(): ResponderLink | null {
+    return this.rare ? this.rare.responder : null;
+  }
+  set responder(v: ResponderLink | null) {
+    if (v || this.rare) this.more().responder = v;
   }
 }
 

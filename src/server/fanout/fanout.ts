@@ -55,6 +55,8 @@ export class Fanout {
   private readonly subscriptions: Subscriptions;
   private readonly wire: Wire;
   private flushScheduled = false;
+  /** shared(): one frozen [pattern] per parsed pattern, dropped with it. */
+  private readonly onePattern = new WeakMap<TopicPattern, readonly TopicPattern[]>();
 
   constructor(
     private readonly store: TopicStore,
@@ -179,7 +181,7 @@ export class Fanout {
     for (const f of fields) {
       if (!f || f.length > maxField) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${maxField} characters`);
     }
-    const cs = new ClientSub(conn, id, patterns, this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps);
+    const cs = new ClientSub(conn, id, this.shared(patterns), this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps);
     conn.subs.set(id, cs);
     this.stats.subscriptions++;
     this.interest.add(cs);
@@ -195,6 +197,15 @@ export class Fanout {
       }
     }
     return count;
+  }
+
+  /** A one-pattern list shared by every subscription to that pattern (parsed patterns are shared already; their arrays were not). */
+  private shared(patterns: readonly TopicPattern[]): readonly TopicPattern[] {
+    if (patterns.length !== 1) return patterns;
+    const p = patterns[0]!;
+    let one = this.onePattern.get(p);
+    if (!one) this.onePattern.set(p, (one = Object.freeze([p])));
+    return one;
   }
 
   unsubscribe(conn: Conn, id: number): void {

@@ -8,6 +8,87 @@ import type { Changes } from '../../protocol/index.js';
 import type { Sink } from '../sink.js';
 import type { Form } from './wire.js';
 
+/**
+ * A map that holds its first entry inline and makes a real Map only when a
+ * second arrives: most connections hold one subscription of one topic, and
+ * an empty Map costs more than the rest of their record. The subset of Map
+ * that fan-out, the slow lane and STOMP use.
+ */
+export class SmallMap<K, V> {
+  private k: K | undefined = undefined;
+  private v: V | undefined = undefined;
+  private m: Map<K, V> | null = null;
+  size = 0;
+
+  get(key: K): V | undefined {
+    if (this.m) return this.m.get(key);
+    return this.size === 1 && this.k === key ? this.v : undefined;
+  }
+
+  has(key: K): boolean {
+    if (this.m) return this.m.has(key);
+    return this.size === 1 && this.k === key;
+  }
+
+  set(key: K, value: V): this {
+    if (this.m) {
+      this.m.set(key, value);
+      this.size = this.m.size;
+    } else if (this.size === 0 || this.k === key) {
+      this.k = key;
+      this.v = value;
+      this.size = 1;
+    } else {
+      this.m = new Map([[this.k as K, this.v as V], [key, value]]);
+      this.k = this.v = undefined;
+      this.size = 2;
+    }
+    return this;
+  }
+
+  delete(key: K): boolean {
+    if (this.m) {
+      const had = this.m.delete(key);
+      this.size = this.m.size;
+      return had;
+    }
+    if (this.size !== 1 || this.k !== key) return false;
+    this.k = this.v = undefined;
+    this.size = 0;
+    return true;
+  }
+
+  clear(): void {
+    this.m = null;
+    this.k = this.v = undefined;
+    this.size = 0;
+  }
+
+  values(): IterableIterator<V> {
+    if (this.m) return this.m.values();
+    return (this.size === 1 ? [this.v as V] : []).values();
+  }
+
+  keys(): IterableIterator<K> {
+    if (this.m) return this.m.keys();
+    return (this.size === 1 ? [this.k as K] : []).values();
+  }
+
+  entries(): IterableIterator<[K, V]> {
+    if (this.m) return this.m.entries();
+    return (this.size === 1 ? [[this.k as K, this.v as V] as [K, V]] : []).values();
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /** Whether a real Map was made (tests check the common case stays inline). */
+  get spilled(): boolean {
+    return this.m !== null;
+  }
+}
+
 /** One client subscription (one Subscribe message). */
 export class ClientSub {
   paused = false;
@@ -24,8 +105,8 @@ export class ClientSub {
 
 /** What one connection receives of one topic: the merge of its ClientSubs. */
 export class TopicSub {
-  /** The client subscriptions covering this topic (usually one: an array is lighter than a Set). */
-  readonly sids: ClientSub[] = [];
+  /** The client subscriptions covering this topic (usually one: an array of exactly that length is lighter than a Set). */
+  readonly sids: ClientSub[];
   channel: Channel | null = null;
   /** The (epoch, version) this connection was last sent (or told it holds). */
   sentEpoch = 0;
@@ -42,7 +123,10 @@ export class TopicSub {
   constructor(
     readonly conn: Conn,
     readonly topic: Topic,
+    first: ClientSub,
   ) {
+    // A literal: its backing store holds one slot (push() onto [] reserves 17).
+    this.sids = [first];
     this.bound = conn.protocol < 2;
   }
 }
@@ -61,8 +145,10 @@ export class Conn {
   fastAtLastSend = 0;
   /** Its topic subscriptions on the fast path. */
   fastCount = 0;
-  readonly subs = new Map<number, ClientSub>();
-  readonly topics = new Map<string, TopicSub>();
+  /** Its client subscriptions by id (inline until a second one). */
+  readonly subs = new SmallMap<number, ClientSub>();
+  /** Its topic subscriptions by topic name (inline until a second one). */
+  readonly topics = new SmallMap<string, TopicSub>();
   outbox: Uint8Array[] = [];
   outboxBytes = 0;
   queued = false;

@@ -28,14 +28,14 @@ export class Subscriptions {
     let ts = conn.topics.get(topic.name);
     const fresh = !ts;
     if (!ts) {
-      ts = new TopicSub(conn, topic);
+      ts = new TopicSub(conn, topic, cs);
       conn.topics.set(topic.name, ts);
       if (resume) {
         ts.sentEpoch = resume.epoch;
         ts.sentVersion = resume.version;
       }
     }
-    if (!ts.sids.includes(cs)) ts.sids.push(cs);
+    else if (!ts.sids.includes(cs)) ts.sids.push(cs);
     this.recompute(ts, fresh);
     if (fresh && topic.stale) this.staleNotice(ts);
   }
