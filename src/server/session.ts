@@ -101,16 +101,23 @@ export class Sessions {
 
   /** The connection is gone: no timer of its session may fire; what it was answering fails fast; its requests are forgotten. */
   ended(s: Session): void {
-    if (s.expiryTimer) clearTimeout(s.expiryTimer);
-    s.expiryTimer = null;
+    if (s.expiryTimer) {
+      clearTimeout(s.expiryTimer);
+      s.expiryTimer = null;
+    }
     if (s.responder) this.services.responderGone(s.responder);
     this.services.requesterGone(s);
   }
 
   /** Ends a session when its token expires (4010), and not a moment later. */
   private armExpiry(s: Session): void {
-    if (s.expiryTimer) clearTimeout(s.expiryTimer);
-    s.expiryTimer = null;
+    // Assigned only when there is a timer: uWebSockets.js copies the session
+    // onto its WebSocket object, where a null written here would be one more
+    // property per connection (the accessors do not survive the copy).
+    if (s.expiryTimer) {
+      clearTimeout(s.expiryTimer);
+      s.expiryTimer = null;
+    }
     const at = s.grants?.expiresAt;
     if (at == null) return;
     const ms = Math.min(at - Date.now(), 2 ** 31 - 1);
