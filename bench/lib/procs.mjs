@@ -141,3 +141,21 @@ export async function startServerProc(kind, o = {}) {
     },
   };
 }
+
+/**
+ * The child side of a benchmark process: answers the parent's `{id, cmd, args}`
+ * messages with `handlers[cmd](args)` (`{id, result}` or `{id, error}`), and
+ * never outlives the parent.
+ */
+export function serveCommands(handlers) {
+  process.on('message', async (m) => {
+    try {
+      const h = handlers[m?.cmd];
+      if (!h) throw new Error(`unknown command ${m?.cmd}`);
+      process.send?.({ id: m.id, result: await h(m.args ?? {}) });
+    } catch (err) {
+      process.send?.({ id: m.id, error: String(err?.stack ?? err) });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}

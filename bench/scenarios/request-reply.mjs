@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { fmtInt, fmtPct, fmtSi, fmtUs, progress, sleep } from '../lib/common.mjs';
 import { COLORS, barChart, percentileChart, stack } from '../lib/chart.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
-import { startServerProc, procUsage } from '../lib/procs.mjs';
+import { startServerProc, procUsage, serveCommands } from '../lib/procs.mjs';
 import { MachineCpu, waitQuiet } from '../lib/common.mjs';
 
 const SERVICE = 'orders.submit';
@@ -161,16 +161,7 @@ async function child(role) {
       return { exiting: true };
     },
   };
-  process.on('message', async (m) => {
-    try {
-      const h = handlers[m?.cmd];
-      if (!h) throw new Error(`unknown command ${m?.cmd}`);
-      process.send({ id: m.id, result: await h(m.args ?? {}) });
-    } catch (err) {
-      process.send({ id: m.id, error: String(err?.stack ?? err) });
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
+  serveCommands(handlers);
   process.send({ type: 'ready' });
 }
 

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { fmtInt, fmtPct, fmtSi, fmtUs, layout, progress, sleep, topicNames, waitQuiet } from '../lib/common.mjs';
 import { COLORS, barChart, stack } from '../lib/chart.mjs';
 import { mdTable } from '../lib/report.mjs';
-import { procUsage, startServerProc } from '../lib/procs.mjs';
+import { procUsage, startServerProc, serveCommands } from '../lib/procs.mjs';
 
 export const meta = {
   name: 'stomp',
@@ -157,16 +157,7 @@ async function subscribers() {
       return { exiting: true };
     },
   };
-  process.on('message', async (m) => {
-    try {
-      const h = handlers[m?.cmd];
-      if (!h) throw new Error(`unknown command ${m?.cmd}`);
-      process.send({ id: m.id, result: await h(m.args ?? {}) });
-    } catch (err) {
-      process.send({ id: m.id, error: String(err?.stack ?? err) });
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
+  serveCommands(handlers);
   process.send({ type: 'ready' });
 }
 

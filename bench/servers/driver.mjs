@@ -4,6 +4,7 @@
 // Each update carries `t`, the CLOCK_MONOTONIC time of its publish in ns,
 // first among its fields: the load generator measures publish → receive.
 
+import { serveCommands } from '../lib/procs.mjs';
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
@@ -204,16 +205,5 @@ export function serve(server) {
       return { exiting: true };
     },
   };
-  process.on('message', async (m) => {
-    const h = handlers[m?.cmd];
-    try {
-      if (!h) throw new Error(`unknown command ${m?.cmd}`);
-      const result = await h(m.args ?? {});
-      process.send?.({ id: m.id, result });
-    } catch (err) {
-      process.send?.({ id: m.id, error: String(err?.stack ?? err) });
-    }
-  });
-  // The parent went away: never outlive it.
-  process.on('disconnect', () => process.exit(0));
+  serveCommands(handlers);
 }
