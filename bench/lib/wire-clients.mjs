@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Encoder } from '../../dist/protocol/index.js';
-import { upgradeRequest, wsFrame } from './wire.mjs';
+import { eachServerFrame, upgradeRequest, wsFrame } from './wire.mjs';
 
 const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
 
@@ -61,30 +61,16 @@ class Client {
           if (chunk.length === 0) return;
         }
         // Frames: count header + payload; answer pings; nothing else is read.
-        let b = carry ? Buffer.concat([carry, chunk]) : chunk;
+        const b = carry ? Buffer.concat([carry, chunk]) : chunk;
         carry = null;
-        let o = 0;
-        while (o + 2 <= b.length) {
-          let len = b[o + 1] & 127;
-          let h = 2;
-          if (len === 126) {
-            if (o + 4 > b.length) break;
-            len = b.readUInt16BE(o + 2);
-            h = 4;
-          } else if (len === 127) {
-            if (o + 10 > b.length) break;
-            len = Number(b.readBigUInt64BE(o + 2));
-            h = 10;
-          }
-          if (o + h + len > b.length) break;
-          const op = b[o] & 15;
+        const o = eachServerFrame(b, (first, at, len, h) => {
+          const op = first & 15;
           this.bytes += h + len;
           if (op === 2 || op === 1) {
             this.frames++;
-            if (b[o] & 0x40) this.compressed++;
-          } else if (op === 9) sock.write(wsFrame(b.subarray(o + h, o + h + len), 0xa));
-          o += h + len;
-        }
+            if (first & 0x40) this.compressed++;
+          } else if (op === 9) sock.write(wsFrame(b.subarray(at, at + len), 0xa));
+        });
         if (o < b.length) carry = Buffer.from(b.subarray(o));
       });
     });

@@ -208,3 +208,30 @@ export function upgradeRequest(path, port) {
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
   );
 }
+
+/**
+ * Walks the complete (unmasked, server → client) WebSocket frames in `b`:
+ * `each(first, payloadAt, payloadLen, headerLen)` per frame, `first` being its
+ * first byte (FIN, RSV1, opcode). Returns the offset of the first incomplete
+ * frame (the caller keeps `b.subarray(offset)` for the next chunk).
+ */
+export function eachServerFrame(b, each) {
+  let o = 0;
+  while (o + 2 <= b.length) {
+    let len = b[o + 1] & 127;
+    let h = 2;
+    if (len === 126) {
+      if (o + 4 > b.length) break;
+      len = b.readUInt16BE(o + 2);
+      h = 4;
+    } else if (len === 127) {
+      if (o + 10 > b.length) break;
+      len = Number(b.readBigUInt64BE(o + 2));
+      h = 10;
+    }
+    if (o + h + len > b.length) break;
+    each(b[o], o + h, len, h);
+    o += h + len;
+  }
+  return o;
+}

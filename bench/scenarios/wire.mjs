@@ -32,7 +32,7 @@ import { CountingProxy } from '../lib/count-proxy.mjs';
 import { WireClients } from '../lib/wire-clients.mjs';
 import { browserCpu } from '../lib/wire-browser.mjs';
 import { lightstreamerLine, sioPacket, wsHeader } from '../lib/wire-forms.mjs';
-import { upgradeRequest, wsFrame } from '../lib/wire.mjs';
+import { eachServerFrame, upgradeRequest, wsFrame } from '../lib/wire.mjs';
 
 export const meta = {
   name: 'wire',
@@ -129,25 +129,11 @@ class SioCounter {
           upgraded = true;
           chunk = hs.subarray(end + 4);
         }
-        let b = carry ? Buffer.concat([carry, chunk]) : chunk;
+        const b = carry ? Buffer.concat([carry, chunk]) : chunk;
         carry = null;
-        let o = 0;
-        while (o + 2 <= b.length) {
-          let len = b[o + 1] & 127;
-          let h = 2;
-          if (len === 126) {
-            if (o + 4 > b.length) break;
-            len = b.readUInt16BE(o + 2);
-            h = 4;
-          } else if (len === 127) {
-            if (o + 10 > b.length) break;
-            len = Number(b.readBigUInt64BE(o + 2));
-            h = 10;
-          }
-          if (o + h + len > b.length) break;
-          const p = o + h;
+        const o = eachServerFrame(b, (first, p, len, h) => {
           this.bytes += h + len;
-          if ((b[o] & 15) === 1) {
+          if ((first & 15) === 1) {
             const c0 = b[p];
             const c1 = b[p + 1];
             if (c0 === 0x34 && c1 === 0x32) this.events++; // 42[...] event
@@ -156,8 +142,7 @@ class SioCounter {
             else if (c0 === 0x34 && c1 === 0x33) resolve(); // 43: the "sub" ack
             else if (c0 === 0x32) send('3'); // ping → pong
           }
-          o += h + len;
-        }
+        });
         if (o < b.length) carry = Buffer.from(b.subarray(o));
       });
     });

@@ -369,3 +369,25 @@ export class Harness {
     if (problems.length) throw new Error(problems.join('; '));
   }
 }
+
+/** The state a topic holds after each version, for publishes made through it (checks conflated deltas step by step). */
+export class Truth {
+  readonly at = new Map<number, Record<string, FieldValue>>();
+  private state: Record<string, FieldValue> = {};
+  constructor(
+    private readonly server: TickfanServer,
+    readonly topic: string,
+  ) {}
+
+  publish(changes: Record<string, FieldValue | null>): number {
+    const { version } = this.server.publish(this.topic, changes);
+    const next = { ...this.state };
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null) delete next[k];
+      else next[k] = v;
+    }
+    this.state = next;
+    this.at.set(version, next);
+    return version;
+  }
+}

@@ -14,7 +14,7 @@ import type { ServerOptions, TickfanServer } from '../../src/index.js';
 import type { TickfanClient, WebSocketCtor } from '../../src/client/index.js';
 import { ServerFrameReader } from '../../src/protocol/index.js';
 import { encodeP1, P1Client, type P1Message, type P1Value } from '../compat/protocol1/client.js';
-import { Harness, caughtUp, chainProblem, http, record, roundTrip, serverState, sleep, waitFor, wsUrl } from './helpers.js';
+import { Harness, Truth, caughtUp, chainProblem, http, record, roundTrip, serverState, sleep, waitFor, wsUrl } from './helpers.js';
 
 const h = new Harness();
 const p1s: P1Client[] = [];
@@ -142,28 +142,6 @@ async function exactEverywhere(server: TickfanServer, topic: string, p1c: P1Clie
     if (p1c[0]) expect(held.state).toEqual(p1c[0].stateOf(topic)!.state);
   }
   return snap;
-}
-
-/** The state a topic holds after each version, for publishes made through it (checks conflated deltas step by step). */
-class Truth {
-  readonly at = new Map<number, Record<string, P1Value>>();
-  private state: Record<string, P1Value> = {};
-  constructor(
-    private readonly server: TickfanServer,
-    readonly topic: string,
-  ) {}
-
-  publish(changes: Record<string, P1Value | null>): number {
-    const { version } = this.server.publish(this.topic, changes);
-    const next = { ...this.state };
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === null) delete next[k];
-      else next[k] = v;
-    }
-    this.state = next;
-    this.at.set(version, next);
-    return version;
-  }
 }
 
 const isAck = (id: number) => (m: P1Message): m is Extract<P1Message, { type: 'ack' }> => m.type === 'ack' && m.id === id;

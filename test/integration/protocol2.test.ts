@@ -31,7 +31,7 @@ import {
   type WelcomeMsg,
 } from '../../src/protocol/index.js';
 import { encodeP1, P1Client } from '../compat/protocol1/client.js';
-import { Harness, caughtUp, chainProblem, http, record, roundTrip, serverState, sleep, waitFor, wsUrl } from './helpers.js';
+import { Harness, Truth, caughtUp, chainProblem, http, record, roundTrip, serverState, sleep, waitFor, wsUrl } from './helpers.js';
 
 const h = new Harness();
 const raws: Raw2[] = [];
@@ -290,28 +290,6 @@ function sdk(server: TickfanServer, opts: { protocol?: 1 | 2; WebSocket?: new (u
   }
   const client = h.client(server, { WebSocket: Recording as unknown as WebSocketCtor, ...(opts.protocol ? { protocol: opts.protocol } : {}) });
   return { client, wires };
-}
-
-/** The state after each version, for publishes made through it. */
-class Truth {
-  readonly at = new Map<number, Record<string, FieldValue>>();
-  private state: Record<string, FieldValue> = {};
-  constructor(
-    private readonly server: TickfanServer,
-    readonly topic: string,
-  ) {}
-
-  publish(changes: Record<string, FieldValue | null>): number {
-    const { version } = this.server.publish(this.topic, changes);
-    const next = { ...this.state };
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === null) delete next[k];
-      else next[k] = v;
-    }
-    this.state = next;
-    this.at.set(version, next);
-    return version;
-  }
 }
 
 function pick(state: Record<string, FieldValue>, fields: readonly string[]): Record<string, FieldValue> {
