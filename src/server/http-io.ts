@@ -87,3 +87,18 @@ export function readBodyWithin(
     done(body);
   });
 }
+
+/**
+ * RFC 6455 4.4: an upgrade asking for another WebSocket version than 13 is
+ * answered 426 naming the one we speak. True when it was (the route stops).
+ */
+export function refusedWebSocketVersion(res: UWS.HttpResponse, req: UWS.HttpRequest, countError: (code: number) => void): boolean {
+  if (req.getHeader('sec-websocket-version') === '13') return false;
+  countError(ErrorCode.BAD_REQUEST);
+  res
+    .writeStatus('426 Upgrade Required')
+    .writeHeader('sec-websocket-version', '13')
+    .writeHeader('content-type', 'application/json')
+    .end(errorBody(ErrorCode.BAD_REQUEST, 'WebSocket version 13 (RFC 6455) is the only one supported'));
+  return true;
+}

@@ -4,7 +4,7 @@
 
 import { CloseCode, ErrorCode, TickfanError, decodeMessage, isClientMessage, splitMessages, type ClientMessage } from '../protocol/index.js';
 import { callerOf } from './admission.js';
-import { errorBody } from './http-io.js';
+import { errorBody, refusedWebSocketVersion } from './http-io.js';
 import type { NodeParts } from './node-parts.js';
 import { Session } from './session.js';
 import { WsSink } from './sink.js';
@@ -41,16 +41,7 @@ export function registerWebSocket(node: NodeParts): void {
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      if (req.getHeader('sec-websocket-version') !== '13') {
-        // RFC 6455 4.4: name the version we speak.
-        stats.error(ErrorCode.BAD_REQUEST);
-        res
-          .writeStatus('426 Upgrade Required')
-          .writeHeader('sec-websocket-version', '13')
-          .writeHeader('content-type', 'application/json')
-          .end(errorBody(ErrorCode.BAD_REQUEST, 'WebSocket version 13 (RFC 6455) is the only one supported'));
-        return;
-      }
+      if (refusedWebSocketVersion(res, req, (code) => stats.error(code))) return;
       const no = admission.connection(a);
       if (no) {
         stats.error(no.code);

@@ -6,18 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TopicPattern } from '../../src/protocol/index.js';
 import { ClientSub, Conn } from '../../src/server/fanout/state.js';
 import { Interest } from '../../src/server/fanout/interest.js';
+import { rng } from '../../src/demo/index.js'; // the project's seeded generator (mulberry32): failures reproduce
 
-/** A small seeded generator (mulberry32): failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['px', 'fx', 'a', 'b', 'EUR', 'USD', 'x-1', 'q:2'];
 

@@ -5,20 +5,11 @@
 // error. Nothing is queued or stored: non-persistent by design.
 
 import { TopicPattern, isPattern } from '../../engine/index.js';
-import { ErrorCode, TickfanError, type Payload } from '../../protocol/index.js';
+import { ErrorCode, TickfanError, type Payload, type ServiceRequestMsg } from '../../protocol/index.js';
 import type { Clock, TimerHandle } from '../fanout/index.js';
 
-/** What a responder receives. */
-export interface Delivery {
-  correlation: number;
-  /** The responder's own id for the offer it made (its Serve id). */
-  serveId: number;
-  service: string;
-  /** Who asked (the requester's token subject, or "anonymous"). */
-  requester: string;
-  payload: Payload;
-  timeoutMs: number;
-}
+/** What a responder receives: a ServiceRequest (serveId: its own Serve id; requester: the asker's token subject). */
+export type Delivery = Omit<ServiceRequestMsg, 'type'>;
 
 /** How the router reaches a responder: a local session, another worker, a cluster peer. */
 export interface ResponderLink {

@@ -4,7 +4,7 @@
 
 import { ErrorCode } from '../../protocol/index.js';
 import { callerOf } from '../admission.js';
-import { errorBody } from '../http-io.js';
+import { errorBody, refusedWebSocketVersion } from '../http-io.js';
 import type { NodeParts } from '../node-parts.js';
 import { Session } from '../session.js';
 import { StompConnection } from './connection.js';
@@ -54,15 +54,7 @@ export function registerStompRoute(node: NodeParts, heartbeats: StompHeartbeats)
         stats.error(code);
         res.writeStatus(status).writeHeader('content-type', 'application/json').end(errorBody(code, message));
       };
-      if (req.getHeader('sec-websocket-version') !== '13') {
-        stats.error(ErrorCode.BAD_REQUEST);
-        res
-          .writeStatus('426 Upgrade Required')
-          .writeHeader('sec-websocket-version', '13')
-          .writeHeader('content-type', 'application/json')
-          .end(errorBody(ErrorCode.BAD_REQUEST, 'WebSocket version 13 (RFC 6455) is the only one supported'));
-        return;
-      }
+      if (refusedWebSocketVersion(res, req, (code) => stats.error(code))) return;
       if (protocol === null) return refuse('400 Bad Request', ErrorCode.PROTOCOL_VERSION, `offer one of the subprotocols ${STOMP_SUBPROTOCOLS.join(', ')} (or none)`);
       const no = admission.connection(a);
       if (no) return refuse(no.status, no.code, no.message);
