@@ -1,23 +1,44 @@
 // Bounded per-topic history of recent deltas, so a client that fell a little
 // behind gets one merged delta instead of a snapshot. Old entries are
-// overwritten: memory stays at `capacity` deltas per topic.
+// overwritten: the ring holds the last `capacity` versions.
+//
+// Storage allocates nothing per publish. Every publish's fields go into one
+// circular field log of typed arrays — a field number (the ring's own name
+// table) and a float64 per field — with a side array only for values that are
+// not numbers (strings, bigints, booleans, bytes, null). Versions are
+// consecutive, so an entry is just its field count. At thousands of publishes
+// a second the ring used to be most of what survived young-generation GCs
+// (one array per publish, kept for `capacity` versions): every scavenge copied
+// it, then the old generation had to collect it again. The log grows by
+// doubling when the held entries need more room; it never shrinks.
 
 import type { Changes, FieldValue } from '../protocol/index.js';
 
+type Ref = Exclude<FieldValue, number> | null;
+
 export class HistoryRing {
-  // Entries are kept flat — versions in one array, each delta as
-  // [field, value, field, value, …] — rather than one object and one Map per
-  // publish: at thousands of publishes per second the ring is most of what
-  // survives into the old generation, and fewer, smaller objects make GC cheaper.
-  private readonly versions: Float64Array;
-  private readonly deltas: ((string | FieldValue | null)[] | undefined)[];
-  private head = 0; // next slot to write
+  /** Field count of each held entry, circular over `capacity`. */
+  private readonly lengths: Uint32Array;
+  private head = 0; // next entry slot to write
   private count = 0;
+  private newest = -1;
+  // The field log, circular over its length (a power of two). Positions are
+  // absolute counts of fields ever written (integers below 2^53); position p
+  // lives at index p & mask.
+  private fids = new Uint32Array(0);
+  private nums = new Float64Array(0);
+  private refs: (Ref | undefined)[] | null = null;
+  private mask = -1;
+  private logTail = 0; // position of the oldest held entry's first field
+  private logHead = 0; // position of the next field to write
+  // The ring's field names: field number → name. Rebuilt from the held
+  // entries when it outgrows them (a topic whose field names churn).
+  private names: string[] = [];
+  private ids = new Map<string, number>();
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError('history capacity must be an integer ≥ 0');
-    this.versions = new Float64Array(capacity);
-    this.deltas = new Array(capacity);
+    this.lengths = new Uint32Array(capacity);
   }
 
   get size(): number {
@@ -27,44 +48,56 @@ export class HistoryRing {
   /** Appends the delta for `version`; versions must be consecutive. */
   push(version: number, changes: Changes): void {
     if (this.capacity === 0) return;
-    const newest = this.newestVersion();
-    if (this.count > 0 && version !== newest + 1) this.clear();
-    const flat: (string | FieldValue | null)[] = new Array(changes.size * 2);
-    let i = 0;
-    for (const [k, v] of changes) {
-      flat[i++] = k;
-      flat[i++] = v;
+    if (this.count > 0 && version !== this.newest + 1) this.clear();
+    if (this.count === this.capacity) this.evictOldest();
+    const n = changes.size;
+    this.reserve(n);
+    // More names than held fields (and a thousand to spare): renumber the ones
+    // still held, so a churning set of field names cannot grow it for ever.
+    if (this.names.length >= 1024 && this.names.length > 2 * (this.logHead - this.logTail)) this.renumber();
+    let p = this.logHead;
+    for (const name of changes.keys()) {
+      const i = p & this.mask;
+      this.fids[i] = this.idOf(name);
+      const v = changes.get(name)!;
+      if (typeof v === 'number') {
+        this.nums[i] = v;
+        if (this.refs !== null) this.refs[i] = undefined;
+      } else {
+        (this.refs ??= new Array<Ref | undefined>(this.fids.length))[i] = v;
+      }
+      p++;
     }
-    this.versions[this.head] = version;
-    this.deltas[this.head] = flat;
-    this.head = (this.head + 1) % this.capacity;
-    if (this.count < this.capacity) this.count++;
+    this.logHead = p;
+    this.lengths[this.head] = n;
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    this.count++;
+    this.newest = version;
   }
 
   clear(): void {
-    this.deltas.fill(undefined);
+    if (this.refs !== null) this.refs.fill(undefined);
     this.head = 0;
     this.count = 0;
-  }
-
-  private slot(i: number): number {
-    return (this.head - this.count + i + this.capacity) % this.capacity;
+    this.newest = -1;
+    this.logTail = this.logHead = 0;
+    this.names = [];
+    this.ids.clear();
   }
 
   /** Version before the oldest entry: the oldest base the ring can serve. */
   oldestBase(): number {
-    if (this.count === 0) return -1;
-    return this.versions[this.slot(0)]! - 1;
+    return this.count === 0 ? -1 : this.newest - this.count;
   }
 
   newestVersion(): number {
-    return this.count === 0 ? -1 : this.versions[this.slot(this.count - 1)]!;
+    return this.newest;
   }
 
   /** True when every delta in (base, newest] is still held. */
   covers(base: number): boolean {
     // Versions are integers; a fractional base would index between slots.
-    return this.count > 0 && Number.isInteger(base) && base >= this.oldestBase() && base <= this.newestVersion();
+    return this.count > 0 && Number.isInteger(base) && base >= this.oldestBase() && base <= this.newest;
   }
 
   /**
@@ -75,11 +108,73 @@ export class HistoryRing {
     if (!this.covers(base)) return undefined;
     const changes: Changes = new Map();
     const first = base - this.oldestBase();
+    let p = this.logTail;
+    for (let e = 0; e < first; e++) p += this.lengths[this.slot(e)]!;
     // Later entries overwrite earlier ones field by field: conflation.
-    for (let i = first; i < this.count; i++) {
-      const flat = this.deltas[this.slot(i)]!;
-      for (let j = 0; j < flat.length; j += 2) changes.set(flat[j] as string, flat[j + 1] as FieldValue | null);
+    for (; p < this.logHead; p++) {
+      const i = p & this.mask;
+      const ref = this.refs === null ? undefined : this.refs[i];
+      changes.set(this.names[this.fids[i]!]!, ref === undefined ? this.nums[i]! : ref);
     }
-    return { changes, version: this.newestVersion(), updates: this.count - first };
+    return { changes, version: this.newest, updates: this.count - first };
+  }
+
+  /** Entry slot of the i-th held entry, oldest first. */
+  private slot(i: number): number {
+    return (this.head - this.count + i + this.capacity) % this.capacity;
+  }
+
+  private evictOldest(): void {
+    const n = this.lengths[this.slot(0)]!;
+    if (this.refs !== null) for (let p = this.logTail; p < this.logTail + n; p++) this.refs[p & this.mask] = undefined;
+    this.logTail += n;
+    this.count--;
+  }
+
+  /** Makes room for `n` more fields in the log, growing it (never dropping held entries). */
+  private reserve(n: number): void {
+    const need = this.logHead - this.logTail + n;
+    if (need <= this.fids.length) return;
+    let size = Math.max(16, this.fids.length * 2);
+    while (size < need) size *= 2;
+    const fids = new Uint32Array(size);
+    const nums = new Float64Array(size);
+    const refs = this.refs === null ? null : new Array<Ref | undefined>(size);
+    const mask = size - 1;
+    for (let p = this.logTail; p < this.logHead; p++) {
+      const from = p & this.mask;
+      fids[p & mask] = this.fids[from]!;
+      nums[p & mask] = this.nums[from]!;
+      if (refs !== null) refs[p & mask] = this.refs![from];
+    }
+    this.fids = fids;
+    this.nums = nums;
+    this.refs = refs;
+    this.mask = mask;
+  }
+
+  private idOf(name: string): number {
+    const id = this.ids.get(name);
+    if (id !== undefined) return id;
+    this.ids.set(name, this.names.length);
+    this.names.push(name);
+    return this.names.length - 1;
+  }
+
+  private renumber(): void {
+    const old = this.names;
+    this.names = [];
+    this.ids.clear();
+    for (let p = this.logTail; p < this.logHead; p++) {
+      const i = p & this.mask;
+      const name = old[this.fids[i]!]!;
+      let id = this.ids.get(name);
+      if (id === undefined) {
+        id = this.names.length;
+        this.ids.set(name, id);
+        this.names.push(name);
+      }
+      this.fids[i] = id;
+    }
   }
 }
