@@ -67,7 +67,9 @@ export class TopicStore {
   validateChanges(topic: string, changes: Changes): void {
     const { maxFieldNameLength, maxValueBytes } = this.limits;
     if (changes.size === 0) throw new TickfanError(ErrorCode.BAD_REQUEST, `publish to ${topic}: no fields given`);
-    for (const [k, v] of changes) {
+    // keys() + get() rather than entries: no [k, v] array per field per publish.
+    for (const k of changes.keys()) {
+      const v = changes.get(k);
       if (typeof k !== 'string' || k.length === 0 || k.length > maxFieldNameLength) {
         throw new TickfanError(ErrorCode.BAD_FIELD, `field names must be 1–${maxFieldNameLength} characters (got ${JSON.stringify(String(k).slice(0, 40))})`);
       }

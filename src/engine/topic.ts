@@ -79,7 +79,8 @@ export class Topic {
   }
 
   private assignIds(changes: Changes): void {
-    for (const [k, v] of changes) {
+    for (const k of changes.keys()) {
+      const v = changes.get(k);
       // Deleting a field the topic never had gives it no id: later images would
       // not name it, and its first real value would reach late joiners unnamed.
       if (this.ids.has(k) || this.names.length > this.maxFieldIds || (v === null && !this.state.has(k))) continue;
@@ -142,7 +143,8 @@ export class Topic {
   /** Field count after `changes` would apply (for the fields-per-topic limit). */
   fieldCountAfter(changes: Changes): number {
     let n = this.state.size;
-    for (const [k, v] of changes) {
+    for (const k of changes.keys()) {
+      const v = changes.get(k);
       const had = this.state.has(k);
       if (v === null && had) n--;
       else if (v !== null && !had) n++;

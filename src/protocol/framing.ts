@@ -166,8 +166,13 @@ export class FrameWriter2 {
         at = writeVarint(buf, at, p.byteLength - 3);
         buf[at++] = MessageKind.MESSAGE;
       }
-      buf.set(p.subarray(4), at);
-      at += p.byteLength - 4;
+      // Small messages (most deltas) byte by byte: no view per message per frame.
+      const end = p.byteLength;
+      if (end <= 260) for (let j = 4; j < end; j++) buf[at++] = p[j]!;
+      else {
+        buf.set(p.subarray(4), at);
+        at += end - 4;
+      }
     }
     return buf.subarray(0, n);
   }

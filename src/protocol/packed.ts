@@ -29,14 +29,24 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A decimal mantissa and exponent that give back exactly `v`, or null. */
 export function decimalOf(v: number): { m: number; e: number } | null {
-  if (!Number.isFinite(v) || Number.isInteger(v)) return null;
+  const e = decimalExponent(v);
+  return e === 0 ? null : { m: Math.round(v * POW10[e]!), e };
+}
+
+/**
+ * The exponent e ≥ 1 for which round(v · 10^e) / 10^e gives back exactly `v`
+ * (the smallest such), or 0 when there is none. The writer's form of
+ * decimalOf: no object per price.
+ */
+function decimalExponent(v: number): number {
+  if (!Number.isFinite(v) || Number.isInteger(v)) return 0;
   for (let e = 1; e <= MAX_DECIMAL_EXPONENT; e++) {
     const p = POW10[e]!;
     const m = Math.round(v * p);
-    if (Math.abs(m) >= NUMBER_ZIGZAG_LIMIT) return null;
-    if (m / p === v) return { m, e };
+    if (Math.abs(m) >= NUMBER_ZIGZAG_LIMIT) return 0;
+    if (m / p === v) return e;
   }
-  return null;
+  return 0;
 }
 
 /**
@@ -143,10 +153,10 @@ export class PackWriter {
           this.byte(PackedTag.INT);
           return this.int(v);
         }
-        const d = decimalOf(v);
-        if (d) {
-          this.byte(PackedTag.DECIMAL | (d.e << 3));
-          return this.int(d.m);
+        const e = decimalExponent(v);
+        if (e !== 0) {
+          this.byte(PackedTag.DECIMAL | (e << 3));
+          return this.int(Math.round(v * POW10[e]!));
         }
         this.byte(PackedTag.FLOAT);
         this.room(8);

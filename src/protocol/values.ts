@@ -51,7 +51,10 @@ export function checkFieldValue(field: string, v: unknown): asserts v is FieldVa
 export function toChanges(fields: Record<string, FieldValue | null> | Changes): Changes {
   if (fields instanceof Map) return new Map(fields);
   if (typeof fields !== 'object' || fields === null) throw new TickfanError(ErrorCode.BAD_REQUEST, 'fields must be an object or a Map');
-  return new Map(Object.entries(fields));
+  // Object.keys, not Object.entries: no [key, value] array per field.
+  const changes: Changes = new Map();
+  for (const k of Object.keys(fields)) changes.set(k, fields[k]!);
+  return changes;
 }
 
 /** What a refused value is, for error messages: "an array", "a Date", "undefined"… */

@@ -8,6 +8,9 @@ import type { ServerStats } from '../stats.js';
 import type { Channel, Conn, TopicSub } from './state.js';
 import { Form } from './wire.js';
 
+/** What a sent slot of a channel's queue holds (one shared empty message, not the sent bytes). */
+const SENT = new Uint8Array(0);
+
 export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
 
 /** Builds a channel's shared heartbeat at the version its stream reaches in this turn's frame. */
@@ -17,7 +20,9 @@ export class FastPath {
   private broadcast: Broadcast | null = null;
   private readonly writer = new FrameWriter();
   private readonly writer2 = new FrameWriter2();
-  private readonly dirty: Channel[] = [];
+  private dirty: Channel[] = [];
+  /** The other of two arrays `dirty` alternates with (no new array per turn). */
+  private spare: Channel[] = [];
   /** Connections with at least one subscription on the fast path (the slow lane watches their buffers). */
   readonly conns = new Set<Conn>();
   /** Channels owed one shared heartbeat in this turn's frame (built at publish, when its version is final). */
@@ -95,7 +100,7 @@ export class FastPath {
 
   /** Queues one shared message for the channel's native stream. */
   queue(ch: Channel, buf: Uint8Array): void {
-    ch.queue.push(buf);
+    ch.queue[ch.queueLength++] = buf;
     if (!ch.queued) {
       ch.queued = true;
       this.dirty.push(ch);
@@ -133,13 +138,14 @@ export class FastPath {
     let published = 0;
     if (this.owed.length) this.addHeartbeats();
     if (this.sticky.size) this.sticky.clear();
-    const chans = this.dirty.splice(0);
+    const chans = this.dirty;
+    this.dirty = this.spare;
     for (const ch of chans) {
       ch.queued = false;
-      const n = ch.queue.length;
+      const n = ch.queueLength;
       if (n === 0) continue;
       if (ch.fast > 0 && this.broadcast) {
-        const frame = ch.form === Form.P1 ? this.writer.write(0, ch.queue) : this.writer2.write(0, ch.queue);
+        const frame = ch.form === Form.P1 ? this.writer.write(0, ch.queue, n) : this.writer2.write(0, ch.queue, n);
         this.broadcast(ch.uwsTopic, frame);
         published += frame.byteLength;
         ch.frames++;
@@ -147,9 +153,13 @@ export class FastPath {
         this.stats.deliveries += (n - (this.owedSet.size && this.owedSet.has(ch) ? 1 : 0)) * ch.fast;
         this.stats.bytesOut += frame.byteLength * ch.fast;
       }
-      ch.queue.length = 0;
+      // Drop the references, keep the slots.
+      for (let i = 0; i < n; i++) ch.queue[i] = SENT;
+      ch.queueLength = 0;
       ch.publishedVersion = ch.flushedVersion;
     }
+    chans.length = 0;
+    this.spare = chans;
     if (this.owedSet.size) this.owedSet.clear();
     return published;
   }
@@ -162,7 +172,7 @@ export class FastPath {
         this.owedSet.delete(ch);
         continue;
       }
-      ch.queue.push(build(ch, ch.flushedVersion));
+      ch.queue[ch.queueLength++] = build(ch, ch.flushedVersion);
       if (!ch.queued) {
         ch.queued = true;
         this.dirty.push(ch);

@@ -191,8 +191,14 @@ export class Channel {
   flushedVersion: number;
   /** The version its published frames have reached. */
   publishedVersion: number;
-  /** Messages for the fast path, published at the end of this turn. */
+  /**
+   * Messages for the fast path, published at the end of this turn: the first
+   * `queueLength` of `queue`. The array keeps its slots between turns (setting
+   * an array's length to 0 gives its storage back, and the next push
+   * allocates it again: once per channel per turn).
+   */
   readonly queue: Uint8Array[] = [];
+  queueLength = 0;
   queued = false;
   /** Frames published on the uWS topic so far. */
   frames = 0;

@@ -4,7 +4,7 @@
 // A connection's form never changes once it has subscriptions.
 
 import type { CatchUpPlan, Topic } from '../../engine/index.js';
-import type { Changes, Encoder } from '../../protocol/index.js';
+import type { Changes, Delta2Options, Encoder } from '../../protocol/index.js';
 
 export const Form = { P1: 1, P2: 2, P2_TS: 3 } as const;
 export type Form = (typeof Form)[keyof typeof Form];
@@ -16,6 +16,9 @@ export function formOf(protocol: number, timestamps: boolean): Form {
 }
 
 export class Wire {
+  /** The stream's delta options, refilled per call (read synchronously by the encoder): no object per publish. */
+  private readonly streamOpts: Delta2Options = { namesFrom: 1, bind: false, ts: undefined };
+
   constructor(private readonly enc: Encoder) {}
 
   /**
@@ -26,7 +29,10 @@ export class Wire {
   streamDelta(form: Form, topic: Topic, base: number, version: number, updates: number, changes: Changes, namesFrom: number, fields: ReadonlySet<string> | null): Uint8Array {
     const only = fields ?? undefined;
     if (form === Form.P1) return this.enc.delta(topic.name, topic.epoch, base, version, updates, changes, topic.ts, only);
-    return this.enc.delta2(topic, base, version, changes, { namesFrom, bind: false, ts: form === Form.P2_TS ? topic.ts : undefined }, only);
+    const o = this.streamOpts;
+    o.namesFrom = namesFrom;
+    o.ts = form === Form.P2_TS ? topic.ts : undefined;
+    return this.enc.delta2(topic, base, version, changes, o, only);
   }
 
   /** A merged catch-up delta; protocol 2 binds the topic id and names every field. */
