@@ -3,8 +3,8 @@
 // after a reconnect, gap detection and healing, pattern routing with the
 // protocol's matcher, and publishes that are refused before anything is sent.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Backoff, DEFAULT_BACKOFF, connect, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
 import { Encoder, FrameWriter, decodeMessage, splitMessages, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
 
 const enc = new Encoder();
@@ -64,6 +64,8 @@ const clients: TickfanClient[] = [];
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
   FakeWs.all = [];
+  vi.restoreAllMocks();
+  vi.useRealTimers();
 });
 
 function client(): TickfanClient {
@@ -159,5 +161,45 @@ describe('publish', () => {
     expect(sent).toEqual([{ type: 'publish', id: expect.any(Number), topic: 'px.P', changes: new Map<string, FieldValue>([['bid', 1], ['raw', new Uint8Array([1])]]) }]);
     FakeWs.last().deliver(enc.ack(sent[0]!.id, 'px.P', 1, 1, 1));
     await expect(ok).resolves.toEqual({ topic: 'px.P', epoch: 1, version: 1 });
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('defaults to full jitter under 100 ms × 2^n, capped at 10 s, restarting from 100 ms after reset', () => {
+    expect(DEFAULT_BACKOFF).toEqual({ initialMs: 100, maxMs: 10_000, factor: 2 });
+    const top = new Backoff(DEFAULT_BACKOFF, () => 0.999_999);
+    expect(Array.from({ length: 9 }, () => top.next())).toEqual([99, 199, 399, 799, 1599, 3199, 6399, 9999, 9999]);
+    top.reset();
+    expect(top.next()).toBe(99);
+    const bottom = new Backoff(DEFAULT_BACKOFF, () => 0);
+    expect([bottom.next(), bottom.next(), bottom.next()]).toEqual([0, 0, 0]); // full jitter: the window starts at 0
+  });
+
+  it('delays even the first reconnect after a drop by a jittered amount (uniform in [0, initialMs]), so clients dropped together do not reconnect together', () => {
+    vi.useFakeTimers();
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor }); // the default backoff
+    clients.push(c);
+    FakeWs.last().open();
+    FakeWs.last().drop(1006);
+    vi.advanceTimersByTime(49);
+    expect(FakeWs.all).toHaveLength(1); // not at once: 0.5 × 100 ms
+    vi.advanceTimersByTime(1);
+    expect(FakeWs.all).toHaveLength(2);
+    // That attempt fails before opening: the window doubles.
+    random.mockReturnValue(0.999_999);
+    FakeWs.last().drop(1006);
+    vi.advanceTimersByTime(198);
+    expect(FakeWs.all).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(FakeWs.all).toHaveLength(3);
+    // A connection that opened resets it: the next drop waits within [0, 100 ms] again.
+    FakeWs.last().open();
+    FakeWs.last().drop(1006);
+    vi.advanceTimersByTime(98);
+    expect(FakeWs.all).toHaveLength(3);
+    vi.advanceTimersByTime(1);
+    expect(FakeWs.all).toHaveLength(4);
+    expect(c.state).toBe('connecting');
   });
 });
