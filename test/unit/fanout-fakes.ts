@@ -152,7 +152,19 @@ export class FakeClock implements Clock {
     return this.timers.filter((t) => t.active).sort((a, b) => a.due - b.due || a.order - b.order);
   }
 
+  /**
+   * While true, deferred work waits (timers still fire) until
+   * runDeferredOnce() runs one turn's worth: tests of work split over turns.
+   */
+  holdDeferred = false;
+
+  /** Runs the work deferred so far (one turn's check phase); what it defers waits for the next call. */
+  runDeferredOnce(): void {
+    for (const fn of this.deferred.splice(0)) fn();
+  }
+
   private runDeferred(): void {
+    if (this.holdDeferred) return;
     for (let rounds = 0; this.deferred.length; rounds++) {
       if (rounds > 10_000) throw new Error('FakeClock: deferred work keeps deferring more work (no progress)');
       const batch = this.deferred.splice(0);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { TopicState, type HeartbeatMsg, type TopicStatusMsg } from '../../src/protocol/index.js';
 import { rig, type Client } from './fanout-fakes.js';
+import { HEARTBEAT_SLICE } from '../../src/server/fanout/liveness.js';
 
 const HB = 1_000;
 
@@ -16,6 +17,33 @@ const statuses = (c: Client) =>
   c.sink.frames.flatMap((f) => f.messages.filter((m): m is TopicStatusMsg => m.type === 'topicStatus').map((m) => ({ ...m, published: f.published })));
 
 describe('heartbeats per channel', () => {
+  it('walk the connections a slice per turn: publishes and I/O go in between, and each connection still gets exactly one', () => {
+    const r = rig({ heartbeatMs: HB });
+    const start = r.clock.now();
+    r.publish('px.Q', { bid: 1 });
+    // Connections without uWS topics: each needs a heartbeat of its own.
+    const clients = Array.from({ length: 2 * HEARTBEAT_SLICE + 10 }, () => r.connect(false));
+    for (const c of clients) r.subscribe(c, ['px.Q']);
+    r.clock.runTurn();
+    r.clock.holdDeferred = true;
+    r.clock.advance(start + HB - r.clock.now()); // the heartbeat timer fires; its deferred work waits
+    const got = () => clients.filter((c) => heartbeats(c).length > 0).length;
+    const seen: number[] = [];
+    for (let turn = 0; turn < 5 && r.clock.pendingDeferred > 0; turn++) {
+      r.clock.runDeferredOnce();
+      seen.push(got());
+    }
+    // Turn 1 sends the first slice; each later turn one more; then nothing is left to do.
+    expect(seen).toEqual([HEARTBEAT_SLICE, 2 * HEARTBEAT_SLICE, clients.length]);
+    expect(r.clock.pendingDeferred).toBe(0);
+    r.clock.holdDeferred = false;
+    for (const c of clients) {
+      expect(heartbeats(c)).toHaveLength(1);
+      expect(heartbeats(c)[0]!.versions.map((v) => v.version)).toEqual([1]);
+      expect(c.sink.problems).toEqual([]);
+    }
+  });
+
   it('fast-path subscribers of a quiet topic share one heartbeat, published once, at the version they hold', () => {
     const r = rig({ heartbeatMs: HB });
     const start = r.clock.now();

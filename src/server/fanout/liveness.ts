@@ -19,6 +19,12 @@ export interface LivenessOptions {
 
 /** Versions reported per heartbeat at most. */
 const MAX_HEARTBEAT_VERSIONS = 1000;
+/**
+ * Connections a heartbeat looks at per event-loop turn; the rest wait for the
+ * next turn (publishes and I/O go in between), so a heartbeat never stalls
+ * the loop for longer than this many connections take, however many there are.
+ */
+export const HEARTBEAT_SLICE = 512;
 
 export class Liveness {
   private readonly heartbeatTimer: TimerHandle;
@@ -116,38 +122,68 @@ export class Liveness {
   private heartbeat(): void {
     const now = this.clock.wallNow();
     this.heartbeatTime = now;
-    const quietBefore = now - this.opts.heartbeatMs / 2;
-    let empty: Uint8Array | null = null;
-    for (const conn of this.conns) {
-      if (conn.slow) continue;
-      let quiet = 0;
-      let first: TopicSub | null = null;
-      for (const ts of conn.topics.values()) {
-        if (!reportable(ts, quietBefore)) continue;
-        if (quiet++ === 0) first = ts;
-        else break;
+    this.quietBefore = now - this.opts.heartbeatMs / 2;
+    this.emptyHeartbeat = null;
+    // A walk still under way (only if it outlasted a whole interval) restarts
+    // from the first connection; its next slice, already deferred, goes on with it.
+    const underWay = this.walk !== null;
+    this.walk = this.conns.values();
+    if (!underWay) this.beatSlice();
+  }
+
+  /** Where the current heartbeat walk is (null: none under way). */
+  private walk: Iterator<Conn> | null = null;
+  private quietBefore = 0;
+  private emptyHeartbeat: Uint8Array | null = null;
+  private readonly nextSlice = (): void => this.beatSlice();
+
+  /** Up to HEARTBEAT_SLICE connections' heartbeats; the rest in a later turn. */
+  private beatSlice(): void {
+    const walk = this.walk;
+    if (walk === null) return;
+    for (let n = 0; n < HEARTBEAT_SLICE; n++) {
+      const r = walk.next();
+      if (r.done) {
+        this.walk = null;
+        return;
       }
-      if (quiet === 1 && first!.fast) {
-        this.fast.owe(first!.channel!, this.channelHeartbeat);
-        continue;
-      }
-      if (quiet === 0) {
-        if (conn.topics.size > 0 && conn.fastCount === conn.topics.size) continue;
-        this.outbox.queue(conn, (empty ??= this.enc.heartbeat(now, [])));
-        continue;
-      }
-      const versions: ResumePoint[] = [];
-      for (const ts of conn.topics.values()) {
-        if (!reportable(ts, quietBefore)) continue;
-        versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version: ts.fast ? ts.channel!.publishedVersion : ts.sentVersion });
-        if (versions.length >= MAX_HEARTBEAT_VERSIONS) break;
-      }
-      this.outbox.queue(conn, this.enc.heartbeat(now, versions));
+      this.beat(r.value);
     }
+    this.clock.defer(this.nextSlice);
+  }
+
+  private beat(conn: Conn): void {
+    const now = this.heartbeatTime;
+    const quietBefore = this.quietBefore;
+    if (conn.slow || conn.closed) return;
+    let quiet = 0;
+    let first: TopicSub | null = null;
+    for (const ts of conn.topics.values()) {
+      if (!reportable(ts, quietBefore)) continue;
+      if (quiet++ === 0) first = ts;
+      else break;
+    }
+    if (quiet === 1 && first!.fast) {
+      this.fast.owe(first!.channel!, this.channelHeartbeat);
+      return;
+    }
+    if (quiet === 0) {
+      if (conn.topics.size > 0 && conn.fastCount === conn.topics.size) return;
+      this.outbox.queue(conn, (this.emptyHeartbeat ??= this.enc.heartbeat(now, [])));
+      return;
+    }
+    const versions: ResumePoint[] = [];
+    for (const ts of conn.topics.values()) {
+      if (!reportable(ts, quietBefore)) continue;
+      versions.push({ topic: ts.topic.name, epoch: ts.fast ? ts.topic.epoch : ts.sentEpoch, version: ts.fast ? ts.channel!.publishedVersion : ts.sentVersion });
+      if (versions.length >= MAX_HEARTBEAT_VERSIONS) break;
+    }
+    this.outbox.queue(conn, this.enc.heartbeat(now, versions));
   }
 
   stop(): void {
     this.clock.clearInterval(this.heartbeatTimer);
+    this.walk = null;
     if (this.ttlTimer) this.clock.clearInterval(this.ttlTimer);
   }
 }
