@@ -1,4 +1,6 @@
-// Capped exponential backoff with full jitter, reset on a successful connect.
+// Capped exponential backoff with full jitter. The connection resets it only
+// once a server has accepted the client (its Welcome, or an SSE session), not
+// when a socket merely opens.
 
 export interface BackoffOptions {
   /** First retry's upper bound in ms. Default 100. */

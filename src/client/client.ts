@@ -20,8 +20,9 @@ import type { Incoming, SessionInfo, TransportKind } from './transport.js';
 
 export interface ClientEvents {
   state: StateChange;
+  /** Includes the ClientError of a terminal close (4001, 4010, 1008, 1002, 4002), after which the state is 'closed'. */
   error: Error;
-  /** The connection closed; `code` is the WebSocket close code (4008: slow consumer). */
+  /** The connection closed; `code` is the WebSocket close code (4008: slow consumer; 4001, 4010, 1008, 1002, 4002 end the client). */
   disconnect: { code: number; reason: string };
 }
 
@@ -85,7 +86,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
 
   /** Subscribes to a topic or a pattern (`px.*`, `px.>`, `>`). */
   subscribe(topicOrPattern: string, options: SubscribeOptions = {}): Subscription {
-    if (this.state === ConnectionState.CLOSED) throw new ClientError(ClientErrorCode.CLOSED, 'the client is closed');
+    if (this.state === ConnectionState.CLOSED) throw this.closedError();
     const sub = new Subscription(this, this.nextId++, topicOrPattern, isPattern(topicOrPattern), options);
     this.router.add(sub);
     // While disconnected, onOpen subscribes it with everything else.
@@ -99,7 +100,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
    * `TICKFAN_ERR_BAD_FIELD` naming the field, and nothing is sent.
    */
   publish(topic: string, fields: Record<string, FieldValue | null>): Promise<PublishAck> {
-    if (this.state === ConnectionState.CLOSED) return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    if (this.state === ConnectionState.CLOSED) return Promise.reject(this.closedError());
     if (this.state === ConnectionState.DISCONNECTED && this.options.reconnect === false) {
       return Promise.reject(new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off'));
     }
@@ -127,7 +128,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
    * svc.close();
    */
   serve(service: string, handler: ServiceHandler): ServiceHandle {
-    if (this.state === ConnectionState.CLOSED) throw new ClientError(ClientErrorCode.CLOSED, 'the client is closed');
+    if (this.state === ConnectionState.CLOSED) throw this.closedError();
     return this.services.serve(service, handler);
   }
 
@@ -139,7 +140,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
    * const reply = await client.request('orders.submit', { side: 'buy', qty: 100 }, { timeout: 2000 });
    */
   request(service: string, payload: RequestPayload, options: RequestOptions = {}): Promise<RequestPayload> {
-    if (this.state === ConnectionState.CLOSED) return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'the client is closed'));
+    if (this.state === ConnectionState.CLOSED) return Promise.reject(this.closedError());
     if (this.state === ConnectionState.DISCONNECTED && this.options.reconnect === false) {
       return Promise.reject(new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off'));
     }
@@ -158,6 +159,12 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     const err = new ClientError(ClientErrorCode.CLOSED, 'the client was closed');
     this.publishes.failAll(err);
     this.services.disconnected(err, false);
+  }
+
+  /** CLOSED, saying why when the server ended the client (the terminal close's ClientError is its cause). */
+  private closedError(): ClientError {
+    const why = this.conn.failure;
+    return why ? new ClientError(ClientErrorCode.CLOSED, `the client is closed: ${why.message}`, { cause: why, closeCode: why.closeCode }) : new ClientError(ClientErrorCode.CLOSED, 'the client is closed');
   }
 
   // ------------------------------------------------------------ SubscriptionHost
@@ -226,7 +233,8 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     // A publish sent on this connection may or may not have been applied: its
     // caller must decide. One still queued was not sent: it goes out on the
     // next connection, unless there will be none.
-    const err = new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`);
+    // After a terminal close they fail with its error: nothing will be retried.
+    const err = this.conn.failure ?? new ClientError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the server acknowledged`);
     this.publishes.failAll(err, this.conn.willReconnect);
     this.services.disconnected(err, this.conn.willReconnect);
   }

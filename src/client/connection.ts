@@ -1,12 +1,14 @@
 // One logical connection to a server across transports and reconnects: the
 // connection state machine (one setState), transport choice with the 'auto'
-// WebSocket → SSE fallback, capped full-jitter backoff, frame numbering, the
-// liveness watchdog, and the bounded queue of messages waiting for a connection.
+// WebSocket → SSE fallback, capped full-jitter backoff (reset only once the
+// server has answered: WebSocket Welcome, SSE session), the close codes that
+// end the client instead of reconnecting, frame numbering, the liveness
+// watchdog, and the bounded queue of messages waiting for a connection.
 
 import { CloseCode, MAX_PROTOCOL, Protocol2Reader, type ClientMessage } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 import { defaultWebSocket } from './endpoints.js';
-import { ClientError, ClientErrorCode } from './errors.js';
+import { ClientError, ClientErrorCode, terminalCloseError } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { SseTransport, defaultEventSource } from './sse-transport.js';
 import type { ClientStats } from './stats.js';
@@ -36,7 +38,7 @@ export interface ConnectionHooks {
   message(m: Incoming): void;
   /** A frame went missing: every topic's picture is suspect. */
   sequenceGap(): void;
-  /** The transport closed (`Connection.willReconnect` says whether another one follows). */
+  /** The transport closed (`Connection.willReconnect` says whether another one follows; `Connection.failure` why not, after a terminal close). */
   closed(code: number, reason: string): void;
   /** Once a second or so while the connection is alive. */
   tick(now: number): void;
@@ -65,7 +67,11 @@ export class Connection {
   private heartbeatMs = 5000;
   /** The protocol asked for in Hello: the option (default 2), or 1 once a server said it speaks no more. */
   private protocol: number;
+  /** The protocol the Hello on the current WebSocket asked for (0 before it went out). */
+  private helloProtocol = 0;
   private everConnected = false;
+  /** Why the server's close ended the client (a terminal close code), or null. */
+  private stopped: ClientError | null = null;
   private fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
@@ -94,9 +100,14 @@ export class Connection {
     return this.t instanceof SseTransport ? this.t.session : '';
   }
 
-  /** True unless the client closed or was told not to reconnect. */
+  /** True unless the client closed, was told not to reconnect, or the server closed with a terminal code. */
   get willReconnect(): boolean {
-    return this.current !== S.CLOSED && this.options.reconnect !== false;
+    return this.current !== S.CLOSED && this.options.reconnect !== false && this.stopped === null;
+  }
+
+  /** The ClientError of the terminal close that ended this connection (4001, 4010, 1008, 1002, 4002), or null. */
+  get failure(): ClientError | null {
+    return this.stopped;
   }
 
   start(): void {
@@ -210,11 +221,18 @@ export class Connection {
     // A resumed SSE session continues its event numbering: take the first frame's number as it comes.
     this.expectedSeq = t.kind === 'ws' ? 1 : -1;
     this.lastFrameAt = Date.now();
-    this.backoff.reset();
+    // Open is not yet accepted: a server that takes the socket and closes it
+    // at once must see the backoff grow. A WebSocket resets it at the Welcome
+    // answering Hello (onFrame); an SSE stream's session event comes after the
+    // server checked the token and its limits, so it is the answer.
+    if (t.kind === 'sse') this.backoff.reset();
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
     const out: ClientMessage[] = [];
-    if (t.kind === 'ws') out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+    if (t.kind === 'ws') {
+      this.helloProtocol = this.protocol;
+      out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+    }
     out.push(...this.hooks.opened(info), ...this.queued.splice(0));
     if (out.length) t.send(out);
     this.setState(S.CONNECTED);
@@ -229,10 +247,22 @@ export class Connection {
     this.fallbackTimer = null;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
+    // A close (1002) after a Welcome that lowered the protocol is the old-server
+    // fallback: never terminal, the next Hello asks for what the server speaks.
+    const downgrading = t.kind === 'ws' && this.protocol < this.helloProtocol;
+    this.helloProtocol = 0;
+    const stop = this.current === S.CLOSED || downgrading ? null : terminalCloseError(code, reason, !!this.options.token);
+    if (stop) this.stopped = stop;
     this.hooks.closed(code, reason);
     // Queued messages go out on the next connection, unless there will be none.
     if (!this.willReconnect) this.queued.length = 0;
     if (this.current === S.CLOSED) return;
+    if (stop) {
+      // Retrying cannot help: stop, and say what would.
+      this.setState(S.CLOSED);
+      this.hooks.error(stop);
+      return;
+    }
     this.setState(S.DISCONNECTED);
     if (this.options.reconnect === false) return;
     // A first WebSocket that failed in 'auto' mode: try SSE at once.
@@ -286,6 +316,9 @@ export class Connection {
       for (const m of messages) {
         if (m.type === 'welcome') {
           this.heartbeatMs = m.heartbeatMs;
+          // The Welcome answering Hello (protocol 2 sends one for Hello; protocol 1's
+          // first is the answer): the server took this client, so the backoff starts over.
+          if (t.kind === 'ws' && m.protocol === this.helloProtocol) this.backoff.reset();
           // A server from before protocol 2 refuses Hello(2) and closes: the next connection asks for what it speaks.
           if (m.maxProtocol < this.protocol) this.protocol = m.maxProtocol;
         }

@@ -3,14 +3,17 @@
 // other than Uint8Array… — with a TickfanError TICKFAN_ERR_BAD_FIELD naming
 // the field, and sends nothing: before, such a value went out as empty bytes
 // and silently replaced the field. Over WebSocket and over SSE, against a real
-// server; the same client publishes normally afterwards.
+// server; the same client publishes normally afterwards. And a client whose
+// token the real server refuses (close 4001) stops with a ClientError instead
+// of reconnecting in a loop.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { TickfanServer } from '../../src/index.js';
-import { TickfanError, type FetchLike, type FieldValue, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
+import { ClientError, CloseCode, TickfanError, type FetchLike, type FieldValue, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
 import { decodeMessage, splitMessages, type ClientMessage } from '../../src/protocol/index.js';
-import { Harness, serverState } from './helpers.js';
+import { Harness, serverState, sleep, waitFor } from './helpers.js';
+import { SECRET, token } from './security-helpers.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -140,5 +143,38 @@ describe.each([
     expect(ack.version).toBe(before.version + 1);
     expect(serverState(server, topic).state).toEqual({ raw: new Uint8Array([9]) });
     expect(wire.published).toHaveLength(1);
+  });
+});
+
+describe('a token the server refuses', () => {
+  it('ends the client with TICKFAN_ERR_TOKEN_REFUSED after one connection: no reconnect loop, pending publishes fail', async () => {
+    const server = await h.server({ auth: { secret: SECRET } });
+    const forged = await token({ subscribe: ['>'], publish: ['>'] }, { secret: `${SECRET}-but-not-the-servers` });
+    let sockets = 0;
+    const Counting = function (url: string): WebSocket {
+      sockets++;
+      return new WebSocket(url);
+    } as unknown as WebSocketCtor;
+    const errors: Error[] = [];
+    const closes: number[] = [];
+    // The harness's backoff is 10–50 ms: a client that retried would make dozens of connections below.
+    const client = h.client(server, { transport: 'ws', token: forged, WebSocket: Counting });
+    client.on('error', (e) => errors.push(e));
+    client.on('disconnect', ({ code }) => closes.push(code));
+    const publish = client.publish('px.AAPL', { bid: 1 }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    await waitFor(() => client.state === 'closed', 5_000, 'the client to stop');
+    await sleep(500);
+    expect(sockets).toBe(1);
+    expect(closes).toEqual([CloseCode.UNAUTHORIZED]);
+    const refused = errors.filter((e): e is ClientError => e instanceof ClientError);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ code: 'TICKFAN_ERR_TOKEN_REFUSED', closeCode: 4001 });
+    expect(refused[0]!.message).toMatch(/the server refused the token \(4001 "unauthorized"\): get a new token and call connect\(\) again/);
+    expect(await publish).toBe(refused[0]);
+    expect(server.store.get('px.AAPL')).toBeUndefined();
+    await waitFor(() => server.stats.connections === 0, 2_000, 'the server to forget the connection');
   });
 });

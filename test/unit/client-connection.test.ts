@@ -1,10 +1,12 @@
 // The client SDK against a fake WebSocket: the connection state machine
 // (every change emitted once as {from, to}), resubscribe with resume points
 // after a reconnect, gap detection and healing, pattern routing with the
-// protocol's matcher, and publishes that are refused before anything is sent.
+// protocol's matcher, publishes that are refused before anything is sent, the
+// reconnect backoff (reset only by the Welcome answering Hello) and the close
+// codes that end the client instead of reconnecting.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Backoff, DEFAULT_BACKOFF, connect, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
+import { Backoff, ClientError, DEFAULT_BACKOFF, connect, type ClientOptions, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
 import { Encoder, FrameWriter, decodeMessage, splitMessages, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
 
 const enc = new Encoder();
@@ -38,10 +40,18 @@ class FakeWs implements WebSocketLike {
     this.readyState = 3;
   }
 
-  open(): void {
+  /** The socket opens and, as tickfan does, a protocol-1 Welcome goes out before the server has read Hello. */
+  open(welcome = true): void {
     this.readyState = 1;
     this.onopen?.({});
-    this.deliver(enc.welcome('fake', 60_000, 1 << 20, []));
+    if (welcome) this.deliver(enc.welcome('fake', 60_000, 1 << 20, []));
+  }
+
+  /** Opens and answers Hello as the server does: protocol 2 gets a Welcome of its own; for protocol 1 the first one was the answer. */
+  accept(): void {
+    this.open();
+    const protocol = this.sentOf('hello').at(-1)!.protocol;
+    if (protocol !== 1) this.deliver(enc.welcome('fake', 60_000, 1 << 20, [], protocol));
   }
 
   /** The server drops the connection. */
@@ -193,13 +203,126 @@ describe('reconnect backoff', () => {
     expect(FakeWs.all).toHaveLength(2);
     vi.advanceTimersByTime(1);
     expect(FakeWs.all).toHaveLength(3);
-    // A connection that opened resets it: the next drop waits within [0, 100 ms] again.
-    FakeWs.last().open();
+    // A connection the server accepted (its Welcome answering Hello) resets it: the next drop waits within [0, 100 ms] again.
+    FakeWs.last().accept();
     FakeWs.last().drop(1006);
     vi.advanceTimersByTime(98);
     expect(FakeWs.all).toHaveLength(3);
     vi.advanceTimersByTime(1);
     expect(FakeWs.all).toHaveLength(4);
     expect(c.state).toBe('connecting');
+  });
+});
+
+/** With fake timers: ms until the client makes its next connection attempt (-1 if none within `limit`). */
+function nextAttemptAfter(limit = 20_000): number {
+  const before = FakeWs.all.length;
+  for (let ms = 0; ms <= limit; ms++) {
+    if (FakeWs.all.length > before) return ms;
+    vi.advanceTimersByTime(1);
+  }
+  return -1;
+}
+
+/** A client with the default backoff whose every jitter draw is the top of its window. */
+function topOfWindowClient(options: ClientOptions = {}): TickfanClient {
+  vi.useFakeTimers();
+  vi.spyOn(Math, 'random').mockReturnValue(0.999_999);
+  const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor, ...options });
+  clients.push(c);
+  return c;
+}
+
+describe('backoff resets only once the server accepted the client', () => {
+  const DOUBLING = [99, 199, 399, 799, 1599, 3199, 6399, 9999, 9999];
+
+  it.each([
+    ['4008 (slow consumer) after the pre-Hello Welcome', 4008, true],
+    ['1013 (try again later) before any Welcome', 1013, false],
+    ['1001 (going away) before any Welcome', 1001, false],
+  ])('a server that opens and then closes with %s: each window doubles instead of restarting at 100 ms', (_what, code, welcome) => {
+    const c = topOfWindowClient();
+    const delays: number[] = [];
+    for (let i = 0; i < DOUBLING.length; i++) {
+      FakeWs.last().open(welcome);
+      expect(c.state).toBe('connected');
+      FakeWs.last().drop(code);
+      delays.push(nextAttemptAfter());
+    }
+    expect(delays).toEqual(DOUBLING);
+  });
+
+  it('after the Welcome answering Hello, the next drop waits within [0, 100 ms] again (protocol 2 and protocol 1)', () => {
+    for (const protocol of [2, 1] as const) {
+      const c = topOfWindowClient({ protocol });
+      for (let i = 0; i < 4; i++) {
+        FakeWs.last().open(false); // closed before any Welcome
+        FakeWs.last().drop(4008);
+        nextAttemptAfter();
+      }
+      FakeWs.last().drop(1006); // a failed attempt that never opened: 1599 ms
+      expect(nextAttemptAfter()).toBe(1599);
+      FakeWs.last().accept();
+      FakeWs.last().drop(1001);
+      expect(nextAttemptAfter(), `protocol ${protocol}`).toBe(99);
+      // …and the window grows again from there.
+      FakeWs.last().drop(1006);
+      expect(nextAttemptAfter()).toBe(199);
+      c.close();
+      vi.restoreAllMocks();
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('terminal close codes', () => {
+  it.each([
+    [4001, 'tok', 'TICKFAN_ERR_TOKEN_REFUSED', /the server refused the token \(4001 "dropped"\): get a new token and call connect\(\) again/],
+    [4001, undefined, 'TICKFAN_ERR_TOKEN_REFUSED', /requires a token and none was given \(4001 "dropped"\): pass options\.token/],
+    [4010, 'tok', 'TICKFAN_ERR_TOKEN_EXPIRED', /the connection token expired \(4010 "dropped"\): get a new token/],
+    [1008, 'tok', 'TICKFAN_ERR_REFUSED', /refused this client by policy \(1008 "dropped"\)/],
+    [1002, 'tok', 'TICKFAN_ERR_PROTOCOL', /protocol error \(1002 "dropped"\)/],
+    [4002, 'tok', 'TICKFAN_ERR_PROTOCOL', /could not read this client's frames \(4002 "dropped"\)/],
+  ])('%i (token %s): no further attempt, state closed, an error event and rejections with %s', async (code, token, errCode, message) => {
+    const c = topOfWindowClient({ token });
+    const errors: Error[] = [];
+    const states: string[] = [];
+    c.on('error', (e) => errors.push(e));
+    c.on('state', ({ to }) => states.push(to));
+    FakeWs.last().accept();
+    const publish = c.publish('px.T', { bid: 1 });
+    FakeWs.last().drop(code);
+    expect(c.state).toBe('closed');
+    expect(states).toEqual(['connected', 'closed']);
+    expect(nextAttemptAfter(60_000)).toBe(-1);
+    expect(FakeWs.all).toHaveLength(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(ClientError);
+    expect(errors[0]).toMatchObject({ code: errCode, closeCode: code, message: expect.stringMatching(message) });
+    // The publish in flight fails with the same error; later calls say the client is closed, and why.
+    await expect(publish).rejects.toBe(errors[0]);
+    await expect(c.publish('px.T', { bid: 2 })).rejects.toMatchObject({ code: 'TICKFAN_ERR_CLIENT_CLOSED', message: expect.stringMatching(message), cause: errors[0] });
+    expect(() => c.subscribe('px.T')).toThrow(/the client is closed: /);
+  });
+
+  it('ends the client even before the Welcome and with reconnect: false', () => {
+    const c = topOfWindowClient({ token: 'tok', reconnect: false });
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    FakeWs.last().open(false);
+    FakeWs.last().drop(4001);
+    expect(c.state).toBe('closed');
+    expect(errors.map((e) => (e as ClientError).code)).toEqual(['TICKFAN_ERR_TOKEN_REFUSED']);
+  });
+
+  it.each([1000, 1001, 1006, 1009, 1011, 1012, 1013, 4008])('%i reconnects', (code) => {
+    const c = topOfWindowClient({ token: 'tok' });
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    FakeWs.last().accept();
+    FakeWs.last().drop(code);
+    expect(c.state).toBe('disconnected');
+    expect(nextAttemptAfter()).toBe(99);
+    expect(errors).toEqual([]);
   });
 });
