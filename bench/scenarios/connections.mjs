@@ -75,7 +75,7 @@ async function runSystem(system, o, ctx, cap) {
   let lastError;
   try {
     const base = await env.server.ask('gc');
-    points.push({ connections: 0, rss: base.rss, heapUsed: base.heapUsed, external: base.external, connectMs: 0 });
+    points.push({ connections: 0, rss: base.rss, heapUsed: base.heapUsed, heapTotal: base.heapTotal, external: base.external, connectMs: 0 });
     progress(`  ${system}: baseline RSS ${fmtBytes(base.rss)} (heap ${fmtBytes(base.heapUsed)}) with ${o.topics} topics`);
     for (let i = 1; i <= o.steps; i++) {
       const target = Math.round((n * i) / o.steps);
@@ -86,7 +86,7 @@ async function runSystem(system, o, ctx, cap) {
       const m = await env.server.ask('gc');
       const counters = await env.server.ask('counters');
       const conns = counters.stats.connections ?? c.connected;
-      points.push({ connections: conns, clientsReady: c.connected, rss: m.rss, heapUsed: m.heapUsed, external: m.external, connectMs: c.ms });
+      points.push({ connections: conns, clientsReady: c.connected, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, connectMs: c.ms });
       progress(
         `  ${system.padEnd(7)} ${fmtInt(conns).padStart(7)} connections (+${fmtInt(target - (points[points.length - 2]?.connections ?? 0))} in ${(c.ms / 1000).toFixed(1)} s): ` +
           `RSS ${fmtBytes(m.rss)}, ${fmtBytes((m.rss - base.rss) / Math.max(1, conns))}/connection${c.failed ? `, ${c.failed} failed (${c.lastError})` : ''}`,

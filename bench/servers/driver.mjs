@@ -7,6 +7,8 @@
 import { serveCommands } from '../lib/procs.mjs';
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
 
 const NAMES = ['bid', 'ask', 'last', 'size', 'bidSize', 'askSize', 'high', 'low', 'open', 'volume'];
 
@@ -106,6 +108,28 @@ function heapAllocation() {
 }
 
 /**
+ * V8's sampling heap profiler over a publish window, when BENCH_HEAP_PROFILE
+ * names a file (`tickfan bench … --heap-profile`): every sampled allocation,
+ * the ones already collected by a GC included, so it shows what a window
+ * allocates (not what it keeps). Written as a .heapprofile at `stop`.
+ */
+function heapSampler(file) {
+  if (!file) return { start() {}, stop() {} };
+  const session = new Session();
+  session.connect();
+  return {
+    start() {
+      session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    },
+    stop() {
+      session.post('HeapProfiler.stopSampling', (err, r) => {
+        if (!err && r?.profile) writeFileSync(file, JSON.stringify(r.profile));
+      });
+    },
+  };
+}
+
+/**
  * Runs the IPC loop. `server` gives:
  *   publish(topic, fields)   one update
  *   stats()                  counters (optional)
@@ -132,6 +156,7 @@ export function serve(server) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const pacer = new Pacer((topic, fields) => server.publish(topic, fields));
+  const sampler = heapSampler(process.env.BENCH_HEAP_PROFILE);
   // The demo feed (`tickfan serve --demo`'s market simulator), for the wire scenario.
   let sim = null;
   let simTimer = null;
@@ -148,6 +173,7 @@ export function serve(server) {
     },
     publish: (args) => {
       pacer.start(args);
+      sampler.start();
       return { started: true };
     },
     /**
@@ -179,6 +205,7 @@ export function serve(server) {
     stop: () => {
       clearInterval(simTimer);
       simTimer = null;
+      sampler.stop();
       return { ...pacer.stop(), demoPublished: sim?.published ?? 0 };
     },
     counters: () => {
