@@ -35,6 +35,11 @@ export class HistoryRing {
   // entries when it outgrows them (a topic whose field names churn).
   private names: string[] = [];
   private ids = new Map<string, number>();
+  // The last publish's field names and numbers, in order: most topics publish
+  // the same fields in the same order, so a name is usually found by identity
+  // at its position here instead of by a Map lookup.
+  private lastNames: string[] = [];
+  private lastIds: number[] = [];
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError('history capacity must be an integer ≥ 0');
@@ -56,9 +61,20 @@ export class HistoryRing {
     // still held, so a churning set of field names cannot grow it for ever.
     if (this.names.length >= 1024 && this.names.length > 2 * (this.logHead - this.logTail)) this.renumber();
     let p = this.logHead;
+    let j = 0;
+    const lastNames = this.lastNames;
+    const lastIds = this.lastIds;
     for (const name of changes.keys()) {
       const i = p & this.mask;
-      this.fids[i] = this.idOf(name);
+      let id: number;
+      if (lastNames[j] === name) id = lastIds[j]!;
+      else {
+        id = this.idOf(name);
+        lastNames[j] = name;
+        lastIds[j] = id;
+      }
+      j++;
+      this.fids[i] = id;
       const v = changes.get(name)!;
       if (typeof v === 'number') {
         this.nums[i] = v;
@@ -83,6 +99,8 @@ export class HistoryRing {
     this.logTail = this.logHead = 0;
     this.names = [];
     this.ids.clear();
+    this.lastNames = [];
+    this.lastIds = [];
   }
 
   /** Version before the oldest entry: the oldest base the ring can serve. */
@@ -165,6 +183,8 @@ export class HistoryRing {
     const old = this.names;
     this.names = [];
     this.ids.clear();
+    this.lastNames = [];
+    this.lastIds = [];
     for (let p = this.logTail; p < this.logHead; p++) {
       const i = p & this.mask;
       const name = old[this.fids[i]!]!;

@@ -102,7 +102,8 @@ export class TopicStore {
       }
       topic = this.newTopic(name, this.epochs.next(), this.lastTopicId ? this.lastTopicId + this.ids.step : this.ids.first);
     }
-    if (topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
+    // Counted only when the limit could be reached (a pass over the changes otherwise spent on every publish).
+    if (topic.state.size + changes.size > this.limits.maxFieldsPerTopic && topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
       throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
     }
     if (created) {

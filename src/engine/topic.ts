@@ -4,7 +4,6 @@
 // topic's state and version change.
 
 import type { Changes, FieldValue, State } from '../protocol/index.js';
-import { applyChanges } from './conflation.js';
 import { HistoryRing } from './history-ring.js';
 
 /** How to bring a holder of `(epoch, version)` up to date. */
@@ -78,16 +77,15 @@ export class Topic {
     return this.names;
   }
 
-  private assignIds(changes: Changes): void {
-    for (const k of changes.keys()) {
-      const v = changes.get(k);
-      // Deleting a field the topic never had gives it no id: later images would
-      // not name it, and its first real value would reach late joiners unnamed.
-      if (this.ids.has(k) || this.names.length > this.maxFieldIds || (v === null && !this.state.has(k))) continue;
-      this.ids.set(k, this.names.length);
-      this.names.push(k);
-    }
+  /** Gives `k` the next field id unless it has one (or the dictionary is full). */
+  private assignId(k: string, v: FieldValue | null): void {
+    // Deleting a field the topic never had gives it no id: later images would
+    // not name it, and its first real value would reach late joiners unnamed.
+    if (this.ids.has(k) || this.names.length > this.maxFieldIds || (v === null && !this.state.has(k))) return;
+    this.ids.set(k, this.names.length);
+    this.names.push(k);
   }
+
 
   get version(): number {
     return this._version;
@@ -122,8 +120,14 @@ export class Topic {
 
   /** Applies one publish; returns the new version. */
   apply(changes: Changes, ts: number): number {
-    this.assignIds(changes);
-    applyChanges(this.state, changes);
+    // Ids and state in one pass (applyChanges' rule: null deletes).
+    const state = this.state;
+    for (const k of changes.keys()) {
+      const v = changes.get(k)!;
+      this.assignId(k, v);
+      if (v === null) state.delete(k);
+      else state.set(k, v);
+    }
     this._version++;
     this.ts = ts;
     this.history.push(this._version, changes);

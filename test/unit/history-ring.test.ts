@@ -177,3 +177,22 @@ describe('HistoryRing storage', () => {
     expect((r as unknown as { names: string[] }).names.length).toBeLessThanOrEqual(1024 + 6);
   });
 });
+
+describe('HistoryRing field numbers', () => {
+  it('stay right when the same fields come in another order, fewer or more of them, and after renumbering', () => {
+    const r = new HistoryRing(8);
+    const pushes: Changes[] = [
+      new Map([['bid', 1], ['ask', 2], ['last', 3]]),
+      new Map([['ask', 4], ['bid', 5], ['last', 6]]),
+      new Map([['last', 7]]),
+      new Map([['bid', 8], ['ask', 9], ['last', 10], ['size', 11]]),
+      new Map([['size', 12], ['bid', 13]]),
+    ];
+    pushes.forEach((c, i) => r.push(i + 1, c));
+    pushes.forEach((c, i) => expect(r.mergeFrom(i)!.changes.get([...c.keys()][0]!)).toBe(pushes.slice(i).reduce<number | undefined>((acc, p) => (p.has([...c.keys()][0]!) ? (p.get([...c.keys()][0]!) as number) : acc), undefined)));
+    expect(r.mergeFrom(3)!.changes).toEqual(new Map([['bid', 13], ['ask', 9], ['last', 10], ['size', 12]]));
+    // Churning names force a renumbering; the usual fields keep reading back right.
+    for (let v = 6; v <= 3000; v++) r.push(v, new Map([['bid', v], [`x${v}`, v]]));
+    expect(r.mergeFrom(2998)!.changes).toEqual(new Map([['bid', 3000], ['x2999', 2999], ['x3000', 3000]]));
+  });
+});
