@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env node
 // tickfan command line: `serve` (with an optional demo feed), `sub` (console
 // subscriber), `pub` (one publish), `req` (one request), `serve-echo` (a
 // responder to try request-reply with), `token` (mint a connection token),

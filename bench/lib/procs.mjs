@@ -60,11 +60,10 @@ export function fileLimit() {
  * @param {{ options?: object, profileDir?: string, gc?: boolean, env?: Record<string, string> }} [o]
  */
 export async function startServerProc(kind, o = {}) {
-  // tickfan runs with the node flags `tickfan serve` runs with (its young-generation
-  // size); BENCH_TICKFAN_NODE_FLAGS replaces them ('' for node's defaults) and
-  // BENCH_SERVER_NODE_FLAGS adds flags to every server (e.g. --trace-gc).
+  // BENCH_TICKFAN_NODE_FLAGS adds node flags to the tickfan server only (e.g.
+  // --max-semi-space-size=4), BENCH_SERVER_NODE_FLAGS to every server (e.g. --trace-gc).
   const words = (s) => s.split(' ').filter(Boolean);
-  const tickfanFlags = process.env.BENCH_TICKFAN_NODE_FLAGS !== undefined ? words(process.env.BENCH_TICKFAN_NODE_FLAGS) : [...(await import('../../dist/index.js')).SERVER_NODE_FLAGS];
+  const tickfanFlags = words(process.env.BENCH_TICKFAN_NODE_FLAGS ?? '');
   const execArgv = ['--max-old-space-size=8192', ...words(process.env.BENCH_SERVER_NODE_FLAGS ?? ''), ...(kind === 'tickfan' ? tickfanFlags : [])];
   if (o.gc) execArgv.push('--expose-gc');
   if (o.profileDir) {

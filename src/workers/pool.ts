@@ -8,7 +8,6 @@ import { Worker } from 'node:worker_threads';
 import { TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, toChanges } from '../protocol/index.js';
 import type { Authenticator } from '../server/auth.js';
-import { WORKER_YOUNG_GENERATION_MB } from '../server/heap.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
 import { ServerStats } from '../server/stats.js';
@@ -79,7 +78,7 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
       const share = (n: number) => Math.max(1, Math.ceil(n / opts.workers));
       const options = { ...plain, port, maxConnections: share(opts.maxConnections), maxConnectionsPerIp: share(opts.maxConnectionsPerIp) };
       const init: WorkerInit = { index, options, broadcast, publish: publishRings[index]!, doorbell };
-      const worker = new Worker(workerScript(), { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+      const worker = new Worker(workerScript(), { workerData: init });
       const waiters = new Map<string, (m: FromWorker) => void>();
       let failure: Error | null = null;
       worker.on('message', (m: FromWorker) => {
