@@ -2,6 +2,7 @@
 export { Topic, type CatchUpPlan, type Accepted } from './topic.js';
 export { TopicStore, DEFAULT_ENGINE_LIMITS, type EngineLimits } from './topic-store.js';
 export { HistoryRing } from './history-ring.js';
+export { FieldState } from './field-state.js';
 export { mergeChanges, mergeAll, applyChanges } from './conflation.js';
 // Topic names live in the protocol (the client SDK matches patterns with the same code).
 export { TopicPattern, validateTopic, isPattern, DEFAULT_MAX_TOPIC_LENGTH } from '../protocol/index.js';

@@ -4,6 +4,7 @@
 // topic's state and version change.
 
 import type { Changes, FieldValue, State } from '../protocol/index.js';
+import { FieldState } from './field-state.js';
 import { HistoryRing } from './history-ring.js';
 
 /** How to bring a holder of `(epoch, version)` up to date. */
@@ -34,7 +35,8 @@ export class Topic {
   private ids = new Map<string, number>();
   /** Server time (ms since 1970) of the last accepted publish. */
   ts = 0;
-  readonly state: State = new Map();
+  /** Field → value; numbers kept unboxed (field-state.ts). */
+  readonly state: State = new FieldState();
   readonly history: HistoryRing;
   /** Set by fan-out: a stale topic's subscribers were told so. */
   stale = false;
