@@ -44,6 +44,25 @@ describe('heartbeats per channel', () => {
     }
   });
 
+  it('a quiet channel whose subscribers span several slices is published one heartbeat per interval, not one per slice', () => {
+    const r = rig({ heartbeatMs: HB });
+    const start = r.clock.now();
+    r.publish('px.Q', { bid: 1 });
+    const clients = Array.from({ length: 2 * HEARTBEAT_SLICE + 10 }, () => r.connect(true));
+    for (const c of clients) r.subscribe(c, ['px.Q']);
+    r.clock.runTurn();
+    const publishes = r.uws.publishes;
+    r.clock.advance(start + HB - r.clock.now());
+    expect(r.uws.publishes - publishes).toBe(1);
+    for (const c of clients) expect(heartbeats(c)).toHaveLength(1);
+    r.clock.advance(HB); // the next interval: one more
+    expect(r.uws.publishes - publishes).toBe(2);
+    for (const c of clients) {
+      expect(heartbeats(c)).toHaveLength(2);
+      expect(c.sink.problems).toEqual([]);
+    }
+  });
+
   it('fast-path subscribers of a quiet topic share one heartbeat, published once, at the version they hold', () => {
     const r = rig({ heartbeatMs: HB });
     const start = r.clock.now();

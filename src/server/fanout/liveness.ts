@@ -128,11 +128,14 @@ export class Liveness {
     // from the first connection; its next slice, already deferred, goes on with it.
     const underWay = this.walk !== null;
     this.walk = this.conns.values();
+    this.walkId++;
     if (!underWay) this.beatSlice();
   }
 
   /** Where the current heartbeat walk is (null: none under way). */
   private walk: Iterator<Conn> | null = null;
+  /** Numbers the walks: a channel is owed one shared heartbeat per walk, however many slices meet its subscribers. */
+  private walkId = 0;
   private quietBefore = 0;
   private emptyHeartbeat: Uint8Array | null = null;
   private readonly nextSlice = (): void => this.beatSlice();
@@ -164,7 +167,13 @@ export class Liveness {
       else break;
     }
     if (quiet === 1 && first!.fast) {
-      this.fast.owe(first!.channel!, this.channelHeartbeat);
+      // Once per walk: the channel's subscribers are spread over many slices,
+      // and each slice's flush has sent (and forgotten) what it owed.
+      const ch = first!.channel!;
+      if (ch.beatWalk !== this.walkId) {
+        ch.beatWalk = this.walkId;
+        this.fast.owe(ch, this.channelHeartbeat);
+      }
       return;
     }
     if (quiet === 0) {

@@ -202,6 +202,8 @@ export class Channel {
   queued = false;
   /** Frames published on the uWS topic so far. */
   frames = 0;
+  /** The heartbeat walk that last owed this channel its shared heartbeat (liveness.ts). */
+  beatWalk = 0;
   readonly uwsTopic: string;
   /** Clock time of its last flush (-Infinity: never, so the first goes out at once). */
   lastFlushAt = -Infinity;
