@@ -132,6 +132,7 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
   slowThresholdBytes: { type: 'int', min: 1024, max: 2 ** 31, default: 256 * 1024, env: 'TICKFAN_SLOW_THRESHOLD_BYTES', flag: 'slow-threshold-bytes', doc: 'buffered bytes that put a socket in the slow lane' },
   hardCapBytes: { type: 'int', min: 'slowThresholdBytes', max: 2 ** 31, default: 8 * MIB, env: 'TICKFAN_HARD_CAP_BYTES', flag: 'hard-cap-bytes', doc: 'buffered bytes that close a slow socket (4008)' },
   slowTimeoutMs: { type: 'int', min: 10, max: MS_HOUR, default: 15_000, env: 'TICKFAN_SLOW_TIMEOUT_MS', flag: 'slow-timeout-ms', doc: 'time in the slow lane before 4008' },
+  eagerFlushes: { type: 'int', min: 0, max: 1_000_000, default: 0, env: 'TICKFAN_EAGER_FLUSHES', flag: 'eager-flushes', doc: 'publishes per event-loop turn sent at once, before the turn ends (the rest go out together at its end, one frame per channel); for low-rate feeds where a few µs matter more than frames per update' },
   heartbeatMs: { type: 'int', min: 10, max: MS_HOUR, default: 5_000, env: 'TICKFAN_HEARTBEAT_MS', flag: 'heartbeat-ms', doc: "interval of the heartbeat carrying quiet topics' versions" },
   idleTimeoutSec: {
     type: 'int',

@@ -52,6 +52,7 @@ export interface ServerOptions {
   slowThresholdBytes: number;
   hardCapBytes: number;
   slowTimeoutMs: number;
+  eagerFlushes: number;
   heartbeatMs: number;
   idleTimeoutSec: number;
   maxPayloadBytes: number;

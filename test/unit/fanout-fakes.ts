@@ -509,6 +509,8 @@ export const TEST_OPTIONS: Omit<FanoutOptions, 'log'> = {
   hardCapBytes: 1024 * 1024,
   slowTimeoutMs: 2_000,
   topicTtlMs: 0,
+  // Per-turn batching only, as most tests count frames per turn; eager flushes have their own tests.
+  eagerFlushes: 0,
 };
 
 export interface Client {

@@ -37,6 +37,8 @@ export interface FanoutOptions {
   hardCapBytes: number;
   slowTimeoutMs: number;
   topicTtlMs: number;
+  /** Publishes per event-loop turn flushed at once (the rest at the turn's end). */
+  eagerFlushes: number;
   log: LogFn;
 }
 
@@ -55,6 +57,14 @@ export class Fanout {
   private readonly subscriptions: Subscriptions;
   private readonly wire: Wire;
   private flushScheduled = false;
+  /**
+   * Publishes left in this turn that go out at once. The first few of a turn
+   * are sent as soon as they are accepted — a quiet feed's update does not
+   * wait for the rest of the turn's work — and the rest wait for its end,
+   * where each channel's go out together in one frame (what keeps a busy
+   * server's frames few). Refilled when the turn's deferred flush runs.
+   */
+  private eagerLeft: number;
   /** shared(): one frozen [pattern] per parsed pattern, dropped with it. */
   private readonly onePattern = new WeakMap<TopicPattern, readonly TopicPattern[]>();
 
@@ -65,6 +75,7 @@ export class Fanout {
     private readonly clock: Clock = realClock,
   ) {
     const enc = this.encoder;
+    this.eagerLeft = opts.eagerFlushes;
     const schedule = () => this.scheduleFlush();
     const wire = (this.wire = new Wire(enc));
     this.snapshots = new SnapshotCache(wire, stats);
@@ -289,6 +300,11 @@ export class Fanout {
         this.tiers.schedule(ch);
       }
     }
+    // One of the turn's first publishes: out now (see eagerLeft).
+    if (this.flushScheduled && this.eagerLeft > 0) {
+      this.eagerLeft--;
+      this.flush();
+    }
   }
 
   /**
@@ -364,10 +380,19 @@ export class Fanout {
   // ------------------------------------------------------------ sending
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.clock.defer(this.flush);
+    if (this.endScheduled) return;
+    this.endScheduled = true;
+    this.clock.defer(this.endOfTurn);
   }
+
+  private endScheduled = false;
+  /** The turn's end: what is still queued goes out, and the next turn may send its first publishes at once again. */
+  private readonly endOfTurn = (): void => {
+    this.endScheduled = false;
+    this.eagerLeft = this.opts.eagerFlushes;
+    if (this.flushScheduled) this.flush();
+  };
 
   /**
    * Sends every queued frame, once per event-loop turn with work: direct
