@@ -48,7 +48,11 @@ interface Running {
   next(type: FromWorker['type']): Promise<FromWorker>;
 }
 
-export async function startWorkerPool(opts: ServerOptions, auth: Authenticator): Promise<TickfanServer> {
+/**
+ * Starts the sequencer here and `opts.workers` fan-out workers sharing one
+ * port. `pickPort` chooses the port when `opts.port` is 0 (tests inject it).
+ */
+export async function startWorkerPool(opts: ServerOptions, auth: Authenticator, pickPort: (host: string) => Promise<number> = freePort): Promise<TickfanServer> {
   const n = opts.workers;
   const store = new TopicStore(opts.limits);
   const broadcast = createRing(opts.ringBytes);
@@ -63,7 +67,7 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
   const services = new ServiceHub(n, (i, m) => workers[i]?.worker.postMessage(m satisfies ToWorker), stats, opts.requestTimeoutMs);
   // uSockets shares a port between threads (SO_REUSEPORT) only when it is
   // named explicitly: for port 0, pick a free port first.
-  let port = opts.port || (await freePort(opts.host));
+  let port = opts.port || (await pickPort(opts.host));
 
   const stopAll = async () => {
     sequencer.stop();
@@ -71,47 +75,64 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator):
     await Promise.all(workers.map((w) => w.worker.terminate()));
   };
 
+  /** Starts worker `index` on `port` and waits until it listens. */
+  const startWorker = async (index: number): Promise<void> => {
+    // The first worker picks the port when asked for port 0; the others share it.
+    // Connection caps are the server's: each worker admits its share (the kernel spreads accepts evenly).
+    const share = (n: number) => Math.max(1, Math.ceil(n / opts.workers));
+    const options = { ...plain, port, maxConnections: share(opts.maxConnections), maxConnectionsPerIp: share(opts.maxConnectionsPerIp) };
+    const init: WorkerInit = { index, options, broadcast, publish: publishRings[index]!, doorbell };
+    const worker = new Worker(workerScript(), { workerData: init });
+    const waiters = new Map<string, (m: FromWorker) => void>();
+    let failure: Error | null = null;
+    worker.on('message', (m: FromWorker) => {
+      if (m.type.startsWith('svc.')) return services.handle(index, m as ServiceToMain);
+      if (m.type === 'resync') {
+        worker.postMessage({ type: 'images', ...sequencer.images(), outcomes: sequencer.outcomesFor(index, m.pending) } satisfies ToWorker);
+      }
+      if (m.type === 'failed') failure = new TickfanError(ErrorCode.INTERNAL, `worker ${index} failed: ${m.message}`);
+      const w = waiters.get(m.type) ?? (m.type === 'failed' ? [...waiters.values()][0] : undefined);
+      if (w) {
+        waiters.delete(m.type);
+        w(m);
+      }
+    });
+    // A worker that ends takes its responders and requesters with it.
+    worker.on('exit', () => services.workerGone(index));
+    worker.on('error', (err) => {
+      log('error', `worker ${index}: ${err.stack ?? err.message}`);
+      failure = err;
+      for (const w of waiters.values()) w({ type: 'failed', message: err.message });
+    });
+    const running: Running = {
+      worker,
+      send: (m) => worker.postMessage(m),
+      next: (type) =>
+        new Promise<FromWorker>((resolve, reject) => {
+          if (failure) return reject(failure);
+          waiters.set(type, (m) => (m.type === 'failed' ? reject(failure ?? new Error(m.message)) : resolve(m)));
+        }),
+    };
+    workers.push(running);
+    const m = await running.next('listening');
+    if (m.type === 'listening') port = m.port;
+  };
+
   try {
     for (let index = 0; index < n; index++) {
-      // The first worker picks the port when asked for port 0; the others share it.
-      // Connection caps are the server's: each worker admits its share (the kernel spreads accepts evenly).
-      const share = (n: number) => Math.max(1, Math.ceil(n / opts.workers));
-      const options = { ...plain, port, maxConnections: share(opts.maxConnections), maxConnectionsPerIp: share(opts.maxConnectionsPerIp) };
-      const init: WorkerInit = { index, options, broadcast, publish: publishRings[index]!, doorbell };
-      const worker = new Worker(workerScript(), { workerData: init });
-      const waiters = new Map<string, (m: FromWorker) => void>();
-      let failure: Error | null = null;
-      worker.on('message', (m: FromWorker) => {
-        if (m.type.startsWith('svc.')) return services.handle(index, m as ServiceToMain);
-        if (m.type === 'resync') {
-          worker.postMessage({ type: 'images', ...sequencer.images(), outcomes: sequencer.outcomesFor(index, m.pending) } satisfies ToWorker);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await startWorker(index);
+          break;
+        } catch (err) {
+          // Port 0: the free port picked above can be taken by another process
+          // before the first worker binds it. Pick another and try again.
+          const raced = index === 0 && !opts.port && attempt < 5 && err instanceof Error && /cannot listen on/.test(err.message);
+          if (!raced) throw err;
+          await workers.pop()?.worker.terminate();
+          port = await pickPort(opts.host);
         }
-        if (m.type === 'failed') failure = new TickfanError(ErrorCode.INTERNAL, `worker ${index} failed: ${m.message}`);
-        const w = waiters.get(m.type) ?? (m.type === 'failed' ? [...waiters.values()][0] : undefined);
-        if (w) {
-          waiters.delete(m.type);
-          w(m);
-        }
-      });
-      // A worker that ends takes its responders and requesters with it.
-      worker.on('exit', () => services.workerGone(index));
-      worker.on('error', (err) => {
-        log('error', `worker ${index}: ${err.stack ?? err.message}`);
-        failure = err;
-        for (const w of waiters.values()) w({ type: 'failed', message: err.message });
-      });
-      const running: Running = {
-        worker,
-        send: (m) => worker.postMessage(m),
-        next: (type) =>
-          new Promise<FromWorker>((resolve, reject) => {
-            if (failure) return reject(failure);
-            waiters.set(type, (m) => (m.type === 'failed' ? reject(failure ?? new Error(m.message)) : resolve(m)));
-          }),
-      };
-      workers.push(running);
-      const m = await running.next('listening');
-      if (m.type === 'listening') port = m.port;
+      }
     }
   } catch (err) {
     await stopAll();

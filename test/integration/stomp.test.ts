@@ -535,9 +535,10 @@ describe('STOMP: errors and permissions', () => {
     await idle.closed();
     expect(idle.closeCode).toBe(1008);
 
-    const jwt = await token({ subscribe: ['>'] }, { expSec: 1 });
+    // exp is in whole seconds: +3 s expires 2–3 s from now, time enough to connect on a loaded machine (+1 s could expire before CONNECT).
+    const jwt = await token({ subscribe: ['>'] }, { expSec: 3 });
     const p = await peer(server, { headers: { passcode: jwt } });
-    await waitFor(() => p.errors.length === 1 && p.closes.length === 1, 3_000, 'the expiry');
+    await waitFor(() => p.errors.length === 1 && p.closes.length === 1, 5_000, 'the expiry');
     expect(p.errors[0]!.headers.message).toMatch(/token has expired/);
     expect(p.closes[0]).toBe(4010);
   });
