@@ -17,6 +17,15 @@ interface SessionRare {
   responder: ResponderLink | null;
 }
 
+/**
+ * One connection's session. Over WebSocket, uWebSockets.js copies this
+ * object's *own* properties onto its socket object at upgrade, and
+ * `ws.getUserData()` returns that socket: the prototype's accessors
+ * (authWaiting, expiryTimer, responder) are not there, and assigning them
+ * makes plain properties. Everything reads them by truthiness, which both
+ * forms satisfy; a new accessor or method here would not exist for
+ * WebSocket sessions.
+ */
 export class Session {
   readonly conn: Conn;
   /** Malformed frames in a row. */

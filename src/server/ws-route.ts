@@ -53,6 +53,7 @@ export function registerWebSocket(node: NodeParts): void {
       sessions.grantsFor(a.token).then(
         (grants) => {
           if (aborted) return;
+          // uWS copies the session's own properties onto the socket (see Session).
           const session = new Session(nextConnId++, a.remote, grants);
           res.cork(() => res.upgrade(session, key, protocol, extensions, context));
         },
