@@ -11,18 +11,15 @@
 // raw doubles, a publish's numbers die young.
 //
 // The Map it extends holds field → slot (insertion order, so iteration order
-// is exactly a Map's); the slot's value is a number in `nums`, or — for
-// strings, bigints, booleans and bytes — in `refs`. Every Map method is
+// is exactly a Map's); the slots' values are in a ValueSlots. Every Map method is
 // overridden; structured clone would see the slots, so images are made with
 // the iterator (`[...state]`), never by cloning the object.
 
 import type { FieldValue } from '../protocol/index.js';
-
-type Ref = Exclude<FieldValue, number>;
+import { ValueSlots } from './value-slots.js';
 
 export class FieldState extends Map<string, FieldValue> {
-  private nums = new Float64Array(8);
-  private refs: (Ref | undefined)[] | null = null;
+  private vals = new ValueSlots(8);
   private free: number[] = [];
   private next = 0;
 
@@ -37,31 +34,25 @@ export class FieldState extends Map<string, FieldValue> {
 
   override get(key: string): FieldValue | undefined {
     const s = this.slotOf(key);
-    if (s === undefined) return undefined;
-    const r = this.refs === null ? undefined : this.refs[s];
-    return r === undefined ? this.nums[s]! : r;
+    // A held value is never null (null deletes): the slot holds a FieldValue.
+    return s === undefined ? undefined : (this.vals.read(s) as FieldValue);
   }
 
   override set(key: string, value: FieldValue): this {
     let s = this.slotOf(key);
     if (s === undefined) {
       s = this.free.length > 0 ? this.free.pop()! : this.next++;
-      if (s >= this.nums.length) this.grow();
+      if (s >= this.vals.size) this.grow();
       super.set(key, s as unknown as FieldValue);
     }
-    if (typeof value === 'number') {
-      this.nums[s] = value;
-      if (this.refs !== null) this.refs[s] = undefined;
-    } else {
-      (this.refs ??= new Array<Ref | undefined>(this.nums.length))[s] = value;
-    }
+    this.vals.write(s, value);
     return this;
   }
 
   override delete(key: string): boolean {
     const s = this.slotOf(key);
     if (s === undefined) return false;
-    if (this.refs !== null) this.refs[s] = undefined;
+    this.vals.drop(s);
     this.free.push(s);
     return super.delete(key);
   }
@@ -70,7 +61,7 @@ export class FieldState extends Map<string, FieldValue> {
     super.clear();
     this.free = [];
     this.next = 0;
-    if (this.refs !== null) this.refs.fill(undefined);
+    this.vals.dropAll();
   }
 
   override *entries(): MapIterator<[string, FieldValue]> {
@@ -90,9 +81,8 @@ export class FieldState extends Map<string, FieldValue> {
   }
 
   private grow(): void {
-    const nums = new Float64Array(this.nums.length * 2);
-    nums.set(this.nums);
-    this.nums = nums;
-    if (this.refs !== null) this.refs.length = nums.length;
+    const vals = new ValueSlots(this.vals.size * 2);
+    for (let i = 0; i < this.vals.size; i++) vals.copy(this.vals, i, i);
+    this.vals = vals;
   }
 }

@@ -12,9 +12,8 @@
 // it, then the old generation had to collect it again. The log grows by
 // doubling when the held entries need more room; it never shrinks.
 
-import type { Changes, FieldValue } from '../protocol/index.js';
-
-type Ref = Exclude<FieldValue, number> | null;
+import type { Changes } from '../protocol/index.js';
+import { ValueSlots } from './value-slots.js';
 
 export class HistoryRing {
   /** Field count of each held entry, circular over `capacity`. */
@@ -26,8 +25,7 @@ export class HistoryRing {
   // absolute counts of fields ever written (integers below 2^53); position p
   // lives at index p & mask.
   private fids = new Uint32Array(0);
-  private nums = new Float64Array(0);
-  private refs: (Ref | undefined)[] | null = null;
+  private vals = new ValueSlots(0);
   private mask = -1;
   private logTail = 0; // position of the oldest held entry's first field
   private logHead = 0; // position of the next field to write
@@ -75,13 +73,7 @@ export class HistoryRing {
       }
       j++;
       this.fids[i] = id;
-      const v = changes.get(name)!;
-      if (typeof v === 'number') {
-        this.nums[i] = v;
-        if (this.refs !== null) this.refs[i] = undefined;
-      } else {
-        (this.refs ??= new Array<Ref | undefined>(this.fids.length))[i] = v;
-      }
+      this.vals.write(i, changes.get(name)!);
       p++;
     }
     this.logHead = p;
@@ -92,7 +84,7 @@ export class HistoryRing {
   }
 
   clear(): void {
-    if (this.refs !== null) this.refs.fill(undefined);
+    this.vals.dropAll();
     this.head = 0;
     this.count = 0;
     this.newest = -1;
@@ -131,8 +123,7 @@ export class HistoryRing {
     // Later entries overwrite earlier ones field by field: conflation.
     for (; p < this.logHead; p++) {
       const i = p & this.mask;
-      const ref = this.refs === null ? undefined : this.refs[i];
-      changes.set(this.names[this.fids[i]!]!, ref === undefined ? this.nums[i]! : ref);
+      changes.set(this.names[this.fids[i]!]!, this.vals.read(i));
     }
     return { changes, version: this.newest, updates: this.count - first };
   }
@@ -144,7 +135,7 @@ export class HistoryRing {
 
   private evictOldest(): void {
     const n = this.lengths[this.slot(0)]!;
-    if (this.refs !== null) for (let p = this.logTail; p < this.logTail + n; p++) this.refs[p & this.mask] = undefined;
+    for (let p = this.logTail; p < this.logTail + n; p++) this.vals.drop(p & this.mask);
     this.logTail += n;
     this.count--;
   }
@@ -156,18 +147,15 @@ export class HistoryRing {
     let size = Math.max(16, this.fids.length * 2);
     while (size < need) size *= 2;
     const fids = new Uint32Array(size);
-    const nums = new Float64Array(size);
-    const refs = this.refs === null ? null : new Array<Ref | undefined>(size);
+    const vals = new ValueSlots(size);
     const mask = size - 1;
     for (let p = this.logTail; p < this.logHead; p++) {
       const from = p & this.mask;
       fids[p & mask] = this.fids[from]!;
-      nums[p & mask] = this.nums[from]!;
-      if (refs !== null) refs[p & mask] = this.refs![from];
+      vals.copy(this.vals, from, p & mask);
     }
     this.fids = fids;
-    this.nums = nums;
-    this.refs = refs;
+    this.vals = vals;
     this.mask = mask;
   }
 

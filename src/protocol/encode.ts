@@ -351,21 +351,16 @@ export class Encoder {
   private packed(t: TopicRef, entries: FieldEntries, namesFrom: number, only?: ReadonlySet<string>): Offset {
     const w = this.pack;
     w.reset();
-    if (entries instanceof Map) {
-      // keys() + get(): no [name, value] array per field (this runs once per publish).
-      for (const name of entries.keys()) {
-        if (only && !only.has(name)) continue;
-        const id = t.fieldId(name);
-        w.entry(id, name, id >= namesFrom, entries.get(name)!);
-      }
-    } else {
-      for (const [name, v] of entries) {
-        if (only && !only.has(name)) continue;
-        const id = t.fieldId(name);
-        w.entry(id, name, id >= namesFrom, v);
-      }
-    }
+    // A Map by keys() + get(): no [name, value] array per field (this runs once per publish).
+    if (entries instanceof Map) for (const name of entries.keys()) this.packEntry(t, name, entries.get(name)!, namesFrom, only);
+    else for (const [name, v] of entries) this.packEntry(t, name, v, namesFrom, only);
     return this.b.createByteVector(w.take());
+  }
+
+  private packEntry(t: TopicRef, name: string, v: FieldValue | null, namesFrom: number, only?: ReadonlySet<string>): void {
+    if (only && !only.has(name)) return;
+    const id = t.fieldId(name);
+    this.pack.entry(id, name, id >= namesFrom, v);
   }
 
   /** A protocol-2 message from decoded entries as they are (ids and names kept): tests and tools. */
