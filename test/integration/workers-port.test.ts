@@ -9,6 +9,7 @@ import { Authenticator } from '../../src/server/auth.js';
 import { resolveOptions } from '../../src/server/options.js';
 import type { TickfanServer } from '../../src/index.js';
 import { startWorkerPool } from '../../src/workers/pool.js';
+import { freePort } from './helpers.js';
 
 const held: Server[] = [];
 const servers: TickfanServer[] = [];
@@ -23,14 +24,6 @@ async function takenPort(): Promise<number> {
   held.push(s);
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   return (s.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe('worker pool on port 0', () => {
