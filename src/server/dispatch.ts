@@ -44,6 +44,10 @@ export class Dispatch {
     const conn = s.conn;
     switch (m.type) {
       case 'hello':
+        // No protocol field (0 on the wire: FlatBuffers leaves a default out) asks
+        // for no change: a Hello sent only to carry a token keeps the connection
+        // in the protocol it speaks (protocol 1 on a new connection).
+        if (m.protocol === 0) return;
         if (m.protocol < PROTOCOL_VERSION || m.protocol > MAX_PROTOCOL) {
           sessions.fail(s, new TickfanError(ErrorCode.PROTOCOL_VERSION, `this server speaks protocols ${PROTOCOL_VERSION}–${MAX_PROTOCOL}; the client sent ${m.protocol}`));
           fanout.end(conn, CloseCode.PROTOCOL_ERROR, 'unsupported protocol version');
