@@ -1,23 +1,21 @@
 // The one place tickfan loads uWebSockets.js (and listens with it). The npm
-// build we use falls back to a slow pure-JavaScript server when its native
-// binary fails to load; we detect that and refuse to start rather than run
-// degraded in silence.
+// build we pin falls back to a slow pure-JavaScript server when its native
+// binary fails to load (upstream builds throw instead); we detect either and
+// refuse to start rather than run degraded in silence, saying what to install
+// for this runtime (uws-builds.ts).
 
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { ErrorCode, TickfanError } from '../protocol/index.js';
+import { currentRuntime, uwsAdvice, type Runtime } from './uws-builds.js';
 
 const require = createRequire(import.meta.url);
 
-/** Thrown at startup when uWebSockets.js is not running natively. */
+/** Thrown at startup when uWebSockets.js is not running natively; the message says what to install for this runtime. */
 export class NativeUwsMissingError extends Error {
   readonly code = 'TICKFAN_ERR_UWS_NOT_NATIVE';
-  constructor(detail: string) {
-    super(
-      `uWebSockets.js did not load its native binary (${detail}). tickfan refuses to run on the slow ` +
-        `pure-JavaScript fallback. It needs Linux x64 (or another platform the package ships) and Node.js ` +
-        `${process.versions.node.split('.')[0]} with ABI ${process.versions.modules}; reinstall with \`npm ci\`, and unset UWS_USE_FALLBACK.`,
-    );
+  constructor(detail: string, runtime: Runtime = currentRuntime()) {
+    super(`uWebSockets.js did not load its native binary (${detail}). tickfan refuses to run on a slow pure-JavaScript fallback. ${uwsAdvice(runtime)}`);
     this.name = 'NativeUwsMissingError';
   }
 }
@@ -49,6 +47,9 @@ export function loadUws(): typeof UWS {
   let mod: typeof UWS;
   try {
     mod = require('uWebSockets.js') as typeof UWS;
+  } catch (err) {
+    // Upstream builds throw when no binary matches (or the binary needs a newer glibc).
+    throw new NativeUwsMissingError(String((err as Error)?.message ?? err).replace(/\s+/g, ' ').trim().slice(0, 400));
   } finally {
     console.warn = warn;
     console.log = log;

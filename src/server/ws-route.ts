@@ -31,7 +31,7 @@ export function registerWebSocket(node: NodeParts): void {
     // (checked in `message`), while anything past twice ours is never read.
     maxPayloadLength: opts.maxPayloadBytes * 2,
     maxBackpressure: opts.hardCapBytes,
-    closeOnBackpressureLimit: 0,
+    // closeOnBackpressureLimit left at its default (off: the slow lane decides; its type differs between uWS.js builds).
     idleTimeout: opts.idleTimeoutSec,
     sendPingsAutomatically: true,
     compression: compressionOf(uws, opts.compression),

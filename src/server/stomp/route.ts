@@ -40,7 +40,7 @@ export function registerStompRoute(node: NodeParts, heartbeats: StompHeartbeats)
     // As on /ws: a message just over the limit gets an ERROR (checked in `received`), one past twice it is never read.
     maxPayloadLength: opts.maxPayloadBytes * 2,
     maxBackpressure: opts.hardCapBytes,
-    closeOnBackpressureLimit: 0,
+    // closeOnBackpressureLimit left at its default (off: the slow lane decides; its type differs between uWS.js builds).
     idleTimeout: opts.idleTimeoutSec,
     sendPingsAutomatically: true,
     compression: compressionOf(uws, opts.compression), // permessage-deflate as on /ws
