@@ -66,8 +66,12 @@ function atLeast(a: string, b: string): boolean {
 
 const OVERRIDE = (spec: string) => `"overrides": { "uWebSockets.js": "${spec}" }`;
 
-/** One or two sentences: what to install (or which runtime to use) so that uWebSockets.js loads natively here. */
-export function uwsAdvice(rt: Runtime): string {
+/**
+ * One or two sentences: what to install (or which runtime to use) so that
+ * uWebSockets.js loads natively here. `detail` is what the failed load said:
+ * a binary that needs a newer glibc than this system has is named as such.
+ */
+export function uwsAdvice(rt: Runtime, detail = ''): string {
   const major = Number(rt.node.split('.')[0]);
   const where = `${rt.platform}-${rt.arch}`;
   const here = `Node.js ${rt.node} (module ABI ${rt.modules}) on ${where}${rt.platform === 'linux' ? (rt.glibc ? ` with glibc ${rt.glibc}` : ' without glibc (musl)') : ''}`;
@@ -77,6 +81,14 @@ export function uwsAdvice(rt: Runtime): string {
     return `This is ${here}. uWebSockets.js ships binaries for glibc Linux only: use a glibc-based system or image (e.g. node:20-bookworm-slim). ${see}`;
   const pinned = PINNED_UWS.abis[rt.modules] !== undefined && PINNED_UWS.platforms.includes(where);
   const upstream = UPSTREAM_UWS.abis[rt.modules] !== undefined && UPSTREAM_UWS.platforms.includes(where);
+  const needs = /GLIBC_(\d+\.\d+)' not found/.exec(detail)?.[1];
+  if (needs && pinned)
+    return (
+      `This is ${here}, and the installed uWebSockets.js build needs glibc ${needs}. On Node.js 20 the pinned build (glibc ${PINNED_UWS.glibc}) loads here: ` +
+      `remove your "overrides" of uWebSockets.js and reinstall, or move to a system with glibc ${needs} or later. ${see}`
+    );
+  if (needs)
+    return `This is ${here}, and the installed uWebSockets.js build needs glibc ${needs}: move to a system with glibc ${needs} or later (Debian 13, Ubuntu 24.04), or run Node.js 20 with the pinned build (glibc ${PINNED_UWS.glibc}). ${see}`;
   if (pinned) {
     const glibc = rt.glibc && !atLeast(rt.glibc, PINNED_UWS.glibc) ? ` It needs glibc ${PINNED_UWS.glibc} or later.` : '';
     return `This is ${here}, which ${PINNED_UWS.name} supports: reinstall so that its binary is present (\`npm ci\`, or \`npm rebuild\`) and unset UWS_USE_FALLBACK.${glibc} ${see}`;

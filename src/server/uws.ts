@@ -15,7 +15,7 @@ const require = createRequire(import.meta.url);
 export class NativeUwsMissingError extends Error {
   readonly code = 'TICKFAN_ERR_UWS_NOT_NATIVE';
   constructor(detail: string, runtime: Runtime = currentRuntime()) {
-    super(`uWebSockets.js did not load its native binary (${detail}). tickfan refuses to run on a slow pure-JavaScript fallback. ${uwsAdvice(runtime)}`);
+    super(`uWebSockets.js did not load its native binary (${detail}). tickfan refuses to run on a slow pure-JavaScript fallback. ${uwsAdvice(runtime, detail)}`);
     this.name = 'NativeUwsMissingError';
   }
 }

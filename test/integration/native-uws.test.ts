@@ -47,6 +47,7 @@ M._load = function (request, ...rest) {
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/did not load its native binary \(.*GLIBC_2\.38' not found/);
       expect(r.stderr).toContain(`Node.js ${process.versions.node} (module ABI ${process.versions.modules})`);
+      expect(r.stderr).toContain('needs glibc 2.38');
       expect(r.stderr).toContain('docs/operations.md');
       expect(r.stdout).not.toMatch(/listening/);
     } finally {

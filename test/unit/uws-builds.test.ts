@@ -44,6 +44,14 @@ describe('uwsAdvice', () => {
     }
   });
 
+  it('a build that needs a newer glibc than this system has (an override on Node 20): back to the pinned build, or a newer system', () => {
+    const detail = "Error: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found (required by uws_linux_x64_115.node)";
+    const a = uwsAdvice(linux('20.19.0', '115'), detail);
+    expect(a).toContain('needs glibc 2.38');
+    expect(a).toContain('remove your "overrides" of uWebSockets.js');
+    expect(uwsAdvice(linux('22.11.0', '127'), detail)).toMatch(/needs glibc 2\.38: move to a system .* or run Node\.js 20/);
+  });
+
   it('musl (Alpine): a glibc-based image', () => {
     expect(uwsAdvice(linux('20.19.0', '115', null))).toMatch(/glibc Linux only.*bookworm/);
   });
