@@ -24,7 +24,10 @@ export async function serve(argv: string[]): Promise<void> {
   // Same logger as the server's (pino, JSON lines on stderr) unless the config replaces it.
   const log = pinoLog(resolveOptions({ ...cfg.options, log: () => {} }).logLevel);
   // `tickfan serve` uses every core unless told otherwise: one sequencer, one fan-out worker per core.
-  const workers = cfg.options.workers ?? availableParallelism();
+  // A cluster node runs one thread (one edge process per core instead), so there the default is 0
+  // and only a `workers` the user gave is worth a warning.
+  const inCluster = [cfg.options.nats ?? []].flat().length > 0;
+  const workers = cfg.options.workers ?? (inCluster ? 0 : availableParallelism());
   // Graceful stop: stop accepting, tell every client 1001 "going away" (they
   // resume elsewhere), then exit; a stop that hangs is cut short. Installed
   // before the server starts, so a signal that comes early is handled too.

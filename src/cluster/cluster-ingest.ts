@@ -2,6 +2,9 @@
 // sequenced here; any other is forwarded to its origin (NATS request on
 // `<prefix>.pub.<shard>`) and acknowledged with the origin's version and
 // epoch. Permissions were checked before, at this node, with its tokens.
+// Without NATS, or with the shard's origin known gone, it fails at once
+// (NO_RESPONDER); an origin that does not answer within publishTimeoutMs
+// gives REQUEST_TIMEOUT (the publish may or may not have been applied).
 
 import { validateTopic, type TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
@@ -40,6 +43,11 @@ export class ClusterIngest implements Ingest {
     if (this.link.state !== 'connected') {
       this.cstats.forwardFailures++;
       throw new TickfanError(ErrorCode.NO_RESPONDER, `this node has lost NATS for now (reconnecting): the publish to ${topic} was not applied`);
+    }
+    // Its origin left, or has not been heard of for a while (stopped, cut off): no point waiting for an answer.
+    if (!this.layout.isLive(shard)) {
+      this.cstats.forwardFailures++;
+      throw new TickfanError(ErrorCode.NO_RESPONDER, `the origin of shard ${shard}/${n} has left or gone quiet: the publish to ${topic} was not applied (try again once it is back)`);
     }
     this.cstats.forwardedOut++;
     try {

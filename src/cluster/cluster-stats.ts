@@ -6,20 +6,26 @@ import type { ClusterRole } from '../server/option-types.js';
 import type { NatsLink } from './nats-link.js';
 
 /** Why an edge took an image of a topic instead of the next update. */
-export const HEAL_KINDS = ['gap', 'epoch', 'reconnect', 'interest', 'origin'] as const;
+export const HEAL_KINDS = ['gap', 'epoch', 'reconnect', 'interest', 'origin', 'beat'] as const;
 export type HealKind = (typeof HEAL_KINDS)[number];
 
 export class ClusterStats {
   /** Images applied (replica reset to the origin's exact state), by why they were asked for. */
-  readonly heals: Record<HealKind, number> = { gap: 0, epoch: 0, reconnect: 0, interest: 0, origin: 0 };
+  readonly heals: Record<HealKind, number> = { gap: 0, epoch: 0, reconnect: 0, interest: 0, origin: 0, beat: 0 };
   imageRequests = 0;
   imageFailures = 0;
   /** Versions an edge's replicas jumped forward by images (what the heals made up for). */
   healedVersions = 0;
   updatesIn = 0;
   duplicates = 0;
-  /** Updates dropped while their topic waited for an image (the image includes them). */
+  /** Updates that arrived while their topic waited for an image: kept and replayed on it (heal-buffer.ts). */
+  heldWhileHealing = 0;
+  /** Of those, updates the image already included (dropped) or that did not chain onto it (the topic asked again). */
   droppedWhileHealing = 0;
+  /** Version heartbeats received from origins (an edge), or sent (an origin). */
+  beats = 0;
+  /** Topics a version heartbeat showed behind here (then healed by image: heals.beat). */
+  behindAtBeat = 0;
   /** Origin time of the last update applied → when it was applied, ms. */
   lagMs = 0;
   lastUpdateAt = 0;

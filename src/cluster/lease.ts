@@ -3,6 +3,10 @@
 // the key with a create (refused while another origin holds it), renews it by
 // compare-and-set every 2 s and deletes it when it stops; if it dies, the key
 // expires and another origin may take the shard. One sequencer per topic.
+// A starting origin that finds the lease held watches it: renewed, its holder
+// is alive and this one refuses at once; not renewed (the holder crashed and
+// this is its restart), it waits for the lease to expire, up to leaseWaitMs,
+// so that a supervisor restarting a crashed origin need not retry blindly.
 
 import { Kvm, type KV } from '@nats-io/kv';
 import { hostname } from 'node:os';
@@ -62,8 +66,12 @@ export class ShardLease {
     this.timer.unref();
   }
 
-  /** Takes the shard's lease; rejects with ShardTakenError while another origin holds it. */
-  static async take(link: NatsLink, bucket: string, shard: Shard, id: string, log: LogFn): Promise<ShardLease> {
+  /**
+   * Takes the shard's lease; rejects with ShardTakenError while a live
+   * origin holds it, or when one that stopped renewing it still holds it
+   * after `waitMs`.
+   */
+  static async take(link: NatsLink, bucket: string, shard: Shard, id: string, log: LogFn, waitMs = 0): Promise<ShardLease> {
     let kv: KV;
     try {
       kv = await new Kvm(link.nc).create(bucket, { history: 1, ttl: LEASE_TTL_MS });
@@ -80,16 +88,40 @@ export class ShardLease {
       }
     }
     const me: LeaseHolder = { id, shard: shardName(shard), host: hostname(), pid: process.pid, since: Date.now() };
-    try {
-      const rev = await kv.create(keyOf(shard), JSON.stringify(me));
-      return new ShardLease(kv, link, shard, me, rev, log);
-    } catch (err) {
-      const holder = await ShardLease.holder(kv, keyOf(shard)).catch(() => null);
-      throw new ShardTakenError(
-        `shard ${shardName(shard)} is held by ${describe(holder)}: a second origin for the same shard refuses to start (it may take the shard ${LEASE_TTL_MS / 1000} s after that one stops renewing its lease)`,
-        holder,
-        { cause: err },
-      );
+    const key = keyOf(shard);
+    const deadline = Date.now() + waitMs;
+    let seen: { revision: number; at: number } | null = null;
+    for (;;) {
+      try {
+        const rev = await kv.create(key, JSON.stringify(me));
+        if (seen) log('info', `shard ${shardName(shard)}: the lease of the origin before expired; this origin holds it now`);
+        return new ShardLease(kv, link, shard, me, rev, log);
+      } catch (err) {
+        const e = await kv.get(key).catch(() => null);
+        const holder = e && e.operation === 'PUT' ? e.json<LeaseHolder>() : null;
+        const refuse = (why: string) =>
+          new ShardTakenError(`shard ${shardName(shard)} is held by ${describe(holder)}: ${why}`, holder, { cause: err });
+        if (e && e.operation === 'PUT') {
+          // Renewed since we first looked: its holder is alive.
+          if (seen && e.revision !== seen.revision) {
+            throw refuse('a live origin (it renewed its lease) already sequences it, and a second origin for the same shard refuses to start');
+          }
+          if (!seen) {
+            seen = { revision: e.revision, at: Date.now() };
+            if (waitMs > 0) {
+              log('warn', `shard ${shardName(shard)} is held by ${describe(holder)}; if that origin is gone its lease expires ${LEASE_TTL_MS / 1000} s after its last renewal: waiting up to ${waitMs} ms (a live holder renews within ${LEASE_RENEW_MS / 1000} s, and then this origin refuses)`, { holder });
+            }
+          }
+        }
+        if (Date.now() >= deadline) {
+          throw refuse(
+            waitMs > 0
+              ? `its lease did not expire within leaseWaitMs (${waitMs} ms); a second origin for the same shard refuses to start`
+              : `a second origin for the same shard refuses to start (it may take the shard ${LEASE_TTL_MS / 1000} s after that one stops renewing its lease; leaseWaitMs waits for that)`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
+      }
     }
   }
 

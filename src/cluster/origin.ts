@@ -2,7 +2,8 @@
 // publish (its own clients', HTTP, edges' forwarded ones, the demo feed) goes
 // out on `<prefix>.u.<topic>` as the encoded update the workers' ring carries
 // (head + the protocol-2 Delta2); it answers forwarded publishes, image
-// requests and layout requests, and announces itself every 2 s.
+// requests and layout requests, announces itself every 2 s, and sends its
+// edges version heartbeats (version-beats.ts) every `clusterHeartbeatMs`.
 
 import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
 import { TopicPattern, type Topic, type TopicStore } from '../engine/index.js';
@@ -19,12 +20,17 @@ import { STATUS_HEADER, decodeJson, encodeJson, errorReply, imageToJson, readPub
 import type { NatsLink } from './nats-link.js';
 import { shardName, shardOf, type Shard } from './shard.js';
 import type { Subjects } from './subjects.js';
+import { BeatPlanner } from './version-beats.js';
 
 export class Origin {
   private readonly enc = new Encoder();
   private readonly subs: Subscription[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private beatTimer: NodeJS.Timeout | null = null;
+  private readonly beats = new BeatPlanner();
   private readonly since = Date.now();
+  /** Diagnostics (loseUpdates): sequenced updates still to be kept off NATS, as if lost on the way. */
+  private toLose = 0;
 
   constructor(
     private readonly id: string,
@@ -37,6 +43,7 @@ export class Origin {
     private readonly stats: ServerStats,
     private readonly cstats: ClusterStats,
     private readonly log: LogFn,
+    private readonly beatMs: number,
   ) {}
 
   owns(topic: string): boolean {
@@ -54,6 +61,10 @@ export class Origin {
     const delta2 = this.enc.delta2(t, a.base, a.version, changes, { namesFrom: a.namesFrom, bind: false });
     const body = encodeUpdate({ ts: t.ts, epoch: t.epoch, topicId: t.id, topic }, delta2);
     try {
+      if (this.toLose > 0) {
+        this.toLose--;
+        throw new Error('lost on purpose (diagnostics)');
+      }
       this.link.nc.publish(this.subjects.update(topic), body);
       this.cstats.sent(body.byteLength);
     } catch (err) {
@@ -62,8 +73,14 @@ export class Origin {
       this.log('warn', `NATS refused the update of ${topic} v${a.version} (${(err as Error).message}); edges heal at its next update`);
     }
     this.stats.publishes++;
+    this.beats.touched(t);
     this.fanout.accepted(a, delta2);
     return { topic, epoch: t.epoch, version: a.version };
+  }
+
+  /** Diagnostics for tests and fault drills: the next `n` updates are not sent to the edges (they must notice by version). */
+  loseUpdates(n: number): void {
+    this.toLose = n;
   }
 
   /** Answers forwarded publishes, image, layout requests and edges' stale reports; announces itself. */
@@ -77,6 +94,21 @@ export class Origin {
     this.announce();
     this.timer = setInterval(() => this.announce(), ANNOUNCE_MS);
     this.timer.unref();
+    this.beatTimer = setInterval(() => this.beat(), this.beatMs);
+    this.beatTimer.unref();
+  }
+
+  /** One version heartbeat: the versions of recently published topics and of a slice of all. */
+  private beat(): void {
+    if (this.link.state !== 'connected' || !this.lease.held) return;
+    const limit = Math.max(1024, Math.floor((this.link.nc.info?.max_payload ?? 1024 * 1024) / 2));
+    const mine = () => [...this.store.all()].filter((t) => this.owns(t.name));
+    try {
+      for (const body of this.beats.next(mine, limit)) this.link.nc.publish(this.subjects.beat(this.shard.index), body);
+      this.cstats.beats++;
+    } catch (err) {
+      this.log('warn', `a version heartbeat was not sent (${(err as Error).message})`);
+    }
   }
 
   private announcement(state: Announcement['state']): Uint8Array {
@@ -169,7 +201,8 @@ export class Origin {
   /** Tells the edges it leaves (they flag its topics stale at once) and stops answering. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.timer = this.beatTimer = null;
     if (this.link.state === 'connected') this.link.nc.publish(this.subjects.origins, this.announcement('leaving'));
     for (const s of this.subs) s.unsubscribe();
   }

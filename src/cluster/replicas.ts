@@ -2,10 +2,14 @@
 // and handed to fan-out, exactly as a fan-out worker does with its ring. A
 // gap (a version skipped, another epoch: an origin restart) is healed the way
 // a client heals: one image request to the topic's origin, then every client
-// gets its catch-up. NATS lost: every replica is flagged stale; back: every
-// one is healed by image and flagged ok. Nothing wrong is ever delivered.
+// gets its catch-up. Updates that arrive while a topic waits for its image
+// are kept and replayed on it (heal-buffer.ts): a replica is never called
+// current below a version this edge has seen. Origins' version heartbeats
+// (version-beats.ts) show a replica that fell behind on a quiet topic. NATS
+// lost: every replica is flagged stale; back: every one is healed by image
+// and flagged ok. Nothing wrong is ever delivered.
 
-import type { Msg } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 import { TopicPattern, isPattern, type Topic, type TopicStore } from '../engine/index.js';
 import { decodeEncoded, type Delta2Msg } from '../protocol/index.js';
 import type { Fanout } from '../server/fanout/index.js';
@@ -14,20 +18,24 @@ import { applyUpdate, readUpdate, type TopicImage } from '../server/replication.
 import type { ServerStats } from '../server/stats.js';
 import type { ClusterStats, HealKind } from './cluster-stats.js';
 import type { EdgeInterest } from './edge-interest.js';
+import { HealBuffer } from './heal-buffer.js';
 import { fetchImages } from './image-fetch.js';
 import type { Layout } from './layout.js';
 import { STATUS_HEADER, decodeJson, encodeJson } from './messages.js';
 import type { NatsLink } from './nats-link.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Subjects } from './subjects.js';
+import { readBeat } from './version-beats.js';
 
 const RETRY_MAX_MS = 5_000;
 /** A name or pattern no client wants any more is still followed this long (clients that come back soon find it current). */
 export const LINGER_MS = 5_000;
 
 export class Replicas {
-  /** Topics waiting for an image: their updates are dropped (the image includes them). */
+  /** Topics waiting for an image: their updates are kept in `held` and replayed on it. */
   private readonly healing = new Set<string>();
+  private readonly held = new HealBuffer();
+  private beatSub: Subscription | null = null;
   private readonly gaps = new Map<string, HealKind>();
   private gapTimer: NodeJS.Timeout | null = null;
   /** Per shard, the patterns of image requests on their way: a gap they cover waits for them. */
@@ -116,6 +124,7 @@ export class Replicas {
     for (const t of this.store.matching(TopicPattern.parse(source, this.store.limits.maxTopicLength))) {
       if (this.owned(t.name) || this.interest.follows(t.name)) continue;
       this.setHealing(t.name, false);
+      this.held.forget(t.name);
       if (!t.stale) this.flag(t, true);
     }
   }
@@ -146,10 +155,6 @@ export class Replicas {
     if (this.owned(name) || this.closed) return;
     const status = msg.headers?.get(STATUS_HEADER);
     if (status) return this.status(name, status === 'stale', msg.data);
-    if (this.healing.has(name)) {
-      this.cstats.droppedWhileHealing++;
-      return;
-    }
     let u: ReturnType<typeof readUpdate>;
     let d: Delta2Msg;
     try {
@@ -159,6 +164,7 @@ export class Replicas {
       this.log('error', `undecodable update on ${msg.subject}: ${(err as Error).message}`);
       return this.gap(name, 'gap');
     }
+    if (this.healing.has(name)) return this.hold(name, u.epoch, d.version, msg.data);
     const t = this.store.get(name);
     if (t && t.epoch === u.epoch && d.version <= t.version) {
       this.cstats.duplicates++; // also subscribed by another pattern, or already in an image
@@ -172,11 +178,47 @@ export class Replicas {
       this.fanout.accepted(a, u.delta2.slice());
       return;
     }
-    if (this.covered(name)) {
-      this.cstats.droppedWhileHealing++;
+    // Not the next version: kept, so that the image it waits for is never taken as current below it.
+    this.hold(name, u.epoch, d.version, msg.data);
+    if (!this.covered(name)) this.gap(name, t && t.epoch !== u.epoch ? 'epoch' : 'gap');
+  }
+
+  private hold(name: string, epoch: number, version: number, body: Uint8Array): void {
+    this.held.hold(name, epoch, version, body);
+    this.cstats.heldWhileHealing++;
+  }
+
+  /** Follows the origins' version heartbeats (see version-beats.ts). */
+  start(): void {
+    this.beatSub = this.link.nc.subscribe(this.subjects.beat('*'), { callback: (err, m) => void (err || this.onBeat(m.data)) });
+  }
+
+  /** An origin's version heartbeat: a followed replica older than it (or missing) heals by image. */
+  onBeat(data: Uint8Array): void {
+    if (this.closed) return;
+    let entries: ReturnType<typeof readBeat>;
+    try {
+      entries = readBeat(data);
+    } catch (err) {
+      this.log('warn', `bad version heartbeat: ${(err as Error).message}`);
       return;
     }
-    this.gap(name, t && t.epoch !== u.epoch ? 'epoch' : 'gap');
+    this.cstats.beats++;
+    let behind = 0;
+    let example = '';
+    for (const [name, epoch, version] of entries) {
+      if (this.owned(name) || this.healing.has(name) || !this.interest.follows(name) || this.covered(name)) continue;
+      const t = this.store.get(name);
+      // Current, or newer than a late beat of an origin that has since restarted.
+      if (t && (t.epoch > epoch || (t.epoch === epoch && t.version >= version))) continue;
+      behind++;
+      example ||= `${name} at ${t ? `${t.epoch}/${t.version}` : 'nothing'} here, ${epoch}/${version} at its origin`;
+      this.gap(name, t && t.epoch !== epoch ? 'epoch' : 'beat');
+    }
+    if (behind) {
+      this.cstats.behindAtBeat += behind;
+      this.log('warn', `version heartbeat: ${behind} replica topic(s) behind their origin (${example}): healing`);
+    }
   }
 
   private status(name: string, stale: boolean, data: Uint8Array): void {
@@ -246,6 +288,8 @@ export class Replicas {
         got.add(img.name);
         this.apply(img, kind);
       }
+      // Updates kept for a topic this answer left out (it began after the image was taken): replayed, or healed again.
+      for (const name of this.held.names()) if (!got.has(name) && !this.healing.has(name) && patterns.some((p) => p.matches(name))) this.replay(name);
       // No origin for the shard now (null) or it lacks some: what this edge holds of them is not current.
       if (exhaustive || images === null) this.notHeld(shard, patterns, got);
     } catch (err) {
@@ -268,25 +312,64 @@ export class Replicas {
     const n = this.layout.of;
     for (const t of this.store.all()) {
       if (got.has(t.name) || this.owned(t.name) || shardOf(t.name, n) !== shard || !patterns.some((p) => p.matches(t.name))) continue;
-      if (!keepHealing) this.setHealing(t.name, false);
+      if (!keepHealing) {
+        this.setHealing(t.name, false);
+        this.held.forget(t.name);
+      }
       if (!t.stale) this.flag(t, true);
     }
   }
 
-  /** Sets a replica to the origin's exact image; fan-out gives each client its catch-up. */
+  /**
+   * Sets a replica to the origin's exact image (fan-out gives each client its
+   * catch-up), then replays the updates that arrived while it was awaited.
+   */
   private apply(img: TopicImage, kind: HealKind): void {
     if (this.owned(img.name)) return;
     this.setHealing(img.name, false);
     const t = this.store.get(img.name);
     if (t && t.epoch === img.epoch && t.version >= img.version) {
       if (t.version === img.version && t.stale !== img.stale) this.flag(t, img.stale);
-      return;
+    } else {
+      if (t && t.epoch === img.epoch) this.cstats.healedVersions += img.version - t.version;
+      const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
+      this.fanout.resynced(topic, created);
+      if (topic.stale !== img.stale) this.flag(topic, img.stale);
+      this.cstats.heals[kind]++;
     }
-    if (t && t.epoch === img.epoch) this.cstats.healedVersions += img.version - t.version;
-    const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
-    this.fanout.resynced(topic, created);
-    if (topic.stale !== img.stale) this.flag(topic, img.stale);
-    this.cstats.heals[kind]++;
+    this.replay(img.name);
+  }
+
+  /**
+   * The updates kept while `name` healed, applied in order on top of its
+   * image; those the image already holds are dropped. If the replica is then
+   * still below the newest version this edge heard of (one did not chain on,
+   * or more arrived than were kept), it is not current: it heals again.
+   */
+  private replay(name: string): void {
+    const held = this.held.take(name);
+    if (!held) return;
+    if (!this.store.get(name)) return this.gap(name, 'gap');
+    for (const h of held.updates) {
+      const t = this.store.get(name)!;
+      if (h.epoch === t.epoch && h.version <= t.version) {
+        this.cstats.droppedWhileHealing++;
+        continue;
+      }
+      const u = readUpdate(h.body);
+      const a = applyUpdate(this.store, u, decodeEncoded(u.delta2) as Delta2Msg);
+      if (!a) {
+        this.cstats.droppedWhileHealing++;
+        break;
+      }
+      this.cstats.applied(u.ts);
+      this.stats.publishes++;
+      // `h.body` is this buffer's own copy: fan-out may keep it.
+      this.fanout.accepted(a, u.delta2);
+    }
+    const t = this.store.get(name)!;
+    const { epoch, version } = held.last;
+    if (epoch > t.epoch || (epoch === t.epoch && version > t.version)) this.gap(name, epoch === t.epoch ? 'gap' : 'epoch');
   }
 
   close(): void {
@@ -294,6 +377,8 @@ export class Replicas {
     for (const t of this.lingering.values()) clearTimeout(t);
     this.lingering.clear();
     if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.beatSub?.unsubscribe();
+    this.held.clear();
     this.interest.close();
   }
 }

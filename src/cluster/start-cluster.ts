@@ -34,6 +34,8 @@ export interface ClusterServer extends TickfanServer {
     owns(topic: string): boolean;
     /** Diagnostics: stops reading from NATS for `ms` (the server then cuts this node as a slow consumer). */
     stallNats(ms: number): void;
+    /** Diagnostics (an origin): the next `n` updates it sequences never reach NATS, as if lost on the way. */
+    loseUpdates(n: number): void;
   };
 }
 
@@ -49,7 +51,7 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
   const link = await NatsLink.open(servers, id, log);
   let lease: ShardLease | null = null;
   try {
-    if (shard) lease = await ShardLease.take(link, subjects.leaseBucket, shard, id, log);
+    if (shard) lease = await ShardLease.take(link, subjects.leaseBucket, shard, id, log, opts.leaseWaitMs);
     // Origins number their topics i, i + n, i + 2n, … so ids from different origins never meet on one connection.
     const store = new TopicStore(opts.limits, undefined, shard ? { first: shard.index, step: shard.of } : undefined);
     const cstats = new ClusterStats(role, shard ? shardName(shard) : null, id, link);
@@ -60,8 +62,8 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
       auth,
       store,
       ingest: ({ fanout, stats }) => {
-        if (shard && lease) origin = new Origin(id, shard, link, subjects, lease, store, fanout, stats, cstats, log);
-        return new ClusterIngest(origin, store, link, subjects, layout, cstats, opts.requestTimeoutMs);
+        if (shard && lease) origin = new Origin(id, shard, link, subjects, lease, store, fanout, stats, cstats, log, opts.clusterHeartbeatMs);
+        return new ClusterIngest(origin, store, link, subjects, layout, cstats, opts.publishTimeoutMs);
       },
       ops: {
         health: () => ({ status: link.state === 'connected' ? 'ok' : 'degraded', cluster: cstats.toJSON() }),
@@ -73,6 +75,7 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
     if (edge) {
       const r = (replicas = new Replicas(store, fanout, stats, cstats, link, subjects, layout, shard, log));
       r.interest = new EdgeInterest(link, subjects, store.limits.maxTopicLength, (m) => r.onMessage(m));
+      r.start();
       fanout.watch({ interest: (source, wanted) => (wanted ? r.wanted(source) : r.unwanted(source)) });
       link.on('down', () => r.down());
       link.on('up', () => r.up());
@@ -126,7 +129,7 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
         fanout.setStale(t, stale);
       },
       stallWorker: () => Promise.reject(new TickfanError(ErrorCode.BAD_REQUEST, 'a cluster node runs without workers')),
-      cluster: { role, id, shard: shard ? shardName(shard) : null, stats: cstats, owns, stallNats: (ms) => link.stall(ms) },
+      cluster: { role, id, shard: shard ? shardName(shard) : null, stats: cstats, owns, stallNats: (ms) => link.stall(ms), loseUpdates: (n) => (origin as Origin | null)?.loseUpdates(n) },
       async close() {
         if (closed) return;
         closed = true;

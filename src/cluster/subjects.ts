@@ -30,6 +30,11 @@ export class Subjects {
     return `${this.prefix}.stale.${i}`;
   }
 
+  /** Version heartbeats of the origin of shard `i` (`*`: every shard's). */
+  beat(i: number | '*'): string {
+    return `${this.prefix}.beat.${i}`;
+  }
+
   /** Origins announce themselves here every few seconds (and when they leave). */
   get origins(): string {
     return `${this.prefix}.origins`;

@@ -80,6 +80,12 @@ export interface ServerOptions {
   /** This origin's shard of the topics, `i/n` (1-based). */
   shard: string;
   natsPrefix: string;
+  /** An origin's version heartbeats to its edges, ms apart (see Running a cluster: Faults). */
+  clusterHeartbeatMs: number;
+  /** Longest a publish forwarded to its origin waits for the origin's answer (ms). */
+  publishTimeoutMs: number;
+  /** Longest a starting origin waits for a shard lease that its crashed predecessor still holds (ms). */
+  leaseWaitMs: number;
   demoPage: boolean;
   name: string;
   logLevel: LogLevel;

@@ -202,7 +202,7 @@ describe('cluster: one origin, two edges', () => {
     const edge = (await http(a.port, 'GET', '/healthz')).body as { status: string; cluster: Record<string, unknown> };
     expect(edge.status).toBe('ok');
     expect(edge.cluster).toMatchObject({ role: 'edge', shard: null, nats: { state: 'connected' }, updatesIn: 1 });
-    expect(edge.cluster.heals).toEqual({ gap: 0, epoch: 0, reconnect: 0, interest: 0, origin: 0 });
+    expect(edge.cluster.heals).toEqual({ gap: 0, epoch: 0, beat: 0, reconnect: 0, interest: 0, origin: 0 });
     const org = (await http(origin.port, 'GET', '/healthz')).body as { cluster: Record<string, unknown> };
     expect(org.cluster).toMatchObject({ role: 'origin', shard: '1/1', updatesOut: 1 });
     const metrics = (await http(a.port, 'GET', '/metrics')).body as string;
