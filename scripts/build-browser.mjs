@@ -28,5 +28,5 @@ await build({
 writeFileSync(join(root, 'dist/browser/tickfan.d.ts'), "export * from '../client/index.js';\n");
 const size = statSync(out).size;
 const gz = gzipSync(readFileSync(out)).length;
-// The README quotes these figures ("## Browsers").
+// docs/browsers-and-sse.md quotes these figures ("The SDK bundle").
 console.log(`dist/browser/tickfan.js: ${(size / 1000).toFixed(1)} kB minified, ${(gz / 1000).toFixed(1)} kB gzipped (${size} / ${gz} bytes)`);

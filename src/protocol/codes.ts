@@ -1,5 +1,5 @@
 // Every protocol error code and WebSocket close code tickfan uses, in one place.
-// The README lists them; test/unit/codes.test.ts keeps the two in step.
+// docs/protocol.md lists them; test/unit/codes.test.ts keeps the two in step.
 
 /** Codes carried by the protocol's Error message (and by HTTP error bodies). */
 export const ErrorCode = {
@@ -28,7 +28,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** What each error code means, for people (README, logs, HTTP bodies). */
+/** What each error code means, for people (docs/protocol.md, logs, HTTP bodies). */
 export const ERROR_CODE_TEXT: Record<ErrorCode, string> = {
   [ErrorCode.BAD_FRAME]: 'the frame is not a valid tickfan message (bad size prefix, offsets or vector lengths)',
   [ErrorCode.UNKNOWN_MESSAGE]: 'the message type is unknown or is not one a client may send',

@@ -1,6 +1,6 @@
 // The option table (option-table.ts) as people read it: the settings part of
-// `tickfan serve --help`, and the README's configuration table (a test keeps
-// README.md equal to optionsMarkdown()).
+// `tickfan serve --help`, and the configuration reference's table (a test keeps
+// docs/configuration.md equal to optionsMarkdown()).
 
 import { OPTION_ENTRIES, type OptionEntry } from './option-table.js';
 
@@ -49,7 +49,7 @@ export function serveOptionsHelp(): string {
   const line = (flag: string, doc: string, extra: string[]) => `  ${flag.padEnd(34)} ${doc}${extra.length ? ` [${extra.join('; ')}]` : ''}`;
   const lines = [
     'serve options (file < environment < flags; [default; environment variable]):',
-    line('--config FILE', 'JSON or YAML file: any startServer() option, nested (README: Configuration)', ['TICKFAN_CONFIG']),
+    line('--config FILE', 'JSON or YAML file: any startServer() option, nested (docs/configuration.md)', ['TICKFAN_CONFIG']),
   ];
   for (const e of OPTION_ENTRIES) {
     if (!e.flag) continue;
@@ -64,7 +64,7 @@ export function serveOptionsHelp(): string {
 
 const cell = (s: string) => s.replaceAll('|', '\\|');
 
-/** The README's configuration table: every setting, with its flag, environment variable, default and accepted values. */
+/** The configuration table of docs/configuration.md: every setting, with its flag, environment variable, default and accepted values. */
 export function optionsMarkdown(): string {
   const rows = OPTION_ENTRIES.map((e) =>
     [`\`${e.path}\``, e.flag ? `\`--${e.flag}\`` : '—', e.env ? `\`${e.env}\`` : '—', shownDefault(e) ?? '—', accepts(e), e.doc].map(cell).join(' | '),

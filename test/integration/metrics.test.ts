@@ -1,5 +1,5 @@
 // GET /metrics in Prometheus text format (prom-client): every metric the
-// README lists is there, and each one moves with what the server does.
+// operations doc (docs/operations.md) lists is there, and each one moves with what the server does.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Encoder } from '../../src/protocol/index.js';

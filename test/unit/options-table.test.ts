@@ -1,6 +1,6 @@
 // The option table (src/server/option-table.ts) is the one description of every
 // setting: these tests check that validation, the environment and flag layers,
-// `serve --help` and the README's configuration table all follow it.
+// `serve --help` and the configuration reference (docs/configuration.md) all follow it.
 
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,11 @@ import { optionsMarkdown, serveOptionsHelp } from '../../src/server/option-docs.
 import { DEMO_OPTION, OPTION_ENTRIES, SERVER_OPTION_TABLE, type OptionEntry } from '../../src/server/option-table.js';
 import { DEFAULT_OPTIONS, OptionError, resolveOptions } from '../../src/server/options.js';
 
-const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const CONFIG_DOC = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
+const SECURITY_DOC = fileURLToPath(new URL('../../docs/security.md', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** README.md and every page of docs/. */
+const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const CLI_DIR = fileURLToPath(new URL('../../src/cli', import.meta.url));
 const BEGIN = /<!-- options:begin[^>]*-->\n/;
 const END = '<!-- options:end -->';
@@ -112,20 +116,25 @@ describe('what people read', () => {
     expect(fileOnly).toEqual(OPTION_ENTRIES.filter((e) => !e.flag && e.type !== 'function').map((e) => e.path));
   });
 
-  it('the README configuration table is the one the option table makes (TICKFAN_UPDATE_README=1 rewrites it)', () => {
-    const text = readFileSync(README, 'utf8');
+  it('the configuration doc\'s table is the one the option table makes (TICKFAN_UPDATE_DOCS=1 rewrites it)', () => {
+    const text = readFileSync(CONFIG_DOC, 'utf8');
     const begin = BEGIN.exec(text);
     const end = text.indexOf(END);
-    expect(begin && end > begin.index, 'README.md has the <!-- options:begin --> … <!-- options:end --> markers').toBe(true);
+    expect(begin && end > begin.index, 'docs/configuration.md has the <!-- options:begin --> … <!-- options:end --> markers').toBe(true);
     const from = begin!.index + begin![0].length;
     const want = `${optionsMarkdown()}\n`;
-    if (process.env.TICKFAN_UPDATE_README === '1' && text.slice(from, end) !== want) writeFileSync(README, text.slice(0, from) + want + text.slice(end));
-    else expect(text.slice(from, end), 'README.md is out of date: run TICKFAN_UPDATE_README=1 npx vitest run test/unit/options-table.test.ts').toBe(want);
+    // TICKFAN_UPDATE_README is the name this switch had while the table lived in the README.
+    const update = process.env.TICKFAN_UPDATE_DOCS === '1' || process.env.TICKFAN_UPDATE_README === '1';
+    if (update && text.slice(from, end) !== want) writeFileSync(CONFIG_DOC, text.slice(0, from) + want + text.slice(end));
+    else expect(text.slice(from, end), 'docs/configuration.md is out of date: run TICKFAN_UPDATE_DOCS=1 npx vitest run test/unit/options-table.test.ts').toBe(want);
   });
 
-  it('the README limits table names the flag and environment variable the option table gives', () => {
-    const text = readFileSync(README, 'utf8');
-    const limits = text.slice(text.indexOf('### Limits'), text.indexOf('### Stale topics'));
+  it('the limits table (docs/security.md) names the flag and environment variable the option table gives', () => {
+    const text = readFileSync(SECURITY_DOC, 'utf8');
+    const from = text.indexOf('\n## Limits\n');
+    expect(from).toBeGreaterThan(-1);
+    const next = text.indexOf('\n## ', from + 1);
+    const limits = text.slice(from, next === -1 ? undefined : next);
     const byPath = new Map(OPTION_ENTRIES.map((e) => [e.path, e]));
     let rows = 0;
     for (const line of limits.split('\n')) {
@@ -139,11 +148,13 @@ describe('what people read', () => {
     expect(rows).toBeGreaterThan(10);
   });
 
-  it('every TICKFAN_* setting the README mentions is in the option table', () => {
+  it('every TICKFAN_* setting the README and docs/ mention is in the option table', () => {
     // Besides the server's settings: the variables the command line reads itself (TICKFAN_URL, TICKFAN_TOKEN, …).
     const cliEnv = [...readdirSync(CLI_DIR)].flatMap((f) => [...readFileSync(join(CLI_DIR, f), 'utf8').matchAll(/process\.env\.(TICKFAN_[A-Z_]+)/g)].map((m) => m[1]!));
-    const known = new Set([...OPTION_ENTRIES.map((e) => e.env), 'TICKFAN_CONFIG', 'TICKFAN_QUIET', ...cliEnv]);
-    const named = [...readFileSync(README, 'utf8').matchAll(/\bTICKFAN_[A-Z_]*[A-Z]\b/g)].map((m) => m[0]).filter((n) => !n.startsWith('TICKFAN_ERR_'));
-    expect(named.filter((n) => !known.has(n))).toEqual([]);
+    const known = new Set([...OPTION_ENTRIES.map((e) => e.env), 'TICKFAN_CONFIG', 'TICKFAN_QUIET', 'TICKFAN_UPDATE_DOCS', ...cliEnv]);
+    for (const doc of DOCS) {
+      const named = [...readFileSync(join(ROOT, doc), 'utf8').matchAll(/\bTICKFAN_[A-Z_]*[A-Z]\b/g)].map((m) => m[0]).filter((n) => !n.startsWith('TICKFAN_ERR_'));
+      expect(named.filter((n) => !known.has(n)), doc).toEqual([]);
+    }
   });
 });
