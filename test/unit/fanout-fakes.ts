@@ -3,7 +3,7 @@
 // a careful client would — in protocol 1, or in protocol 2 once the Welcome
 // announcing it arrived (topic ids and field dictionaries through a
 // Protocol2Reader, as the SDK does) — and uWS's topic publish. `rig()` wires
-// them to a real Fanout.
+// them to a real Fanout. The uWS stand-in is in fanout-fake-uws.ts.
 
 import { TopicStore, type Accepted, type EngineLimits } from '../../src/engine/index.js';
 import {
@@ -27,6 +27,7 @@ import {
 import { Conn, Fanout, type Clock, type FanoutOptions, type TimerHandle } from '../../src/server/fanout/index.js';
 import { SendStatus, type NativeTopics, type Sink } from '../../src/server/sink.js';
 import { ServerStats } from '../../src/server/stats.js';
+import { FakeUws } from './fanout-fake-uws.js';
 
 // ------------------------------------------------------------------ clock
 
@@ -175,35 +176,8 @@ export class FakeClock implements Clock {
 
 // ------------------------------------------------------------------ uWS stand-in
 
-/** Plays uWebSockets.js's topic registry: `publish` delivers a frame to every sink subscribed to the topic. */
-export class FakeUws {
-  private readonly members = new Map<string, Set<FakeSink>>();
-  /** Native publishes made (one per channel per turn with news). */
-  publishes = 0;
-
-  /** Pass to `fanout.setBroadcaster`: uWS's `app.publish(topic, frame)`. */
-  readonly broadcast = (uwsTopic: string, frame: Uint8Array): void => {
-    this.publishes++;
-    // The frame view is reused by its writer: take a copy, as uWS does.
-    const copy = frame.slice();
-    for (const sink of [...(this.members.get(uwsTopic) ?? [])]) sink.receivePublished(uwsTopic, copy);
-  };
-
-  join(sink: FakeSink, uwsTopic: string): void {
-    let set = this.members.get(uwsTopic);
-    if (!set) this.members.set(uwsTopic, (set = new Set()));
-    set.add(sink);
-  }
-
-  leave(sink: FakeSink, uwsTopic: string): void {
-    const set = this.members.get(uwsTopic);
-    if (set?.delete(sink) && set.size === 0) this.members.delete(uwsTopic);
-  }
-
-  subscribers(uwsTopic: string): number {
-    return this.members.get(uwsTopic)?.size ?? 0;
-  }
-}
+// FakeUws lives in fanout-fake-uws.ts (with its drain-later mode, uWS 20.30's timing).
+export { FakeUws };
 
 // ------------------------------------------------------------------ sink and client view
 
@@ -323,6 +297,8 @@ export class FakeSink implements Sink {
   send(seq: number, messages: readonly Uint8Array[], protocol = 1): SendStatus {
     // uWS throws on a closed WebSocket; so do we, so a send after end() fails the test.
     if (this.closed) throw new Error(`send(seq ${seq}) after end(${this.closed.code})`);
+    // uWS sends what was published to the socket before a direct frame.
+    this.uws?.drainSocket(this);
     if (seq <= 0) this.problems.push(`direct frame with sequence ${seq}`);
     const frame = (protocol === 2 ? writer2 : writer).write(seq, messages).slice();
     const status = typeof this.policy === 'function' ? this.policy(frame.byteLength) : this.policy;
@@ -346,12 +322,13 @@ export class FakeSink implements Sink {
     this.closed = { code, reason };
     for (const t of this.uwsTopics) this.uws?.leave(this, t);
     this.uwsTopics.clear();
+    this.uws?.free(this);
     this.onEnd?.();
   }
 
-  /** A frame published to a uWS topic this socket is in. */
-  receivePublished(uwsTopic: string, frame: Uint8Array): void {
-    if (!this.uwsTopics.has(uwsTopic)) throw new Error(`published frame for ${uwsTopic}, which this socket is not in`);
+  /** A frame published to a uWS topic this socket is in (`drained`: was in when it was published, may have left since). */
+  receivePublished(uwsTopic: string, frame: Uint8Array, drained = false): void {
+    if (!drained && !this.uwsTopics.has(uwsTopic)) throw new Error(`published frame for ${uwsTopic}, which this socket is not in`);
     this.acceptFrame(frame, true);
   }
 

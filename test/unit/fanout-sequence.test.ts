@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { HOLD_TOPIC } from '../../src/server/fanout/fast-path.js';
 import { rig, sameState, type Client, type Rig } from './fanout-fakes.js';
 
 /** Direct frames' numbers next to the count of frames received up to each. */
@@ -120,6 +121,98 @@ describe('frame sequence numbers', () => {
   });
 });
 
+// uWS 20.30 queues a publish for each subscriber until it drains (the loop
+// iteration's end, or a direct send to the socket), and frees a socket that
+// unsubscribes from its last topic together with what was still queued for it.
+describe("frame sequence numbers with uWS's drain timing", () => {
+  /** A rig whose uWS stand-in drains at the end of each turn, as uWebSockets.js does. */
+  function drainingRig(o: Parameters<typeof rig>[0] = {}): Rig {
+    const r = rig({ heartbeatMs: 60_000, ...o });
+    r.uws.drainLater = (drain) => r.clock.defer(drain);
+    return r;
+  }
+
+  it('count exactly the frames sent when the slow lane takes a socket off every channel right after a publish', () => {
+    const r = drainingRig({ slowThresholdBytes: 2_048 });
+    const names = Array.from({ length: 30 }, (_, i) => `sq.K${i}`);
+    for (const t of names) r.publish(t, { bid: 0 });
+    const c = r.connect();
+    r.subscribe(c, ['sq.*']);
+    r.clock.runTurn();
+    for (let k = 1; k <= 3; k++) {
+      for (const t of names) r.publish(t, { bid: k });
+      r.clock.runTurn();
+    }
+    expect(c.conn.fastCount).toBe(30);
+    const catchUps = () => r.stats.catchUpDeltas + r.stats.catchUpSnapshots;
+    const before = catchUps();
+    // The reader stalls: the turn's 30 frames are published, then the look at the buffer
+    // that follows them (SlowLane.published) takes the socket off all 30 channels.
+    c.sink.bufferedBytes = 10_000;
+    for (const t of names) r.publish(t, { bid: 4, note: 'x'.repeat(100) });
+    r.clock.runTurn();
+    expect(c.conn.slow).toBe(true);
+    expect(r.stats.slowLaneEntries).toBe(1);
+    for (let k = 5; k <= 8; k++) {
+      for (const t of names) r.publish(t, { bid: k });
+      r.clock.advance(20);
+    }
+    c.sink.bufferedBytes = 0;
+    r.fanout.drain(c.conn);
+    r.clock.runTurn();
+    for (const t of names) r.publish(t, { bid: 9 });
+    r.clock.runTurn();
+    pong(r, c, 1);
+    r.clock.runTurn();
+    // Every frame counted for the socket reached it: no direct frame numbered past the count.
+    expectCounted(c);
+    expect(r.uws.lost).toBe(0);
+    // One catch-up per topic, and the client holds the server's state of each.
+    expect(catchUps() - before).toBe(30);
+    for (const t of names) expect(c.sink.stateOf(t)).toEqual(r.stateOf(t));
+  });
+
+  it('count exactly the frames sent when a catch-up takes a socket off its only channel in the turn of a publish', () => {
+    const r = drainingRig({ eagerFlushes: 1 });
+    r.publish('px.A', { bid: 1 });
+    const c = r.connect();
+    r.subscribe(c, ['px.A']);
+    r.clock.runTurn();
+    r.publish('px.A', { bid: 2 });
+    r.clock.runTurn();
+    // Published at once (eager), not drained yet; the client's catch-up request arrives in the same turn.
+    r.publish('px.A', { bid: 3 });
+    expect(c.conn.fastCount).toBe(1);
+    const held = c.sink.held.get('px.A')!;
+    r.fanout.catchUpRequest(c.conn, 'px.A', held.epoch, held.version);
+    r.clock.runTurn();
+    r.publish('px.A', { bid: 4 });
+    r.clock.runTurn();
+    pong(r, c, 1);
+    r.clock.runTurn();
+    expectCounted(c);
+    expect(r.uws.lost).toBe(0);
+    expect(c.sink.stateOf('px.A')).toEqual(r.stateOf('px.A'));
+  });
+
+  it('hold no extra uWS topic while a socket is on a channel, and one while it is on none', () => {
+    const r = drainingRig();
+    r.publish('px.A', { bid: 1 });
+    const c = r.connect();
+    r.subscribe(c, ['px.A'], { id: 7 });
+    r.clock.runTurn();
+    expect(c.sink.uwsTopics.size).toBe(1);
+    r.fanout.setPaused(c.conn, 7, true);
+    expect([...c.sink.uwsTopics]).toEqual([HOLD_TOPIC]);
+    r.fanout.setPaused(c.conn, 7, false);
+    r.clock.runTurn();
+    expect(c.sink.uwsTopics.size).toBe(1);
+    expect(c.sink.uwsTopics.has(HOLD_TOPIC)).toBe(false);
+    expect(r.uws.subscribers(HOLD_TOPIC)).toBe(0);
+    expectCounted(c);
+  });
+});
+
 // ------------------------------------------------------------------ random workloads
 
 const TOPICS = ['px.A', 'px.B', 'px.C'];
@@ -146,10 +239,17 @@ const op = fc.oneof(
 
 describe('random workloads (seeded)', () => {
   // eagerFlushes 0: every turn's messages go out at its end; 2: the first two publishes of a turn go out at once, in the middle of whatever else the turn does.
-  it.each([0, 2])('never show a client a sequence gap or a version gap, and leave it exact once settled (eagerFlushes %d)', (eagerFlushes) => {
+  // drain: the uWS stand-in drains at the turn's end and frees a socket leaving its last topic with what it queued (uWS 20.30).
+  it.each([
+    [0, false],
+    [2, false],
+    [0, true],
+    [2, true],
+  ])('never show a client a sequence gap or a version gap, and leave it exact once settled (eagerFlushes %d, uWS drain timing %s)', (eagerFlushes, drain) => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 10, maxLength: 60 }), (ops) => {
         const r = rig({ heartbeatMs: 500, rateTiers: [10, 4], slowThresholdBytes: 64 * 1024, hardCapBytes: 1024 * 1024, slowTimeoutMs: 60_000, eagerFlushes });
+        if (drain) r.uws.drainLater = (fn) => r.clock.defer(fn);
         // Filler fields make merged deltas smaller than snapshots, so catch-ups are often deltas (gaps show).
         for (const t of TOPICS) r.publish(t, { bid: 1, ...FILLER });
         // Two uWS sockets and one without native topics.

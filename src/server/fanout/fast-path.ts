@@ -1,12 +1,23 @@
 // The native fast path: every channel is a uWebSockets.js topic, and once per
 // event-loop turn each channel with news publishes ONE frame holding all of
 // it, so the per-subscriber loop runs in C++. Published frames carry sequence
-// 0 ("count me"); this file counts, per connection, the frames it received.
+// 0 ("count me"); this file counts, per connection, the frames it received,
+// and keeps uWS from dropping a frame it counted (HOLD_TOPIC).
 
 import { FrameWriter, FrameWriter2 } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
 import type { Channel, Conn, TopicSub } from './state.js';
 import { Form } from './wire.js';
+
+/**
+ * A uWS topic nothing is ever published to. A socket that leaves its last
+ * channel joins it first: uWebSockets.js (20.30) frees a socket's subscriber
+ * when it unsubscribes from its last topic, and with it every frame published
+ * to the socket but not yet drained into it (drains happen at the end of the
+ * loop iteration, or before a direct send) — frames already counted in its
+ * sequence. Held until the socket joins a channel again.
+ */
+export const HOLD_TOPIC = 'hold';
 
 /** What a sent slot of a channel's queue holds (one shared empty message, not the sent bytes). */
 const SENT = new Uint8Array(0);
@@ -62,6 +73,11 @@ export class FastPath {
     const aligned = ch.tier === 0 ? v >= ch.publishedVersion && v <= ch.flushedVersion : v === ch.flushedVersion;
     if (!aligned) return;
     native.subscribe(ch.uwsTopic);
+    if (conn.holding) {
+      // A channel keeps its subscriber now: leaving the hold topic frees nothing.
+      native.unsubscribe(HOLD_TOPIC);
+      conn.holding = false;
+    }
     ts.fast = true;
     ts.frameBase = ch.frames;
     ch.fast++;
@@ -71,7 +87,9 @@ export class FastPath {
 
   /**
    * Takes a subscriber off the native stream; its sent version becomes what
-   * the channel has published (queued messages will not reach it).
+   * the channel has published (queued messages will not reach it, published
+   * ones will, and are counted). Off its last channel, the socket holds
+   * HOLD_TOPIC so that uWS keeps the frames published to it but not yet drained.
    */
   leave(ts: TopicSub): void {
     if (!ts.fast) return;
@@ -87,7 +105,13 @@ export class FastPath {
     }
     ts.sentEpoch = ch.topic.epoch;
     ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // it may have joined ahead of what was published
-    if (!ts.conn.closed) ts.conn.sink?.native?.unsubscribe(ch.uwsTopic);
+    const native = ts.conn.closed ? undefined : ts.conn.sink?.native;
+    if (!native) return;
+    if (ts.conn.fastCount === 0 && !ts.conn.holding) {
+      native.subscribe(HOLD_TOPIC);
+      ts.conn.holding = true;
+    }
+    native.unsubscribe(ch.uwsTopic);
   }
 
   /** Published frames a connection has received (through channels it is in or has left). */

@@ -145,6 +145,8 @@ export class Conn {
   fastAtLastSend = 0;
   /** Its topic subscriptions on the fast path. */
   fastCount = 0;
+  /** Its socket holds fast-path.ts's HOLD_TOPIC (it left its last channel and has not joined one since). */
+  holding = false;
   /** Its client subscriptions by id (inline until a second one). */
   readonly subs = new SmallMap<number, ClientSub>();
   /** Its topic subscriptions by topic name (inline until a second one). */
