@@ -18,7 +18,9 @@ import { newStats, type ClientStats } from './stats.js';
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
 import type { Incoming, SessionInfo, TransportKind } from './transport.js';
 
+/** The events of a TickfanClient: `state`, `error`, `disconnect`. */
 export interface ClientEvents {
+  /** The connection state changed (`{ from, to }`: 'connecting', 'connected', 'disconnected', 'closed'). */
   state: StateChange;
   /** Includes the ClientError of a terminal close (4001, 4010, 1008, 1002, 4002), after which the state is 'closed'. */
   error: Error;
@@ -37,7 +39,13 @@ export function connect(url: string, options: ClientOptions = {}): TickfanClient
   return new TickfanClient(url, options);
 }
 
+/**
+ * A connection to a tickfan server, from `connect()`: subscriptions that hold
+ * exact state and heal every gap with one catch-up, publishes acknowledged
+ * with their version, request-reply, and reconnects with backoff and resume.
+ */
 export class TickfanClient extends Emitter<ClientEvents> implements SubscriptionHost {
+  /** Counters: gaps and how they healed, snapshots, deltas, frames, reconnects. */
   readonly stats: ClientStats = newStats();
   private readonly router = new Router();
   private readonly publishes = new PendingPublishes();
@@ -153,6 +161,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     return r ? { epoch: r.epoch, version: r.version, state: r.view(null) } : undefined;
   }
 
+  /** Closes the connection for good: no reconnect; pending publishes and requests reject with CLOSED. */
   close(): void {
     if (this.state === ConnectionState.CLOSED) return;
     this.conn.close();
@@ -169,16 +178,19 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
 
   // ------------------------------------------------------------ SubscriptionHost
 
+  /** @internal */
   replica(topic: string): TopicReplica | undefined {
     return this.healer.held(topic);
   }
 
+  /** @internal */
   sendPause(sub: Subscription, paused: boolean): void {
     if (!paused) this.healer.resuming(sub.topics);
     // While disconnected, onOpen re-sends the pause state with the subscription.
     this.conn.sendIfConnected({ type: paused ? 'pause' : 'resume', id: sub.id });
   }
 
+  /** @internal Use `sub.unsubscribe()`. */
   unsubscribe(sub: Subscription): void {
     this.forget(sub);
     this.conn.sendIfConnected({ type: 'unsubscribe', id: sub.id });
@@ -252,6 +264,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         const r = this.healer.applySnapshot(m);
         const head = { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: true, updates: 0, ts: m.ts };
         this.router.deliver(r, head, Object.fromEntries(m.fields));
+        if (this.healer.freshEpoch(r)) this.router.status(m.topic, 'ok');
         return;
       }
       case 'delta': {
@@ -261,8 +274,9 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         return;
       }
       case 'topicStatus': {
-        const stale = m.state === TopicState.STALE;
-        this.healer.stale(m.topic, stale);
+        // GONE: the server does not hold the topic any more (its history ended); what is held is kept, flagged stale.
+        const stale = m.state !== TopicState.OK;
+        this.healer.stale(m.topic, stale, m.epoch);
         this.router.status(m.topic, stale ? 'stale' : 'ok');
         return;
       }

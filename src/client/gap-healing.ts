@@ -77,10 +77,23 @@ export class GapHealer {
     return r;
   }
 
-  /** Marks a topic stale or fresh (kept even before its first image). */
-  stale(topic: string, stale: boolean): void {
+  /** Marks a topic stale or fresh as of `epoch` (kept even before its first image). */
+  stale(topic: string, stale: boolean, epoch: number): void {
     const r = this.replicas.get(topic);
-    if (r) r.stale = stale;
+    if (!r) return;
+    r.stale = stale;
+    r.staleEpoch = epoch;
+  }
+
+  /**
+   * After a snapshot: a stale flag that named an older epoch (its history
+   * ended: a restart) does not carry over to the new one. True when it was
+   * cleared, so that subscribers hear "ok".
+   */
+  freshEpoch(r: TopicReplica): boolean {
+    if (!r.stale || r.staleEpoch >= r.epoch) return false;
+    r.stale = false;
+    return true;
   }
 
   /** The server sent a later version than we hold: the last update(s) were lost. */

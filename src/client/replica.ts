@@ -11,6 +11,8 @@ export class TopicReplica {
   version = -1;
   readonly state: State = new Map();
   stale = false;
+  /** The epoch the server's last status named (a stale flag holds for that history only). */
+  staleEpoch = 0;
   /** A catch-up was asked for and has not arrived yet (ms timestamp, 0 if none). */
   healingSince = 0;
   /** The next applied snapshot/delta answers a catch-up or resume. */

@@ -11,8 +11,8 @@
 
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { TopicPattern, isPattern, type Topic, type TopicStore } from '../engine/index.js';
-import { decodeEncoded, type Delta2Msg } from '../protocol/index.js';
-import type { Fanout } from '../server/fanout/index.js';
+import { decodeEncoded, type Delta2Msg, type ResumePoint } from '../protocol/index.js';
+import type { Conn, Fanout } from '../server/fanout/index.js';
 import type { LogFn } from '../server/options.js';
 import { applyUpdate, readUpdate, type TopicImage } from '../server/replication.js';
 import type { ServerStats } from '../server/stats.js';
@@ -36,6 +36,8 @@ export class Replicas {
   private readonly healing = new Set<string>();
   private readonly held = new HealBuffer();
   private beatSub: Subscription | null = null;
+  /** Clients that resumed a topic this edge does not hold yet, until the image on its way says whether the origin has it. */
+  private readonly awaiting = new Map<string, { conn: Conn; point: ResumePoint }[]>();
   private readonly gaps = new Map<string, HealKind>();
   private gapTimer: NodeJS.Timeout | null = null;
   /** Per shard, the patterns of image requests on their way: a gap they cover waits for them. */
@@ -188,6 +190,34 @@ export class Replicas {
     this.cstats.heldWhileHealing++;
   }
 
+  /**
+   * A client resumed topics this edge does not hold. Where an image is on its
+   * way, it waits for it; otherwise the origin does not hold them either (an
+   * origin restart ended their history): the client is told GONE.
+   */
+  unheld(conn: Conn, points: ResumePoint[]): void {
+    const now: ResumePoint[] = [];
+    for (const point of points) {
+      if (this.owned(point.topic) || !(this.covered(point.topic) || this.healing.has(point.topic))) now.push(point);
+      else {
+        const list = this.awaiting.get(point.topic) ?? [];
+        list.push({ conn, point });
+        this.awaiting.set(point.topic, list);
+      }
+    }
+    if (now.length) this.fanout.gone(conn, now);
+  }
+
+  /** Images for `patterns` arrived: clients waiting on a topic they did not bring are told GONE. */
+  private settle(patterns: TopicPattern[]): void {
+    for (const [name, list] of this.awaiting) {
+      if (!patterns.some((p) => p.matches(name)) || this.covered(name) || this.healing.has(name)) continue;
+      this.awaiting.delete(name);
+      if (this.store.get(name)) continue; // it exists: the image brought its catch-up
+      for (const { conn, point } of list) this.fanout.gone(conn, [point]);
+    }
+  }
+
   /** Follows the origins' version heartbeats (see version-beats.ts). */
   start(): void {
     this.beatSub = this.link.nc.subscribe(this.subjects.beat('*'), { callback: (err, m) => void (err || this.onBeat(m.data)) });
@@ -280,6 +310,7 @@ export class Replicas {
     list.push(...patterns);
     this.pending.set(shard, list);
     this.cstats.imageRequests++;
+    let answered = false;
     try {
       const images = await fetchImages(this.link, this.subjects, shard, sources);
       if (this.closed) return;
@@ -292,6 +323,7 @@ export class Replicas {
       for (const name of this.held.names()) if (!got.has(name) && !this.healing.has(name) && patterns.some((p) => p.matches(name))) this.replay(name);
       // No origin for the shard now (null) or it lacks some: what this edge holds of them is not current.
       if (exhaustive || images === null) this.notHeld(shard, patterns, got);
+      answered = true;
     } catch (err) {
       this.cstats.imageFailures++;
       if (this.closed) return;
@@ -304,6 +336,7 @@ export class Replicas {
       if (still.length) setTimeout(() => void this.request(shard, still, kind, exhaustive, attempt + 1), wait).unref();
     } finally {
       for (const p of patterns) list.splice(list.indexOf(p), 1);
+      if (answered && this.awaiting.size) this.settle(patterns);
     }
   }
 
@@ -379,6 +412,7 @@ export class Replicas {
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.beatSub?.unsubscribe();
     this.held.clear();
+    this.awaiting.clear();
     this.interest.close();
   }
 }

@@ -76,7 +76,7 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
       const r = (replicas = new Replicas(store, fanout, stats, cstats, link, subjects, layout, shard, log));
       r.interest = new EdgeInterest(link, subjects, store.limits.maxTopicLength, (m) => r.onMessage(m));
       r.start();
-      fanout.watch({ interest: (source, wanted) => (wanted ? r.wanted(source) : r.unwanted(source)) });
+      fanout.watch({ interest: (source, wanted) => (wanted ? r.wanted(source) : r.unwanted(source)), unheld: (conn, points) => r.unheld(conn, points) });
       link.on('down', () => r.down());
       link.on('up', () => r.up());
       layout.on('arrived', (s) => r.arrived(s));

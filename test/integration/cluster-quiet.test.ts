@@ -119,6 +119,59 @@ describe('cluster: replicas exact in the quiet case', () => {
     expect(logs.some((m) => /waiting up to 15000 ms/.test(m))).toBe(true);
   });
 
+  it('after an origin restart, a topic not published again is stale on the edges and on clients resuming elsewhere (GONE), until its first publish in the new epoch', async () => {
+    h = new ClusterHarness(nats.url);
+    let origin = await h.origin();
+    const [a, b] = [await h.edge(), await h.edge()];
+    let route: typeof a | null = a;
+    const onA = h.client(() => a);
+    const mover = h.client(() => route);
+    const seen: string[] = [];
+    for (const [who, c] of [['onA', onA], ['mover', mover]] as const) {
+      const sub = c.subscribe('qr.*');
+      sub.on('status', (e) => seen.push(`${who} ${e.topic} ${e.status}`));
+    }
+    origin.publish('qr.A', { px: 1 });
+    origin.publish('qr.B', { px: 1 });
+    for (const c of [onA, mover]) await exactly(c, origin, ['qr.A', 'qr.B']);
+    const epoch1 = onA.stateOf('qr.A')!.epoch;
+    // The mover is away while the origin restarts; then it comes back on edge B, which never followed qr.*.
+    route = null;
+    mover.cut();
+    await origin.close();
+    origin = await h.origin();
+    await waitFor(() => seen.includes('onA qr.A stale') && seen.includes('onA qr.B stale'), 10_000, 'edge A to flag its replicas stale');
+    route = b;
+    await waitFor(() => seen.includes('mover qr.A stale') && seen.includes('mover qr.B stale'), 10_000, 'edge B to tell the mover its topics are gone');
+    expect(mover.stateOf('qr.A')).toMatchObject({ epoch: epoch1, version: 1 });
+    expect(seen.filter((x) => x.endsWith(' ok'))).toEqual([]);
+    expect((await http(origin.port, 'GET', '/snapshot/qr.A')).status).toBe(404);
+    // The first publish of the new epoch: both clients exact in it, and ok.
+    origin.publish('qr.A', { px: 2 });
+    for (const c of [onA, mover]) await exactly(c, origin, ['qr.A']);
+    await waitFor(() => seen.includes('onA qr.A ok') && seen.includes('mover qr.A ok'), 5_000, 'qr.A ok again');
+    expect(seen.filter((x) => x.includes('qr.B') && x.endsWith(' ok'))).toEqual([]);
+  });
+
+  it('a client resuming on an edge that does not follow its topics yet is not told GONE for topics the origin holds', async () => {
+    h = new ClusterHarness(nats.url);
+    const origin = await h.origin();
+    const [a, b] = [await h.edge(), await h.edge()];
+    let route = a;
+    const c = h.client(() => route);
+    const seen: string[] = [];
+    for (const p of ['qm.A', 'qm.*']) c.subscribe(p).on('status', (e) => seen.push(`${p} ${e.topic} ${e.status}`));
+    for (let i = 1; i <= 3; i++) for (const t of ['qm.A', 'qm.B']) origin.publish(t, { px: i });
+    await exactly(c, origin, ['qm.A', 'qm.B']);
+    route = b;
+    c.cut();
+    await waitFor(() => c.stats.reconnects >= 1 && c.state === 'connected', 5_000, 'the move to edge B');
+    origin.publish('qm.B', { px: 4 });
+    await exactly(c, origin, ['qm.A', 'qm.B']);
+    await sleep(300);
+    expect(seen).toEqual([]);
+  });
+
   it('a publish on an edge fails at once when NATS is lost, and when the origin is known gone', async () => {
     const own = await NatsServer.start();
     try {

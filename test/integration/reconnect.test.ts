@@ -170,6 +170,37 @@ describe('server restart', () => {
   });
 });
 
+describe('server restart, quiet case', () => {
+  it('a resumed topic the new server does not hold is flagged stale (GONE), its last state kept, until it is published again: then a snapshot of the new epoch and ok', async () => {
+    const port = await freePort();
+    let server = await h.server({ port });
+    server.publish('rq.A', { bid: 1 });
+    server.publish('rq.B', { bid: 1 });
+    const client = await h.connected(server);
+    const exact = client.subscribe('rq.A');
+    const pattern = client.subscribe('rq.*');
+    const statuses: string[] = [];
+    exact.on('status', (e) => statuses.push(`exact ${e.topic} ${e.status}`));
+    pattern.on('status', (e) => statuses.push(`pattern ${e.topic} ${e.status}`));
+    await Promise.all([exact.ready, pattern.ready]);
+    const epoch1 = exact.epoch;
+    await server.close();
+    await waitFor(() => client.state !== 'connected', 5_000, 'the going-away close');
+    server = await h.server({ port });
+    // Nothing is published in the new epoch: the client must not go on calling epoch 1's prices ok.
+    await waitFor(() => client.stats.reconnects >= 1 && client.state === 'connected', 5_000, 'the reconnect');
+    await waitFor(() => statuses.includes('exact rq.A stale') && statuses.includes('pattern rq.B stale'), 5_000, 'both topics flagged stale');
+    expect(client.stateOf('rq.A')).toMatchObject({ epoch: epoch1, version: 1, state: { bid: 1 } });
+    expect(statuses.filter((x) => x.endsWith(' ok'))).toEqual([]);
+    // Published again: a snapshot of the new epoch, and ok.
+    server.publish('rq.A', { bid: 2 });
+    await waitFor(() => exact.epoch !== epoch1 && statuses.includes('exact rq.A ok'), 5_000, 'rq.A in the new epoch, ok');
+    expect(client.stateOf('rq.A')).toEqual(serverState(server, 'rq.A'));
+    // rq.B, still not published, stays stale.
+    expect(statuses.filter((x) => x.includes('rq.B') && x.endsWith(' ok'))).toEqual([]);
+  });
+});
+
 describe('publishing across an outage', () => {
   it('a publish made while the server is down is sent once it is back, applied once, and acknowledged', async () => {
     const port = await freePort();

@@ -8,7 +8,7 @@
 // per turn; everyone else is served directly, with exact sequence numbers.
 
 import { mergeChanges, type Accepted, type Topic, type TopicPattern, type TopicStore } from '../../engine/index.js';
-import { CloseCode, Encoder, ErrorCode, TickfanError, type ResumePoint } from '../../protocol/index.js';
+import { CloseCode, Encoder, ErrorCode, TickfanError, TopicState, type ResumePoint } from '../../protocol/index.js';
 import type { LogFn } from '../options.js';
 import type { ServerStats } from '../stats.js';
 import { CatchUps } from './catch-up.js';
@@ -101,9 +101,29 @@ export class Fanout {
    * first subscriber or lose its last (an edge follows what its clients want);
    * `stale` hears a topic's stale flag change (an origin passes it on).
    */
-  watch(hooks: { interest?: (source: string, wanted: boolean) => void; stale?: (topic: Topic, stale: boolean) => void }): void {
+  watch(hooks: {
+    interest?: (source: string, wanted: boolean) => void;
+    stale?: (topic: Topic, stale: boolean) => void;
+    /** Resume points naming topics this node does not hold (see `gone`); without it they are told GONE at once. */
+    unheld?: (conn: Conn, points: ResumePoint[]) => void;
+  }): void {
     if (hooks.interest) this.interest.onChange = hooks.interest;
     if (hooks.stale) this.liveness.onChange = hooks.stale;
+    if (hooks.unheld) this.onUnheld = hooks.unheld;
+  }
+
+  private onUnheld: ((conn: Conn, points: ResumePoint[]) => void) | null = null;
+
+  /**
+   * Tells `conn` that topics it resumed from are not held here: their
+   * history ended (the server or the topic's origin restarted, a new epoch)
+   * and nothing has been published since. TopicStatus GONE with the epoch and
+   * version the client holds: what it holds is not current (the SDK flags it
+   * stale) until the topic is published again, which sends a snapshot.
+   */
+  gone(conn: Conn, points: readonly ResumePoint[]): void {
+    if (conn.closed) return;
+    for (const p of points) this.outbox.queue(conn, this.encoder.topicStatus(p.topic, TopicState.GONE, p.epoch, p.version));
   }
 
   /** Enables the native fast path: `publish` is the uWS app's topic publish. */
@@ -206,6 +226,11 @@ export class Fanout {
         count++;
         this.subscriptions.attach(cs, topic, at.get(topic.name));
       }
+    }
+    // Resumed topics this node does not hold: said before the Ack, which would otherwise mean "current".
+    if (resume.length) {
+      const unheld = resume.filter((r) => !this.store.get(r.topic) && patterns.some((p) => p.matches(r.topic)));
+      if (unheld.length) (this.onUnheld ?? ((c, pts) => this.gone(c, pts)))(conn, unheld);
     }
     return count;
   }
