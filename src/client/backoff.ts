@@ -2,6 +2,7 @@
 // once a server has accepted the client (its Welcome, or an SSE session), not
 // when a socket merely opens.
 
+/** Reconnect delays: uniform in [0, min(maxMs, initialMs × factorⁿ)] for the n-th failed attempt in a row. */
 export interface BackoffOptions {
   /** First retry's upper bound in ms. Default 100. */
   initialMs: number;
@@ -11,8 +12,10 @@ export interface BackoffOptions {
   factor: number;
 }
 
+/** 100 ms, × 2, capped at 10 s (docs/sdk.md compares them with other clients'). */
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 10_000, factor: 2 };
 
+/** Capped exponential backoff with full jitter. */
 export class Backoff {
   private attempt = 0;
   constructor(
@@ -27,6 +30,7 @@ export class Backoff {
     return Math.floor(this.random() * ceiling);
   }
 
+  /** Back to the first window (the server accepted the client). */
   reset(): void {
     this.attempt = 0;
   }

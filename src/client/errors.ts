@@ -3,10 +3,15 @@
 
 import { CloseCode, TickfanError, type ErrorCode } from '../protocol/index.js';
 
+/** The codes of errors the SDK raises itself (protocol errors from the server are TickfanErrors with numeric codes). */
 export const ClientErrorCode = {
+  /** The client was closed: pending publishes and requests reject with it. */
   CLOSED: 'TICKFAN_ERR_CLIENT_CLOSED',
+  /** Not sent, or no answer: the connection closed before the server acknowledged, reconnect is off, or too much was queued while disconnected. */
   DISCONNECTED: 'TICKFAN_ERR_DISCONNECTED',
+  /** No WebSocket (or, for SSE, no EventSource or streaming fetch) to use: pass one in the options. */
   NO_WEBSOCKET: 'TICKFAN_ERR_NO_WEBSOCKET',
+  /** An option of `connect()` is invalid (thrown at once). */
   BAD_OPTION: 'TICKFAN_ERR_BAD_OPTION',
   /** Close 4001: the server refused the token (or none was given). The client stopped. */
   TOKEN_REFUSED: 'TICKFAN_ERR_TOKEN_REFUSED',
@@ -17,8 +22,10 @@ export const ClientErrorCode = {
   /** Close 1002 or 4002: client and server do not understand each other. The client stopped. */
   PROTOCOL: 'TICKFAN_ERR_PROTOCOL',
 } as const;
+/** One of the values of {@link ClientErrorCode}. */
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
+/** An error the SDK raises itself, with a stable `code` (and `closeCode` when a close ended the client). */
 export class ClientError extends Error {
   /** The WebSocket close code that ended the client, for the errors a terminal close raises. */
   readonly closeCode: number | undefined;

@@ -4,16 +4,24 @@
 
 /** The subset of the browser EventSource API the SDK needs. */
 export interface EventSourceLike {
+  /** Set by the SDK: one event arrived. */
   onmessage: ((ev: { data: string; lastEventId: string }) => void) | null;
+  /** Set by the SDK: the stream failed or ended. */
   onerror: ((ev: unknown) => void) | null;
+  /** Ends the stream. */
   close(): void;
 }
+/** An EventSource constructor: `connect(url, { EventSource })`. */
 export type EventSourceCtor = new (url: string) => EventSourceLike;
 
+/** A `fetch()`: `connect(url, { fetch })` for the SSE reader where there is no EventSource. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
+/** An EventSource over `fetch()` for runtimes without one (Node 20); it never reconnects by itself. */
 export class FetchEventSource implements EventSourceLike {
+  /** Set by the SDK: one event arrived. */
   onmessage: ((ev: { data: string; lastEventId: string }) => void) | null = null;
+  /** Set by the SDK: the stream failed or ended. */
   onerror: ((ev: unknown) => void) | null = null;
   private readonly ctrl = new AbortController();
   private closed = false;

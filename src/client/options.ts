@@ -6,6 +6,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import type { EventSourceCtor, FetchLike } from './event-stream.js';
 import type { TransportKind, WebSocketCtor } from './transport.js';
 
+/** Options of `connect(url, options)`; each is checked when given. */
 export interface ClientOptions {
   /** Connection token (sent in Hello over WebSocket, as `?token=` over SSE). */
   token?: string;

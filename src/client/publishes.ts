@@ -4,6 +4,7 @@
 
 import { ErrorCode, TickfanError, checkFieldValue, type AckMsg, type Changes, type FieldValue } from '../protocol/index.js';
 
+/** What `client.publish()` resolves with: the version (and epoch) the server gave the publish. */
 export interface PublishAck {
   topic: string;
   epoch: number;

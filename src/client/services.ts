@@ -19,8 +19,10 @@ export interface RequestMeta {
   requester: string;
 }
 
+/** Answers one request: its result (fields or bytes) is the reply; a throw fails the request with RESPONDER_FAILED. */
 export type ServiceHandler = (payload: RequestPayload, meta: RequestMeta) => RequestPayload | Promise<RequestPayload>;
 
+/** Options of `client.request()`. */
 export interface RequestOptions {
   /** Milliseconds to wait for the answer (the server caps it at its requestTimeoutMs). Default: the server's. */
   timeout?: number;

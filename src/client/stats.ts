@@ -2,6 +2,7 @@
 // by the one part of the SDK that owns the event: the connection (frames,
 // reconnects, sequence gaps) or gap healing (everything about topics).
 
+/** The client's counters (`client.stats`): gaps and how they healed, snapshots and deltas, frames, reconnects. */
 export interface ClientStats {
   /** Gaps detected (delta base ≠ held version, other epoch, heartbeat ahead, frame sequence jump). */
   gaps: number;

@@ -6,6 +6,7 @@ import type { FieldValue, TickfanError } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
 import type { TopicReplica } from './replica.js';
 
+/** Options of `client.subscribe()`. */
 export interface SubscribeOptions {
   /** At most this many updates per second per topic (conflated in between). 0 / absent: every update. */
   maxRate?: number;
@@ -32,11 +33,13 @@ export interface Update {
   ts: number;
 }
 
+/** A topic's status changed: `stale` (its publisher is gone, or it is quiet past its time-to-live) or `ok`. */
 export interface StatusEvent {
   topic: string;
   status: 'ok' | 'stale';
 }
 
+/** The events of a Subscription: `update`, `status`, `error`. */
 export interface SubscriptionEvents {
   update: Update;
   status: StatusEvent;
@@ -50,6 +53,16 @@ export interface SubscriptionHost {
   replica(topic: string): TopicReplica | undefined;
 }
 
+/**
+ * One subscription (a topic or a pattern), from `client.subscribe()`. It holds
+ * the exact state of each topic it covers and emits `update` for every
+ * snapshot and delta applied, `status` for stale/ok, `error` when refused.
+ *
+ * @example
+ * const sub = client.subscribe('px.AAPL', { maxRate: 4 });
+ * sub.on('update', (u) => console.log(u.version, u.state));
+ * await sub.ready;
+ */
 export class Subscription extends Emitter<SubscriptionEvents> {
   readonly ready: Promise<void>;
   private resolveReady!: () => void;
@@ -112,6 +125,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.host.sendPause(this, false);
   }
 
+  /** Ends the subscription (the server stops sending its topics). */
   unsubscribe(): void {
     if (!this.active) return;
     this.active = false;
@@ -125,18 +139,21 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.resolveReady();
   }
 
+  /** @internal The server refused the subscription. */
   fail(err: TickfanError): void {
     this.active = false;
     this.rejectReady(err);
     this.emit('error', err);
   }
 
+  /** @internal An update for one of its topics. */
   deliver(u: Update): void {
     this.topics.add(u.topic);
     if (!this.paused) this.emit('update', u);
     if (!this.isPattern) this.markReady();
   }
 
+  /** @internal A status for one of its topics. */
   status(e: StatusEvent): void {
     this.emit('status', e);
   }

@@ -16,19 +16,27 @@ import {
 /** What a transport hands on: a message, or a protocol-2 message it could not resolve (a gap to heal). */
 export type Incoming = AnyMessage | Unresolved;
 
+/** The transport a client uses: WebSocket or Server-Sent Events. */
 export type TransportKind = 'ws' | 'sse';
 
 /** The subset of the browser WebSocket API the SDK needs. */
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
+  /** Sends one binary message. */
   send(data: Uint8Array | ArrayBuffer): void;
+  /** Closes the socket with a close code. */
   close(code?: number, reason?: string): void;
+  /** Set by the SDK: the socket opened. */
   onopen: ((ev: unknown) => void) | null;
+  /** Set by the SDK: a message arrived (`data` an ArrayBuffer, `binaryType` being `'arraybuffer'`). */
   onmessage: ((ev: { data: unknown }) => void) | null;
+  /** Set by the SDK: the socket closed. */
   onclose: ((ev: { code: number; reason: string }) => void) | null;
+  /** Set by the SDK: the socket failed. */
   onerror: ((ev: unknown) => void) | null;
 }
+/** A WebSocket constructor (the browser's, `ws` in Node, or a test double): `connect(url, { WebSocket })`. */
 export type WebSocketCtor = new (url: string) => WebSocketLike;
 
 /** What an SSE server says when a stream opens. */

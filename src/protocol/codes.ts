@@ -68,6 +68,7 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/** What each WebSocket close code means, for people (docs/protocol.md, logs). */
 export const CLOSE_CODE_TEXT: Record<CloseCode, string> = {
   [CloseCode.NORMAL]: 'normal close',
   [CloseCode.GOING_AWAY]: 'the server is shutting down; reconnect (elsewhere) and resume',

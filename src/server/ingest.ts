@@ -6,6 +6,7 @@ import type { Changes } from '../protocol/index.js';
 import type { Fanout } from './fanout/index.js';
 import type { ServerStats } from './stats.js';
 
+/** A publish as sequenced: the topic's epoch and the version it got. */
 export interface PublishResult {
   topic: string;
   epoch: number;

@@ -10,6 +10,7 @@ export { LOG_LEVELS, OptionError, type AuthOptions, type LogFn, type LogLevel, t
 
 const TABLE = Object.entries(SERVER_OPTION_TABLE);
 
+/** Every server option's default (from the option table; docs/configuration.md lists them). */
 export const DEFAULT_OPTIONS: Readonly<Omit<ServerOptions, 'log'>> = Object.fromEntries(
   TABLE.filter(([name]) => name !== 'log').map(([name, spec]) => [name, defaultOf(spec)]),
 ) as unknown as Omit<ServerOptions, 'log'>;
