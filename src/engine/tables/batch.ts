@@ -126,7 +126,8 @@ export function prepareBatch(batch: Batch, tables: ReadonlyMap<string, Table>, l
     work.set(spec.name, fresh);
     return fresh;
   };
-  batch.ops.forEach((op, i) => applyOp(op, i, workOf(op?.table, i), limits));
+  const ops = batch.ops;
+  for (let i = 0; i < ops.length; i++) applyOp(ops[i]!, i, workOf(ops[i]?.table, i), limits);
   for (const w of work.values()) checkRowCount(w, limits);
   return { declared, work };
 }
@@ -180,7 +181,8 @@ function applyOp(op: RowOp, opIndex: number, w: TableWork, limits: TableLimits):
   if (op.op === 'replace') next = new Map();
   else if (row !== null && w.after.get(key) === row) next = row;
   else next = new Map(row ?? undefined);
-  for (const [f, v] of op.fields) {
+  for (const f of op.fields.keys()) {
+    const v = op.fields.get(f)!;
     if (v === null) next.delete(f);
     else next.set(f, v);
   }
@@ -189,7 +191,9 @@ function applyOp(op: RowOp, opIndex: number, w: TableWork, limits: TableLimits):
 }
 
 function checkFields(fields: Changes, replace: boolean, limits: TableLimits, at: { table: string; key: Key; opIndex: number }): void {
-  for (const [f, v] of fields) {
+  // keys() + get(): no [k, v] array per field on the publish path.
+  for (const f of fields.keys()) {
+    const v = fields.get(f);
     if (typeof f !== 'string' || f.length === 0 || f.length > limits.maxFieldNameLength) {
       throw new KeyedBatchError('badField', ErrorCode.BAD_FIELD, `field names must be 1–${limits.maxFieldNameLength} characters`, at);
     }

@@ -30,6 +30,7 @@ export class DepthView {
   /** The window, best first, and its rows as the client holds them. */
   private window: Key[] = [];
   private held = new Map<Key, State>();
+  private readonly nextKeys = new Set<Key>();
 
   constructor(spec: ViewSpec) {
     if (!Number.isSafeInteger(spec.depth) || spec.depth < 0) throw new RangeError('depth must be an integer ≥ 0 (0: all rows)');
@@ -67,28 +68,33 @@ export class DepthView {
     if (this.spec.depth === 0) return this.project_(change);
     if (!change.clear && this.untouched(table, change)) return undefined;
     const next = table.top(this.spec.depth);
-    const nextKeys = new Set<Key>();
-    for (const r of next) nextKeys.add(r.key);
+    // The window and its rows are updated in place (no new map per batch).
+    const nextKeys = this.nextKeys;
+    nextKeys.clear();
+    for (let i = 0; i < next.length; i++) nextKeys.add(next[i]!.key);
     const rows = new Map<Key, RowChange>();
+    const held = this.held;
+    const old = this.window.length;
     let leaving = 0;
     for (const k of this.window) {
       if (nextKeys.has(k)) continue;
       rows.set(k, DELETE);
+      held.delete(k);
       leaving++;
     }
-    const held = new Map<Key, State>();
-    for (const r of next) {
-      const before = this.held.get(r.key);
+    this.window.length = 0;
+    for (let i = 0; i < next.length; i++) {
+      const r = next[i]!;
+      this.window.push(r.key);
+      const before = held.get(r.key);
       // A row the change did not name kept its field map: unchanged.
-      const after = before !== undefined && !change.clear && !change.rows.has(r.key) ? before : this.project(r.fields);
+      if (before !== undefined && !change.clear && !change.rows.has(r.key)) continue;
+      const after = this.project(r.fields);
       held.set(r.key, after);
       const c = diffRow(r.key, before, after);
       if (c !== undefined) rows.set(r.key, c);
     }
-    const emptied = leaving === this.window.length && leaving > 1;
-    this.window = next.map((r) => r.key);
-    this.held = held;
-    if (emptied) {
+    if (leaving === old && leaving > 1) {
       // Everything it held left: one clear instead of an eviction each.
       for (const [k, c] of rows) if (c.op === 'delete') rows.delete(k);
       return { clear: true, rows };

@@ -61,7 +61,10 @@ export function diffRow(key: Key, before: State | undefined, after: State | unde
   if (after === undefined) return DELETE;
   if (before === after) return undefined;
   let d: Changes | undefined;
-  for (const [f, v] of after) if (!sameValue(before.get(f), v)) (d ??= new Map()).set(f, v);
+  for (const f of after.keys()) {
+    const v = after.get(f)!;
+    if (!sameValue(before.get(f), v)) (d ??= new Map()).set(f, v);
+  }
   for (const f of before.keys()) if (!after.has(f)) (d ??= new Map()).set(f, null);
   if (d === undefined) return undefined;
   return upsertSize(key, d) <= rowSize(key, after) ? { op: 'upsert', fields: d } : { op: 'replace', fields: after, existed: true };
