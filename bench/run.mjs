@@ -30,7 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster'];
 
-const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js and Socket.IO
+const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js, Socket.IO, nats-server and mosquitto
 
 Usage:
   npm run bench                         every scenario with its defaults (≈ 8 minutes on 2 cores)
@@ -38,9 +38,9 @@ Usage:
   tickfan bench <scenario> --help       the scenario's options and defaults
 
 Scenarios:
-  fanout           most deliveries/s to N subscribers of hot topics (peers: uws, sio)
-  latency          p50/p99/p99.9 publish → receive at fixed rates below saturation (peers: uws, sio)
-  connections      concurrent subscribed connections one server holds; server RSS per connection
+  fanout           most deliveries/s to N subscribers of hot topics; p99 against deliveries/s (peers: uws, sio, nats, mosquitto)
+  latency          p50/p99/p99.9 publish → receive at fixed rates below saturation (peers: uws, sio, nats, mosquitto)
+  connections      concurrent subscribed connections one server holds; server RSS per connection (peers: uws, nats, mosquitto)
   reconnect-storm  N subscribers dropped at once reconnect and resume: time until all are current
   slow-consumers   fast readers' latency and throughput with 0, 1 and 10% stalled readers
   http-publish     autocannon against POST /publish/<topic>
@@ -61,6 +61,11 @@ Options for every scenario:
   --pause-ms MS    pause between rounds, so one round's sockets (TIME_WAIT, SYN queues) are gone (default 2000)
   --quick          shorter windows and smaller sizes (a smoke run, not for the README)
 Options are --kebab-case; lists are comma-separated: --systems tickfan,uws --rates 5000,10000
+
+nats-server and mosquitto are Debian's packages, started by the bench itself (loopback, temporary
+config, free ports); a scenario skips one that is not installed with one line. node bench/peers-check.mjs
+checks their drivers end to end in a few seconds; node bench/latency-throughput.mjs charts p99
+against deliveries/s from a fanout result.
 `;
 
 // ------------------------------------------------------------ arguments

@@ -46,7 +46,8 @@ export function latencyNotes(doc) {
 export function connectionsNotes(doc) {
   const out = [];
   for (const s of Object.values(doc.systems)) {
-    out.push(`- **${s.name}**: ${fmtBytes(s.bytesPerConn)} RSS per connection, of which ${fmtBytes(s.heapBytesPerConn)} is live JavaScript heap; ${fmtInt(s.connections)} connections held${s.failed ? `, ${s.failed} failed (${s.lastError})` : ''}.`);
+    const heap = Number.isFinite(s.heapBytesPerConn) ? `of which ${fmtBytes(s.heapBytesPerConn)} is live JavaScript heap` : 'a native process (no JavaScript heap)';
+    out.push(`- **${s.name}**: ${fmtBytes(s.bytesPerConn)} RSS per connection, ${heap}; ${fmtInt(s.connections)} connections held${s.failed ? `, ${s.failed} failed (${s.lastError})` : ''}.`);
   }
   if (doc.capped) out.push(`- The count stopped at ${fmtInt(doc.cap)} because each side needs a descriptor per connection and this machine's hard open-file limit is ${doc.fdLimit.hard}.`);
   return out.join('\n');

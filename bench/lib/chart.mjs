@@ -2,7 +2,7 @@
 // with linear or log axes, HDR percentile plots, and horizontal bar charts
 // with a target marker. GitHub renders the .svg files inline.
 
-export const COLORS = { tickfan: '#2563eb', uws: '#16a34a', sio: '#dc2626', a: '#7c3aed', b: '#ea580c', c: '#0891b2', d: '#64748b' };
+export const COLORS = { tickfan: '#2563eb', uws: '#16a34a', sio: '#dc2626', nats: '#7c3aed', mosquitto: '#ea580c', a: '#7c3aed', b: '#ea580c', c: '#0891b2', d: '#64748b' };
 const PALETTE = ['#2563eb', '#16a34a', '#dc2626', '#7c3aed', '#ea580c', '#0891b2', '#64748b'];
 const FONT = 'font-family="system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif"';
 

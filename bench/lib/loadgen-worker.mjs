@@ -8,11 +8,13 @@
 // 2, after the Welcome{2} frame: varint seq + varint-sized kind + root),
 // "uws" (one size-prefixed FlatBuffers Delta per frame; protocol 2: one
 // varint-sized Delta2 with its kind byte), "sio" (Engine.IO v4 / Socket.IO
-// text packets over WebSocket).
+// text packets over WebSocket), "nats" and "mosquitto" (the NATS protocol
+// and MQTT 3.1.1 QoS 0 in WebSocket frames: loadgen-brokers.mjs).
 
 import net from 'node:net';
 import hdr from 'hdr-histogram-js';
 import { Encoder } from '../../dist/protocol/index.js';
+import { BROKER_READERS } from './loadgen-brokers.mjs';
 import { BODY, KIND, ackId, body, bodyType, fieldAt, i64, stamp, stamp2, topic as topicOf, u32, upgradeRequest, varint, varintLen, version as versionOf, welcomeProtocol, wsFrame } from './wire.mjs';
 
 const HIST = { lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 };
@@ -38,6 +40,7 @@ class Group {
     this.spec = spec;
     this.ctl = ctl;
     this.proto = spec.proto;
+    this.Broker = BROKER_READERS[spec.proto] ?? null;
     this.sampleEvery = Math.max(1, spec.sampleEvery ?? 1);
     this.countdown = this.sampleEvery;
     this.hist = hdr.build(HIST);
@@ -207,6 +210,7 @@ class Client {
     this.state = HDR;
     this.left = 0;
     this.streamed = g.proto === 'tickfan';
+    this.broker = g.Broker ? new g.Broker(this) : null;
     // Protocol 2 framing from the frame after the one holding Welcome{2}.
     this.p2 = false;
     this.to2 = false;
@@ -226,7 +230,7 @@ class Client {
     }));
     sock.on('connect', () => {
       g.stormMark('connected');
-      sock.write(upgradeRequest(g.spec.path, g.spec.port));
+      sock.write(upgradeRequest(g.spec.path, g.spec.port, g.Broker?.subprotocol));
     });
     sock.on('error', (err) => {
       if (this.sock !== sock) return;
@@ -276,7 +280,7 @@ class Client {
       this.send(Buffer.concat([hello, sub]));
     } else if (g.proto === 'uws') {
       this.send(Buffer.from(`sub ${this.topics.join(',')}`), 1);
-    }
+    } else if (this.broker) this.broker.open();
     // sio: waits for the Engine.IO open packet.
   }
 
@@ -435,7 +439,10 @@ class Client {
       return;
     }
     const p = o + h;
-    if (op === 2) this.uwsFrame(b, p);
+    if (this.broker && op <= 2) {
+      g.frames++;
+      this.broker.feed(b, p, p + len);
+    } else if (op === 2) this.uwsFrame(b, p);
     else if (op === 1) this.text(b, p, p + len);
     else if (op === 9) this.sock?.write(PONG_EMPTY);
     else if (op === 8) this.closeCode = len >= 2 ? (b[p] << 8) | b[p + 1] : 1005;
@@ -443,8 +450,13 @@ class Client {
 
   /** uws peer: one size-prefixed Delta per frame (protocol 2: varint size, kind, Delta2). */
   uwsFrame(b, p) {
+    this.g.frames++;
+    this.delivered(b, p);
+  }
+
+  /** One peer update whose payload (payload.mjs) starts at `p`: counted, one in sampleEvery timed. */
+  delivered(b, p) {
     const g = this.g;
-    g.frames++;
     g.deliveries++;
     if (g.storm && this.stormBehind === -1) {
       this.stormBehind = -2;
@@ -455,6 +467,11 @@ class Client {
       const ts = g.spec.protocol === 2 ? stamp2(b, p + varintLen(b, p, 8) + 1) : stamp(b, body(b, p + 4), BODY.Delta);
       if (ts > 0) g.record(ts);
     }
+  }
+
+  serverError(msg) {
+    this.g.serverErrors++;
+    this.g.lastError = msg;
   }
 
   /** One protocol-2 message: its kind byte at `m`, its root buffer after it. */

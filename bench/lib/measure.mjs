@@ -5,11 +5,12 @@
 
 import { LoadGen, HIST } from './loadgen.mjs';
 import { startServerProc } from './procs.mjs';
+import { SYSTEM_NAMES } from './peers.mjs';
 import { MachineCpu, fmtPct, fmtSi, fmtUs, progress, sleep, waitQuiet, waitWindow } from './common.mjs';
 
-export const WS_PATH = { tickfan: '/ws', uws: '/ws', sio: '/socket.io/?EIO=4&transport=websocket' };
+export const WS_PATH = { tickfan: '/ws', uws: '/ws', sio: '/socket.io/?EIO=4&transport=websocket', nats: '/', mosquitto: '/mqtt' };
 
-export const SYSTEM_NAMES = { tickfan: 'tickfan', uws: 'raw uWebSockets.js', sio: 'Socket.IO' };
+export { SYSTEM_NAMES };
 
 /** Percentile → value points of a histogram, for percentile plots (µs). */
 export function percentileCurve(h) {

@@ -11,9 +11,21 @@ const SERVERS = {
   tickfan: new URL('../servers/tickfan.mjs', import.meta.url),
   uws: new URL('../servers/uws-raw.mjs', import.meta.url),
   sio: new URL('../servers/socketio.mjs', import.meta.url),
+  nats: new URL('../servers/nats.mjs', import.meta.url),
+  mosquitto: new URL('../servers/mosquitto.mjs', import.meta.url),
 };
 
 const children = new Set();
+/** Processes a server child started (outside brokers): killed with the run too. */
+const grandchildren = new Set();
+
+function killPid(pid) {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 function killAll() {
   for (const c of children) {
@@ -24,6 +36,8 @@ function killAll() {
     }
   }
   children.clear();
+  for (const pid of grandchildren) killPid(pid);
+  grandchildren.clear();
 }
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -34,6 +48,21 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 const TICKS = 100; // CLK_TCK on Linux
+
+/**
+ * CPU seconds of a server: its process and the ones it started (an outside
+ * broker and its publisher), summed; RSS of the one holding the connections.
+ */
+function serverUsage(pids, rssPid) {
+  let cpuSec = 0;
+  let mem = null;
+  for (const pid of pids) {
+    const u = procUsage(pid);
+    cpuSec += u.cpuSec;
+    if (pid === rssPid) mem = u;
+  }
+  return { cpuSec, rss: mem.rss, rssPeak: mem.rssPeak };
+}
 
 /** CPU seconds (user + system, every thread) and RSS bytes of a process, from /proc. */
 export function procUsage(pid) {
@@ -56,7 +85,7 @@ export function fileLimit() {
 
 /**
  * Starts a server child and waits for it to listen.
- * @param {'tickfan'|'uws'|'sio'} kind
+ * @param {'tickfan'|'uws'|'sio'|'nats'|'mosquitto'} kind
  * @param {{ options?: object, profileDir?: string, gc?: boolean, env?: Record<string, string> }} [o]
  */
 export async function startServerProc(kind, o = {}) {
@@ -99,7 +128,19 @@ export async function startServerProc(kind, o = {}) {
     });
     setTimeout(() => reject(new Error(`${kind} server did not start within 15 s`)), 15_000).unref();
   });
-  const { port } = await ready;
+  let started;
+  try {
+    started = await ready;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const { port } = started;
+  // An outside broker's pid: its CPU counts as the server's, and it dies with the run.
+  const extra = (started.pids ?? []).filter((p) => Number.isInteger(p));
+  for (const pid of extra) grandchildren.add(pid);
+  const pids = [child.pid, ...extra];
+  const rssPid = started.rssPid ?? child.pid;
   const ask = (cmd, args = {}, timeoutMs = 60_000) =>
     new Promise((resolve, reject) => {
       if (exited) return reject(new Error(`${kind} server has exited`));
@@ -114,26 +155,31 @@ export async function startServerProc(kind, o = {}) {
       });
       child.send({ id, cmd, args });
     });
-  let mark = { usage: procUsage(child.pid), at: performance.now() };
+  let mark = { usage: serverUsage(pids, rssPid), at: performance.now() };
   return {
     kind,
     port,
     pid: child.pid,
+    /** The child and the processes it started (an outside broker). */
+    pids,
     ask,
-    usage: () => procUsage(child.pid),
+    usage: () => serverUsage(pids, rssPid),
     /** Starts a CPU window. */
     mark() {
-      mark = { usage: procUsage(child.pid), at: performance.now() };
+      mark = { usage: serverUsage(pids, rssPid), at: performance.now() };
     },
     /** CPU share since mark() (100 = one core) and RSS now. */
     since() {
-      const u = procUsage(child.pid);
+      const u = serverUsage(pids, rssPid);
       const ms = performance.now() - mark.at;
       return { cpuPct: ((u.cpuSec - mark.usage.cpuSec) * 1000 * 100) / ms, rss: u.rss, rssPeak: u.rssPeak };
     },
     /** Asks the server to exit cleanly (so --cpu-prof writes its profile), then makes sure it is gone. */
     async stop() {
-      if (exited) return;
+      const reap = () => {
+        for (const pid of extra) (killPid(pid), grandchildren.delete(pid));
+      };
+      if (exited) return reap();
       try {
         await ask('exit', {}, 5_000);
       } catch {
@@ -142,6 +188,7 @@ export async function startServerProc(kind, o = {}) {
       const t = setTimeout(() => child.kill('SIGKILL'), o.profileDir ? 15_000 : 3_000);
       await exitP;
       clearTimeout(t);
+      reap();
     },
   };
 }

@@ -8,12 +8,13 @@
 // withSpread(). Targets are taken from the round whose measured value is the
 // median (so met, shown and note agree), with the other rounds' range in the note.
 // Lists of steps whose shape differs per round (the fan-out ramp's `steps`)
-// are concatenated, each step tagged with its round.
+// are concatenated, each step tagged with its round (and so are the fan-out's
+// p99-vs-throughput comparison points, `curve`).
 
 /** Keys whose arrays are concatenated across rounds instead of merged item by item. */
 import { fmtRatio } from './common.mjs';
 
-const CONCAT = new Set(['steps']);
+const CONCAT = new Set(['steps', 'curve']);
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

@@ -107,7 +107,7 @@ h2{margin:4px 0}h2 code{font-size:14px;color:#64748b}.q{color:#475569;margin:2px
 ul.t{margin:6px 0 10px;padding-left:0;list-style:none}ul.t li{margin:3px 0}.tag{display:inline-block;min-width:52px;text-align:center;border-radius:4px;padding:0 6px;margin-right:6px;font-size:12px;font-weight:600;color:#fff}li.ok .tag{background:#16a34a}li.miss .tag{background:#dc2626}.note{color:#64748b;font-size:13px}
 .c svg{max-width:100%;height:auto}.cmd{color:#64748b;font-size:13px}code{background:#f1f5f9;padding:1px 4px;border-radius:4px}
 </style></head><body>
-<header><h1>tickfan benchmarks</h1><p>${first ? esc(`${first.cores} × ${first.cpu} · ${first.memGiB} GiB · Node ${first.node} · tickfan ${first.commit}`) : ''} — tickfan against raw uWebSockets.js and Socket.IO, measured side by side in the same run.</p></header>
+<header><h1>tickfan benchmarks</h1><p>${first ? esc(`${first.cores} × ${first.cpu} · ${first.memGiB} GiB · Node ${first.node} · tickfan ${first.commit}`) : ''} — tickfan against raw uWebSockets.js, Socket.IO, nats-server and mosquitto, measured side by side in the same run.</p></header>
 <nav>${rendered.map(({ doc }) => `<a href="#${doc.scenario}">${doc.scenario}</a>`).join('')}</nav>
 <main>
 ${sections}

@@ -202,10 +202,10 @@ export function wsFrame(payload, opcode = 2) {
   return Buffer.concat([head, Buffer.isBuffer(payload) ? payload : Buffer.from(payload)]);
 }
 
-export function upgradeRequest(path, port) {
+export function upgradeRequest(path, port, subprotocol = '') {
   return (
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${subprotocol ? `Sec-WebSocket-Protocol: ${subprotocol}\r\n` : ''}\r\n`
   );
 }
 

@@ -9,13 +9,14 @@ import { COLORS, barChart, lineChart, stack } from '../lib/chart.mjs';
 import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { SYSTEM_NAMES, measureRate, setup, stepLine, teardown } from '../lib/measure.mjs';
+import { usableSystems } from '../lib/peers.mjs';
 
 export const meta = {
   name: 'connections',
   title: 'Concurrent connections and memory',
   question: 'How many concurrent subscribed connections does one server hold, and how much server RSS does each cost?',
   defaults: {
-    systems: 'tickfan,uws',
+    systems: 'tickfan,uws,nats,mosquitto',
     connections: 50000,
     steps: 4,
     topics: 1000,
@@ -30,7 +31,7 @@ export const meta = {
   },
   quick: { connections: 2000, steps: 2 },
   options: {
-    systems: 'tickfan, and uws as the transport\'s floor',
+    systems: 'tickfan, uws (the transport\'s floor), nats, mosquitto (brokers not installed are skipped)',
     connections: 'connections to reach (capped by the open-file limit)',
     steps: 'memory is measured at this many evenly spaced counts',
     topics: 'topics the connections subscribe to',
@@ -101,13 +102,14 @@ async function runSystem(system, o, ctx, cap) {
     progress(`  ${system.padEnd(7)} live check at ${o.rate} updates/s → ${stepLine(live)}`);
     const per = (top.rss - points[0].rss) / Math.max(1, top.connections);
     const perSlope = slope(points.map((p) => [p.connections, p.rss]));
-    const heapPer = (top.heapUsed - points[0].heapUsed) / Math.max(1, top.connections);
+    // Outside brokers have no JS heap: their heap figures stay empty (NaN).
+    const heapPer = top.heapUsed == null ? NaN : (top.heapUsed - points[0].heapUsed) / Math.max(1, top.connections);
     // What one more connection costs once the first step has paid the one-off
     // costs (every topic's channel and uWS topic, compiled code, the young
     // generation grown by the connect storm): from the first step to the top.
     const first = points[1];
     const marginal = first && top !== first ? (top.rss - first.rss) / (top.connections - first.connections) : NaN;
-    const heapMarginal = first && top !== first ? (top.heapUsed - first.heapUsed) / (top.connections - first.connections) : NaN;
+    const heapMarginal = first && top !== first && top.heapUsed != null ? (top.heapUsed - first.heapUsed) / (top.connections - first.connections) : NaN;
     return { system, name: SYSTEM_NAMES[system], points, failed, lastError, live, bytesPerConn: per, bytesPerConnSlope: perSlope, bytesPerConnMarginal: marginal, heapBytesPerConn: heapPer, heapBytesPerConnMarginal: heapMarginal, connections: top.connections };
   } finally {
     await teardown(env);
@@ -126,7 +128,8 @@ export async function run(o, ctx) {
     );
   }
   const systems = {};
-  for (const s of o.systems.split(',')) {
+  const { systems: list, skipped } = usableSystems(o.systems, 'connections', progress);
+  for (const s of list) {
     progress(`connections: ${SYSTEM_NAMES[s]} — up to ${fmtInt(cap)} connections, ${o.topicsPerSub} of ${o.topics} topics each, from ${o.addrs} source addresses`);
     systems[s] = await runSystem(s, o, ctx, cap);
   }
@@ -160,7 +163,7 @@ export async function run(o, ctx) {
       });
     }
   }
-  return { fdLimit: ctx.limits, cap, capped, systems, targets };
+  return { fdLimit: ctx.limits, cap, capped, systems, targets, skipped };
 }
 
 export function render(doc) {
@@ -197,8 +200,11 @@ export function render(doc) {
   for (const k of order) for (const pt of doc.systems[k].points) stepRows.push([doc.systems[k].name, fmtInt(pt.connections), fmtBytes(pt.rss), fmtBytes(pt.heapUsed), pt.heapTotal ? fmtBytes(pt.heapTotal) : '–', pt.connectMs ? `${(pt.connectMs / 1000).toFixed(1)} s` : '–']);
   md.push(mdTable(['system', 'connections', 'RSS (after GC)', 'JS heap used', 'JS heap reserved', 'connect time for the step'], stepRows), '');
   md.push(targetsTable(doc.targets), '');
+  const skipped = Object.entries(doc.skipped ?? {});
+  if (skipped.length) md.push(`Skipped: ${skipped.map(([k, why]) => `${SYSTEM_NAMES[k]} (${why})`).join(', ')}.`, '');
+  md.push('For nats-server and mosquitto the RSS is the broker\'s own process (their publisher runs apart); for tickfan and raw uWS the server process\'s, its in-process publisher included.', '');
   if (doc.analysis) md.push(doc.analysis, '');
-  const color = { tickfan: COLORS.tickfan, uws: COLORS.uws, sio: COLORS.sio };
+  const color = COLORS;
   const lines = lineChart({
     title: 'Server RSS (after GC) by concurrent subscribed connections',
     subtitle: doc.capped ? `capped at ${fmtInt(doc.cap)} by the machine's open-file limit` : '',

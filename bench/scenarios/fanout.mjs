@@ -9,20 +9,23 @@ import { COLORS, barChart, lineChart, stack } from '../lib/chart.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
+import { DELIVERY, usableSystems } from '../lib/peers.mjs';
+import { curveCheck, curveNote, deliveryNote } from '../lib/peer-report.mjs';
 
 export const meta = {
   name: 'fanout',
   title: 'Fan-out throughput',
   question: 'How many updates per second reach N subscribers of a hot set of topics before latency or backpressure breaks down?',
   defaults: {
-    systems: 'tickfan,uws,sio',
+    systems: 'tickfan,uws,sio,nats,mosquitto',
     subscribers: 1000,
     topics: 10,
     topicsPerSub: 10,
     fields: 4,
     maxRate: 0,
-    startRate: { tickfan: 500, uws: 500, sio: 25 },
-    maxSteps: 12,
+    // One start for every system, so their p99-vs-throughput curves share the low rates.
+    startRate: 25,
+    maxSteps: 14,
     refine: 2,
     warmupMs: 500,
     windowMs: 2000,
@@ -34,7 +37,7 @@ export const meta = {
   },
   quick: { subscribers: 200, windowMs: 1000, warmupMs: 300, maxSteps: 4, refine: 0 },
   options: {
-    systems: 'which systems to run: tickfan,uws,sio',
+    systems: 'which systems to run: tickfan,uws,sio,nats,mosquitto (a broker not installed is skipped)',
     subscribers: 'WebSocket clients',
     topics: 'hot topics published round-robin',
     topicsPerSub: 'topics each client subscribes to',
@@ -143,7 +146,7 @@ async function rampSystem(system, o, ctx) {
 }
 
 export async function run(o, ctx) {
-  const systems = o.systems.split(',');
+  const { systems, skipped } = usableSystems(o.systems, 'fanout', progress);
   const results = {};
   for (const s of systems) {
     progress(`fanout: ${SYSTEM_NAMES[s]} — ${o.subscribers} subscribers × ${Math.min(o.topicsPerSub, o.topics)} of ${o.topics} hot topics, ${o.fields} fields + timestamp`);
@@ -151,7 +154,7 @@ export async function run(o, ctx) {
   }
   const tf = results.tickfan?.best;
   const ratios = {};
-  for (const peer of ['uws', 'sio']) {
+  for (const peer of systems.filter((k) => k !== 'tickfan')) {
     const p = results[peer];
     if (!tf || !p) continue;
     ratios[peer] = {
@@ -180,7 +183,22 @@ export async function run(o, ctx) {
       met: ratios.sio.sustained >= 40,
     });
   }
-  return { systems: results, ratios, targets };
+  const brokers = systems.filter((k) => k === 'nats' || k === 'mosquitto');
+  if (tf && brokers.length) {
+    const worst = brokers.map((k) => [k, ratios[k]?.sustained ?? Infinity]).sort((a, b) => a[1] - b[1])[0];
+    targets.push({
+      name: `updates delivered/s ahead of every broker (${brokers.map((k) => SYSTEM_NAMES[k]).join(', ')})`,
+      target: 1,
+      measured: worst[1],
+      unit: '×',
+      met: worst[1] > 1,
+      note: brokers.map((k) => `${SYSTEM_NAMES[k]} ${fmtRatio(ratios[k]?.sustained)}`).join(', '),
+    });
+  }
+  // p99 against deliveries/s: at every rate a peer sustains, tickfan's p99 at the same rate.
+  const curve = curveCheck(results, systems);
+  if (curve?.target) targets.push(curve.target);
+  return { systems: results, ratios, targets, curve: curve?.points, delivery: Object.fromEntries(systems.map((k) => [k, DELIVERY[k]])), skipped };
 }
 
 // ------------------------------------------------------------ rendering
@@ -219,7 +237,8 @@ export function render(doc) {
       const a = (path, fmt) => withSpread(doc, `systems.${k}.best.serverAlloc.${path}`, fmt);
       const b = doc.systems[k].best;
       return [
-        doc.systems[k].name,
+        // An outside broker is native: the heap figures are its Node publisher's.
+        k === 'nats' || k === 'mosquitto' ? `${doc.systems[k].name} (its publisher process only)` : doc.systems[k].name,
         withSpread(doc, `systems.${k}.best.deliveriesPerSec`, fmtSi),
         b.serverAlloc.bytesPerUpdate == null ? 'n/a' : a('bytesPerUpdate', fmtBytesShort),
         b.serverAlloc.bytesPerDelivery == null ? 'n/a' : a('bytesPerDelivery', (v) => v.toFixed(1)),
@@ -261,6 +280,9 @@ export function render(doc) {
     );
   }
   md.push(targetsTable(doc.targets), '');
+  md.push(deliveryNote(doc), '');
+  const cn = curveNote(doc);
+  if (cn) md.push(cn, '');
   if (doc.analysis) md.push(doc.analysis, '');
   md.push('<details><summary>Every step</summary>', '');
   const stepRows = [];
@@ -286,7 +308,7 @@ export function render(doc) {
   md.push(mdTable(['system', 'updates/s asked', 'published/s', 'deliveries/s', 'delivered', 'upd/frame', 'p50', 'p99', 'max', 'server CPU', 'load-gen CPU', 'other CPU', 'verdict'], stepRows), '');
   md.push('CPU: 100% = one core. "other CPU" = processes other than the server and the load generator (a test suite running beside the benchmark, say); steps where it passed 20% were measured again.', '', '</details>');
 
-  const color = { tickfan: COLORS.tickfan, uws: COLORS.uws, sio: COLORS.sio };
+  const color = COLORS;
   const bars = barChart({
     title: `Max sustained deliveries/s — ${p.subscribers.toLocaleString('en-US')} subscribers × ${Math.min(p.topicsPerSub, p.topics)} hot topics`,
     subtitle: `${doc.machine.cores} cores, same run, same payload; log scale`,
@@ -325,7 +347,8 @@ export function render(doc) {
       (best.serverAlloc?.bytesPerUpdate != null ? ` (${fmtBytesShort(best.serverAlloc.bytesPerUpdate)} heap allocated per update, ${best.serverAlloc.gcPerMDeliveries.toFixed(1)} GCs per M deliveries)` : '') +
       (doc.repeats > 1 ? ` (median of ${doc.repeats})` : '') +
       (doc.ratios.uws ? `; ${fmtRatio(doc.ratios.uws.updatesPerPeerFrame)} raw uWS frames/s` : '') +
-      (doc.ratios.sio ? `; ${fmtRatio(doc.ratios.sio.sustained)} Socket.IO` : '')
+      (doc.ratios.sio ? `; ${fmtRatio(doc.ratios.sio.sustained)} Socket.IO` : '') +
+      ['nats', 'mosquitto'].filter((k) => doc.ratios[k]).map((k) => `; ${fmtRatio(doc.ratios[k].sustained)} ${SYSTEM_NAMES[k]}`).join('')
     : 'no tickfan step passed';
   return { md: md.join('\n'), svg: stack([bars, lines]), headline };
 }

@@ -8,13 +8,15 @@ import { COLORS, percentileChart, stack } from '../lib/chart.mjs';
 import { mdTable, targetsTable } from '../lib/report.mjs';
 import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
+import { DELIVERY, usableSystems } from '../lib/peers.mjs';
+import { deliveryNote } from '../lib/peer-report.mjs';
 
 export const meta = {
   name: 'latency',
   title: 'Latency at fixed rates',
   question: 'What are p50 / p99 / p99.9 publish → receive at fixed rates below saturation (1k subscribers × 10k updates/s)?',
   defaults: {
-    systems: 'tickfan,uws,sio',
+    systems: 'tickfan,uws,sio,nats,mosquitto',
     subscribers: 1000,
     topics: 1000,
     topicsPerSub: 10,
@@ -31,7 +33,7 @@ export const meta = {
   },
   quick: { subscribers: 200, windowMs: 2000, warmupMs: 500 },
   options: {
-    systems: 'which systems to run: tickfan,uws,sio',
+    systems: 'which systems to run: tickfan,uws,sio,nats,mosquitto (a broker not installed is skipped)',
     subscribers: 'WebSocket clients',
     topics: 'topics published round-robin',
     topicsPerSub: 'topics each client subscribes to (subscribers per topic = subscribers × this ÷ topics)',
@@ -51,7 +53,8 @@ export async function run(o, ctx) {
   const clients = layout(o.subscribers, topics, o.topicsPerSub);
   const subsPerTopic = (o.subscribers * Math.min(o.topicsPerSub, o.topics)) / o.topics;
   const systems = {};
-  for (const system of o.systems.split(',')) {
+  const { systems: list, skipped } = usableSystems(o.systems, 'latency', progress);
+  for (const system of list) {
     progress(`latency: ${SYSTEM_NAMES[system]} — ${o.subscribers} subscribers × ${o.topicsPerSub} of ${o.topics} topics (${subsPerTopic} per topic)`);
     const env = await setup(system, { clients, topics, fields: o.fields, workers: o.workers || undefined, sampleEvery: o.sampleEvery, maxRate: o.maxRate, protocol: o.protocol, profileDir: ctx.profileDir, serverOptions: ctx.serverOptions });
     const runs = [];
@@ -70,7 +73,7 @@ export async function run(o, ctx) {
   const at = (s) => systems[s]?.runs.find((r) => r.offeredRate === o.targetRate) ?? systems[s]?.runs[0];
   const tf = at('tickfan');
   const ratios = {};
-  for (const peer of ['uws', 'sio']) {
+  for (const peer of list.filter((k) => k !== 'tickfan')) {
     const p = at(peer);
     if (!tf || !p) continue;
     ratios[peer] = {
@@ -102,7 +105,21 @@ export async function run(o, ctx) {
       });
     }
   }
-  return { subsPerTopic, systems, ratios, targets };
+  // The issue's target: at or below every peer's p99 at this load (and the share each peer delivered).
+  const peers = Object.keys(ratios);
+  if (tf && peers.length) {
+    const worst = peers.reduce((a, k) => (ratios[k].p99 > ratios[a].p99 ? k : a));
+    targets.push({
+      name: `p99 at or below every peer's at ${fmtSi(tf.offeredRate)} updates/s`,
+      target: 1,
+      measured: ratios[worst].p99,
+      unit: '×',
+      shown: `${fmtRatio(ratios[worst].p99)} ${SYSTEM_NAMES[worst]}'s (worst)`,
+      met: ratios[worst].p99 <= 1,
+      note: peers.map((k) => `${SYSTEM_NAMES[k]} ${fmtUs(at(k).latencyUs.p99)}, ${(at(k).deliveryRatio * 100).toFixed(0)}% delivered`).join('; '),
+    });
+  }
+  return { subsPerTopic, systems, ratios, targets, delivery: Object.fromEntries(list.map((k) => [k, DELIVERY[k]])), skipped };
 }
 
 export function render(doc) {
@@ -146,8 +163,9 @@ export function render(doc) {
   }
   if (rr.length) md.push(`tickfan's latency as a multiple of each peer's (below 1× is faster): ${rr.join('; ')}.`, '');
   md.push(targetsTable(doc.targets), '');
+  md.push(deliveryNote(doc), '');
   if (doc.analysis) md.push(doc.analysis, '');
-  const color = { tickfan: COLORS.tickfan, uws: COLORS.uws, sio: COLORS.sio };
+  const color = COLORS;
   const rates = [...new Set(order.flatMap((k) => doc.systems[k].runs.map((r) => r.offeredRate)))];
   const charts = rates.map((rate) =>
     percentileChart({
@@ -166,7 +184,7 @@ export function render(doc) {
   const headline = tf
     ? `tickfan p50 ${fmtUs(tf.latencyUs.p50)}, p99 ${fmtUs(tf.latencyUs.p99)}, p99.9 ${fmtUs(tf.latencyUs.p999)} at ${fmtSi(tf.offeredRate)} updates/s${doc.repeats > 1 ? ` (median of ${doc.repeats})` : ''}` +
       Object.entries(doc.ratios)
-        .map(([peer, r]) => `; p99 ${fmtRatio(r.p99)} ${peer === 'uws' ? 'raw uWS' : 'Socket.IO'}`)
+        .map(([peer, r]) => `; p99 ${fmtRatio(r.p99)} ${peer === 'uws' ? 'raw uWS' : SYSTEM_NAMES[peer]}`)
         .join('')
     : 'not measured';
   return { md: md.join('\n'), svg: stack(charts), headline };

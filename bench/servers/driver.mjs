@@ -132,7 +132,9 @@ function heapSampler(file) {
 /**
  * Runs the IPC loop. `server` gives:
  *   publish(topic, fields)   one update
- *   stats()                  counters (optional)
+ *   stats()                  counters (optional; may return a promise)
+ *   memory()                 { rss, … } of the process that holds the connections,
+ *                            when that is not this one (optional: outside brokers)
  *   versions(topics)         topic → version (optional)
  *   close()                  async shutdown
  */
@@ -208,18 +210,20 @@ export function serve(server) {
       sampler.stop();
       return { ...pacer.stop(), demoPublished: sim?.published ?? 0 };
     },
-    counters: () => {
+    counters: async () => {
       const elu = performance.eventLoopUtilization(eluMark);
       eluMark = performance.eventLoopUtilization();
       const loopDelay = { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 };
       loop.reset();
       const cpu = process.cpuUsage();
-      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, alloc: alloc.read(), loopDelay, cpuUs: cpu.user + cpu.system, stats: server.stats?.() ?? {} };
+      const out = { published: pacer.published, skipped: pacer.skipped, elu: elu.utilization, gc: { ...gc }, alloc: alloc.read(), loopDelay, cpuUs: cpu.user + cpu.system, stats: (await server.stats?.()) ?? {} };
       gc.maxMs = 0; // the max is per window; count and ms are cumulative
       return out;
     },
     versions: ({ topics }) => server.versions?.(topics) ?? {},
     gc: () => {
+      // An outside broker answers for its own process (RSS from /proc; no JS heap).
+      if (server.memory) return server.memory();
       for (let i = 0; i < 3; i++) globalThis.gc?.();
       const m = process.memoryUsage();
       return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, gc: typeof globalThis.gc === 'function' };

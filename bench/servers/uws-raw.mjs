@@ -9,26 +9,13 @@
 // Client → server: a text frame "sub <topic>,<topic>,…", answered "ok <n>".
 
 import { createRequire } from 'node:module';
-import { Encoder, FrameWriter2 } from '../../dist/protocol/index.js';
+import { payloadEncoder } from './payload.mjs';
 import { serve } from './driver.mjs';
 
 const require = createRequire(import.meta.url);
 const uws = require('uWebSockets.js');
 const given = JSON.parse(process.env.BENCH_SERVER_OPTS || '{}');
-const enc = new Encoder();
-const versions = new Map();
-const protocol = Number(process.env.BENCH_PROTOCOL ?? 1);
-const writer2 = new FrameWriter2();
-/** Protocol 2: what tickfan's sequencer keeps per topic to encode a Delta2 (id, epoch, field ids). */
-const refs = new Map();
-function refOf(topic) {
-  let r = refs.get(topic);
-  if (!r) {
-    const ids = new Map();
-    refs.set(topic, (r = { id: refs.size + 1, name: topic, epoch: 1, ids, fieldId: (f) => ids.get(f) ?? 0 }));
-  }
-  return r;
-}
+const payload = payloadEncoder();
 const decoder = new TextDecoder();
 let connections = 0;
 let published = 0;
@@ -57,19 +44,7 @@ const listen = await new Promise((resolve, reject) =>
 
 serve({
   publish: (topic, fields) => {
-    const v = (versions.get(topic) ?? 0) + 1;
-    versions.set(topic, v);
-    if (protocol === 2) {
-      const r = refOf(topic);
-      const namesFrom = r.ids.size + 1;
-      for (const f of Object.keys(fields)) if (!r.ids.has(f)) r.ids.set(f, r.ids.size + 1);
-      const msg = enc.delta2(r, v - 1, v, Object.entries(fields), { namesFrom, bind: false });
-      // FrameWriter2 writes seq 0 (one byte) first: the peer has no sequence numbers.
-      app.publish(topic, writer2.write(0, [msg]).subarray(1), true, false);
-    } else {
-      const buf = enc.delta(topic, 1, v - 1, v, 1, Object.entries(fields), Date.now());
-      app.publish(topic, buf, true, false);
-    }
+    app.publish(topic, payload(topic, fields), true, false);
     published++;
   },
   stats: () => ({ connections, publishes: published }),

@@ -1,0 +1,120 @@
+// What the reports say about tickfan against its peers beyond one figure
+// each: how every system delivers (batching, conflation), which peers were
+// skipped, and p99 against delivered updates/s — the fan-out ramp's steps
+// grouped by offered rate (median over rounds), tickfan's p99 compared with
+// each peer's at every rate that peer sustained. Used by the fanout and
+// latency scenarios and by bench/latency-throughput.mjs (the chart).
+
+import { fmtRatio, fmtSi, fmtUs } from './common.mjs';
+import { mdTable } from './report.mjs';
+import { median } from './repeat.mjs';
+import { SYSTEM_NAMES } from './peers.mjs';
+
+/** tickfan's p99 at `rate` updates/s offered: its step there, else log-log between the steps around it. */
+function tickfanAt(steps, rate) {
+  const exact = steps.find((s) => s.offeredRate === rate);
+  if (exact) return { p99: exact.latencyUs.p99, ok: exact.ok, interpolated: false };
+  const sorted = [...steps].sort((a, b) => a.offeredRate - b.offeredRate);
+  const hi = sorted.find((s) => s.offeredRate > rate);
+  const lo = [...sorted].reverse().find((s) => s.offeredRate < rate);
+  if (!hi || !lo || !lo.latencyUs.p99 || !hi.latencyUs.p99) return null;
+  const f = Math.log(rate / lo.offeredRate) / Math.log(hi.offeredRate / lo.offeredRate);
+  const p99 = Math.exp(Math.log(lo.latencyUs.p99) + f * (Math.log(hi.latencyUs.p99) - Math.log(lo.latencyUs.p99)));
+  return { p99, ok: lo.ok && hi.ok, interpolated: true };
+}
+
+/**
+ * One round's comparison: for every step a peer held (ok), tickfan's p99 at
+ * the same offered rate. The target: tickfan's curve at or below every peer's.
+ */
+export function curveCheck(results, systems) {
+  const tf = results.tickfan;
+  if (!tf) return null;
+  const points = [];
+  for (const peer of systems.filter((k) => k !== 'tickfan')) {
+    for (const s of results[peer]?.steps ?? []) {
+      if (!s.ok || !s.latencyUs.p99) continue;
+      const t = tickfanAt(tf.steps, s.offeredRate);
+      points.push({
+        peer,
+        rate: s.offeredRate,
+        peerDeliveriesPerSec: s.deliveriesPerSec,
+        peerP99: s.latencyUs.p99,
+        tickfanP99: t?.p99 ?? null,
+        tickfanOk: t?.ok ?? null,
+        interpolated: t?.interpolated ?? null,
+        ratio: t ? t.p99 / s.latencyUs.p99 : null,
+      });
+    }
+  }
+  const compared = points.filter((p) => p.ratio !== null);
+  if (compared.length === 0) return { points, target: null };
+  const worst = compared.reduce((a, p) => (p.ratio > a.ratio ? p : a));
+  const below = compared.filter((p) => p.ratio <= 1).length;
+  return {
+    points,
+    target: {
+      name: 'p99 at or below every peer\'s at every rate the peer sustains (same updates/s offered)',
+      target: 1,
+      measured: worst.ratio,
+      unit: '×',
+      met: worst.ratio <= 1,
+      shown: `${fmtRatio(worst.ratio)} (worst)`,
+      note: `worst at ${fmtSi(worst.rate)} updates/s against ${SYSTEM_NAMES[worst.peer]}: tickfan ${fmtUs(worst.tickfanP99)} vs ${fmtUs(worst.peerP99)}; at or below at ${below} of ${compared.length} peer steps`,
+    },
+  };
+}
+
+/**
+ * Every system's p99 against delivered updates/s: the ramp's steps grouped
+ * by offered rate, medians over rounds; `ok` when most rounds held the step.
+ * @returns {{ [system]: { rate, deliveriesPerSec, p99, ok, rounds }[] }}
+ */
+export function curves(doc) {
+  const out = {};
+  for (const [k, s] of Object.entries(doc.systems)) {
+    const by = new Map();
+    for (const st of s.steps ?? []) {
+      if (!by.has(st.offeredRate)) by.set(st.offeredRate, []);
+      by.get(st.offeredRate).push(st);
+    }
+    out[k] = [...by.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([rate, sts]) => ({
+        rate,
+        deliveriesPerSec: median(sts.map((x) => x.deliveriesPerSec)),
+        p99: median(sts.map((x) => x.latencyUs.p99 ?? NaN)),
+        ok: sts.filter((x) => x.ok).length * 2 > sts.length,
+        rounds: sts.length,
+      }));
+  }
+  return out;
+}
+
+/** How each system delivers, and the peers skipped. */
+export function deliveryNote(doc) {
+  const lines = ['**How each system delivers** (same updates, same payload bytes, same subscribers):', ''];
+  for (const [k, d] of Object.entries(doc.delivery ?? {})) lines.push(`- ${SYSTEM_NAMES[k]}: ${d}.`);
+  for (const [k, why] of Object.entries(doc.skipped ?? {})) lines.push(`- ${SYSTEM_NAMES[k]}: skipped (${why}).`);
+  return lines.join('\n');
+}
+
+/** The p99-vs-throughput table (every offered rate, every system) for the fan-out report. */
+export function curveNote(doc) {
+  const c = curves(doc);
+  const order = Object.keys(c);
+  if (order.length < 2) return '';
+  const rates = [...new Set(order.flatMap((k) => c[k].map((x) => x.rate)))].sort((a, b) => a - b);
+  const rows = rates.map((rate) => [
+    fmtSi(rate),
+    ...order.map((k) => {
+      const x = c[k].find((y) => y.rate === rate);
+      return x ? `${fmtUs(x.p99)} @ ${fmtSi(x.deliveriesPerSec)}/s${x.ok ? '' : ' ✗'}` : '';
+    }),
+  ]);
+  return [
+    '**p99 against delivered updates/s** (every step of every ramp; median over rounds; ✗: the step broke down). Chart: `node bench/latency-throughput.mjs`.',
+    '',
+    mdTable(['updates/s offered', ...order.map((k) => `${SYSTEM_NAMES[k]}: p99 @ deliveries/s`)], rows),
+  ].join('\n');
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// Smoke check of the outside peers' drivers (nats-server, mosquitto), end to
+// end through the same code the scenarios use: starts each broker (loopback,
+// temporary config, free ports), subscribes a few load-generator clients over
+// WebSockets, publishes a short paced feed and checks every update reached
+// every subscriber with a publish timestamp the load generator could read,
+// then checks the broker is gone. A few seconds per broker.
+//
+//   node bench/peers-check.mjs [nats,mosquitto]
+//
+// A broker that is not installed is skipped with one line (exit 0), or fails
+// the check when CI=true: in CI a missing peer must not pass silently.
+
+import { existsSync } from 'node:fs';
+import { layout, sleep, topicNames } from './lib/common.mjs';
+import { resetQuietBudget, setup, teardown } from './lib/measure.mjs';
+import { SYSTEM_NAMES, brokerBinary, BROKERS } from './lib/peers.mjs';
+
+const systems = (process.argv[2] ?? 'nats,mosquitto').split(',');
+const ci = process.env.CI === 'true' || process.env.CI === '1';
+if (!existsSync(new URL('../dist/index.js', import.meta.url))) {
+  console.error('peers-check: dist/ is missing; run `npm run build` first');
+  process.exit(2);
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let failed = 0;
+resetQuietBudget(0);
+for (const system of systems) {
+  const b = BROKERS[system];
+  if (!b) throw new Error(`peers-check: "${system}" is not an outside peer (${Object.keys(BROKERS).join(', ')})`);
+  if (!brokerBinary(system)) {
+    const line = `peers-check: ${SYSTEM_NAMES[system]} skipped: \`${b.binary}\` is not installed (apt-get install ${b.pkg})`;
+    if (ci) {
+      console.error(`${line} — failing because CI is set`);
+      failed++;
+    } else console.log(line);
+    continue;
+  }
+  const topics = topicNames(4, 'px.S');
+  const clients = layout(6, topics, 2); // 3 subscribers per topic
+  const t0 = performance.now();
+  let env;
+  let brokerPid;
+  try {
+    env = await setup(system, { clients, topics, workers: 1, protocol: 2, sampleEvery: 1, connectConcurrency: 6 });
+    brokerPid = env.server.pids[1];
+    // Exact: every update published in the window reaches each of its 3 subscribers once.
+    await env.lg.window();
+    const before = await env.server.ask('counters');
+    await env.server.ask('publish', { rate: 400, topics, fields: 4 });
+    await sleep(1000);
+    await env.server.ask('stop');
+    const after = await env.server.ask('counters');
+    const expected = (after.published - before.published) * 3;
+    let got = -1;
+    for (let i = 0; i < 20 && got < expected; i++) {
+      await sleep(100);
+      got = (await env.lg.counters()).deliveries;
+    }
+    await sleep(200);
+    const c = await env.lg.collect();
+    const problems = [];
+    if (expected === 0) problems.push('nothing published');
+    if (c.deliveries !== expected) problems.push(`${c.deliveries} deliveries, expected ${expected}`);
+    if (!(c.latencyUs.count > 0) || !(c.latencyUs.p50 > 0)) problems.push('no publish timestamp read from the payload');
+    if (c.errors || c.serverErrors) problems.push(`${c.errors} client errors, ${c.serverErrors} server errors`);
+    if (problems.length) throw new Error(problems.join('; '));
+    console.log(
+      `peers-check: ${SYSTEM_NAMES[system]} ok — ${c.deliveries} of ${expected} deliveries, p50 ${c.latencyUs.p50} µs, ` +
+        `${Math.round(c.bytes / c.deliveries)} bytes each, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  } catch (err) {
+    failed++;
+    console.error(`peers-check: ${SYSTEM_NAMES[system]} FAILED: ${err?.message ?? err}`);
+  } finally {
+    if (env) await teardown(env);
+  }
+  if (brokerPid && alive(brokerPid)) {
+    failed++;
+    console.error(`peers-check: ${SYSTEM_NAMES[system]} FAILED: the broker (pid ${brokerPid}) outlived its run`);
+  }
+}
+setTimeout(() => process.exit(failed ? 1 : 0), 100);
