@@ -264,6 +264,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         const r = this.healer.applySnapshot(m);
         const head = { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: true, updates: 0, ts: m.ts };
         this.router.deliver(r, head, Object.fromEntries(m.fields));
+        if (this.healer.freshEpoch(r)) this.router.status(m.topic, 'ok');
         return;
       }
       case 'delta': {
@@ -273,8 +274,9 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         return;
       }
       case 'topicStatus': {
-        const stale = m.state === TopicState.STALE;
-        this.healer.stale(m.topic, stale);
+        // GONE: the server does not hold the topic any more (its history ended); what is held is kept, flagged stale.
+        const stale = m.state !== TopicState.OK;
+        this.healer.stale(m.topic, stale, m.epoch);
         this.router.status(m.topic, stale ? 'stale' : 'ok');
         return;
       }
