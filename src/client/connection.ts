@@ -3,15 +3,17 @@
 // WebSocket → SSE fallback, capped full-jitter backoff (reset only once the
 // server has answered: WebSocket Welcome, SSE session), the close codes that
 // end the client instead of reconnecting, frame numbering, the liveness
-// watchdog, and the bounded queue of messages waiting for a connection.
+// watchdog, the bounded queue of messages waiting for a connection, and the
+// connection's token (tokens.ts: refreshed in place, refusals bounded).
 
-import { CloseCode, MAX_PROTOCOL, Protocol2Reader, type ClientMessage } from '../protocol/index.js';
+import { CloseCode, ErrorCode, MAX_PROTOCOL, Protocol2Reader, type ClientMessage } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 import { defaultWebSocket } from './endpoints.js';
 import { ClientError, ClientErrorCode, terminalCloseError } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { SseTransport, defaultEventSource } from './sse-transport.js';
 import type { ClientStats } from './stats.js';
+import { TokenKeeper, liftToken } from './tokens.js';
 import { WsTransport, type Incoming, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
 
 /** The states of a client's connection; `closed` is final. */
@@ -47,6 +49,8 @@ export interface ConnectionHooks {
 
 /** Messages kept at most while disconnected. */
 export const MAX_QUEUED = 10_000;
+/** The Ping sent after a Hello whose token comes from a function: its Pong says the token passed (a refused one closes first). */
+const TOKEN_PROBE = 0x746f6b656en;
 
 const S = ConnectionState;
 
@@ -75,15 +79,28 @@ export class Connection {
   private fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  /** The connection's token: given, or from the function, refreshed before exp. */
+  private readonly tokens: TokenKeeper;
+  private readonly endpoints: { ws: string; sse: string };
 
   constructor(
-    private readonly endpoints: { ws: string; sse: string },
+    endpoints: { ws: string; sse: string },
     private readonly options: ClientOptions,
     private readonly stats: ClientStats,
     private readonly hooks: ConnectionHooks,
   ) {
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff });
     this.protocol = options.protocol ?? MAX_PROTOCOL;
+    // A ?token= in the URL goes in Hello instead (options.token wins): a refused
+    // token is then told by the server (Error 21, close 4001), not an upgrade
+    // failure a browser cannot tell from a network one; and it can be refreshed.
+    const ws = liftToken(endpoints.ws);
+    const sse = liftToken(endpoints.sse);
+    this.endpoints = { ws: ws.url, sse: sse.url };
+    this.tokens = new TokenKeeper(options.token ?? (ws.token || sse.token || undefined), {
+      refresh: (token) => this.sendIfConnected({ type: 'hello', protocol: 0, client: this.options.name ?? 'tickfan-js', token }),
+      error: (err) => this.hooks.error(err),
+    });
   }
 
   get state(): ConnectionState {
@@ -135,6 +152,7 @@ export class Connection {
 
   close(): void {
     if (this.current === S.CLOSED) return;
+    this.tokens.close();
     this.setState(S.CLOSED);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.watchdog) clearInterval(this.watchdog);
@@ -175,6 +193,17 @@ export class Connection {
     }
     if (this.current === S.CLOSED) return;
     this.setState(S.CONNECTING);
+    let token = this.tokens.forConnect();
+    if (token instanceof Promise) {
+      token = await token;
+      if ((this.current as ConnectionState) === S.CLOSED) return;
+    }
+    if (!token.ok) {
+      if (token.stop) return this.stop(token.stop);
+      this.hooks.error(token.error);
+      this.scheduleReconnect(this.backoff.next());
+      return;
+    }
     this.tried = kind;
     const h: TransportHandlers = {
       open: (info) => this.onOpen(t, info),
@@ -191,7 +220,7 @@ export class Connection {
           ? new WsTransport(this.endpoints.ws, WsCtor!, h, this.topics)
           : new SseTransport(
               this.endpoints.sse,
-              { token: this.options.token, resumeFrom: this.sseResumeFrom, EventSource: Es!, fetch: this.options.fetch ?? ((u, i) => globalThis.fetch(u, i)) },
+              { token: token.token, resumeFrom: this.sseResumeFrom, EventSource: Es!, fetch: this.options.fetch ?? ((u, i) => globalThis.fetch(u, i)) },
               h,
             );
     } catch (err) {
@@ -225,13 +254,19 @@ export class Connection {
     // at once must see the backoff grow. A WebSocket resets it at the Welcome
     // answering Hello (onFrame); an SSE stream's session event comes after the
     // server checked the token and its limits, so it is the answer.
-    if (t.kind === 'sse') this.backoff.reset();
+    if (t.kind === 'sse') {
+      this.backoff.reset();
+      // The stream opened: the server took its token (a refused one is an HTTP 401).
+      this.tokens.accepted();
+    }
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
     const out: ClientMessage[] = [];
     if (t.kind === 'ws') {
       this.helloProtocol = this.protocol;
-      out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.options.token ?? '' });
+      out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.tokens.current });
+      // What follows a token Hello waits for the token's verdict: this Pong means it passed.
+      if (this.tokens.refreshable) out.push({ type: 'ping', nonce: TOKEN_PROBE });
     }
     out.push(...this.hooks.opened(info), ...this.queued.splice(0));
     if (out.length) t.send(out);
@@ -251,7 +286,10 @@ export class Connection {
     // fallback: never terminal, the next Hello asks for what the server speaks.
     const downgrading = t.kind === 'ws' && this.protocol < this.helloProtocol;
     this.helloProtocol = 0;
-    const stop = this.current === S.CLOSED || downgrading ? null : terminalCloseError(code, reason, !!this.options.token);
+    let stop = this.current === S.CLOSED || downgrading ? null : terminalCloseError(code, reason, this.tokens.given);
+    // Refused (4001, or an SSE stream's 401) or expired (4010): a token function is asked again, a few times in a row at most.
+    if (stop && (code === CloseCode.UNAUTHORIZED || code === CloseCode.TOKEN_EXPIRED)) stop = this.tokens.closedForToken(stop);
+    else this.tokens.disconnected();
     if (stop) this.stopped = stop;
     this.hooks.closed(code, reason);
     // Queued messages go out on the next connection, unless there will be none.
@@ -268,6 +306,15 @@ export class Connection {
     // A first WebSocket that failed in 'auto' mode: try SSE at once.
     const fallingBack = (this.options.transport ?? 'auto') === 'auto' && !this.mode && t.kind === 'ws';
     this.scheduleReconnect(fallingBack ? 0 : this.backoff.next());
+  }
+
+  /** Ends the client without a transport to close (the token function failed for good). */
+  private stop(err: ClientError): void {
+    this.stopped = err;
+    this.queued.length = 0;
+    this.hooks.closed(0, err.message);
+    this.setState(S.CLOSED);
+    this.hooks.error(err);
   }
 
   private scheduleReconnect(delay: number): void {
@@ -321,9 +368,16 @@ export class Connection {
           if (t.kind === 'ws' && m.protocol === this.helloProtocol) this.backoff.reset();
           // A server from before protocol 2 refuses Hello(2) and closes: the next connection asks for what it speaks.
           if (m.maxProtocol < this.protocol) this.protocol = m.maxProtocol;
+          // A Welcome after a refresh Hello is its answer: the new token is taken.
+          if (this.tokens.refreshing) this.tokens.refreshAccepted();
         }
         else if (m.type === 'ping') this.send({ type: 'pong', nonce: m.nonce });
-        else this.hooks.message(m);
+        else if (m.type === 'pong' && m.nonce === TOKEN_PROBE) this.tokens.accepted();
+        else {
+          // Error 21 with no id answers a refresh: refused; the old token holds until its exp.
+          if (m.type === 'error' && m.code === ErrorCode.UNAUTHORIZED && m.id === 0) this.tokens.refreshRefused();
+          this.hooks.message(m);
+        }
       }
     } catch (err) {
       this.hooks.error(err as Error);

@@ -13,10 +13,12 @@ export const ClientErrorCode = {
   NO_WEBSOCKET: 'TICKFAN_ERR_NO_WEBSOCKET',
   /** An option of `connect()` is invalid (thrown at once). */
   BAD_OPTION: 'TICKFAN_ERR_BAD_OPTION',
-  /** Close 4001: the server refused the token (or none was given). The client stopped. */
+  /** Close 4001 (or HTTP 401 for an SSE stream): the server refused the token (or none was given). The client stopped. */
   TOKEN_REFUSED: 'TICKFAN_ERR_TOKEN_REFUSED',
   /** Close 4010: the connection token expired. The client stopped. */
   TOKEN_EXPIRED: 'TICKFAN_ERR_TOKEN_EXPIRED',
+  /** The token function failed (threw, rejected, gave no string, or took over 10 s): reported each time; the client stops after 3 in a row at connect. */
+  TOKEN_UNAVAILABLE: 'TICKFAN_ERR_TOKEN_UNAVAILABLE',
   /** Close 1008: refused by the server's policy. The client stopped. */
   REFUSED: 'TICKFAN_ERR_REFUSED',
   /** Close 1002 or 4002: client and server do not understand each other. The client stopped. */

@@ -17,6 +17,18 @@ export type EventSourceCtor = new (url: string) => EventSourceLike;
 /** A `fetch()`: `connect(url, { fetch })` for the SSE reader where there is no EventSource. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
+/** The stream was refused with an HTTP status (what `onerror` gets from FetchEventSource); `body` is the server's answer, cut short. */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpStatusError';
+  }
+}
+
 /** An EventSource over `fetch()` for runtimes without one (Node 20); it never reconnects by itself. */
 export class FetchEventSource implements EventSourceLike {
   /** Set by the SDK: one event arrived. */
@@ -50,8 +62,8 @@ export class FetchEventSource implements EventSourceLike {
     try {
       const res = await fetchFn(url, { headers: { accept: 'text/event-stream' }, signal: this.ctrl.signal, cache: 'no-store' });
       if (!res.ok || !res.body) {
-        void res.body?.cancel();
-        throw new Error(`GET ${url.replace(/([?&]token=)[^&]*/, '$1…')}: HTTP ${res.status}`);
+        const body = res.status === 401 ? await res.text().catch(() => '') : (void res.body?.cancel(), '');
+        throw new HttpStatusError(res.status, body.slice(0, 500), `GET ${url.replace(/([?&]token=)[^&]*/, '$1…')}: HTTP ${res.status}`);
       }
       const reader = res.body.getReader();
       const decoder = new TextDecoder();

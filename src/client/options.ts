@@ -4,12 +4,18 @@
 import type { BackoffOptions } from './backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { EventSourceCtor, FetchLike } from './event-stream.js';
+import type { TokenSource } from './tokens.js';
 import type { TransportKind, WebSocketCtor } from './transport.js';
 
 /** Options of `connect(url, options)`; each is checked when given. */
 export interface ClientOptions {
-  /** Connection token (sent in Hello over WebSocket, as `?token=` over SSE). */
-  token?: string;
+  /**
+   * Connection token (sent in Hello over WebSocket, as `?token=` over SSE), or
+   * a function returning one (or a promise of one). A function is called at
+   * connect and again before each token's `exp`: the new token is sent on the
+   * open connection, which carries on untouched (see docs/security.md#token-refresh).
+   */
+  token?: TokenSource;
   /**
    * `'ws'`, `'sse'`, or `'auto'` (default): WebSocket, and SSE when no
    * WebSocket can open (no constructor, or the first attempt fails or takes
@@ -50,6 +56,10 @@ export function checkOptions(url: string, options: ClientOptions): void {
   }
   if (options.protocol !== undefined && options.protocol !== 1 && options.protocol !== 2) {
     throw new ClientError(ClientErrorCode.BAD_OPTION, `options.protocol must be 1 or 2 (got ${JSON.stringify(options.protocol)})`);
+  }
+  const tok = options.token;
+  if (tok !== undefined && typeof tok !== 'string' && typeof tok !== 'function') {
+    throw new ClientError(ClientErrorCode.BAD_OPTION, `options.token must be a string or a function returning one (got ${typeof tok})`);
   }
   const t = options.transport;
   if (t !== undefined && t !== 'ws' && t !== 'sse' && t !== 'auto') {

@@ -5,7 +5,8 @@
 // messages both ways is the protocol's (json-messages.ts).
 
 import { messageFromJson, messageToCommand, type AnyMessage, type ClientMessage } from '../protocol/index.js';
-import { FetchEventSource, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
+import { CloseCode } from '../protocol/index.js';
+import { FetchEventSource, HttpStatusError, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
@@ -46,7 +47,44 @@ export class SseTransport implements Transport {
     this.lastEventId = opts.resumeFrom ?? '';
     const es = (this.es = new opts.EventSource(u.toString()));
     es.onmessage = (ev) => this.onEvent(ev.data, ev.lastEventId);
-    es.onerror = () => this.fail(1006, this.sid ? 'the event stream was interrupted' : 'the event stream could not be opened');
+    es.onerror = (ev) => {
+      if (this.sid) this.fail(1006, 'the event stream was interrupted');
+      else void this.refused(ev, u.toString(), !!opts.token);
+    };
+  }
+
+  /**
+   * The stream did not open. HTTP 401 is a token the server refused, not a
+   * network failure: it closes as 4001, which the connection treats as a
+   * refused token (never retried with the same one). FetchEventSource says
+   * the status; a browser's EventSource hides it, so with a token one GET
+   * through fetch() asks (its stream, should it open, is dropped at once).
+   */
+  private async refused(ev: unknown, url: string, hadToken: boolean): Promise<void> {
+    let status = ev instanceof HttpStatusError ? ev.status : 0;
+    let body = ev instanceof HttpStatusError ? ev.body : '';
+    if (!status && hadToken && !(this.es instanceof FetchEventSource)) {
+      const ctrl = new AbortController();
+      try {
+        const res = await this.fetch(url, { headers: { accept: 'text/event-stream' }, signal: ctrl.signal, cache: 'no-store' });
+        status = res.status;
+        if (status === 401) body = await res.text().catch(() => '');
+      } catch {
+        // unreachable: a network failure after all
+      } finally {
+        ctrl.abort();
+      }
+    }
+    if (status === 401) {
+      let why = '';
+      try {
+        why = String((JSON.parse(body) as { error?: { message?: unknown } }).error?.message ?? '');
+      } catch {
+        // not the server's JSON
+      }
+      return this.fail(CloseCode.UNAUTHORIZED, `HTTP 401: the token was refused${why ? ` (${why})` : ''}`);
+    }
+    this.fail(1006, status ? `the event stream could not be opened: HTTP ${status}` : 'the event stream could not be opened');
   }
 
   /** The server's session id for this stream ('' until the stream opened). */

@@ -103,7 +103,8 @@ export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
 export function messageToCommand(m: ClientMessage): Record<string, unknown> | null {
   switch (m.type) {
     case 'hello':
-      return null; // the token travels in the stream's URL
+      // A stream's first token travels in its URL; a later one (a refresh) is a command.
+      return m.token ? { type: 'hello', token: m.token } : null;
     case 'subscribe':
       return { type: m.type, id: m.id, topics: m.topics, maxRate: m.maxRate, fields: m.fields, resume: m.resume, ...(m.timestamps ? { timestamps: true } : {}) };
     case 'unsubscribe':
@@ -168,6 +169,12 @@ export function commandToMessage(c: unknown): ClientMessage {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'a command is a JSON object with a "type"');
   const o = c as Record<string, unknown>;
   switch (o.type) {
+    case 'hello': {
+      // A token refresh on the session (its first token came with GET /sse).
+      const token = str(o.token, 'token');
+      if (!token) throw new TickfanError(ErrorCode.BAD_REQUEST, 'hello carries a new token: {"type":"hello","token":"<jwt>"}');
+      return { type: 'hello', protocol: 0, client: '', token };
+    }
     case 'subscribe': {
       const maxRate = o.maxRate ?? 0;
       if (typeof maxRate !== 'number' || !(maxRate >= 0)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');

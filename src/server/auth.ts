@@ -142,7 +142,9 @@ export class Authenticator {
   /** Verifies a token; throws UNAUTHORIZED saying why (expired, bad signature, `alg: none`, …). */
   async verify(token: string): Promise<Grants> {
     // No key: tokens mean nothing, and must not lift anonymous (read-only) grants.
-    if (!this.key) return this.anon ?? OPEN_GRANTS;
+    // A copy, so that a connection that brought a token is told from one that
+    // did not (Sessions.holdsToken: its next token Hello is a refresh, answered).
+    if (!this.key) return { ...(this.anon ?? OPEN_GRANTS) };
     let payload: JWTPayload;
     try {
       const r = await jwtVerify(token, this.key as Uint8Array, {

@@ -7,8 +7,9 @@ import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, typ
 import { mayPublish, mayRequest, mayServe, maySubscribe } from './auth.js';
 import type { Fanout } from './fanout/index.js';
 import type { Ingest, PublishResult } from './ingest.js';
-import { EMPTY_PAYLOAD, checkPayload, type ResponderLink, type ServiceGate } from './services/index.js';
+import { EMPTY_PAYLOAD, checkPayload, type ServiceGate } from './services/index.js';
 import type { Session, Sessions } from './session.js';
+import type { Responder } from './token-refresh.js';
 
 export class Dispatch {
   constructor(
@@ -21,21 +22,22 @@ export class Dispatch {
   ) {}
 
   /**
-   * The messages of one frame, in order. A Hello with a token holds back what
-   * follows it until the token is verified; messages before a bad one count.
+   * The messages of one frame (or SSE POST), in order. A Hello with a token
+   * holds back what follows it until the token is verified (a refresh too, so
+   * that its answer comes before theirs); messages before a bad one count.
    */
-  frame(s: Session, msgs: readonly ClientMessage[]): void {
+  readonly frame = (s: Session, msgs: readonly ClientMessage[]): void => {
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
       if (s.authWaiting) {
         s.authWaiting.push(m);
       } else if (m.type === 'hello' && m.token) {
         this.handle(s, m);
-        this.sessions.helloToken(s, m.token, msgs.slice(i + 1), this.handle);
+        this.sessions.helloToken(s, m.token, msgs.slice(i + 1), this.frame);
         return;
       } else this.handle(s, m);
     }
-  }
+  };
 
   /** Handles one client message on a session. */
   readonly handle = (s: Session, m: ClientMessage): void => {
@@ -104,7 +106,7 @@ export class Dispatch {
         const refused = (err: unknown) => sessions.fail(s, err, m.id, m.type === 'serve' ? m.service : '');
         try {
           // The ack means "requests may come": with workers, only once the main thread's router has the offer.
-          const offered = m.type === 'serve' ? this.serve(s, m.id, m.service) : this.services.unserve(this.responder(s), m.id);
+          const offered = m.type === 'serve' ? this.serve(s, m.id, m.service) : this.unserve(s, m.id);
           if (offered instanceof Promise) offered.then(ack, refused);
           else ack();
         } catch (err) {
@@ -124,8 +126,9 @@ export class Dispatch {
   // ---------------------------------------------------------------- request-reply
 
   /** The session as a responder: requests routed to it arrive as ServiceRequest messages. */
-  private responder(s: Session): ResponderLink {
+  private responder(s: Session): Responder {
     return (s.responder ??= {
+      offers: new Map(),
       deliver: (d) => {
         const p = d.payload;
         this.fanout.reply(s.conn, this.fanout.encoder.serviceRequest(d.correlation, d.serveId, d.service, d.requester, p, d.timeoutMs));
@@ -139,7 +142,18 @@ export class Dispatch {
     if (!isPattern(service)) validateTopic(service, this.store.limits.maxTopicLength);
     const pattern = TopicPattern.parse(service, this.store.limits.maxTopicLength);
     if (!mayServe(grants, pattern)) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to serve ${service}: it is not inside this connection's serve grants`);
-    return this.services.serve(this.responder(s), id, pattern, grants.subject);
+    const link = this.responder(s);
+    // Kept so that a token refresh can withdraw what its grants no longer cover.
+    const offered = this.services.serve(link, id, pattern, grants.subject);
+    link.offers.set(id, pattern);
+    if (offered instanceof Promise) offered.catch(() => link.offers.delete(id));
+    return offered;
+  }
+
+  private unserve(s: Session, id: number): void {
+    const link = this.responder(s);
+    link.offers.delete(id);
+    this.services.unserve(link, id);
   }
 
   private request(s: Session, m: RequestMsg): void {

@@ -1,20 +1,22 @@
 // Sessions: who is on the other end of a connection and what it may do. A
 // Session pairs fan-out's Conn with the transport-level state fan-out does
 // not need: verified grants, token expiry, the Hello-token handshake, the
-// publish rate limit and bad-frame counting. WebSocket and SSE share it.
+// publish rate limit and bad-frame counting, and token refresh on an open
+// connection. WebSocket, SSE and STOMP share it.
 
 import { CloseCode, ErrorCode, TickfanError, type ClientMessage } from '../protocol/index.js';
 import type { Authenticator, Grants } from './auth.js';
 import { Conn, type Fanout } from './fanout/index.js';
 import type { LogFn } from './options.js';
-import type { ResponderLink, ServiceGate } from './services/index.js';
+import type { ServiceGate } from './services/index.js';
 import type { ServerStats } from './stats.js';
+import { endUngranted, type Responder } from './token-refresh.js';
 
 /** A session's rarely used state, allocated on first use (most connections never need it). */
 interface SessionRare {
   authWaiting: ClientMessage[] | null;
   expiryTimer: NodeJS.Timeout | null;
-  responder: ResponderLink | null;
+  responder: Responder | null;
 }
 
 /**
@@ -66,15 +68,20 @@ export class Session {
   }
 
   /** How the service router reaches this session as a responder (made on its first Serve). */
-  get responder(): ResponderLink | null {
+  get responder(): Responder | null {
     return this.rare ? this.rare.responder : null;
   }
-  set responder(v: ResponderLink | null) {
+  set responder(v: Responder | null) {
     if (v || this.rare) this.more().responder = v;
   }
 }
 
 export interface SessionOptions {
+  /** Server name, heartbeat, frame limit and rate tiers: the Welcome that answers a token refresh. */
+  name: string;
+  heartbeatMs: number;
+  maxPayloadBytes: number;
+  rateTiers: readonly number[];
   authTimeoutMs: number;
   maxPublishesPerSecond: number;
   maxBadFrames: number;
@@ -138,23 +145,80 @@ export class Sessions {
     else s.expiryTimer = setTimeout(expire, ms);
   }
 
-  /** A token arrived in Hello: verify it, then handle what waited for it (`rest`, and what arrives meanwhile). */
-  helloToken(s: Session, token: string, rest: ClientMessage[], handle: (s: Session, m: ClientMessage) => void): void {
+  /**
+   * True when the connection's grants came from a token (at the upgrade, in
+   * Hello, in the SSE URL or STOMP's CONNECT): a token Hello is then a
+   * refresh. Anonymous grants are the authenticator's own object; without a
+   * key, verify() returns a copy of them for every token.
+   */
+  holdsToken(s: Session): boolean {
+    return s.grants !== null && s.grants !== this.auth.anonymous;
+  }
+
+  /**
+   * A token arrived in Hello: verify it, then handle what waited for it
+   * (`rest`, and what arrives meanwhile) with `resume`. On a connection that
+   * holds a token this is a refresh, answered by a Welcome (accepted) or an
+   * Error 21 with id 0 (refused: the connection keeps its old token, and
+   * still ends at that one's exp); otherwise a refused token closes with 4001.
+   */
+  helloToken(s: Session, token: string, rest: ClientMessage[], resume: (s: Session, msgs: ClientMessage[]) => void): void {
     s.authWaiting = rest;
+    const release = () => {
+      const waiting = s.authWaiting ?? [];
+      s.authWaiting = null;
+      if (waiting.length) resume(s, waiting);
+    };
+    if (this.holdsToken(s)) {
+      this.refresh(s, token, (err) => {
+        const o = this.opts;
+        if (err) this.fail(s, err);
+        else this.fanout.reply(s.conn, this.fanout.encoder.welcome(o.name, o.heartbeatMs, o.maxPayloadBytes, o.rateTiers, s.conn.protocol));
+        release();
+      });
+      return;
+    }
     this.auth.verify(token).then(
       (grants) => {
         if (s.conn.closed) return;
         s.grants = grants;
         this.armExpiry(s);
-        const waiting = s.authWaiting ?? [];
-        s.authWaiting = null;
-        for (const m of waiting) handle(s, m);
+        release();
       },
       (err: unknown) => {
         if (s.conn.closed) return;
         s.authWaiting = null;
         this.fail(s, err);
         this.fanout.end(s.conn, CloseCode.UNAUTHORIZED, 'unauthorized');
+      },
+    );
+  }
+
+  /**
+   * A new token for an open connection (a Hello on WebSocket and SSE, a SEND
+   * to /tickfan/token on STOMP). Verified, it replaces the grants and the
+   * expiry, and what the new grants no longer cover ends with
+   * PERMISSION_DENIED (token-refresh.ts); nothing else changes. Refused (bad
+   * signature, expired, another subject), nothing changes: the old token
+   * still ends the session at its exp. `done` is not called once the
+   * connection is closed.
+   */
+  refresh(s: Session, token: string, done: (err: TickfanError | null) => void): void {
+    this.auth.verify(token).then(
+      (grants) => {
+        if (s.conn.closed) return;
+        const old = s.grants;
+        if (old && this.holdsToken(s) && grants.subject !== old.subject) {
+          return done(new TickfanError(ErrorCode.UNAUTHORIZED, `the new token is for "${grants.subject}", this connection's for "${old.subject}": a refresh keeps the subject; connect again to change it`));
+        }
+        s.grants = grants;
+        this.armExpiry(s);
+        endUngranted(s, grants, this.fanout, this.services, this.stats);
+        done(null);
+      },
+      (err: unknown) => {
+        if (s.conn.closed) return;
+        done(err instanceof TickfanError ? err : new TickfanError(ErrorCode.UNAUTHORIZED, `the token is not valid (${String(err)})`, { cause: err }));
       },
     );
   }

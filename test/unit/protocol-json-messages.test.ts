@@ -158,8 +158,12 @@ describe('client messages round trip through their JSON command form', () => {
     );
   });
 
-  it('sends no command for Hello', () => {
-    expect(messageToCommand({ type: 'hello', protocol: 1, client: 'c', token: 't' })).toBeNull();
+  it('sends no command for a Hello without a token; one with a token is a refresh command that round-trips', () => {
+    expect(messageToCommand({ type: 'hello', protocol: 1, client: 'c', token: '' })).toBeNull();
+    expect(messageToCommand({ type: 'hello', protocol: 1, client: 'c', token: 't' })).toEqual({ type: 'hello', token: 't' });
+    expect(commandToMessage(viaText(messageToCommand({ type: 'hello', protocol: 0, client: '', token: 'a.b.c' })))).toEqual({ type: 'hello', protocol: 0, client: '', token: 'a.b.c' });
+    expect(() => commandToMessage({ type: 'hello', token: '' })).toThrow(/new token/);
+    expect(() => commandToMessage({ type: 'hello' })).toThrow(/token must be a string/);
   });
 
   it('covers every message type but Hello in both directions', () => {

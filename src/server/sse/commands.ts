@@ -50,8 +50,9 @@ export class SseCommands {
       const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, String(err));
       return this.answers.failure('400 Bad Request', e.errorCode, e.message);
     }
-    // Answers (acks, errors, snapshots) go out on the stream, in order, as over a WebSocket.
-    for (const m of msgs) this.node.dispatch.handle(stream, m);
+    // Answers (acks, errors, snapshots) go out on the stream, in order, as over a
+    // WebSocket; a token refresh ({"type":"hello","token"}) holds back what follows it until it is answered.
+    this.node.dispatch.frame(stream, msgs);
     return { status: '202 Accepted', body: JSON.stringify({ accepted: msgs.length }) };
   }
 }

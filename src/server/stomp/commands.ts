@@ -4,7 +4,8 @@
 
 import { ErrorCode, TickfanError, changesFromJson, type Payload } from '../../protocol/index.js';
 import type { StompContext } from './context.js';
-import { isReplyDestination, parseDestination, parseFields, parseMaxRate, parseResume } from './destinations.js';
+import { TOKEN_DESTINATION, isReplyDestination, parseDestination, parseFields, parseMaxRate, parseResume } from './destinations.js';
+import { refreshToken } from './token.js';
 import type { StompFrame } from './frame.js';
 import { ACK_MODES, type AckMode, type StompSub } from './subscriptions.js';
 
@@ -21,6 +22,7 @@ export function subscribe(ctx: StompContext, f: StompFrame): void {
   if (ctx.subs.get(id)) throw bad(`subscription id ${JSON.stringify(id)} is already in use on this connection`);
   const ack = (h.get('ack') ?? 'auto') as AckMode;
   if (!ACK_MODES.includes(ack)) throw bad(`ack must be auto, client or client-individual, not ${JSON.stringify(ack)}`);
+  if (dest.kind === 'token') throw new TickfanError(ErrorCode.BAD_TOPIC, `${TOKEN_DESTINATION} takes a SEND with a new token in its passcode header; there is nothing to subscribe to`);
   if (dest.kind === 'service') {
     throw new TickfanError(ErrorCode.BAD_TOPIC, `${dest.name}: requests are SENT to /service/<name>; subscribe to your reply-to destination (/temp-queue/<name>) for the answers`);
   }
@@ -92,6 +94,7 @@ export function send(ctx: StompContext, f: StompFrame): void {
   const receipt = h.get('receipt') ?? null;
   const dest = parseDestination(h.get('destination'), 'SEND');
   if (dest.kind === 'reply') throw new TickfanError(ErrorCode.BAD_TOPIC, `${dest.name} is a reply destination: the server delivers answers there; SEND to /topic/<topic> or /service/<name>`);
+  if (dest.kind === 'token') return refreshToken(ctx, f);
   const contentType = h.get('content-type');
   if (dest.kind === 'topic') {
     if (!isJson(contentType)) throw bad(`a publish carries a JSON object of fields: send content-type:application/json (or none), not ${contentType}`);

@@ -7,13 +7,14 @@ import type { NodeParts } from '../node-parts.js';
 import type { Session } from '../session.js';
 import { acknowledge, send, subscribe, unsubscribe } from './commands.js';
 import type { StompContext } from './context.js';
-import { STOMP_VERSIONS, type StompFrame, type StompVersion } from './frame.js';
+import { STOMP_VERSIONS, type HeaderList, type StompFrame, type StompVersion } from './frame.js';
 import { negotiateHeartbeat, type Beating, type HeartbeatTerms, type StompHeartbeats } from './heartbeat.js';
 import { connectedFrame } from './outgoing.js';
 import { StompParser, StompSyntaxError } from './parser.js';
 import { PendingTable } from './pending.js';
 import type { StompSink } from './sink.js';
 import { StompSubscriptions } from './subscriptions.js';
+import { bearer } from './token.js';
 
 /** Header lines one frame may have. */
 export const MAX_HEADERS = 128;
@@ -25,11 +26,6 @@ const MAX_HELD_FRAMES = 1_000;
 export type StompNode = Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions'>;
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closing';
-
-function bearer(header: string | undefined): string {
-  const m = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
-  return m ? m[1]!.trim() : '';
-}
 
 /** The highest version both speak: `accept-version` lists the client's (absent: 1.0 only). */
 function pickVersion(accept: string | undefined): StompVersion | null {
@@ -225,9 +221,9 @@ export class StompConnection implements StompContext, Beating {
     this.fatal(err, close, 'refused', id);
   }
 
-  receiptInOrder(receipt: string): void {
+  receiptInOrder(receipt: string, headers?: HeaderList): void {
     const id = this.nextId();
-    this.pending.add(id, { type: 'receipt', receipt });
+    this.pending.add(id, headers ? { type: 'receipt', receipt, headers } : { type: 'receipt', receipt });
     this.node.dispatch.handle(this.session, { type: 'ping', nonce: BigInt(id) });
   }
 

@@ -4,12 +4,12 @@
 
 import type { NodeParts } from '../node-parts.js';
 import type { Session } from '../session.js';
-import type { StompVersion } from './frame.js';
+import type { HeaderList, StompVersion } from './frame.js';
 import type { PendingTable } from './pending.js';
 import type { StompSubscriptions } from './subscriptions.js';
 
 export interface StompContext {
-  readonly node: Pick<NodeParts, 'dispatch' | 'fanout' | 'opts'>;
+  readonly node: Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions'>;
   readonly session: Session;
   readonly subs: StompSubscriptions;
   readonly pending: PendingTable;
@@ -18,6 +18,6 @@ export interface StompContext {
   nextId(): number;
   /** Refuses a frame: an ERROR (with its receipt-id) then the close, as STOMP requires. */
   refuse(err: unknown, receipt: string | null): void;
-  /** A RECEIPT that goes out after everything already queued for the connection. */
-  receiptInOrder(receipt: string): void;
+  /** A RECEIPT (with `headers`, if any) that goes out after everything already queued for the connection. */
+  receiptInOrder(receipt: string, headers?: HeaderList): void;
 }

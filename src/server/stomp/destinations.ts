@@ -6,6 +6,8 @@ import { ErrorCode, TickfanError, type ResumePoint } from '../../protocol/index.
 
 export const TOPIC_PREFIX = '/topic/';
 export const SERVICE_PREFIX = '/service/';
+/** SEND here with a new token (passcode header) to refresh the connection's token: STOMP has no frame for it. */
+export const TOKEN_DESTINATION = '/tickfan/token';
 /** Where replies to requests may be sent: this connection only, never stored. */
 export const REPLY_PREFIXES = ['/temp-queue/', '/queue/'] as const;
 
@@ -13,9 +15,11 @@ export type Destination =
   | { kind: 'topic'; name: string }
   | { kind: 'service'; name: string }
   /** A reply destination, named whole (e.g. /temp-queue/orders). */
-  | { kind: 'reply'; name: string };
+  | { kind: 'reply'; name: string }
+  /** The token refresh destination (SEND only). */
+  | { kind: 'token'; name: string };
 
-const WHERE = 'use /topic/<topic> (subscribe to a topic or pattern, or publish), /service/<name> (SEND a request) or /temp-queue/<name> and /queue/<name> (replies)';
+const WHERE = `use /topic/<topic> (subscribe to a topic or pattern, or publish), /service/<name> (SEND a request), /temp-queue/<name> and /queue/<name> (replies) or ${TOKEN_DESTINATION} (SEND a new token)`;
 
 /** The destination a header names; throws BAD_REQUEST (missing) or BAD_TOPIC (unknown prefix). */
 export function parseDestination(value: string | undefined, command: string): Destination {
@@ -23,6 +27,7 @@ export function parseDestination(value: string | undefined, command: string): De
   if (value.startsWith(TOPIC_PREFIX)) return { kind: 'topic', name: value.slice(TOPIC_PREFIX.length) };
   if (value.startsWith(SERVICE_PREFIX)) return { kind: 'service', name: value.slice(SERVICE_PREFIX.length) };
   if (isReplyDestination(value)) return { kind: 'reply', name: value };
+  if (value === TOKEN_DESTINATION) return { kind: 'token', name: value };
   throw new TickfanError(ErrorCode.BAD_TOPIC, `unknown destination ${JSON.stringify(value.slice(0, 200))}: ${WHERE}`);
 }
 

@@ -2,10 +2,12 @@
 // the message: a receipt after an ack (or after a pong, for frames dispatch
 // does not answer), a reply for a request, the RECEIPT that ends a DISCONNECT.
 
+import type { HeaderList } from './frame.js';
+
 /** What the answer carrying one id completes. */
 export type Pending =
   /** SUBSCRIBE, UNSUBSCRIBE, SEND to a topic, ACK…: a RECEIPT when asked for (and the receipt-id of an ERROR). */
-  | { type: 'receipt'; receipt: string | null }
+  | { type: 'receipt'; receipt: string | null; headers?: HeaderList }
   /** SEND to /service/…: the answer goes to `replyTo` as a MESSAGE (dropped without one). */
   | { type: 'request'; receipt: string | null; replyTo: string | null; correlationId: string | null }
   /** DISCONNECT with a receipt: RECEIPT, then close. */

@@ -69,12 +69,12 @@ export class StompSink implements Sink {
         return this.update(t);
       case 'ack': {
         const p = pending.take(t.id);
-        return p?.receipt ? this.write(receiptFrame(p.receipt, this.version)) : SendStatus.SENT;
+        return p?.receipt ? this.write(receiptFrame(p.receipt, this.version, p.type === 'receipt' ? p.headers : undefined)) : SendStatus.SENT;
       }
       case 'pong': {
         const p = pending.take(t.nonce);
         if (!p?.receipt) return SendStatus.SENT;
-        const r = this.write(receiptFrame(p.receipt, this.version));
+        const r = this.write(receiptFrame(p.receipt, this.version, p.type === 'receipt' ? p.headers : undefined));
         return p.type === 'disconnect' ? 'disconnect' : r;
       }
       case 'error': {
