@@ -20,7 +20,9 @@ export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 /** The stream was refused with an HTTP status (what `onerror` gets from FetchEventSource); `body` is the server's answer, cut short. */
 export class HttpStatusError extends Error {
   constructor(
+    /** The HTTP status (401: the token was refused). */
     readonly status: number,
+    /** The start of the response body (the server's JSON error for a 401). */
     readonly body: string,
     message: string,
   ) {
