@@ -165,6 +165,32 @@ describe('refresh over WebSocket', () => {
     expect(closedAt).toBeLessThan(exp * 1000 + 500);
   });
 
+  it('with fan-out workers: the same answers, and a withdrawn offer leaves the main thread\'s router', async () => {
+    const server = await h.server({ auth: { secret: SECRET }, workers: 2 });
+    server.publish('wk.A', { v: 0 });
+    server.publish('wk.B', { v: 0 });
+    await sleep(200); // the workers' replicas take the topics
+    const r = await raw(server, await token({ subscribe: ['wk.*'], serve: ['wsvc.>'] }, { expSec: 600 }));
+    r.send(enc.subscribe(1, ['wk.A'], 0, [], []), enc.subscribe(2, ['wk.B'], 0, [], []), enc.message({ type: 'serve', id: 3, service: 'wsvc.x' }));
+    await waitFor(() => r.messages.filter(isType('ack')).length === 3, 5_000, 'three acks');
+    const answer = await refresh(r, await token({ subscribe: ['wk.A'] }, { expSec: 600 }));
+    expect(answer.filter(isType('error')).map((e) => [e.id, e.code]).sort()).toEqual([
+      [2, ErrorCode.PERMISSION_DENIED],
+      [3, ErrorCode.PERMISSION_DENIED],
+    ]);
+    expect(answer.at(-1)!.type).toBe('welcome');
+    const requester = await raw(server, await token({ request: ['wsvc.>'] }, { expSec: 600 }));
+    requester.send(enc.message({ type: 'request', id: 1, service: 'wsvc.x', payload: { fields: new Map(), data: null }, timeoutMs: 500 }));
+    await waitFor(() => requester.messages.some(isType('response')), 3_000, 'the answer');
+    expect(requester.messages.find(isType('response'))).toMatchObject({ code: ErrorCode.NO_RESPONDER });
+    const from = r.messages.length;
+    server.publish('wk.A', { v: 1 });
+    server.publish('wk.B', { v: 1 });
+    await waitFor(() => r.messages.slice(from).some(isType('delta')), 3_000, 'the delta');
+    await r.roundTrip();
+    expect(r.messages.slice(from).filter(isType('delta')).map((d) => d.topic)).toEqual(['wk.A']);
+  });
+
   it('what follows a refresh Hello waits for its verdict: a Subscribe in the same frame is judged by the new grants', async () => {
     const server = await h.server({ auth: { secret: SECRET } });
     server.publish('wide.A', { v: 1 });
