@@ -4,7 +4,7 @@
 // run ends, on error and on Ctrl-C too.
 
 import { fork } from 'node:child_process';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const SERVERS = {
@@ -16,8 +16,18 @@ const SERVERS = {
 };
 
 const children = new Set();
-/** Processes a server child started (outside brokers): killed with the run too. */
+/** Processes a server child started (outside brokers) and their temporary directories: gone with the run too. */
 const grandchildren = new Set();
+const tempDirs = new Set();
+
+function removeDir(dir) {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+  tempDirs.delete(dir);
+}
 
 function killPid(pid) {
   try {
@@ -38,6 +48,7 @@ function killAll() {
   children.clear();
   for (const pid of grandchildren) killPid(pid);
   grandchildren.clear();
+  for (const dir of tempDirs) removeDir(dir);
 }
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -138,7 +149,16 @@ export async function startServerProc(kind, o = {}) {
   const { port } = started;
   // An outside broker's pid: its CPU counts as the server's, and it dies with the run.
   const extra = (started.pids ?? []).filter((p) => Number.isInteger(p));
+  const dirs = (started.dirs ?? []).filter((d) => typeof d === 'string' && d.includes('tickfan-bench-'));
   for (const pid of extra) grandchildren.add(pid);
+  for (const dir of dirs) tempDirs.add(dir);
+  const reap = () => {
+    for (const pid of extra) (killPid(pid), grandchildren.delete(pid));
+    for (const dir of dirs) removeDir(dir);
+  };
+  // A server child that dies (killed, crashed) takes its broker with it at once.
+  if (exited) reap();
+  else child.once('exit', reap);
   const pids = [child.pid, ...extra];
   const rssPid = started.rssPid ?? child.pid;
   const ask = (cmd, args = {}, timeoutMs = 60_000) =>
@@ -176,9 +196,6 @@ export async function startServerProc(kind, o = {}) {
     },
     /** Asks the server to exit cleanly (so --cpu-prof writes its profile), then makes sure it is gone. */
     async stop() {
-      const reap = () => {
-        for (const pid of extra) (killPid(pid), grandchildren.delete(pid));
-      };
       if (exited) return reap();
       try {
         await ask('exit', {}, 5_000);

@@ -85,4 +85,4 @@ serve({
     await broker.stop();
   },
 });
-process.send({ type: 'ready', port: wsPort, pid: process.pid, pids: [broker.pid], rssPid: broker.pid });
+process.send({ type: 'ready', port: wsPort, pid: process.pid, pids: [broker.pid], rssPid: broker.pid, dirs: [broker.dir] });

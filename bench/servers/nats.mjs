@@ -93,4 +93,4 @@ serve({
     await broker.stop();
   },
 });
-process.send({ type: 'ready', port: Number(ports.ws), pid: process.pid, pids: [broker.pid], rssPid: broker.pid });
+process.send({ type: 'ready', port: Number(ports.ws), pid: process.pid, pids: [broker.pid], rssPid: broker.pid, dirs: [broker.dir] });
