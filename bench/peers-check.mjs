@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Smoke check of the outside peers' drivers (nats-server, mosquitto), end to
-// end through the same code the scenarios use: starts each broker (loopback,
+// Smoke check of the outside peers' drivers (nats-server, mosquitto). First
+// the load generator's NATS and MQTT parsers on synthetic streams cut into
+// frames at every size (a message may span frames: nothing lost, nothing
+// misread). Then end to end through the same code the scenarios use: starts each broker (loopback,
 // temporary config, free ports), subscribes a few load-generator clients over
 // WebSockets, publishes a short paced feed and checks every update reached
 // every subscriber with a publish timestamp the load generator could read,
@@ -15,6 +17,8 @@ import { existsSync } from 'node:fs';
 import { layout, sleep, topicNames } from './lib/common.mjs';
 import { resetQuietBudget, setup, teardown } from './lib/measure.mjs';
 import { SYSTEM_NAMES, brokerBinary, BROKERS } from './lib/peers.mjs';
+import { MqttReader, NatsReader } from './lib/loadgen-brokers.mjs';
+import { mqttPublishHead } from './lib/mqtt.mjs';
 
 const systems = (process.argv[2] ?? 'nats,mosquitto').split(',');
 const ci = process.env.CI === 'true' || process.env.CI === '1';
@@ -32,7 +36,39 @@ function alive(pid) {
   }
 }
 
+/** The parsers over a stream of 50 messages (control packets among them), cut into frames of `cut` bytes. */
+function parserCheck() {
+  const pay = (i) => Buffer.from(`P${String(i).padStart(4, '0')}${'x'.repeat((i * 3) % 200)}`);
+  const nats = [Buffer.from('INFO {"server_id":"x"}\r\n'), Buffer.from('PONG\r\n')];
+  const mqtt = [Buffer.from([0x90, 3, 0, 1, 0])]; // SUBACK
+  for (let i = 0; i < 50; i++) {
+    nats.push(Buffer.from(`MSG px.S0001 1 ${pay(i).length}\r\n`), pay(i), Buffer.from('\r\n'));
+    if (i % 7 === 0) nats.push(Buffer.from('PING\r\n'));
+    mqtt.push(mqttPublishHead(Buffer.from('px/S0001'), pay(i).length), pay(i));
+  }
+  const bad = [];
+  for (const [Reader, stream] of [[NatsReader, Buffer.concat(nats)], [MqttReader, Buffer.concat(mqtt)]]) {
+    for (const cut of [1, 2, 3, 5, 7, 13, 64, 1000, stream.length]) {
+      const got = [];
+      const client = { topics: ['px.S0001'], index: 0, ready: false, send() {}, subscribed() { this.ready = true; }, serverError: (m) => bad.push(m), delivered: (b, p) => got.push(b.latin1Slice(p, p + 5)) };
+      const r = new Reader(client);
+      for (let o = 0; o < stream.length; o += cut) {
+        // Each frame's payload inside a larger read buffer, as the load generator hands it over.
+        const piece = stream.subarray(o, o + cut);
+        r.feed(Buffer.concat([Buffer.from('junk\n'), piece, Buffer.from('\njunk')]), 5, 5 + piece.length);
+      }
+      if (!client.ready || got.length !== 50 || got.some((g, i) => g !== `P${String(i).padStart(4, '0')}`)) bad.push(`${Reader.name} with ${cut}-byte frames: ${got.length} of 50 read, subscribed ${client.ready}`);
+    }
+  }
+  return bad;
+}
+
 let failed = 0;
+const parsers = parserCheck();
+if (parsers.length) {
+  failed++;
+  console.error(`peers-check: parsers FAILED: ${parsers.join('; ')}`);
+} else console.log('peers-check: NATS and MQTT parsers ok on streams cut at 1 … n bytes per frame');
 resetQuietBudget(0);
 for (const system of systems) {
   const b = BROKERS[system];
