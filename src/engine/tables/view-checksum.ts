@@ -81,7 +81,13 @@ class CanonicalWriter {
 
   i64(v: number | bigint): void {
     this.room(8);
-    this.view.setBigInt64(this.pos, BigInt(v), true);
+    if (typeof v === 'bigint') this.view.setBigInt64(this.pos, v, true);
+    else {
+      // A safe integer as two 32-bit halves: no BigInt per key.
+      const hi = Math.floor(v / 0x1_0000_0000);
+      this.view.setUint32(this.pos, v - hi * 0x1_0000_0000, true);
+      this.view.setInt32(this.pos + 4, hi, true);
+    }
     this.pos += 8;
   }
 
