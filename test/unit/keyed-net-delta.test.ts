@@ -16,10 +16,11 @@ const specs = new Map<string, TableSpec>([
 const shape = { intKeys: fc.integer({ min: 0, max: 12 }), strKeys: fc.constantFrom('o1', 'o2', 'o3', 'o4', 'o5'), bad: false, tables: [BIDS, ORDERS] };
 
 /** Runs batches from an empty model; returns the engine, the state at each version and each version's change. */
-function run(batches: { ops: readonly unknown[] }[], history = {}): { tables: KeyedTables; states: Model[]; changes: KeyedChange[] } {
+function run(batches: { ops: readonly unknown[] }[], history = {}): { tables: KeyedTables; states: Model[]; changes: KeyedChange[]; copies: KeyedChange[] } {
   const tables = new KeyedTables({}, history);
   const states: Model[] = [new Map()];
   const changes: KeyedChange[] = [];
+  const copies: KeyedChange[] = [];
   let model: Model = new Map();
   [{ ops: [] }, ...batches].forEach((b, i) => {
     const batch = (i === 0 ? { ...b, declare: [BIDS, ORDERS] } : b) as Parameters<KeyedTables['apply']>[0];
@@ -27,9 +28,10 @@ function run(batches: { ops: readonly unknown[] }[], history = {}): { tables: Ke
     if (typeof next === 'string') throw new Error(`generator made a refused batch: ${next}`);
     model = next;
     changes.push(tables.apply(batch, i + 1));
+    copies.push(structuredClone(changes[changes.length - 1]!));
     states.push(copyModel(model));
   });
-  return { tables, states, changes };
+  return { tables, states, changes, copies };
 }
 
 function applyKeyed(state: Model, change: KeyedChange): Model {
@@ -54,13 +56,15 @@ describe('merged net deltas', () => {
     const noGuards = batchesArb(shape, 30, 5).map((bs) => bs.map((b) => ({ ops: b.ops.map((o) => ('guard' in o ? { ...o, guard: undefined } : o)) })));
     fc.assert(
       fc.property(noGuards, fc.nat(), fc.nat(), (batches, x, y) => {
-        const { states, changes } = run(batches);
+        const { states, changes, copies } = run(batches);
         // Versions 1..n; a window (a, b] with 0 ≤ a ≤ b ≤ n.
         const n = changes.length;
         const a = x % (n + 1);
         const b = a + (y % (n + 1 - a));
         const merged = mergeKeyedChanges(changes.slice(a, b));
         expect(sameModel(applyKeyed(states[a]!, merged), states[b]!)).toBe(true);
+        // Changes share field maps with the tables: no later batch (or merge) may have changed one.
+        expect(changes).toEqual(copies);
       }),
       { numRuns: 400, seed: 1919 },
     );
@@ -129,6 +133,29 @@ describe('merged net deltas', () => {
     // And a batch that changes nothing costs nothing.
     const none = t.apply({ ops: [del('bids', 12345), up('bids', 5, { q: 1 })] }, 4);
     expect(none.tables.size).toBe(0);
+  });
+});
+
+describe('replicas', () => {
+  it('an image resets a replica exactly; it then follows net changes and serves catch-ups from the image on', () => {
+    const noGuards = batchesArb(shape, 20, 5).map((bs) => bs.map((b) => ({ ops: b.ops.map((o) => ('guard' in o ? { ...o, guard: undefined } : o)) })));
+    fc.assert(
+      fc.property(noGuards, fc.nat(), (batches, x) => {
+        const { states, changes } = run(batches);
+        const at = 1 + (x % changes.length); // an image at version `at`
+        const source = run(batches.slice(0, at - 1)).tables;
+        const replica = new KeyedTables();
+        replica.reset(structuredClone(source.image()));
+        expect(replica.version).toBe(at);
+        for (let v = at + 1; v <= changes.length; v++) replica.applyChange(structuredClone(changes[v - 1]!), v);
+        const now = new Map([...replica.tables()].map((t) => [t.name, new Map([...t.rows()].map((r) => [r.key, r.fields]))]));
+        expect(sameModel(now as Model, states[changes.length]!)).toBe(true);
+        expect(replica.catchUp(at - 1)).toEqual({ kind: 'snapshot', reason: 'horizon' });
+        const plan = replica.catchUp(at);
+        if (plan.kind === 'delta') expect(sameModel(applyKeyed(states[at]!, plan.change), states[changes.length]!)).toBe(true);
+      }),
+      { numRuns: 100, seed: 3 },
+    );
   });
 });
 
