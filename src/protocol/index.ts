@@ -59,3 +59,4 @@ export {
 } from './framing.js';
 export { PackWriter, PackReader, PackedTag, readPacked, decimalOf, MAX_DECIMAL_EXPONENT, type PackedEntry } from './packed.js';
 export { Protocol2Reader, type Unresolved } from './protocol2-reader.js';
+export * from './keyed/index.js';

@@ -6,7 +6,7 @@
 // KeyedTables.commit applies it, which cannot fail.
 
 import { ErrorCode, TickfanError, isFieldValue, valueSize, type Changes, type FieldValue, type State } from '../../protocol/index.js';
-import { compareKeys, keyProblem, MAX_TABLES_PER_TOPIC, sameSpec, validateSpec, type Key, type TableSpec } from './table-spec.js';
+import { compareKeys, keyProblem, MAX_TABLES_PER_TOPIC, sameSpec, validateSpec, type Key, type TableSpec } from '../../protocol/index.js';
 import type { KeyRange, Table } from './table.js';
 
 /** `ifNew`: refused when the row exists (at that point of the batch); `ifExists`: refused when it does not. */

@@ -4,7 +4,7 @@
 // version must get a snapshot, never a delta missing the deletes it needs.
 // Versions with no keyed change have no entry (they cost nothing).
 
-import { keyedChangeSize, mergeKeyedChanges, type KeyedChange } from './row-change.js';
+import { keyedChangeSize, mergeKeyedChanges, type KeyedChange } from '../../protocol/index.js';
 
 export interface HistoryLimits {
   /** Versions (entries with changes) held at most. */

@@ -12,9 +12,9 @@
 // kept, the delta is the table change projected onto the view's fields.
 
 import type { Changes, State } from '../../protocol/index.js';
-import { DELETE, diffRow, type RowChange, type TableChange } from './row-change.js';
+import { DELETE, diffRow, type RowChange, type TableChange } from '../../protocol/index.js';
 import type { Table } from './table.js';
-import type { Key, Row } from './table-spec.js';
+import type { Key, Row } from '../../protocol/index.js';
 
 export interface ViewSpec {
   readonly table: string;

@@ -14,9 +14,9 @@
 import type { State } from '../../protocol/index.js';
 import { DEFAULT_TABLE_LIMITS, prepareBatch, type Batch, type PreparedBatch, type TableLimits, type TableWork } from './batch.js';
 import { ChangeHistory, DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './change-history.js';
-import { DELETE, applyFields, diffRow, isEmptyChange, keyedChangeSize, tableChangeSize, type KeyedChange, type RowChange, type TableChange } from './row-change.js';
+import { DELETE, applyFields, diffRow, isEmptyChange, keyedChangeSize, tableChangeSize, type KeyedChange, type RowChange, type TableChange } from '../../protocol/index.js';
 import { Table } from './table.js';
-import type { Key, TableSpec } from './table-spec.js';
+import type { Key, TableSpec } from '../../protocol/index.js';
 
 /** How to bring a holder of a version up to date (same epoch assumed: the topic checks epochs). */
 export type KeyedCatchUp =

@@ -11,8 +11,8 @@
 // default row limit (batch.ts); a blotter of 10^5 orders changing anywhere
 // wants a blocked list or a B-tree behind the same methods.
 
-import { compareKeys, rowRank, sortsByFields, type Key, type Row, type RowRank, type TableSpec } from './table-spec.js';
-import { rowSize } from './size-estimate.js';
+import { compareKeys, rowRank, sortsByFields, type Key, type Row, type RowRank, type TableSpec } from '../../protocol/index.js';
+import { rowSize } from '../../protocol/index.js';
 import type { State } from '../../protocol/index.js';
 
 /** A key range for deleteRange: bounds inclusive unless marked exclusive; a missing bound is open. */

@@ -21,7 +21,7 @@
 // Integers are one kind whatever their JS type, because the wire gives a
 // client a number for 5n and 5 alike; a float's exact bits are covered.
 
-import type { FieldValue, State } from '../../protocol/index.js';
+import type { FieldValue, State } from '../values.js';
 import { compareStrings, type Key, type KeyType } from './table-spec.js';
 
 /** One table of a view, rows best first. */

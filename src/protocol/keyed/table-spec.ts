@@ -16,7 +16,8 @@
 // allocation, and a book's hot path compares keys on every change. A key past
 // 2^53 (some venues' 64-bit order ids) belongs in a string-keyed table.
 
-import { ErrorCode, TickfanError, type FieldValue, type State } from '../../protocol/index.js';
+import { ErrorCode, TickfanError } from '../codes.js';
+import type { FieldValue, State } from '../values.js';
 
 /** A row key: a safe integer in `int` tables, a string in `string` tables. Never a float. */
 export type Key = number | string;

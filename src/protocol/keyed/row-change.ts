@@ -16,7 +16,7 @@
 // and a b with `clear` drops a's rows: nothing of the base is left to change.
 // Field maps in changes are shared with tables and never mutated; merges copy.
 
-import { sameValue, type Changes, type State } from '../../protocol/index.js';
+import { sameValue, type Changes, type State } from '../values.js';
 import { CLEAR_SIZE, deleteSize, rowSize, upsertSize } from './size-estimate.js';
 import type { Key, TableSpec } from './table-spec.js';
 

@@ -4,7 +4,7 @@
 // between two exact forms (replace or upsert, clear or per-row deletes, merged
 // delta or snapshot), so it is cheap and approximate, never on the wire.
 
-import type { Changes, FieldValue, State } from '../../protocol/index.js';
+import type { Changes, FieldValue, State } from '../values.js';
 import type { Key } from './table-spec.js';
 
 /** Bytes of one key: int keys travel delta-coded in key order (~2 B), string keys by id or name. */
