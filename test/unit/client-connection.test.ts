@@ -6,69 +6,12 @@
 // codes that end the client instead of reconnecting.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Backoff, ClientError, DEFAULT_BACKOFF, connect, type ClientOptions, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
-import { Encoder, FrameWriter, decodeMessage, splitMessages, type ClientMessage, type FieldValue } from '../../src/protocol/index.js';
+import { Backoff, ClientError, DEFAULT_BACKOFF, connect, type ClientOptions, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
+import { Encoder, type FieldValue } from '../../src/protocol/index.js';
+import { FakeWs } from './fake-ws.js';
 
 const enc = new Encoder();
-const writer = new FrameWriter();
 
-class FakeWs implements WebSocketLike {
-  static all: FakeWs[] = [];
-  binaryType = '';
-  readyState = 0;
-  readonly sent: ClientMessage[] = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  private seq = 0;
-
-  constructor(readonly url: string) {
-    FakeWs.all.push(this);
-  }
-
-  static last(): FakeWs {
-    return FakeWs.all[FakeWs.all.length - 1]!;
-  }
-
-  send(data: Uint8Array | ArrayBuffer): void {
-    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-    splitMessages(bytes, 0, (m) => this.sent.push(decodeMessage(m) as ClientMessage));
-  }
-
-  close(): void {
-    this.readyState = 3;
-  }
-
-  /** The socket opens and, as tickfan does, a protocol-1 Welcome goes out before the server has read Hello. */
-  open(welcome = true): void {
-    this.readyState = 1;
-    this.onopen?.({});
-    if (welcome) this.deliver(enc.welcome('fake', 60_000, 1 << 20, []));
-  }
-
-  /** Opens and answers Hello as the server does: protocol 2 gets a Welcome of its own; for protocol 1 the first one was the answer. */
-  accept(): void {
-    this.open();
-    const protocol = this.sentOf('hello').at(-1)!.protocol;
-    if (protocol !== 1) this.deliver(enc.welcome('fake', 60_000, 1 << 20, [], protocol));
-  }
-
-  /** The server drops the connection. */
-  drop(code = 1006): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason: 'dropped' });
-  }
-
-  /** One server frame with the next sequence number. */
-  deliver(...messages: Uint8Array[]): void {
-    this.onmessage?.({ data: writer.write(++this.seq, messages).slice() });
-  }
-
-  sentOf<K extends ClientMessage['type']>(type: K): Extract<ClientMessage, { type: K }>[] {
-    return this.sent.filter((m): m is Extract<ClientMessage, { type: K }> => m.type === type);
-  }
-}
 
 const clients: TickfanClient[] = [];
 afterEach(() => {

@@ -6,12 +6,12 @@
 // with a ClientError after a bounded number of tries, never a backoff for ever.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ClientError, ClientErrorCode, HttpStatusError, connect, type EventSourceLike, type TickfanClient, type WebSocketCtor, type WebSocketLike } from '../../src/client/index.js';
+import { ClientError, ClientErrorCode, HttpStatusError, connect, type EventSourceLike, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
 import { TOKEN_ATTEMPTS, TokenKeeper, liftToken, tokenExpiry } from '../../src/client/tokens.js';
-import { CloseCode, Encoder, ErrorCode, FrameWriter, decodeMessage, splitMessages, type ClientMessage } from '../../src/protocol/index.js';
+import { CloseCode, Encoder, ErrorCode, type ClientMessage } from '../../src/protocol/index.js';
+import { FakeWs } from './fake-ws.js';
 
 const enc = new Encoder();
-const writer = new FrameWriter();
 
 /** An unsigned JWT-shaped token (the SDK reads exp, never verifies). */
 function jwt(expMs: number | null, tag = 'x'): string {
@@ -129,44 +129,6 @@ describe('TokenKeeper: when refreshes go out', () => {
 
 // ------------------------------------------------------------------ through the client
 
-class FakeWs implements WebSocketLike {
-  static all: FakeWs[] = [];
-  binaryType = '';
-  readyState = 0;
-  readonly sent: ClientMessage[] = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  private seq = 0;
-  constructor(readonly url: string) {
-    FakeWs.all.push(this);
-  }
-  static last(): FakeWs {
-    return FakeWs.all.at(-1)!;
-  }
-  send(data: Uint8Array | ArrayBuffer): void {
-    splitMessages(data instanceof Uint8Array ? data : new Uint8Array(data), 0, (m) => this.sent.push(decodeMessage(m) as ClientMessage));
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-    this.deliver(enc.welcome('fake', 60_000, 1 << 20, []));
-  }
-  deliver(...messages: Uint8Array[]): void {
-    this.onmessage?.({ data: writer.write(++this.seq, messages).slice() });
-  }
-  drop(code: number): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason: 'closed by the server' });
-  }
-  hellos(): string[] {
-    return this.sent.filter((m): m is Extract<ClientMessage, { type: 'hello' }> => m.type === 'hello').map((m) => m.token);
-  }
-}
 
 function wsClient(token: string | (() => string | Promise<string>)): { c: TickfanClient; errors: Error[] } {
   const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor, backoff: { initialMs: 100, maxMs: 1_000 }, token, protocol: 1 });
