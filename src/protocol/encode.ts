@@ -5,6 +5,7 @@
 import { Builder, type Offset } from 'flatbuffers';
 import * as fb from './generated/tickfan.js';
 import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { ErrorCode, TickfanError } from './codes.js';
 import { BARE_FLAG, MessageKind } from './kinds.js';
 import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
@@ -202,6 +203,11 @@ export class Encoder {
       case 'snapshot2':
       case 'delta2':
         return this.fromEntries(m);
+      case 'keyedSnapshot2':
+      case 'keyedDelta2':
+      case 'keyedSnapshot':
+      case 'keyedDelta':
+        throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `${m.type}: keyed messages are encoded by KeyedEncoder`);
       case 'serve':
         return this.serve(m.id, m.service);
       case 'unserve':

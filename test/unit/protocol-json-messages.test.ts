@@ -55,7 +55,7 @@ const payload: fc.Arbitrary<Payload> = fc.oneof(
 );
 
 /** Server messages SSE carries: protocol 2's Snapshot2 / Delta2 exist only on WebSockets (SSE stays JSON). */
-const serverMessages: Record<Exclude<ServerMessage['type'], 'snapshot2' | 'delta2'>, fc.Arbitrary<ServerMessage>> = {
+const serverMessages: Record<Exclude<ServerMessage['type'], 'snapshot2' | 'delta2' | 'keyedSnapshot2' | 'keyedDelta2' | 'keyedSnapshot' | 'keyedDelta'>, fc.Arbitrary<ServerMessage>> = {
   welcome: fc.record({
     type: fc.constant('welcome'),
     protocol: fc.nat({ max: 65535 }),
