@@ -15,6 +15,8 @@ const STATUS_BY_CODE: Partial<Record<number, string>> = {
   [ErrorCode.REQUEST_TIMEOUT]: '504 Gateway Timeout',
   [ErrorCode.RESPONDER_GONE]: '502 Bad Gateway',
   [ErrorCode.RESPONDER_FAILED]: '502 Bad Gateway',
+  [ErrorCode.ROW_GUARD]: '409 Conflict',
+  [ErrorCode.NOT_SUPPORTED]: '501 Not Implemented',
   [ErrorCode.INTERNAL]: '500 Internal Server Error',
 };
 

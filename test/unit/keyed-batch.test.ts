@@ -100,7 +100,7 @@ describe('keyed batches against the reference model', () => {
       { op: 'delete', table: 'bids', key: 100 },
       { op: 'upsert', table: 'bids', key: 102, fields: new Map([['qty', 3]]), guard: 'ifExists' },
     ]);
-    expect(guard).toMatchObject({ reason: 'ifExists', table: 'bids', key: 102, opIndex: 2, code: 'TICKFAN_ERR_BAD_REQUEST' });
+    expect(guard).toMatchObject({ reason: 'ifExists', table: 'bids', key: 102, opIndex: 2, code: 'TICKFAN_ERR_ROW_GUARD' });
     expect(guard.message).toBe('table bids row 102: upsert ifExists: no such row');
     // A guard sees the batch's own earlier ops.
     expect(tryBatch([{ op: 'upsert', table: 'bids', key: 7, fields: new Map() }, { op: 'replace', table: 'bids', key: 7, fields: new Map(), guard: 'ifNew' }])).toMatchObject({ reason: 'ifNew', key: 7 });

@@ -154,7 +154,7 @@ function applyOp(op: RowOp, opIndex: number, w: TableWork, limits: TableLimits):
     case 'deleteRange': {
       for (const bound of [op.from, op.to]) {
         const why = bound === undefined ? undefined : keyProblem(w.spec.key, bound);
-        if (why) throw new KeyedBatchError('badKey', ErrorCode.BAD_REQUEST, `deleteRange bound ${JSON.stringify(bound)}: ${why}`, { table, opIndex });
+        if (why) throw new KeyedBatchError('badKey', ErrorCode.BAD_KEY, `deleteRange bound ${JSON.stringify(bound)}: ${why}`, { table, opIndex });
       }
       if (w.table && !w.cleared) for (const k of w.table.keysIn(op)) if (!w.after.has(k)) w.after.set(k, null);
       for (const k of w.after.keys()) if (inRange(k, op)) w.after.set(k, null);
@@ -169,11 +169,11 @@ function applyOp(op: RowOp, opIndex: number, w: TableWork, limits: TableLimits):
   }
   const key = op.key;
   const why = keyProblem(w.spec.key, key);
-  if (why) throw new KeyedBatchError('badKey', ErrorCode.BAD_REQUEST, `key ${JSON.stringify(typeof key === 'bigint' ? String(key) : key)}: ${why}`, { table, opIndex });
+  if (why) throw new KeyedBatchError('badKey', ErrorCode.BAD_KEY, `key ${JSON.stringify(typeof key === 'bigint' ? String(key) : key)}: ${why}`, { table, opIndex });
   const at = { table, key, opIndex };
   const row = current(w, key);
-  if (op.guard === 'ifNew' && row !== null) throw new KeyedBatchError('ifNew', ErrorCode.BAD_REQUEST, `${op.op} ifNew: the row exists`, at);
-  if (op.guard === 'ifExists' && row === null) throw new KeyedBatchError('ifExists', ErrorCode.BAD_REQUEST, `${op.op} ifExists: no such row`, at);
+  if (op.guard === 'ifNew' && row !== null) throw new KeyedBatchError('ifNew', ErrorCode.ROW_GUARD, `${op.op} ifNew: the row exists`, at);
+  if (op.guard === 'ifExists' && row === null) throw new KeyedBatchError('ifExists', ErrorCode.ROW_GUARD, `${op.op} ifExists: no such row`, at);
   if (op.guard !== undefined && op.guard !== 'ifNew' && op.guard !== 'ifExists') throw new KeyedBatchError('badOp', ErrorCode.BAD_REQUEST, `unknown guard ${JSON.stringify(op.guard)}`, at);
   if (op.op === 'delete') {
     if (row !== null || w.after.has(key)) w.after.set(key, null);
@@ -222,7 +222,7 @@ function checkRowCount(w: TableWork, limits: TableLimits): void {
     const was = !w.cleared && (w.table?.has(k) ?? false);
     n += (row !== null ? 1 : 0) - (was ? 1 : 0);
   }
-  if (n > max) throw new KeyedBatchError('tooManyRows', ErrorCode.TOO_MANY_FIELDS, `the batch would leave ${n} rows (at most ${max})`, { table: w.spec.name });
+  if (n > max) throw new KeyedBatchError('tooManyRows', ErrorCode.TOO_MANY_ROWS, `the batch would leave ${n} rows (at most ${max})`, { table: w.spec.name });
 }
 
 const INT64_MIN = -(1n << 63n);
