@@ -3,7 +3,9 @@
 
 import { ErrorCode, TickfanError, TopicPattern, isFieldValue, validateTopic, valueSize, type Changes, type FieldValue } from '../protocol/index.js';
 import { EpochClock } from './epoch.js';
+import { KeyedTables, type KeyedImage, type TableLimits } from './tables/index.js';
 import { Topic, type Accepted } from './topic.js';
+import { isEmptyBatch, type TopicBatch } from './topic-tables.js';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -96,12 +98,7 @@ export class TopicStore {
     const created = !topic;
     if (!topic) validateTopic(name, this.limits.maxTopicLength);
     this.validateChanges(name, changes);
-    if (!topic) {
-      if (this.topics.size >= this.limits.maxTopics) {
-        throw new TickfanError(ErrorCode.TOO_MANY_TOPICS, `cannot create ${name}: the server holds ${this.limits.maxTopics} topics already`);
-      }
-      topic = this.newTopic(name, this.epochs.next(), this.lastTopicId ? this.lastTopicId + this.ids.step : this.ids.first);
-    }
+    topic ??= this.creatable(name);
     // Counted only when the limit could be reached (a pass over the changes otherwise spent on every publish).
     if (topic.state.size + changes.size > this.limits.maxFieldsPerTopic && topic.fieldCountAfter(changes) > this.limits.maxFieldsPerTopic) {
       throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
@@ -114,6 +111,49 @@ export class TopicStore {
     const namesFrom = topic.fieldIdsEnd;
     const version = topic.apply(changes, ts);
     return { topic, base, version, changes, created, namesFrom };
+  }
+
+  /**
+   * Validates and applies one keyed batch (summary changes and row ops) as
+   * one version, creating the topic on first use. Everything is checked
+   * before anything changes: a refused batch (a TickfanError; row problems a
+   * KeyedBatchError naming table and row) leaves the topic and its version
+   * as they were. The row ops' field maps are the batch's: do not reuse them.
+   */
+  publishBatch(name: string, batch: TopicBatch, ts = Date.now()): Accepted {
+    if (batch.tables === undefined) return this.publish(name, batch.fields, ts);
+    let topic = this.topics.get(name);
+    const created = !topic;
+    if (!topic) validateTopic(name, this.limits.maxTopicLength);
+    if (isEmptyBatch(batch)) throw new TickfanError(ErrorCode.BAD_REQUEST, `publish to ${name}: no fields and no row ops given`);
+    if (batch.fields.size > 0) this.validateChanges(name, batch.fields);
+    topic ??= this.creatable(name);
+    if (topic.state.size + batch.fields.size > this.limits.maxFieldsPerTopic && topic.fieldCountAfter(batch.fields) > this.limits.maxFieldsPerTopic) {
+      throw new TickfanError(ErrorCode.TOO_MANY_FIELDS, `${name} would hold more than ${this.limits.maxFieldsPerTopic} fields`);
+    }
+    const tables = topic.tables ?? new KeyedTables(this.tableLimits(), undefined, topic.version);
+    const prepared = tables.prepare(batch.tables);
+    if (created) {
+      this.topics.set(name, topic);
+      this.lastTopicId = topic.id;
+    }
+    const base = topic.version;
+    const namesFrom = topic.fieldIdsEnd;
+    const keyed = topic.applyBatch(batch.fields, tables, prepared, ts);
+    return { topic, base, version: topic.version, changes: batch.fields, created, namesFrom, keyed };
+  }
+
+  /** Row limits of tables in this store's topics (field names and values as for the summary). */
+  tableLimits(): Partial<TableLimits> {
+    return { maxFieldNameLength: this.limits.maxFieldNameLength, maxValueBytes: this.limits.maxValueBytes };
+  }
+
+  /** A new topic for `name`, not yet held (the caller adds it once the publish is accepted). */
+  private creatable(name: string): Topic {
+    if (this.topics.size >= this.limits.maxTopics) {
+      throw new TickfanError(ErrorCode.TOO_MANY_TOPICS, `cannot create ${name}: the server holds ${this.limits.maxTopics} topics already`);
+    }
+    return this.newTopic(name, this.epochs.next(), this.lastTopicId ? this.lastTopicId + this.ids.step : this.ids.first);
   }
 
   private newTopic(name: string, epoch: number, id: number): Topic {
@@ -150,6 +190,8 @@ export class TopicStore {
     ts: number,
     id: number,
     fieldNames: readonly string[],
+    /** A keyed topic's tables at `version` (none: the topic holds no tables). */
+    tables?: KeyedImage,
   ): { topic: Topic; created: boolean } {
     let topic = this.topics.get(name);
     const created = !topic;
@@ -159,7 +201,13 @@ export class TopicStore {
       topic = this.newTopic(name, epoch, id);
       this.topics.set(name, topic);
     }
-    topic.reset(epoch, version, state, ts, fieldNames, id);
+    let keyed: KeyedTables | undefined;
+    if (tables !== undefined) {
+      if (tables.version !== version) throw new RangeError(`${name}: tables image at ${tables.version}, topic image at ${version}`);
+      keyed = new KeyedTables(this.tableLimits(), undefined, version);
+      keyed.reset(tables);
+    }
+    topic.reset(epoch, version, state, ts, fieldNames, id, keyed);
     return { topic, created };
   }
 }

@@ -3,14 +3,16 @@
 // order of first use within the epoch and never reused). The only place a
 // topic's state and version change.
 
-import type { Changes, FieldValue, State } from '../protocol/index.js';
+import type { Changes, FieldValue, KeyedChange, State } from '../protocol/index.js';
 import { FieldState } from './field-state.js';
 import { HistoryRing } from './history-ring.js';
+import type { KeyedTables, PreparedBatch } from './tables/index.js';
+import { planKeyed } from './topic-tables.js';
 
 /** How to bring a holder of `(epoch, version)` up to date. */
 export type CatchUpPlan =
   | { kind: 'current' }
-  | { kind: 'delta'; base: number; version: number; updates: number; changes: Changes }
+  | { kind: 'delta'; base: number; version: number; updates: number; changes: Changes; /** Keyed topics: the merged row changes. */ tables?: KeyedChange }
   | { kind: 'snapshot' };
 
 /** The record of one accepted publish, as fan-out needs it. */
@@ -22,6 +24,8 @@ export interface Accepted {
   readonly created: boolean;
   /** Field ids from this one on were first assigned by this publish. */
   readonly namesFrom: number;
+  /** A keyed batch's net row changes (absent for flat publishes). */
+  readonly keyed?: KeyedChange;
 }
 
 export class Topic {
@@ -40,6 +44,8 @@ export class Topic {
   readonly history: HistoryRing;
   /** Set by fan-out: a stale topic's subscribers were told so. */
   stale = false;
+  /** The topic's keyed tables, once a batch declared one (topic-tables.ts); undefined for flat topics. */
+  private _tables: KeyedTables | undefined = undefined;
 
   constructor(
     name: string,
@@ -93,6 +99,10 @@ export class Topic {
     return this._version;
   }
 
+  get tables(): KeyedTables | undefined {
+    return this._tables;
+  }
+
   get epoch(): number {
     return this._epoch;
   }
@@ -101,7 +111,9 @@ export class Topic {
    * Replaces the whole state at a given (epoch, version): a replica catching
    * up from its sequencer's snapshot. History before it is gone.
    */
-  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number, fieldNames: readonly string[] = [''], id = this._id): void {
+  reset(epoch: number, version: number, state: Iterable<[string, FieldValue]>, ts: number, fieldNames: readonly string[] = [''], id = this._id, tables?: KeyedTables): void {
+    if (tables !== undefined && tables.version !== version) throw new RangeError(`topic ${this.name}: tables at ${tables.version}, image at ${version}`);
+    this._tables = tables;
     this._id = id;
     this._epoch = epoch;
     this._version = version;
@@ -122,6 +134,25 @@ export class Topic {
 
   /** Applies one publish; returns the new version. */
   apply(changes: Changes, ts: number): number {
+    this.applySummary(changes, ts);
+    if (this._tables !== undefined) this._tables.skip(this._version);
+    return this._version;
+  }
+
+  /**
+   * Applies one keyed batch, already validated (`prepared` by `tables`, which
+   * this topic takes on if it had none): the summary, then the rows, as one
+   * version. Returns the batch's net row change.
+   */
+  applyBatch(changes: Changes, tables: KeyedTables, prepared: PreparedBatch, ts: number): KeyedChange {
+    if (this._tables !== undefined && this._tables !== tables) throw new Error(`topic ${this.name}: a batch prepared against other tables`);
+    if (tables.version !== this._version) throw new RangeError(`topic ${this.name}: tables at ${tables.version}, topic at ${this._version}`);
+    this._tables = tables;
+    this.applySummary(changes, ts);
+    return tables.commit(prepared, this._version);
+  }
+
+  private applySummary(changes: Changes, ts: number): void {
     // Ids and state in one pass (applyChanges' rule: null deletes).
     const state = this.state;
     for (const k of changes.keys()) {
@@ -133,13 +164,13 @@ export class Topic {
     this._version++;
     this.ts = ts;
     this.history.push(this._version, changes);
-    return this._version;
   }
 
   /** The smallest correct way to bring `(epoch, version)` to the current version. */
   plan(epoch: number, version: number): CatchUpPlan {
     if (epoch === this._epoch && version === this._version) return { kind: 'current' };
     if (epoch === this._epoch && version < this._version) {
+      if (this._tables !== undefined) return planKeyed({ history: this.history, state: this.state, tables: this._tables }, version);
       const merged = this.history.mergeFrom(version);
       if (merged) return { kind: 'delta', base: version, ...merged };
     }
