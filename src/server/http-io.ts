@@ -1,6 +1,7 @@
 // HTTP plumbing shared by every route: JSON answers and errors with the
 // protocol's codes mapped to statuses, and bodies read with a hard size limit.
 
+import { KeyedBatchError } from '../engine/index.js';
 import { ErrorCode, TickfanError, errorCodeName } from '../protocol/index.js';
 import type { UWS } from './uws.js';
 
@@ -20,8 +21,12 @@ const STATUS_BY_CODE: Partial<Record<number, string>> = {
   [ErrorCode.INTERNAL]: '500 Internal Server Error',
 };
 
-/** JSON body of an HTTP error: the same codes as the WebSocket protocol. */
-export function errorBody(code: number, message: string): string {
+/** JSON body of an HTTP error: the same codes as the WebSocket protocol (a refused keyed batch also names its table and row). */
+export function errorBody(code: number, message: string, err?: unknown): string {
+  if (err instanceof KeyedBatchError) {
+    const at = { reason: err.reason, ...(err.table === undefined ? {} : { table: err.table }), ...(err.key === undefined ? {} : { key: err.key }) };
+    return JSON.stringify({ error: { code, name: errorCodeName(code), message, ...at } });
+  }
   return JSON.stringify({ error: { code, name: errorCodeName(code), message } });
 }
 
@@ -35,7 +40,7 @@ export function sendJson(res: UWS.HttpResponse, status: string, body: string, ab
 
 export function sendError(res: UWS.HttpResponse, err: unknown, aborted: { done: boolean }): void {
   if (err instanceof TickfanError) {
-    sendJson(res, STATUS_BY_CODE[err.errorCode] ?? '400 Bad Request', errorBody(err.errorCode, err.message), aborted);
+    sendJson(res, STATUS_BY_CODE[err.errorCode] ?? '400 Bad Request', errorBody(err.errorCode, err.message, err), aborted);
   } else {
     sendJson(res, '500 Internal Server Error', errorBody(ErrorCode.INTERNAL, 'internal error'), aborted);
   }

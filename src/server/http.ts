@@ -6,10 +6,13 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TopicPattern, validateTopic } from '../engine/index.js';
-import { ErrorCode, TickfanError, changesFromJson, fieldsToJson, payloadToJson, type Payload } from '../protocol/index.js';
+import { ErrorCode, TickfanError, changesFromJson, payloadToJson, type Payload } from '../protocol/index.js';
 import { callerOf } from './admission.js';
 import { mayPublish, mayRequest } from './auth.js';
 import { errorBody, readBodyWithin, sendError, sendJson } from './http-io.js';
+import { keyedNotSupported } from './ingest.js';
+import { batchFromJson, isKeyedBody } from './keyed-json.js';
+import { snapshotJson } from './snapshot-json.js';
 import type { NodeParts } from './node-parts.js';
 import { checkPayload } from './services/index.js';
 import type { UWS } from './uws.js';
@@ -83,7 +86,12 @@ export function registerHttp(node: NodeParts): void {
           } catch (err) {
             throw new TickfanError(ErrorCode.BAD_REQUEST, `the body is not valid JSON: ${(err as Error).message}`);
           }
-          const r = await ingest.publish(topic, changesFromJson(json));
+          let r;
+          if (isKeyedBody(json)) {
+            if (json.tables !== undefined && ingest.publishBatch === undefined) throw keyedNotSupported(topic);
+            const batch = batchFromJson(json, (t) => store.get(topic)?.tables?.table(t)?.spec.key);
+            r = batch.tables === undefined ? await ingest.publish(topic, batch.fields) : await ingest.publishBatch!(topic, batch);
+          } else r = await ingest.publish(topic, changesFromJson(json));
           sendJson(res, '200 OK', JSON.stringify(r), state);
         } catch (err) {
           if (err instanceof TickfanError) stats.error(err.errorCode);
@@ -157,6 +165,8 @@ export function registerHttp(node: NodeParts): void {
     res.onAborted(() => (state.done = true));
     const a = callerOf(res, req);
     let name: string;
+    // Copied now: the request dies when this callback returns.
+    const query = { depth: req.getQuery('depth'), tables: req.getQuery('tables'), fields: req.getQuery('fields') };
     try {
       const no = admission.http(a.remote);
       if (no) throw no;
@@ -172,8 +182,8 @@ export function registerHttp(node: NodeParts): void {
         if (!grants.subscribe.some((g) => g.matches(name))) throw new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to read ${name}`);
         const t = store.get(name);
         if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${name}: it was never published`);
-        const body = { topic: t.name, epoch: t.epoch, version: t.version, ts: t.ts, stale: t.stale, fields: fieldsToJson(t.state) };
-        sendJson(res, '200 OK', JSON.stringify(body), state);
+        // Read in one turn, after the awaits: exact at one version.
+        sendJson(res, '200 OK', snapshotJson(t, query), state);
       } catch (err) {
         sendError(res, err, state);
       }

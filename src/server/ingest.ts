@@ -1,8 +1,8 @@
 // Where publishes go. In one thread: straight into the topic store and on to
 // fan-out. With workers: through a ring to the sequencer, acknowledged later.
 
-import type { TopicStore } from '../engine/index.js';
-import type { Changes } from '../protocol/index.js';
+import type { TopicBatch, TopicStore } from '../engine/index.js';
+import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
 import type { Fanout } from './fanout/index.js';
 import type { ServerStats } from './stats.js';
 
@@ -16,6 +16,13 @@ export interface PublishResult {
 export interface Ingest {
   /** Applies (or forwards) a publish. Throws / rejects with a TickfanError when refused. */
   publish(topic: string, changes: Changes): PublishResult | Promise<PublishResult>;
+  /**
+   * Applies a keyed batch (summary and row ops, one version). Absent where the
+   * layout cannot replicate row changes yet (fan-out workers, a cluster):
+   * callers refuse keyed batches there with NOT_SUPPORTED, so no replica or
+   * edge ever holds a topic whose tables it cannot follow.
+   */
+  publishBatch?(topic: string, batch: TopicBatch): PublishResult | Promise<PublishResult>;
   /** Fails what is still waiting and stops (called when the node closes). */
   close?(): void;
 }
@@ -34,4 +41,19 @@ export class LocalIngest implements Ingest {
     this.fanout.accepted(a);
     return { topic, epoch: a.topic.epoch, version: a.version };
   }
+
+  publishBatch(topic: string, batch: TopicBatch): PublishResult {
+    const a = this.store.publishBatch(topic, batch, Date.now());
+    this.stats.publishes++;
+    this.fanout.accepted(a);
+    return { topic, epoch: a.topic.epoch, version: a.version };
+  }
+}
+
+/** The refusal of a keyed batch where the ingest cannot take one (see Ingest.publishBatch). */
+export function keyedNotSupported(topic: string): TickfanError {
+  return new TickfanError(
+    ErrorCode.NOT_SUPPORTED,
+    `publish to ${topic}: keyed tables are not replicated to fan-out workers or cluster edges yet; run with workers: 0 and no nats for keyed topics (nothing was applied)`,
+  );
 }
