@@ -8,7 +8,8 @@ import { MessageKind } from './kinds.js';
 import type { AnyMessage, Delta2Msg, Payload, ResumePoint, Snapshot2Msg, TopicState } from './messages.js';
 import { readPacked } from './packed.js';
 import type { Changes, FieldValue, State } from './values.js';
-import { DELTA2, SNAPSHOT2, UnknownTypeError, verifyMessage, type TableSpec } from './verify.js';
+import { DELTA2, KEYED_DELTA2, KEYED_SNAPSHOT2, SNAPSHOT2, UnknownTypeError, verifyMessage, type TableSpec } from './verify.js';
+import { decodeKeyedDelta2, decodeKeyedSnapshot2, keyedBatchOf, tableViewsOf } from './keyed-decode.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -91,6 +92,15 @@ function stringList(len: number, at: (i: number) => string): string[] {
   return out;
 }
 
+/** Subscribe's keyed parts, only when present (plain subscriptions decode as before). */
+function keyedViews(s: fb.Subscribe): { tables?: ReturnType<typeof tableViewsOf>; checksums?: boolean } {
+  const tables = tableViewsOf(s);
+  const out: { tables?: ReturnType<typeof tableViewsOf>; checksums?: boolean } = {};
+  if (tables) out.tables = tables;
+  if (s.checksums()) out.checksums = true;
+  return out;
+}
+
 /** Decodes one verified Message (without its size prefix). */
 function decodeOne(bytes: Uint8Array): AnyMessage {
   const bb = new ByteBuffer(bytes);
@@ -129,13 +139,16 @@ function decodeOne(bytes: Uint8Array): AnyMessage {
         fields: stringList(s.fieldsLength(), (i) => s.fields(i)),
         resume,
         timestamps: s.timestamps(),
+        ...keyedViews(s),
       };
     }
     case fb.Body.Unsubscribe:
       return { type: 'unsubscribe', id: (msg.body(new fb.Unsubscribe()) as fb.Unsubscribe).id() };
     case fb.Body.Publish: {
       const p = msg.body(new fb.Publish()) as fb.Publish;
-      return { type: 'publish', id: p.id(), topic: p.topic()!, changes: readFields(p.fieldsLength(), (i, o) => p.fields(i, o), true) };
+      const keyed = keyedBatchOf(p);
+      const changes = readFields(p.fieldsLength(), (i, o) => p.fields(i, o), true);
+      return keyed ? { type: 'publish', id: p.id(), topic: p.topic()!, changes, keyed } : { type: 'publish', id: p.id(), topic: p.topic()!, changes };
     }
     case fb.Body.CatchUp: {
       const c = msg.body(new fb.CatchUp()) as fb.CatchUp;
@@ -309,6 +322,10 @@ export function decodeMessage2(bytes: Uint8Array): AnyMessage {
       return checked(body, SNAPSHOT2, decodeSnapshot2);
     case MessageKind.DELTA2:
       return checked(body, DELTA2, decodeDelta2);
+    case MessageKind.KEYED_SNAPSHOT2:
+      return checked(body, KEYED_SNAPSHOT2, decodeKeyedSnapshot2);
+    case MessageKind.KEYED_DELTA2:
+      return checked(body, KEYED_DELTA2, decodeKeyedDelta2);
     default:
       throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown protocol-2 message kind ${bytes[0]}`);
   }

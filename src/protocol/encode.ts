@@ -2,11 +2,13 @@
 // Builder per hot path. Pure: no I/O. Refuses (BAD_FIELD) any value a field
 // cannot hold rather than write something else in its place.
 
-import { Builder, type Offset } from 'flatbuffers';
+import type { Builder, Offset } from 'flatbuffers';
+import { finishBare, ReusingBuilder } from './builder.js';
 import * as fb from './generated/tickfan.js';
-import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { KeyedEncoder, publishKeyed, tableViewsVector } from './keyed-encode.js';
+import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type KeyedBatchMsg, type TableViewRequest, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
 import { ErrorCode, TickfanError } from './codes.js';
-import { BARE_FLAG, MessageKind } from './kinds.js';
+import { MessageKind } from './kinds.js';
 import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
 
@@ -39,22 +41,6 @@ export interface Delta2Options {
 }
 
 /**
- * A Builder whose clear() keeps its vtable scratch array. The library's
- * clear() drops it, so every message grew a fresh one field by field: on the
- * publish path that was a sixth of all the heap a publish allocated. Reusing
- * it is safe: startObject() zeroes the slots it will use and endObject()
- * reads no further.
- */
-class ReusingBuilder extends Builder {
-  override clear(): void {
-    const self = this as unknown as { vtable: number[] | null };
-    const vtable = self.vtable;
-    super.clear();
-    self.vtable = vtable;
-  }
-}
-
-/**
  * Builds size-prefixed messages with one reused Builder. Every method returns
  * a fresh Uint8Array the caller owns (safe to cache and share between sockets).
  */
@@ -62,6 +48,7 @@ export class Encoder {
   private readonly b: Builder;
   private offsets: Offset[] = [];
   private readonly pack = new PackWriter();
+  private keyed: KeyedEncoder | undefined;
 
   constructor(initialSize = 4096) {
     this.b = new ReusingBuilder(initialSize);
@@ -83,24 +70,7 @@ export class Encoder {
 
   /** A protocol-2 root of its own (no Message around it), in the in-memory form framing.ts describes. */
   private finishBare(kind: MessageKind, root: Offset): Uint8Array {
-    const b = this.b;
-    b.finish(root);
-    // Straight from the builder's bytes: no view or DataView per message.
-    const bb = b.dataBuffer();
-    const bytes = bb.bytes();
-    const from = bb.position();
-    const n = bytes.byteLength - from;
-    const out = new Uint8Array(5 + n);
-    const head = 1 + n + BARE_FLAG;
-    out[0] = head & 0xff;
-    out[1] = (head >>> 8) & 0xff;
-    out[2] = (head >>> 16) & 0xff;
-    out[3] = head >>> 24;
-    out[4] = kind;
-    if (n <= 256) for (let i = 0; i < n; i++) out[5 + i] = bytes[from + i]!;
-    else out.set(bytes.subarray(from), 5);
-    b.clear();
-    return out;
+    return finishBare(this.b, kind, root);
   }
 
   private field(name: string, v: FieldValue | null): Offset {
@@ -173,11 +143,11 @@ export class Encoder {
       case 'welcome':
         return this.welcome(m.server, m.heartbeatMs, m.maxFrame, m.rateTiers, m.protocol);
       case 'subscribe':
-        return this.subscribe(m.id, m.topics, m.maxRate, m.fields, m.resume, m.timestamps);
+        return this.subscribe(m.id, m.topics, m.maxRate, m.fields, m.resume, m.timestamps, m.tables, m.checksums);
       case 'unsubscribe':
         return this.unsubscribe(m.id);
       case 'publish':
-        return this.publish(m.id, m.topic, m.changes);
+        return this.publish(m.id, m.topic, m.changes, m.keyed);
       case 'catchUp':
         return this.catchUp(m.topic, m.epoch, m.version);
       case 'pause':
@@ -205,9 +175,10 @@ export class Encoder {
         return this.fromEntries(m);
       case 'keyedSnapshot2':
       case 'keyedDelta2':
+        return (this.keyed ??= new KeyedEncoder()).message(m);
       case 'keyedSnapshot':
       case 'keyedDelta':
-        throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `${m.type}: keyed messages are encoded by KeyedEncoder`);
+        throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `${m.type} is a resolved message: it travels as keyedSnapshot2 / keyedDelta2 or JSON`);
       case 'serve':
         return this.serve(m.id, m.service);
       case 'unserve':
@@ -289,6 +260,8 @@ export class Encoder {
     fields: readonly string[],
     resume: readonly ResumePoint[],
     timestamps = false,
+    tables?: readonly TableViewRequest[],
+    checksums = false,
   ): Uint8Array {
     const b = this.b;
     const t = this.strings(topics);
@@ -298,17 +271,20 @@ export class Encoder {
       const offs = resume.map((p) => fb.ResumePoint.createResumePoint(b, b.createString(p.topic), u64(p.epoch), u64(p.version)));
       r = fb.Subscribe.createResumeVector(b, offs);
     }
-    return this.finish(fb.Body.Subscribe, fb.Subscribe.createSubscribe(b, id, t, maxRate, f, r, timestamps));
+    const tv = tableViewsVector(b, tables);
+    return this.finish(fb.Body.Subscribe, fb.Subscribe.createSubscribe(b, id, t, maxRate, f, r, timestamps, tv, checksums));
   }
 
   unsubscribe(id: number): Uint8Array {
     return this.finish(fb.Body.Unsubscribe, fb.Unsubscribe.createUnsubscribe(this.b, id));
   }
 
-  publish(id: number, topic: string, changes: FieldEntries): Uint8Array {
+  /** `keyed`: a keyed batch (declarations and row ops), one version with `changes`. */
+  publish(id: number, topic: string, changes: FieldEntries, keyed?: KeyedBatchMsg): Uint8Array {
     const t = this.b.createString(topic);
     const f = this.fields(changes);
-    return this.finish(fb.Body.Publish, fb.Publish.createPublish(this.b, id, t, f));
+    const [tables, ops] = keyed ? publishKeyed(this.b, this.pack, keyed) : [0, 0];
+    return this.finish(fb.Body.Publish, fb.Publish.createPublish(this.b, id, t, f, tables, ops));
   }
 
   catchUp(topic: string, epoch: number, version: number): Uint8Array {

@@ -36,7 +36,22 @@ export type {
   AckMsg,
   ErrorMsg,
   HeartbeatMsg,
+  TableViewRequest,
+  RowGuard,
+  KeyRangeMsg,
+  KeyedRowOp,
+  KeyedBatchMsg,
+  KeyedTableView,
+  KeyedTableBinding,
+  WireRowChange,
+  WireTableChange,
+  KeyedSnapshot2Msg,
+  KeyedDelta2Msg,
+  KeyedSnapshotMsg,
+  KeyedDeltaMsg,
 } from './messages.js';
+export { KeyedEncoder, type KeyedDeltaOptions, type SnapshotTable } from './keyed-encode.js';
+export { OpCode, readOps, type ReadOp } from './keyed-ops.js';
 export { TopicState, isClientMessage } from './messages.js';
 export { PROTOCOL_VERSION, MAX_PROTOCOL } from './messages.js';
 export { Encoder, type TopicRef, type Delta2Options } from './encode.js';

@@ -3,7 +3,7 @@
 // mark that tells a ready-made Snapshot2 / Delta2 from a Message.
 
 /** Kind byte of a protocol-2 message (schemas/tickfan.fbs, "Framing"). */
-export const MessageKind = { MESSAGE: 0, SNAPSHOT2: 1, DELTA2: 2 } as const;
+export const MessageKind = { MESSAGE: 0, SNAPSHOT2: 1, DELTA2: 2, KEYED_SNAPSHOT2: 3, KEYED_DELTA2: 4 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
 /**

@@ -156,12 +156,14 @@ export interface KeyedTableBinding extends KeyedTableView {
 /** One row change as decoded from the wire: fields as packed entries (names resolved later). */
 export type WireRowChange =
   | { op: 'upsert'; entries: PackedEntry[] }
-  | { op: 'replace'; entries: PackedEntry[] }
+  | { op: 'replace'; entries: PackedEntry[]; existed: boolean }
   | { op: 'delete' };
 
 /** A table's net change on the wire: `clear` first, then one change per key in key order. */
 export interface WireTableChange {
   clear: boolean;
+  /** The ops' key-type bit (a string-keyed table): known even for a lone clear. */
+  stringKeys: boolean;
   rows: Map<Key, WireRowChange>;
 }
 

@@ -98,7 +98,8 @@ export class PackWriter {
     this.buf[this.pos++] = Number(n);
   }
 
-  private int(v: number | bigint): void {
+  /** A zigzag varint integer (64-bit; numbers past 2^52 go through BigInt). */
+  int(v: number | bigint): void {
     if (typeof v === 'number' && Math.abs(v) < NUMBER_ZIGZAG_LIMIT) {
       this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
       return;
@@ -107,9 +108,16 @@ export class PackWriter {
     this.bigVarint(b >= 0n ? b << 1n : (-b << 1n) - 1n);
   }
 
-  private byte(b: number): void {
+  byte(b: number): void {
     this.room(1);
     this.buf[this.pos++] = b;
+  }
+
+  /** Raw bytes, no length. */
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.byteLength);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.byteLength;
   }
 
   private blob(bytes: Uint8Array): void {
@@ -203,7 +211,12 @@ export class PackReader {
     return this.pos >= this.bytes.byteLength;
   }
 
-  private u8(): number {
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.pos;
+  }
+
+  u8(): number {
     if (this.pos >= this.bytes.byteLength) throw bad('truncated');
     return this.bytes[this.pos++]!;
   }
@@ -236,7 +249,8 @@ export class PackReader {
     throw bad('integer varint longer than 10 bytes');
   }
 
-  private int(): number | bigint {
+  /** A zigzag varint integer: a number when safe, else a bigint (64-bit at most). */
+  int(): number | bigint {
     // Small values (the usual case) stay in number arithmetic.
     const start = this.pos;
     let n = 0;
@@ -254,7 +268,8 @@ export class PackReader {
     return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
   }
 
-  private slice(n: number): Uint8Array {
+  /** The next `n` bytes (a view). */
+  slice(n: number): Uint8Array {
     if (this.pos + n > this.bytes.byteLength) throw bad(`${n} bytes run past the end`);
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;

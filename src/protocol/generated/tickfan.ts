@@ -22,6 +22,16 @@ export enum TopicState {
   Gone = 2
 }
 
+export enum KeyType {
+  Int = 0,
+  String = 1
+}
+
+export enum SortDir {
+  Asc = 0,
+  Desc = 1
+}
+
 export enum Body {
   NONE = 0,
   Hello = 1,
@@ -589,8 +599,29 @@ timestamps():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+/**
+ * Keyed topics: the views wanted, by table (a table not listed: all rows, all fields).
+ */
+tables(index: number, obj?:TableView):TableView|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? (obj || new TableView()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+tablesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+/**
+ * Keyed topics: every KeyedSnapshot2 / KeyedDelta2 carries the view's checksum.
+ */
+checksums():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSubscribe(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(8);
 }
 
 static addId(builder:flatbuffers.Builder, id:number) {
@@ -653,12 +684,32 @@ static addTimestamps(builder:flatbuffers.Builder, timestamps:boolean) {
   builder.addFieldInt8(5, +timestamps, +false);
 }
 
+static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, tablesOffset, 0);
+}
+
+static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startTablesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addChecksums(builder:flatbuffers.Builder, checksums:boolean) {
+  builder.addFieldInt8(7, +checksums, +false);
+}
+
 static endSubscribe(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSubscribe(builder:flatbuffers.Builder, id:number, topicsOffset:flatbuffers.Offset, maxRate:number, fieldsOffset:flatbuffers.Offset, resumeOffset:flatbuffers.Offset, timestamps:boolean):flatbuffers.Offset {
+static createSubscribe(builder:flatbuffers.Builder, id:number, topicsOffset:flatbuffers.Offset, maxRate:number, fieldsOffset:flatbuffers.Offset, resumeOffset:flatbuffers.Offset, timestamps:boolean, tablesOffset:flatbuffers.Offset, checksums:boolean):flatbuffers.Offset {
   Subscribe.startSubscribe(builder);
   Subscribe.addId(builder, id);
   Subscribe.addTopics(builder, topicsOffset);
@@ -666,7 +717,98 @@ static createSubscribe(builder:flatbuffers.Builder, id:number, topicsOffset:flat
   Subscribe.addFields(builder, fieldsOffset);
   Subscribe.addResume(builder, resumeOffset);
   Subscribe.addTimestamps(builder, timestamps);
+  Subscribe.addTables(builder, tablesOffset);
+  Subscribe.addChecksums(builder, checksums);
   return Subscribe.endSubscribe(builder);
+}
+}
+
+/**
+ * A subscriber's view of one table: the best `depth` rows (0: all of them)
+ * carrying `fields` (empty: all).
+ */
+export class TableView {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):TableView {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsTableView(bb:flatbuffers.ByteBuffer, obj?:TableView):TableView {
+  return (obj || new TableView()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsTableView(bb:flatbuffers.ByteBuffer, obj?:TableView):TableView {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new TableView()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+table():string|null
+table(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+table(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+depth():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+fields(index: number):string
+fields(index: number,optionalEncoding:flatbuffers.Encoding):string|Uint8Array
+fields(index: number,optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__string(this.bb!.__vector(this.bb_pos + offset) + index * 4, optionalEncoding) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+static startTableView(builder:flatbuffers.Builder) {
+  builder.startObject(3);
+}
+
+static addTable(builder:flatbuffers.Builder, tableOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(0, tableOffset, 0);
+}
+
+static addDepth(builder:flatbuffers.Builder, depth:number) {
+  builder.addFieldInt32(1, depth, 0);
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static endTableView(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 4) // table
+  return offset;
+}
+
+static createTableView(builder:flatbuffers.Builder, tableOffset:flatbuffers.Offset, depth:number, fieldsOffset:flatbuffers.Offset):flatbuffers.Offset {
+  TableView.startTableView(builder);
+  TableView.addTable(builder, tableOffset);
+  TableView.addDepth(builder, depth);
+  TableView.addFields(builder, fieldsOffset);
+  return TableView.endTableView(builder);
 }
 }
 
@@ -714,7 +856,10 @@ static createUnsubscribe(builder:flatbuffers.Builder, id:number):flatbuffers.Off
 }
 
 /**
- * Client → server. `id` 0 asks for no acknowledgement.
+ * Client → server. `id` 0 asks for no acknowledgement. A keyed batch adds
+ * `tables` (bound to ids for `ops`; `declare` set: declare it with this spec)
+ * and `ops`, a publish op stream (docs/protocol.md, "Keyed topics"): the
+ * summary `fields` and every row op are one atomic batch and one version.
  */
 export class Publish {
   bb: flatbuffers.ByteBuffer|null = null;
@@ -756,8 +901,33 @@ fieldsLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+tables(index: number, obj?:TableBinding):TableBinding|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? (obj || new TableBinding()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+tablesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+ops(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+opsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+opsArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
 static startPublish(builder:flatbuffers.Builder) {
-  builder.startObject(3);
+  builder.startObject(5);
 }
 
 static addId(builder:flatbuffers.Builder, id:number) {
@@ -784,17 +954,51 @@ static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, tablesOffset, 0);
+}
+
+static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startTablesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addOps(builder:flatbuffers.Builder, opsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, opsOffset, 0);
+}
+
+static createOpsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startOpsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
 static endPublish(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   builder.requiredField(offset, 6) // topic
   return offset;
 }
 
-static createPublish(builder:flatbuffers.Builder, id:number, topicOffset:flatbuffers.Offset, fieldsOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createPublish(builder:flatbuffers.Builder, id:number, topicOffset:flatbuffers.Offset, fieldsOffset:flatbuffers.Offset, tablesOffset:flatbuffers.Offset, opsOffset:flatbuffers.Offset):flatbuffers.Offset {
   Publish.startPublish(builder);
   Publish.addId(builder, id);
   Publish.addTopic(builder, topicOffset);
   Publish.addFields(builder, fieldsOffset);
+  Publish.addTables(builder, tablesOffset);
+  Publish.addOps(builder, opsOffset);
   return Publish.endPublish(builder);
 }
 }
@@ -1942,6 +2146,667 @@ static createDelta2(builder:flatbuffers.Builder, topicId:number, version:number,
   Delta2.addEpoch(builder, epoch);
   Delta2.addTs(builder, ts);
   return Delta2.endDelta2(builder);
+}
+}
+
+export class SortField {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):SortField {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsSortField(bb:flatbuffers.ByteBuffer, obj?:SortField):SortField {
+  return (obj || new SortField()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsSortField(bb:flatbuffers.ByteBuffer, obj?:SortField):SortField {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new SortField()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+field():string|null
+field(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+field(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+dir():SortDir {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : SortDir.Asc;
+}
+
+static startSortField(builder:flatbuffers.Builder) {
+  builder.startObject(2);
+}
+
+static addField(builder:flatbuffers.Builder, fieldOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(0, fieldOffset, 0);
+}
+
+static addDir(builder:flatbuffers.Builder, dir:SortDir) {
+  builder.addFieldInt8(1, dir, SortDir.Asc);
+}
+
+static endSortField(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 4) // field
+  return offset;
+}
+
+static createSortField(builder:flatbuffers.Builder, fieldOffset:flatbuffers.Offset, dir:SortDir):flatbuffers.Offset {
+  SortField.startSortField(builder);
+  SortField.addField(builder, fieldOffset);
+  SortField.addDir(builder, dir);
+  return SortField.endSortField(builder);
+}
+}
+
+/**
+ * A table bound to `id` (op heads name it) for the topic's binding on this
+ * connection (servers), or for one publish (clients). `depth` and `fields`:
+ * the subscriber's view (0 / empty: all rows / all fields).
+ */
+export class TableBinding {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):TableBinding {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsTableBinding(bb:flatbuffers.ByteBuffer, obj?:TableBinding):TableBinding {
+  return (obj || new TableBinding()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsTableBinding(bb:flatbuffers.ByteBuffer, obj?:TableBinding):TableBinding {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new TableBinding()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+id():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : 0;
+}
+
+name():string|null
+name(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+name(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+key():KeyType {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : KeyType.Int;
+}
+
+/**
+ * Rows rank by `order_fields` in turn, then by key in `order_key`.
+ */
+orderKey():SortDir {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : SortDir.Asc;
+}
+
+orderFields(index: number, obj?:SortField):SortField|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? (obj || new SortField()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+orderFieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+depth():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+fields(index: number):string
+fields(index: number,optionalEncoding:flatbuffers.Encoding):string|Uint8Array
+fields(index: number,optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__string(this.bb!.__vector(this.bb_pos + offset) + index * 4, optionalEncoding) : null;
+}
+
+fieldsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+/**
+ * Publish only: declare the table with this spec in the batch.
+ */
+declare():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+static startTableBinding(builder:flatbuffers.Builder) {
+  builder.startObject(8);
+}
+
+static addId(builder:flatbuffers.Builder, id:number) {
+  builder.addFieldInt8(0, id, 0);
+}
+
+static addName(builder:flatbuffers.Builder, nameOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, nameOffset, 0);
+}
+
+static addKey(builder:flatbuffers.Builder, key:KeyType) {
+  builder.addFieldInt8(2, key, KeyType.Int);
+}
+
+static addOrderKey(builder:flatbuffers.Builder, orderKey:SortDir) {
+  builder.addFieldInt8(3, orderKey, SortDir.Asc);
+}
+
+static addOrderFields(builder:flatbuffers.Builder, orderFieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, orderFieldsOffset, 0);
+}
+
+static createOrderFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startOrderFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addDepth(builder:flatbuffers.Builder, depth:number) {
+  builder.addFieldInt32(5, depth, 0);
+}
+
+static addFields(builder:flatbuffers.Builder, fieldsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, fieldsOffset, 0);
+}
+
+static createFieldsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFieldsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addDeclare(builder:flatbuffers.Builder, declare:boolean) {
+  builder.addFieldInt8(7, +declare, +false);
+}
+
+static endTableBinding(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 6) // name
+  return offset;
+}
+
+static createTableBinding(builder:flatbuffers.Builder, id:number, nameOffset:flatbuffers.Offset, key:KeyType, orderKey:SortDir, orderFieldsOffset:flatbuffers.Offset, depth:number, fieldsOffset:flatbuffers.Offset, declare:boolean):flatbuffers.Offset {
+  TableBinding.startTableBinding(builder);
+  TableBinding.addId(builder, id);
+  TableBinding.addName(builder, nameOffset);
+  TableBinding.addKey(builder, key);
+  TableBinding.addOrderKey(builder, orderKey);
+  TableBinding.addOrderFields(builder, orderFieldsOffset);
+  TableBinding.addDepth(builder, depth);
+  TableBinding.addFields(builder, fieldsOffset);
+  TableBinding.addDeclare(builder, declare);
+  return TableBinding.endTableBinding(builder);
+}
+}
+
+/**
+ * Server → client: a keyed topic's view at one version, or part `part` of
+ * it (all parts at the same version, no delta of the topic in between;
+ * `last` ends it). Binds topic_id and every table of the view (in every
+ * part). Part 0 replaces the view; every op is an insert (code 4).
+ */
+export class KeyedSnapshot2 {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):KeyedSnapshot2 {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsKeyedSnapshot2(bb:flatbuffers.ByteBuffer, obj?:KeyedSnapshot2):KeyedSnapshot2 {
+  return (obj || new KeyedSnapshot2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsKeyedSnapshot2(bb:flatbuffers.ByteBuffer, obj?:KeyedSnapshot2):KeyedSnapshot2 {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new KeyedSnapshot2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+topicId():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+version():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+ops(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+opsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+opsArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+topic():string|null
+topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+topic(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+epoch():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+versionHi():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+ts():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
+}
+
+/**
+ * Summary fields as packed entries, every one named (part 0 only).
+ */
+summary(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+summaryLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+summaryArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+tables(index: number, obj?:TableBinding):TableBinding|null {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? (obj || new TableBinding()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+tablesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+part():number {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+last():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : true;
+}
+
+/**
+ * CRC-32 of the view's canonical form at `version` (last part only).
+ */
+checksum():number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 26);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : null;
+}
+
+static startKeyedSnapshot2(builder:flatbuffers.Builder) {
+  builder.startObject(12);
+}
+
+static addTopicId(builder:flatbuffers.Builder, topicId:number) {
+  builder.addFieldInt32(0, topicId, 0);
+}
+
+static addVersion(builder:flatbuffers.Builder, version:number) {
+  builder.addFieldInt32(1, version, 0);
+}
+
+static addOps(builder:flatbuffers.Builder, opsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, opsOffset, 0);
+}
+
+static createOpsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startOpsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, topicOffset, 0);
+}
+
+static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
+  builder.addFieldInt64(4, epoch, BigInt('0'));
+}
+
+static addVersionHi(builder:flatbuffers.Builder, versionHi:number) {
+  builder.addFieldInt32(5, versionHi, 0);
+}
+
+static addTs(builder:flatbuffers.Builder, ts:number) {
+  builder.addFieldFloat64(6, ts, 0.0);
+}
+
+static addSummary(builder:flatbuffers.Builder, summaryOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(7, summaryOffset, 0);
+}
+
+static createSummaryVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startSummaryVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(8, tablesOffset, 0);
+}
+
+static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startTablesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addPart(builder:flatbuffers.Builder, part:number) {
+  builder.addFieldInt32(9, part, 0);
+}
+
+static addLast(builder:flatbuffers.Builder, last:boolean) {
+  builder.addFieldInt8(10, +last, +true);
+}
+
+static addChecksum(builder:flatbuffers.Builder, checksum:number) {
+  builder.addFieldInt32(11, checksum, 0);
+}
+
+static endKeyedSnapshot2(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 10) // topic
+  return offset;
+}
+
+static createKeyedSnapshot2(builder:flatbuffers.Builder, topicId:number, version:number, opsOffset:flatbuffers.Offset, topicOffset:flatbuffers.Offset, epoch:bigint, versionHi:number, ts:number, summaryOffset:flatbuffers.Offset, tablesOffset:flatbuffers.Offset, part:number, last:boolean, checksum:number|null):flatbuffers.Offset {
+  KeyedSnapshot2.startKeyedSnapshot2(builder);
+  KeyedSnapshot2.addTopicId(builder, topicId);
+  KeyedSnapshot2.addVersion(builder, version);
+  KeyedSnapshot2.addOps(builder, opsOffset);
+  KeyedSnapshot2.addTopic(builder, topicOffset);
+  KeyedSnapshot2.addEpoch(builder, epoch);
+  KeyedSnapshot2.addVersionHi(builder, versionHi);
+  KeyedSnapshot2.addTs(builder, ts);
+  KeyedSnapshot2.addSummary(builder, summaryOffset);
+  KeyedSnapshot2.addTables(builder, tablesOffset);
+  KeyedSnapshot2.addPart(builder, part);
+  KeyedSnapshot2.addLast(builder, last);
+  if (checksum !== null)
+    KeyedSnapshot2.addChecksum(builder, checksum);
+  return KeyedSnapshot2.endKeyedSnapshot2(builder);
+}
+}
+
+/**
+ * Server → client: the view at base = version − span turned into the view at
+ * `version`. A catch-up carries `topic` and `epoch` and binds every table of
+ * the view again; otherwise `tables` binds tables new to the view.
+ */
+export class KeyedDelta2 {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):KeyedDelta2 {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsKeyedDelta2(bb:flatbuffers.ByteBuffer, obj?:KeyedDelta2):KeyedDelta2 {
+  return (obj || new KeyedDelta2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsKeyedDelta2(bb:flatbuffers.ByteBuffer, obj?:KeyedDelta2):KeyedDelta2 {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new KeyedDelta2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+topicId():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+version():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+ops(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+opsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+opsArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+span():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 1;
+}
+
+versionHi():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+topic():string|null
+topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+topic(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+epoch():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+ts():number {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
+}
+
+summary(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+summaryLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+summaryArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+tables(index: number, obj?:TableBinding):TableBinding|null {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? (obj || new TableBinding()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+tablesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+checksum():number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : null;
+}
+
+static startKeyedDelta2(builder:flatbuffers.Builder) {
+  builder.startObject(11);
+}
+
+static addTopicId(builder:flatbuffers.Builder, topicId:number) {
+  builder.addFieldInt32(0, topicId, 0);
+}
+
+static addVersion(builder:flatbuffers.Builder, version:number) {
+  builder.addFieldInt32(1, version, 0);
+}
+
+static addOps(builder:flatbuffers.Builder, opsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, opsOffset, 0);
+}
+
+static createOpsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startOpsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addSpan(builder:flatbuffers.Builder, span:number) {
+  builder.addFieldInt32(3, span, 1);
+}
+
+static addVersionHi(builder:flatbuffers.Builder, versionHi:number) {
+  builder.addFieldInt32(4, versionHi, 0);
+}
+
+static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(5, topicOffset, 0);
+}
+
+static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
+  builder.addFieldInt64(6, epoch, BigInt('0'));
+}
+
+static addTs(builder:flatbuffers.Builder, ts:number) {
+  builder.addFieldFloat64(7, ts, 0.0);
+}
+
+static addSummary(builder:flatbuffers.Builder, summaryOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(8, summaryOffset, 0);
+}
+
+static createSummaryVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startSummaryVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(9, tablesOffset, 0);
+}
+
+static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startTablesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addChecksum(builder:flatbuffers.Builder, checksum:number) {
+  builder.addFieldInt32(10, checksum, 0);
+}
+
+static endKeyedDelta2(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  return offset;
+}
+
+static createKeyedDelta2(builder:flatbuffers.Builder, topicId:number, version:number, opsOffset:flatbuffers.Offset, span:number, versionHi:number, topicOffset:flatbuffers.Offset, epoch:bigint, ts:number, summaryOffset:flatbuffers.Offset, tablesOffset:flatbuffers.Offset, checksum:number|null):flatbuffers.Offset {
+  KeyedDelta2.startKeyedDelta2(builder);
+  KeyedDelta2.addTopicId(builder, topicId);
+  KeyedDelta2.addVersion(builder, version);
+  KeyedDelta2.addOps(builder, opsOffset);
+  KeyedDelta2.addSpan(builder, span);
+  KeyedDelta2.addVersionHi(builder, versionHi);
+  KeyedDelta2.addTopic(builder, topicOffset);
+  KeyedDelta2.addEpoch(builder, epoch);
+  KeyedDelta2.addTs(builder, ts);
+  KeyedDelta2.addSummary(builder, summaryOffset);
+  KeyedDelta2.addTables(builder, tablesOffset);
+  if (checksum !== null)
+    KeyedDelta2.addChecksum(builder, checksum);
+  return KeyedDelta2.endKeyedDelta2(builder);
 }
 }
 
