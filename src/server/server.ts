@@ -5,12 +5,14 @@
 import type { TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, toChanges, type Changes, type FieldValue } from '../protocol/index.js';
 import type { Authenticator } from './auth.js';
+import { toTopicBatch, type BatchInput } from './batch-input.js';
 import { LocalIngest, type PublishResult } from './ingest.js';
 import { createNode } from './node.js';
 import type { ServerOptions } from './options.js';
 import type { ServerStats } from './stats.js';
 
-export type { PublishResult };
+export type { PublishResult, BatchInput };
+export type { FieldsInput, RowOpInput } from './batch-input.js';
 
 /** A running tickfan server. */
 export interface TickfanServer {
@@ -25,6 +27,18 @@ export interface TickfanServer {
   readonly workers: number;
   /** Publishes in-process, like a client would; returns the version assigned. Throws TickfanError when refused. */
   publish(topic: string, fields: Record<string, FieldValue | null> | Changes): PublishResult;
+  /**
+   * Publishes one keyed batch in-process: summary fields and row ops over the
+   * topic's tables, one version for all of it. Throws KeyedBatchError (a
+   * TickfanError naming table and row) and changes nothing when refused;
+   * NOT_SUPPORTED with fan-out workers or in a cluster (keyed tables are not
+   * replicated there yet).
+   *
+   *   server.publishBatch('book.X', { fields: { last: 65000.5 }, tables: {
+   *     declare: [{ name: 'bids', key: 'int', order: { key: 'desc' } }],
+   *     ops: [{ op: 'upsert', table: 'bids', key: 6500050, fields: { qty: 3.2 } }] } });
+   */
+  publishBatch(topic: string, batch: BatchInput): PublishResult;
   /** Flags a topic stale (or fresh again) to its subscribers. */
   setStale(topic: string, stale: boolean): void;
   /** Diagnostics for tests and operators: blocks worker `index`'s event loop for `ms` (it then overruns and resyncs). */
@@ -48,6 +62,7 @@ export async function startSingleThread(opts: ServerOptions, auth: Authenticator
     store,
     workers: 0,
     publish: (topic, fields) => local.publish(topic, toChanges(fields)),
+    publishBatch: (topic, batch) => local.publishBatch(topic, toTopicBatch(batch)),
     setStale(topic, stale) {
       const t = store.get(topic);
       if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${topic}`);

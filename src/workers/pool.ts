@@ -11,6 +11,7 @@ import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
 import { ServerStats } from '../server/stats.js';
+import { keyedNotSupported } from '../server/ingest.js';
 import type { FromWorker, ServiceToMain, ToWorker, WorkerInit } from './messages.js';
 import { ServiceHub } from './service-hub.js';
 import { Sequencer } from './sequencer.js';
@@ -159,6 +160,12 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator, 
     workers: n,
     publish: (topic, fields) => {
       const r = sequencer.publish(topic, toChanges(fields));
+      return { topic, ...r };
+    },
+    // Row changes do not cross the workers' ring yet: a keyed topic here would leave every worker's replica without its tables.
+    publishBatch(topic, batch) {
+      if (batch.tables !== undefined) throw keyedNotSupported(topic);
+      const r = sequencer.publish(topic, toChanges(batch.fields ?? {}));
       return { topic, ...r };
     },
     setStale: (topic, stale) => sequencer.setStale(topic, stale),

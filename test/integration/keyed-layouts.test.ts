@@ -1,0 +1,87 @@
+// Keyed batches per server layout. One thread: server.publishBatch works like
+// HTTP (one version, refused batches typed and without effect). Fan-out
+// workers and a cluster cannot replicate row changes yet: there a keyed batch
+// is refused with NOT_SUPPORTED before anything is applied, so no worker
+// replica or edge ever holds a topic whose tables it cannot follow, while
+// flat publishes (and keyed-form bodies without tables) keep working.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, KeyedBatchError, TickfanError } from '../../src/index.js';
+import { ClusterHarness } from './cluster-helpers.js';
+import { Harness, http } from './helpers.js';
+import { NatsServer } from './nats-server.js';
+
+const h = new Harness();
+afterEach(() => h.close());
+
+const BIDS = { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } };
+
+describe('keyed batches in one thread', () => {
+  it('server.publishBatch applies summary and rows as one version; refusals are typed and change nothing', async () => {
+    const server = await h.server();
+    const r = server.publishBatch('kl.book', {
+      fields: { last: 65000.5 },
+      tables: { declare: [BIDS], ops: [{ op: 'upsert', table: 'bids', key: 6500050, fields: { qty: 3.2 } }, { op: 'upsert', table: 'bids', key: 6500100, fields: new Map([['qty', 1]]) }] },
+    });
+    expect(r).toEqual({ topic: 'kl.book', epoch: expect.any(Number), version: 1 });
+    let err: unknown;
+    try {
+      server.publishBatch('kl.book', { fields: { last: 1 }, tables: { ops: [{ op: 'upsert', table: 'bids', key: 6500050, fields: { qty: 9 }, guard: 'ifNew' }] } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KeyedBatchError);
+    expect(err).toBeInstanceOf(TickfanError);
+    expect(err).toMatchObject({ code: 'TICKFAN_ERR_ROW_GUARD', table: 'bids', key: 6500050 });
+    const snap = (await http(server.port, 'GET', '/snapshot/kl.book?depth=1')).body;
+    expect(snap).toMatchObject({ version: 1, fields: { last: 65000.5 }, tables: { bids: { size: 2, rows: [[6500100, { qty: 1 }]] } } });
+    expect(server.publish('kl.book', { last: 2 }).version).toBe(2);
+    expect(server.publishBatch('kl.book', { fields: { last: 3 } }).version).toBe(3);
+  });
+});
+
+describe('keyed batches with fan-out workers', () => {
+  it('are refused with NOT_SUPPORTED over HTTP and in-process; nothing is created; flat publishes work', async () => {
+    const server = await h.server({ workers: 1 });
+    const res = await http(server.port, 'POST', '/publish/kl.w', { fields: { last: 1 }, tables: { bids: { declare: { key: 'int', order: { key: 'desc' } }, upsert: { '1': { qty: 1 } } } } });
+    expect(res.status, JSON.stringify(res.body)).toBe(501);
+    expect(res.body).toMatchObject({ error: { code: ErrorCode.NOT_SUPPORTED, name: 'TICKFAN_ERR_NOT_SUPPORTED' } });
+    expect(server.store.get('kl.w')).toBeUndefined();
+    expect(() => server.publishBatch('kl.w', { tables: { declare: [BIDS], ops: [] } })).toThrow(expect.objectContaining({ errorCode: ErrorCode.NOT_SUPPORTED }));
+    expect(server.store.get('kl.w')).toBeUndefined();
+    // The keyed form without tables is a flat publish, which workers take.
+    expect((await http(server.port, 'POST', '/publish/kl.w', { fields: { last: 1 } })).body).toMatchObject({ version: 1 });
+    expect(server.publishBatch('kl.w', { fields: { last: 2 } }).version).toBe(2);
+    expect(server.store.get('kl.w')!.tables).toBeUndefined();
+  });
+});
+
+describe('keyed batches in a cluster', () => {
+  let nats: NatsServer;
+  let c: ClusterHarness;
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+  afterEach(async () => {
+    await c?.close();
+  });
+
+  it('are refused with NOT_SUPPORTED on origins and edges; flat publishes are forwarded as before', async () => {
+    c = new ClusterHarness(nats.url);
+    const origin = await c.origin();
+    const edge = await c.edge();
+    const keyed = { tables: { bids: { declare: { key: 'int', order: { key: 'desc' } }, upsert: { '1': { qty: 1 } } } } };
+    for (const node of [origin, edge]) {
+      const res = await http(node.port, 'POST', '/publish/kl.c', keyed);
+      expect(res.status).toBe(501);
+      expect(res.body).toMatchObject({ error: { code: ErrorCode.NOT_SUPPORTED } });
+    }
+    expect(() => origin.publishBatch('kl.c', { tables: { declare: [BIDS], ops: [] } })).toThrow(expect.objectContaining({ errorCode: ErrorCode.NOT_SUPPORTED }));
+    expect(origin.store.get('kl.c')).toBeUndefined();
+    expect((await http(edge.port, 'POST', '/publish/kl.c', { fields: { last: 1 } })).body).toMatchObject({ version: 1 });
+    expect(origin.store.get('kl.c')!.tables).toBeUndefined();
+  }, 30_000);
+});
