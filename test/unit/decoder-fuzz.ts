@@ -90,6 +90,22 @@ export function wellTyped(m: AnyMessage): boolean {
         Array.isArray(m.entries) &&
         m.entries.every(wellTypedEntry)
       );
+    case 'keyedSnapshot2':
+    case 'keyedDelta2': {
+      const key = (k: unknown) => (typeof k === 'number' && Number.isSafeInteger(k) && !Object.is(k, -0)) || (typeof k === 'string' && k.length > 0);
+      const binding = (b: { id: unknown; spec: { name: unknown; key: unknown }; depth: unknown; fields: unknown[] }) =>
+        u32(b.id) && str(b.spec.name) && (b.spec.key === 'int' || b.spec.key === 'string') && u32(b.depth) && b.fields.every(str);
+      const head = u32(m.topicId) && whole(m.epoch) && whole(m.version) && typeof m.ts === 'number' && m.summary.every(wellTypedEntry) && m.tables.every(binding) && (m.checksum === null || u32(m.checksum));
+      if (m.type === 'keyedSnapshot2') {
+        return head && str(m.topic) && u32(m.part) && typeof m.last === 'boolean' && [...m.rows].every(([id, rs]) => u32(id) && [...rs].every(([k, es]) => key(k) && es.every((e) => wellTypedEntry(e) && e.value !== null)));
+      }
+      return (
+        head &&
+        (m.topic === null || str(m.topic)) &&
+        m.base + m.updates === m.version &&
+        [...m.rows].every(([id, tc]) => u32(id) && typeof tc.clear === 'boolean' && [...tc.rows].every(([k, c]) => key(k) && (typeof k === 'string') === tc.stringKeys && (c.op === 'delete' || c.entries.every(wellTypedEntry))))
+      );
+    }
     default:
       // A message type added after this list: give it its own case. Meanwhile, at least no
       // undefined, NaN or foreign object where a value should be.
