@@ -9,6 +9,8 @@ import { Emitter } from './emitter.js';
 import { endpoints } from './endpoints.js';
 import { ClientError, ClientErrorCode, serverError } from './errors.js';
 import { GapHealer } from './gap-healing.js';
+import { deliverKeyed, tableRequests } from './keyed-delivery.js';
+import type { KeyedReplica } from './keyed-replica.js';
 import { checkOptions, type ClientOptions } from './options.js';
 import { PendingPublishes, changesOf, objectOf, type PublishAck } from './publishes.js';
 import type { TopicReplica } from './replica.js';
@@ -184,6 +186,11 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   }
 
   /** @internal */
+  keyed(topic: string): KeyedReplica | undefined {
+    return this.healer.keyed(topic);
+  }
+
+  /** @internal */
   sendPause(sub: Subscription, paused: boolean): void {
     if (!paused) this.healer.resuming(sub.topics);
     // While disconnected, onOpen re-sends the pause state with the subscription.
@@ -206,7 +213,11 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     const resume = this.healer.resumePoints(sub.isPattern ? sub.topics : [sub.pattern]);
     // maxRate is a float32 on the wire: SSE sends the value a WebSocket would.
     const maxRate = Math.fround(sub.options.maxRate ?? 0);
-    return { type: 'subscribe', id: sub.id, topics: [sub.pattern], maxRate, fields: [...(sub.options.fields ?? [])], resume, timestamps: sub.options.timestamps === true };
+    const m: SubscribeMsg = { type: 'subscribe', id: sub.id, topics: [sub.pattern], maxRate, fields: [...(sub.options.fields ?? [])], resume, timestamps: sub.options.timestamps === true };
+    const tables = tableRequests(sub.options.tables);
+    if (tables) m.tables = tables;
+    if (sub.options.checksums) m.checksums = true;
+    return m;
   }
 
   // ------------------------------------------------------------ connection events
@@ -271,6 +282,15 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         if (!this.router.covered(m.topic)) return;
         const r = this.healer.applyDelta(m);
         if (r) this.router.deliver(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: false, updates: m.updates, ts: m.ts }, objectOf(m.changes));
+        return;
+      }
+      case 'keyedSnapshot':
+      case 'keyedDelta': {
+        if (!this.router.covered(m.topic)) return;
+        const { r, res } = m.type === 'keyedSnapshot' ? this.healer.applyKeyedSnapshot(m) : this.healer.applyKeyedDelta(m);
+        if (res.kind !== 'applied') return;
+        deliverKeyed(this.router, r, m, res); // commits: the held version advances after the callbacks
+        if (m.type === 'keyedSnapshot' && this.healer.freshEpoch(r)) this.router.status(m.topic, 'ok');
         return;
       }
       case 'topicStatus': {

@@ -2,8 +2,12 @@
 // base is the held version in the same epoch; anything else — or a heartbeat
 // ahead, or a lost frame — is a gap, healed by one catch-up request (asked
 // again if it does not arrive in time). Counts what it sees in ClientStats.
+// Keyed topics follow the same rules (keyed-replica.ts); a view that failed
+// its checksum is not trusted: its catch-up and resume ask for a snapshot.
 
 import type { ClientMessage, DeltaMsg, HeartbeatMsg, ResumePoint, SnapshotMsg } from '../protocol/index.js';
+import type { KeyedDeltaMsg, KeyedSnapshotMsg } from '../protocol/messages.js';
+import { KeyedReplica, type KeyedResult } from './keyed-replica.js';
 import { TopicReplica } from './replica.js';
 import type { ClientStats } from './stats.js';
 
@@ -77,6 +81,70 @@ export class GapHealer {
     return r;
   }
 
+  /** Applies a keyed snapshot part (the snapshot itself with its last part); `applied`: deliver, then `r.commit()`. */
+  applyKeyedSnapshot(m: KeyedSnapshotMsg): { r: KeyedReplica; res: KeyedResult } {
+    const r = this.keyedFor(m.topic);
+    const wasHeld = r.held;
+    const res = r.keyedSnapshot(m);
+    if (res.kind !== 'applied') return this.keyedTrouble(r, res);
+    if (r.healingSince) this.stats.gapsHealed++;
+    this.stats.snapshots++;
+    if (r.expectCatchUp || wasHeld) {
+      r.expectCatchUp = false;
+      this.stats.catchUps++;
+      this.stats.catchUpSnapshots++;
+    }
+    return { r, res };
+  }
+
+  /** Applies a keyed delta if it follows the held version (and its checksum, if any, matches). */
+  applyKeyedDelta(m: KeyedDeltaMsg): { r: KeyedReplica; res: KeyedResult } {
+    const r = this.keyedFor(m.topic);
+    const healing = r.healingSince !== 0;
+    const res = r.keyedDelta(m);
+    if (res.kind === 'current') {
+      if (healing) this.stats.gapsHealed++;
+      r.healingSince = 0;
+      r.expectCatchUp = false;
+    }
+    if (res.kind !== 'applied') return this.keyedTrouble(r, res);
+    this.stats.deltas++;
+    if (healing) this.stats.gapsHealed++;
+    if (r.expectCatchUp || (m.version - m.base > 1 && this.host.fullRate(m.topic))) {
+      r.expectCatchUp = false;
+      this.stats.catchUps++;
+      this.stats.catchUpDeltas++;
+    }
+    return { r, res };
+  }
+
+  /** The keyed replica of a topic, even before its first image (for reads during its first delivery). */
+  keyed(topic: string): KeyedReplica | undefined {
+    const r = this.replicas.get(topic);
+    return r instanceof KeyedReplica ? r : undefined;
+  }
+
+  private keyedFor(topic: string): KeyedReplica {
+    const r = this.replicas.get(topic);
+    if (r instanceof KeyedReplica) return r;
+    // A topic seen flat so far: its next image is keyed (a snapshot); healing state carries over.
+    const k = new KeyedReplica(topic);
+    if (r) Object.assign(k, { healingSince: r.healingSince, expectCatchUp: r.expectCatchUp, stale: r.stale, staleEpoch: r.staleEpoch });
+    this.replicas.set(topic, k);
+    return k;
+  }
+
+  private keyedTrouble(r: KeyedReplica, res: KeyedResult): { r: KeyedReplica; res: KeyedResult } {
+    if (res.kind === 'duplicate') this.stats.duplicates++;
+    else if (res.kind === 'gap' && !r.healingSince) this.gap(r);
+    else if (res.kind === 'mismatch') {
+      // Asked now even if a catch-up is on its way: that one was asked from a view that is wrong.
+      this.stats.checksumMismatches++;
+      this.gap(r);
+    }
+    return { r, res };
+  }
+
   /** Marks a topic stale or fresh as of `epoch` (kept even before its first image). */
   stale(topic: string, stale: boolean, epoch: number): void {
     const r = this.replicas.get(topic);
@@ -127,7 +195,7 @@ export class GapHealer {
     const resume: ResumePoint[] = [];
     for (const t of topics) {
       const r = this.replicas.get(t);
-      if (r?.held) {
+      if (r?.held && !untrusted(r)) {
         resume.push({ topic: t, epoch: r.epoch, version: r.version });
         r.expectCatchUp = true;
       }
@@ -176,6 +244,12 @@ export class GapHealer {
     r.healingSince = Date.now();
     r.expectCatchUp = true;
     // (epoch 0, version 0) holds nothing: the server answers with a snapshot.
-    this.host.send({ type: 'catchUp', topic: r.topic, epoch: r.held ? r.epoch : 0, version: r.held ? r.version : 0 });
+    const from = r.held && !untrusted(r);
+    this.host.send({ type: 'catchUp', topic: r.topic, epoch: from ? r.epoch : 0, version: from ? r.version : 0 });
   }
+}
+
+/** A keyed view that failed its checksum: only a snapshot can repair it. */
+function untrusted(r: TopicReplica): boolean {
+  return r instanceof KeyedReplica && r.resync;
 }

@@ -12,6 +12,8 @@ export type { TransportKind, WebSocketCtor, WebSocketLike } from './transport.js
 export { FetchEventSource, HttpStatusError, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 export { Subscription } from './subscription.js';
 export type { SubscribeOptions, Update, StatusEvent, SubscriptionEvents } from './subscription.js';
+export { TableView, type TableRow, type RowUpdate } from './keyed-table.js';
+export type { TableOptions } from './keyed-delivery.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { TickfanError, ErrorCode, CloseCode } from '../protocol/index.js';

@@ -21,6 +21,8 @@ export interface ClientStats {
   snapshots: number;
   /** Deltas applied. */
   deltas: number;
+  /** Keyed views whose checksum did not match the server's (each healed by a snapshot; also counted in `gaps`). */
+  checksumMismatches: number;
   /** Deltas ignored because everything they carried was already held. */
   duplicates: number;
   reconnects: number;
@@ -38,6 +40,7 @@ export function newStats(): ClientStats {
     catchUpSnapshots: 0,
     snapshots: 0,
     deltas: 0,
+    checksumMismatches: 0,
     duplicates: 0,
     reconnects: 0,
     sequenceGaps: 0,

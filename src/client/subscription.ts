@@ -4,6 +4,9 @@
 
 import type { FieldValue, TickfanError } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
+import { tableRequests, type TableOptions } from './keyed-delivery.js';
+import type { KeyedReplica } from './keyed-replica.js';
+import { TableView, type RowUpdate } from './keyed-table.js';
 import type { TopicReplica } from './replica.js';
 
 /** Options of `client.subscribe()`. */
@@ -14,6 +17,10 @@ export interface SubscribeOptions {
   fields?: string[];
   /** Protocol 2: have each update carry its publish time in `ts` (protocol 1 always does). Default false. */
   timestamps?: boolean;
+  /** Keyed topics: the view of each table by name, e.g. `{ bids: { depth: 10, fields: ['qty'] } }`; a table not listed: every row, every field. */
+  tables?: Record<string, TableOptions>;
+  /** Keyed topics: each update carries a checksum of the view, which the SDK verifies (a mismatch is healed by a snapshot; `stats.checksumMismatches`). */
+  checksums?: boolean;
 }
 
 /** One applied snapshot or delta, as a subscriber sees it. */
@@ -31,6 +38,11 @@ export interface Update {
   updates: number;
   /** Server time (ms since 1970) of the last publish included; 0 for protocol-2 deltas unless `timestamps` was asked for. */
   ts: number;
+  /**
+   * Keyed topics: what this version did to each row of the view, all in this
+   * one update (for a snapshot: every row, as `replace`, in sort order). Absent for flat topics.
+   */
+  rows?: readonly RowUpdate[];
 }
 
 /** A topic's status changed: `stale` (its publisher is gone, or it is quiet past its time-to-live) or `ok`. */
@@ -51,6 +63,8 @@ export interface SubscriptionHost {
   sendPause(sub: Subscription, paused: boolean): void;
   unsubscribe(sub: Subscription): void;
   replica(topic: string): TopicReplica | undefined;
+  /** A keyed topic's replica, also while its first image is being delivered. */
+  keyed?(topic: string): KeyedReplica | undefined;
 }
 
 /**
@@ -83,6 +97,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   ) {
     super();
     this.fieldSet = options.fields?.length ? new Set(options.fields) : null;
+    tableRequests(options.tables); // a bad depth throws BAD_OPTION here, before anything is sent
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -109,6 +124,14 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /** Held state of one covered topic (useful for patterns). */
   stateOf(topic: string): Record<string, FieldValue> | undefined {
     return this.host.replica(topic)?.view(this.fieldSet);
+  }
+
+  /**
+   * Keyed topics: one table of the view (of `topic`, for a pattern), a live
+   * handle: `rows()` in the table's sort order, `get(key)`, `size`.
+   */
+  table(name: string, topic: string = this.pattern): TableView {
+    return new TableView(name, () => this.host.keyed?.(topic)?.tables.get(name));
   }
 
   /** Stop delivery; the server keeps conflating. */
