@@ -4,6 +4,7 @@
 
 import { ErrorCode, TickfanError, errorCodeName } from './codes.js';
 import { fieldsToJson, valueFromJson, valueToJson } from './json-values.js';
+import { keyedFromJson, keyedToJson } from './keyed-json.js';
 import { TopicState, type AnyMessage, type ClientMessage, type Payload, type ResumePoint } from './messages.js';
 import type { Changes, State } from './values.js';
 
@@ -35,6 +36,9 @@ export function messageToJson(m: AnyMessage): Record<string, unknown> {
       return { type: m.type, correlation: m.correlation, serveId: m.serveId, service: m.service, requester: m.requester, timeoutMs: m.timeoutMs, ...payloadToJson(m.payload) };
     case 'response':
       return { type: m.type, id: m.id, code: m.code, ...(m.code ? { name: errorCodeName(m.code) } : {}), message: m.message, responder: m.responder, ...payloadToJson(m.payload) };
+    case 'keyedSnapshot':
+    case 'keyedDelta':
+      return keyedToJson(m);
     default:
       return { type: m.type };
   }
@@ -92,6 +96,9 @@ export function messageFromJson(o: Record<string, unknown>): AnyMessage | null {
       return { type: 'serviceRequest', correlation: num(o.correlation), serveId: num(o.serveId), service: text(o.service), requester: text(o.requester), timeoutMs: num(o.timeoutMs), payload: payloadFromJson(o) };
     case 'response':
       return { type: 'response', id: num(o.id), code: num(o.code), message: text(o.message), responder: text(o.responder), payload: payloadFromJson(o) };
+    case 'keyedSnapshot':
+    case 'keyedDelta':
+      return keyedFromJson(o);
     default:
       return null;
   }
