@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, KeyedBatchError, TickfanError } from '../../src/index.js';
 import { ClusterHarness } from './cluster-helpers.js';
-import { Harness, http } from './helpers.js';
+import { Harness, caughtUp, http, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 
 const h = new Harness();
@@ -37,6 +37,25 @@ describe('keyed batches in one thread', () => {
     expect(snap).toMatchObject({ version: 1, fields: { last: 65000.5 }, tables: { bids: { size: 2, rows: [[6500100, { qty: 1 }]] } } });
     expect(server.publish('kl.book', { last: 2 }).version).toBe(2);
     expect(server.publishBatch('kl.book', { fields: { last: 3 } }).version).toBe(3);
+  });
+});
+
+describe('subscribers of a keyed topic before the keyed views', () => {
+  it('follow every version of the summary (row-only versions arrive as empty deltas), with no gap', async () => {
+    const server = await h.server();
+    server.publishBatch('kl.sub', { fields: { last: 1 }, tables: { declare: [BIDS], ops: [{ op: 'upsert', table: 'bids', key: 1, fields: { qty: 1 } }] } });
+    const client = await h.connected(server);
+    const errors: unknown[] = [];
+    const sub = client.subscribe('kl.sub');
+    sub.on('error', (e) => errors.push(e));
+    await waitFor(() => caughtUp(client, server, 'kl.sub'));
+    for (let i = 2; i <= 20; i++) {
+      if (i % 3 === 0) server.publish('kl.sub', { last: i });
+      else server.publishBatch('kl.sub', { tables: { ops: [{ op: 'upsert', table: 'bids', key: i, fields: { qty: i } }] } });
+    }
+    await waitFor(() => caughtUp(client, server, 'kl.sub'));
+    expect(client.stateOf('kl.sub')).toMatchObject({ version: 20, state: { last: 18 } });
+    expect(errors).toEqual([]);
   });
 });
 
