@@ -13,7 +13,7 @@ export { FetchEventSource, HttpStatusError, type EventSourceCtor, type EventSour
 export { Subscription } from './subscription.js';
 export type { SubscribeOptions, Update, StatusEvent, SubscriptionEvents } from './subscription.js';
 export { TableView, type TableRow, type RowUpdate } from './keyed-table.js';
-export type { TableOptions } from './keyed-delivery.js';
+export type { TableOptions } from './table-options.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { TickfanError, ErrorCode, CloseCode } from '../protocol/index.js';

@@ -1,32 +1,11 @@
-// Keyed topics between the client and its subscriptions: the table options
-// of a subscribe as the wire asks for them, and the delivery of one applied
-// keyed update — one `update` event per version per subscription, with the
+// Keyed topics between the client and its subscriptions: the delivery of one
+// applied keyed update — one `update` event per version per subscription, with the
 // summary changes (cut to the subscription's fields) and every row change —
 // after which, and only after which, the held version advances.
 
-import type { KeyedDeltaMsg, KeyedSnapshotMsg, TableViewRequest } from '../protocol/messages.js';
-import { ClientError, ClientErrorCode } from './errors.js';
+import type { KeyedDeltaMsg, KeyedSnapshotMsg } from '../protocol/messages.js';
 import type { KeyedReplica, KeyedResult } from './keyed-replica.js';
 import type { Router } from './router.js';
-
-/** How a subscription views one table: the top `depth` rows (0 or absent: every row) with `fields` (absent: all). */
-export interface TableOptions {
-  depth?: number;
-  fields?: string[];
-}
-
-/** The `tables` of a Subscribe from `subscribe()`'s options; throws BAD_OPTION for a depth that is not an integer ≥ 0. */
-export function tableRequests(tables: Record<string, TableOptions> | undefined): TableViewRequest[] | undefined {
-  if (tables === undefined) return undefined;
-  return Object.keys(tables).map((table) => {
-    const o = tables[table]!;
-    const depth = o.depth ?? 0;
-    if (!Number.isSafeInteger(depth) || depth < 0) {
-      throw new ClientError(ClientErrorCode.BAD_OPTION, `tables.${table}.depth must be an integer ≥ 0 (0: every row; got ${JSON.stringify(o.depth)})`);
-    }
-    return { table, depth, fields: [...(o.fields ?? [])] };
-  });
-}
 
 /**
  * Delivers an applied keyed update of `r` to every active subscription of

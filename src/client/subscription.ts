@@ -4,7 +4,7 @@
 
 import type { FieldValue, TickfanError } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
-import { tableRequests, type TableOptions } from './keyed-delivery.js';
+import { tableRequests, type TableOptions } from './table-options.js';
 import type { KeyedReplica } from './keyed-replica.js';
 import { TableView, type RowUpdate } from './keyed-table.js';
 import type { TopicReplica } from './replica.js';
