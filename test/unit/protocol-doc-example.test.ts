@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Encoder, FrameWriter2, ServerFrameReader, type Delta2Msg, type FieldValue, type Snapshot2Msg } from '../../src/protocol/index.js';
+import { Encoder, FrameWriter2, KeyedEncoder, ServerFrameReader, type Delta2Msg, type FieldValue, type Key, type KeyedDelta2Msg, type RowChange, type Snapshot2Msg } from '../../src/protocol/index.js';
 
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 
@@ -66,5 +66,38 @@ describe('the worked example in docs/protocol.md', () => {
     ]);
     expect({ topicId: delta.topicId, topic: delta.topic, base: delta.base, version: delta.version }).toEqual({ topicId: 7, topic: null, base: 42, version: 43 });
     expect(delta.entries.map((e) => [e.id, e.name, e.value])).toEqual([[1, undefined, 101.3]]);
+  });
+});
+
+/** The keyed example: book.BTC-USD, topic id 9, epoch 1; bids = table 0 (int keys, desc); qty = field 2, count = field 3. */
+function keyedExample(): Uint8Array {
+  const ids: Record<string, number> = { mid: 1, qty: 2, count: 3 };
+  const t = { id: 9, name: 'book.BTC-USD', epoch: 1, fieldId: (n: string) => ids[n] ?? 0 };
+  const bids = { id: 0, spec: { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } }, depth: 10, fields: [] };
+  const rows = new Map<Key, RowChange>([
+    [130000, { op: 'upsert', fields: new Map<string, FieldValue | null>([['qty', 3.2], ['count', 4]]) }],
+    [130001, { op: 'replace', fields: new Map<string, FieldValue>([['qty', 0.5], ['count', 1]]), existed: false }],
+    [129990, { op: 'delete' }],
+  ]);
+  const d = new KeyedEncoder().keyedDelta2(t, 101, 102, [], { declared: [], tables: new Map([['bids', { clear: false, rows }]]) }, new Map([['bids', bids]]), { namesFrom: 4, bind: false });
+  return new FrameWriter2().write(0, [d]).slice();
+}
+
+describe('the KeyedDelta2 worked example in docs/protocol.md', () => {
+  it('shows the bytes the encoder writes and decodes to what the annotations say', () => {
+    expect(hex(block('keyed-delta2-frame'))).toBe(hex(keyedExample()));
+    const frames = new ServerFrameReader();
+    frames.protocol = 2;
+    const { seq, messages, error } = frames.read(block('keyed-delta2-frame'));
+    expect(error).toBeNull();
+    expect(seq).toBe(0);
+    const m = messages[0] as KeyedDelta2Msg;
+    expect(m).toMatchObject({ type: 'keyedDelta2', topicId: 9, topic: null, base: 101, version: 102, checksum: null, tables: [] });
+    const bids = m.rows.get(0)!;
+    expect(bids.clear).toBe(false);
+    expect([...bids.rows.keys()]).toEqual([129990, 130000, 130001]);
+    expect(bids.rows.get(129990)).toEqual({ op: 'delete' });
+    expect(bids.rows.get(130000)).toEqual({ op: 'upsert', entries: [{ id: 2, name: undefined, value: 3.2 }, { id: 3, name: undefined, value: 4 }] });
+    expect(bids.rows.get(130001)).toEqual({ op: 'replace', existed: false, entries: [{ id: 2, name: undefined, value: 0.5 }, { id: 3, name: undefined, value: 1 }] });
   });
 });
