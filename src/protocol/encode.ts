@@ -6,11 +6,13 @@ import type { Builder, Offset } from 'flatbuffers';
 import { finishBare, ReusingBuilder } from './builder.js';
 import * as fb from './generated/tickfan.js';
 import { KeyedEncoder, publishKeyed, tableViewsVector } from './keyed-encode.js';
-import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type KeyedBatchMsg, type TableViewRequest, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
+import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type TopicRef, type KeyedBatchMsg, type TableViewRequest, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
 import { ErrorCode, TickfanError } from './codes.js';
 import { MessageKind } from './kinds.js';
 import { PackWriter } from './packed.js';
 import { checkFieldValue, type FieldValue } from './values.js';
+
+export type { TopicRef } from './messages.js';
 
 function u64(n: number): bigint {
   return BigInt(n);
@@ -20,15 +22,6 @@ type FieldEntries = Iterable<readonly [string, FieldValue | null]>;
 
 const TWO_32 = 2 ** 32;
 
-/** What protocol 2 needs to know of a topic to encode it (the engine's Topic is one). */
-export interface TopicRef {
-  /** The topic's number, bound to its name and epoch by snapshots and catch-ups. */
-  readonly id: number;
-  readonly name: string;
-  readonly epoch: number;
-  /** The field's id in this topic's epoch; 0 when it has none (its name then always travels). */
-  fieldId(name: string): number;
-}
 
 /** How a protocol-2 delta is written. */
 export interface Delta2Options {

@@ -7,13 +7,12 @@
 import type { Builder, Offset } from 'flatbuffers';
 import { finishBare, ReusingBuilder } from './builder.js';
 import { ErrorCode, TickfanError } from './codes.js';
-import type { TopicRef } from './encode.js';
 import * as fb from './generated/tickfan.js';
 import { compareKeys, type Key, type TableSpec } from './keyed/table-spec.js';
 import type { KeyedChange, RowChange } from './keyed/row-change.js';
 import { GuardCode, OpCode, OpWriter, RangeFlag } from './keyed-ops.js';
 import { MessageKind } from './kinds.js';
-import type { KeyedBatchMsg, KeyedDelta2Msg, KeyedSnapshot2Msg, KeyedTableBinding, TableViewRequest } from './messages.js';
+import type { KeyedBatchMsg, KeyedDelta2Msg, KeyedSnapshot2Msg, KeyedTableBinding, TableViewRequest, TopicRef } from './messages.js';
 import { PackWriter, type PackedEntry } from './packed.js';
 import type { FieldValue, State } from './values.js';
 

@@ -317,3 +317,13 @@ const CLIENT_TYPES: ReadonlySet<string> = new Set([
 export function isClientMessage(m: AnyMessage): m is ClientMessage {
   return CLIENT_TYPES.has(m.type);
 }
+
+/** What protocol 2 needs to know of a topic to encode it (the engine's Topic is one). */
+export interface TopicRef {
+  /** The topic's number, bound to its name and epoch by snapshots and catch-ups. */
+  readonly id: number;
+  readonly name: string;
+  readonly epoch: number;
+  /** The field's id in this topic's epoch; 0 when it has none (its name then always travels). */
+  fieldId(name: string): number;
+}
