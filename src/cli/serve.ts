@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { MarketSim } from '../demo/index.js';
 import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, type TickfanServer } from '../server/index.js';
 import { startServer } from '../start.js';
+import { ErrorCode } from '../protocol/index.js';
 import { HELP, fail } from './usage.js';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -78,11 +79,30 @@ export async function serve(argv: string[]): Promise<void> {
     // In a cluster, each origin feeds the demo topics of its own shard (an edge sequences none: it feeds nothing).
     const cluster = (running as { cluster?: { owns(topic: string): boolean; role: string } }).cluster;
     if (cluster && cluster.role === 'edge') log('warn', '--demo on an edge feeds nothing: run it on the origins (each feeds its own shard)');
-    sim = new MarketSim((topic, changes) => {
-      if (!cluster || cluster.owns(topic)) running.publish(topic, changes);
-    }, cfg.demo);
+    const owned = (topic: string) => !cluster || cluster.owns(topic);
+    let booksRefused = false;
+    sim = new MarketSim(
+      (topic, changes) => void (owned(topic) && running.publish(topic, changes)),
+      cfg.demo,
+      (topic, batch) => {
+        if (booksRefused || !owned(topic)) return;
+        try {
+          running.publishBatch(topic, batch);
+        } catch (err) {
+          // Fallback until keyed topics replicate to fan-out workers and edges: a layout that
+          // refuses keyed batches (NOT_SUPPORTED) gets px.* and fx.* without the books, and says so.
+          if ((err as { errorCode?: unknown }).errorCode !== ErrorCode.NOT_SUPPORTED) throw err;
+          booksRefused = true;
+          sim?.dropBooks();
+          log('warn', `demo: the order books (keyed topics) are off: this layout refuses keyed batches (${(err as Error).message}); run with --workers 0 to see them`);
+        }
+      },
+    );
     sim.start();
-    console.log(`demo feed: ${sim.topics.length} topics (px.*, fx.*, book.BTC-USD) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'`);
+    const books = sim.bookTopics;
+    console.log(
+      `demo feed: ${sim.topics.length} topics (px.*, fx.*${books.length ? `, keyed books ${books.join(' ')}` : ''}) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'${books.length ? `, npx tickfan sub ${books[0]} --depth 10` : ''}`,
+    );
   }
 }
 

@@ -1,2 +1,4 @@
-// The demo market feed used by `tickfan serve --demo`.
-export { MarketSim, demoSymbols, rng, type MarketSimOptions } from './market-sim.js';
+// The demo market feed used by `tickfan serve --demo`: flat quotes (px.*, fx.*)
+// and keyed market-by-price books (book.*), and the book simulator `tickfan bench book` reuses.
+export { MarketSim, demoSymbols, rng, type MarketSimOptions, type Publish, type PublishBatch } from './market-sim.js';
+export { BookSim, DEMO_BOOKS, BOOK_TABLES, type BookBatch, type BookRowOp, type BookSpec, type BookSide, type LevelFields } from './book-sim.js';

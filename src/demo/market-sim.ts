@@ -1,21 +1,26 @@
 // A built-in market simulator for `tickfan serve --demo`: a few hundred
-// symbols with random-walk bid/ask/last/size, a few FX pairs, and an order
-// book topic, published at a configurable total rate.
+// symbols with random-walk bid/ask/last/size, a few FX pairs (flat topics),
+// and keyed market-by-price books (book-sim.ts), at a configurable total rate.
 
 import type { Changes } from '../protocol/index.js';
+import { BookSim, DEMO_BOOKS, type BookBatch } from './book-sim.js';
 
 export interface MarketSimOptions {
   /** Equity symbols to simulate (topics `px.<SYM>`). Default 300. */
   symbols: number;
   /** Total updates per second across all topics. Default 2000. */
   rate: number;
-  /** Price levels per side of the order book `book.BTC-USD`. Default 10. */
+  /** Price levels per side of each order book (`book.BTC-USD`, …). Default 400. */
   bookDepth: number;
+  /** How many of the demo books to run (`book.BTC-USD` first). Default all (4). */
+  books: number;
   /** Seed for a repeatable feed. */
   seed: number;
 }
 
 export type Publish = (topic: string, changes: Changes) => void;
+/** Publishes one keyed batch (`server.publishBatch`); the books run only when the simulator has one. */
+export type PublishBatch = (topic: string, batch: BookBatch) => void;
 
 /** Small deterministic PRNG (mulberry32): a repeatable demo feed (and repeatable fuzzing). */
 export function rng(seed: number): () => number {
@@ -64,7 +69,9 @@ export class MarketSim {
   private readonly opts: MarketSimOptions;
   private readonly rand: () => number;
   private readonly instruments: Instrument[] = [];
-  private readonly book = { mid: 65_000, bids: new Map<number, number>(), asks: new Map<number, number>() };
+  private readonly books: BookSim[] = [];
+  private readonly bookRand: () => number;
+  private imaged = false;
   private timer: NodeJS.Timeout | null = null;
   private carry = 0;
   /** Updates published so far. */
@@ -73,9 +80,13 @@ export class MarketSim {
   constructor(
     private readonly publish: Publish,
     options: Partial<MarketSimOptions> = {},
+    private readonly publishBatch?: PublishBatch,
   ) {
-    this.opts = { symbols: 300, rate: 2000, bookDepth: 10, seed: 42, ...options };
+    this.opts = { symbols: 300, rate: 2000, bookDepth: 400, books: DEMO_BOOKS.length, seed: 42, ...options };
     this.rand = rng(this.opts.seed);
+    // The books draw from a generator of their own: px.* and fx.* are the same with or without them.
+    this.bookRand = rng(this.opts.seed ^ 0x5eed);
+    if (publishBatch) for (const spec of DEMO_BOOKS.slice(0, this.opts.books)) this.books.push(new BookSim(spec, this.opts.bookDepth, this.bookRand));
     for (const s of demoSymbols(this.opts.symbols, this.opts.seed)) {
       const mid = round(10 + this.rand() * 490, 0.01);
       this.instruments.push({ topic: `px.${s}`, mid, open: mid, tick: 0.01, volume: 0 });
@@ -89,13 +100,28 @@ export class MarketSim {
 
   /** Topics the simulator publishes. */
   get topics(): string[] {
-    return [...this.instruments.map((i) => i.topic), 'book.BTC-USD'];
+    return [...this.instruments.map((i) => i.topic), ...this.books.map((b) => b.topic)];
   }
 
-  /** Publishes an initial image of every topic, then ticks at the configured rate. */
+  /** Topics of the keyed books (none without a PublishBatch). */
+  get bookTopics(): string[] {
+    return this.books.map((b) => b.topic);
+  }
+
+  /** Stops publishing the books (e.g. a server that cannot take keyed batches); px.* and fx.* go on. */
+  dropBooks(): void {
+    this.books.length = 0;
+  }
+
+  /**
+   * Publishes an initial image of every topic, then ticks at the configured
+   * rate. A later start (after stop) publishes new quotes; the books keep
+   * their state, so their image is published once.
+   */
   start(): void {
     for (const inst of this.instruments) this.quote(inst, true);
-    this.rebuildBook(true);
+    if (!this.imaged) for (const b of this.books) this.emitBook(b, b.image());
+    this.imaged = true;
     const everyMs = 20;
     this.timer = setInterval(() => {
       this.carry += (this.opts.rate * everyMs) / 1000;
@@ -111,9 +137,13 @@ export class MarketSim {
     this.timer = null;
   }
 
-  /** One update on one randomly chosen topic (the order book gets 1 in 20). */
+  /** One update on one randomly chosen topic (the order books get about 1 in 12, BTC-USD the most). */
   step(): void {
-    if (this.rand() < 0.05) return this.bookStep();
+    if (this.books.length > 0 && this.bookRand() < 0.08) {
+      const i = Math.min(this.books.length - 1, Math.floor(this.books.length * this.bookRand() ** 1.6));
+      const b = this.books[i]!;
+      return this.emitBook(b, b.event());
+    }
     // Skewed choice: a few names trade much more than the rest, as in a real market.
     const idx = Math.floor(this.instruments.length * this.rand() ** 2);
     this.quote(this.instruments[idx]!, false);
@@ -122,6 +152,11 @@ export class MarketSim {
   private emit(topic: string, changes: Changes): void {
     this.published++;
     this.publish(topic, changes);
+  }
+
+  private emitBook(b: BookSim, batch: BookBatch): void {
+    this.published++;
+    this.publishBatch!(b.topic, batch);
   }
 
   private quote(inst: Instrument, initial: boolean): void {
@@ -146,54 +181,5 @@ export class MarketSim {
     }
     if (initial) c.set('open', inst.open);
     this.emit(inst.topic, c);
-  }
-
-  private rebuildBook(initial: boolean): void {
-    const c: Changes = new Map();
-    const { bids, asks } = this.book;
-    if (!initial) {
-      for (const p of bids.keys()) c.set(`b.${p.toFixed(1)}`, null);
-      for (const p of asks.keys()) c.set(`a.${p.toFixed(1)}`, null);
-    }
-    bids.clear();
-    asks.clear();
-    const mid = Math.round(this.book.mid * 2) / 2;
-    for (let i = 0; i < this.opts.bookDepth; i++) {
-      const b = mid - 0.5 * (i + 1);
-      const a = mid + 0.5 * (i + 1);
-      bids.set(b, Math.round(this.rand() * 500 + 1) / 100);
-      asks.set(a, Math.round(this.rand() * 500 + 1) / 100);
-    }
-    for (const [p, q] of bids) c.set(`b.${p.toFixed(1)}`, q);
-    for (const [p, q] of asks) c.set(`a.${p.toFixed(1)}`, q);
-    c.set('mid', mid);
-    this.emit('book.BTC-USD', c);
-  }
-
-  private bookStep(): void {
-    const r = this.rand;
-    if (r() < 0.1) {
-      this.book.mid += (r() - 0.5) * 20;
-      return this.rebuildBook(false);
-    }
-    // Change the size of a few levels; occasionally empty one (delete).
-    const c: Changes = new Map();
-    const side = r() < 0.5 ? this.book.bids : this.book.asks;
-    const prefix = side === this.book.bids ? 'b.' : 'a.';
-    const prices = [...side.keys()];
-    if (prices.length < 3) return this.rebuildBook(false);
-    for (let i = 0; i < 3; i++) {
-      const p = prices[Math.floor(r() * prices.length)]!;
-      const key = `${prefix}${p.toFixed(1)}`;
-      if (r() < 0.1) {
-        side.delete(p);
-        c.set(key, null);
-      } else {
-        const q = Math.round(r() * 500 + 1) / 100;
-        side.set(p, q);
-        c.set(key, q);
-      }
-    }
-    this.emit('book.BTC-USD', c);
   }
 }
