@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { connect, ConnectionState, ErrorCode, TickfanError, ClientErrorCode, type FieldValue, type RequestPayload } from '../client/index.js';
 import { TopicPattern, isPattern, valueToJson } from '../protocol/index.js';
 import { commandHelp, fail, intFlag, parse, usage, connectionOptions, endQuietlyWhenStdoutCloses, described } from './usage.js';
+import { ROW_FLAGS, pubRows, subLadder } from './book-commands.js';
 
 function show(v: FieldValue | null): string {
   if (v === null) return '∅';
@@ -23,14 +24,24 @@ export async function sub(argv: string[]): Promise<void> {
       fields: { type: 'string' },
       count: { type: 'string' },
       json: { type: 'boolean', default: false },
+      depth: { type: 'string' },
+      tables: { type: 'string' },
     },
   });
   if (values.help) return void console.log(commandHelp('sub'));
   const topic = positionals[0];
   if (!topic) usage('sub', 'needs a topic or pattern, e.g. tickfan sub "px.*"');
-  const client = connect(values.url, values.token ? { token: values.token } : {});
   const max = intFlag('count', values.count);
   const maxRate = values['max-rate'] !== undefined ? Number(values['max-rate']) : 0;
+  if (values.depth !== undefined || values.tables !== undefined) {
+    const depth = intFlag('depth', values.depth) ?? 0;
+    if (depth < 0) usage('sub', `--depth must be 0 (every row) or more (got ${depth})`);
+    if (values.fields) usage('sub', '--fields goes with flat topics; a depth view shows every row field');
+    const tables = (values.tables ?? 'bids,asks').split(',').filter(Boolean);
+    subLadder({ url: values.url, token: values.token, topic, depth, tables, maxRate, count: max, json: values.json, tty: process.stdout.isTTY === true });
+    return;
+  }
+  const client = connect(values.url, values.token ? { token: values.token } : {});
   const s = client.subscribe(topic, { maxRate, ...(values.fields ? { fields: values.fields.split(',') } : {}) });
   endQuietlyWhenStdoutCloses(client);
   let n = 0;
@@ -56,7 +67,7 @@ export async function sub(argv: string[]): Promise<void> {
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-function parseValue(raw: string): FieldValue | null {
+export function parseValue(raw: string): FieldValue | null {
   if (raw === 'null') return null;
   if (raw === 'true' || raw === 'false') return raw === 'true';
   // An integer past 2^53 stays exact as a bigint (int64 on the wire), not a rounded number.
@@ -80,6 +91,8 @@ function parseFields(cmd: 'pub' | 'req', pairs: readonly string[]): Record<strin
 }
 
 export async function pub(argv: string[]): Promise<void> {
+  // Row ops (or a whole batch with --json) make it a keyed batch, sent over HTTP.
+  if (!argv.includes('--help') && !argv.includes('-h') && argv.some((a) => ROW_FLAGS.includes(a.split('=')[0]!))) return pubRows(argv, parseValue);
   const { values, positionals } = parse('pub', { args: argv, allowPositionals: true, options: connectionOptions });
   if (values.help) return void console.log(commandHelp('pub'));
   const [topic, ...pairs] = positionals;

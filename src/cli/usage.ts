@@ -11,8 +11,8 @@ export const DEFAULT_URL = 'ws://127.0.0.1:8080/ws';
 /** One usage line per command: `tickfan --help` lists them all, `tickfan <command> --help` its own. */
 export const USAGE = {
   serve: 'tickfan serve [--config tickfan.yaml] [--port 8080] [--host 127.0.0.1] [--demo] [options]',
-  sub: `tickfan sub <topic-or-pattern> [--url ${DEFAULT_URL}] [--max-rate N] [--fields a,b] [--count N] [--json] [--token JWT]`,
-  pub: `tickfan pub <topic> field=value ... [--url ${DEFAULT_URL}] [--token JWT]`,
+  sub: `tickfan sub <topic-or-pattern> [--url ${DEFAULT_URL}] [--max-rate N] [--fields a,b | --depth N [--tables bids,asks]] [--count N] [--json] [--token JWT]`,
+  pub: `tickfan pub <topic> [field=value ...] [--table T (--upsert K f=v ... | --replace K f=v ... | --delete K | --delete-range A..B | --clear) ...] [--json BODY|@file|-] [--url ${DEFAULT_URL}] [--token JWT]`,
   req: `tickfan req <service> [field=value ...] [--url ${DEFAULT_URL}] [--token JWT] [--timeout MS] [--json]`,
   'serve-echo': `tickfan serve-echo <service-or-pattern> [--url ${DEFAULT_URL}] [--token JWT] [--name NAME]`,
   token: 'tickfan token --sub NAME (--secret SECRET|@file | --private-key @key.pem) [--subscribe P,...] [--publish P,...] [--serve P,...] [--request P,...] [--ttl 1h] [--issuer ISS] [--audience AUD]',
@@ -32,9 +32,39 @@ ${CONNECTION_FLAGS}
   --max-rate N       at most N updates per second per topic (conflated; 0: every update)
   --fields a,b       only these fields
   --count N          exit after N updates
-  --json             one JSON object per update`,
+  --json             one JSON object per update
+  --depth N          keyed topics (order books): a depth view of the top N rows of each table
+                     (0: every row), printed as a ladder: asks above (best nearest the middle),
+                     bids below, prices as key × the summary field tick when there is one. On a
+                     terminal it is redrawn in place; into a pipe every version is printed as a
+                     block (header line, rows, blank line); with --json one object per version
+                     {topic, epoch, version, snapshot, fields, tables: {bids: [[key, fields], ...]}}
+  --tables a,b       the tables of the view (default bids,asks; other tables print as lists)
+
+Example:
+  tickfan sub book.BTC-USD --depth 10 --max-rate 4`,
   pub: `Publishes fields to a topic once and prints the version the server gave it. null deletes a field.
 ${VALUES}
+
+Keyed topics (order books, blotters): row ops make the publish one batch, one version, sent as
+POST /publish/<topic> (docs/protocol.md, "Keyed publish and snapshot over HTTP"). Arguments are
+read in order: field=value before the first --table are summary fields, then
+  --table T                 the table the ops after it go to
+  --upsert KEY f=v ...      merge these fields into row KEY (null removes one)
+  --replace KEY f=v ...     row KEY becomes exactly these fields
+  --delete KEY              delete row KEY
+  --delete-range FROM..TO   delete rows with FROM <= key <= TO (an end may be left out: 100..)
+  --clear                   delete every row of T
+  --if-new | --if-exists    guard the op just before (refused: nothing is applied, exit 1)
+  --declare int:desc        declare T (key int or string, order asc or desc); a new bids or asks
+                            is declared int:desc / int:asc when the server says it is undeclared
+  --json BODY|@file|-       the whole batch in the HTTP JSON form, as is (- reads stdin)
+A refused batch exits 1 with the error's name, e.g. TICKFAN_ERR_ROW_GUARD: table bids row 7: ...
+
+Examples:
+  tickfan pub book.X last=65000.5 --table bids --upsert 6500050 qty=3 orders=2 --delete 6500000
+  tickfan pub book.X --table asks --delete-range ..6500100 --table bids --clear
+  tickfan pub book.X --json '{"tables":{"bids":{"upsert":{"6500050":{"qty":3}}}}}'
 
 ${CONNECTION_FLAGS}`,
   req: `Sends one request to one responder of <service> and prints its reply: field=value ..., or one
@@ -95,6 +125,8 @@ Examples:
   tickfan serve --config tickfan.yaml --auth-secret @/run/secrets/tickfan
   tickfan sub 'px.*' --max-rate 1      # every equity, at most one update per second each
   tickfan pub px.TEST bid=101.25 ask=101.27 note=hello gone=null
+  tickfan sub book.BTC-USD --depth 10  # an order-book ladder (demo books: book.*)
+  tickfan pub book.X --table bids --upsert 6500050 qty=3 --delete 6500000
   tickfan serve-echo 'orders.*'        # a responder; then, in another terminal:
   tickfan req orders.submit side=buy qty=100
   tickfan token --secret @/run/secrets/tickfan --sub desk-42 --subscribe 'px.*,fx.>' --ttl 8h
