@@ -1,6 +1,7 @@
-// The demo page's script: subscribes to px.*, fx.* and book.BTC-USD with the
-// browser bundle of the tickfan SDK (WebSocket, or SSE where WebSocket is not
-// available) and renders them once per animation frame.
+// The demo page's script: subscribes to px.*, fx.* (flat topics) and one keyed
+// order book (book.BTC-USD by default, as a depth-10 view of its bids and asks
+// tables) with the browser bundle of the tickfan SDK (WebSocket, or SSE where
+// WebSocket is not available) and renders them once per animation frame.
 import { connect } from '/tickfan.js';
 
 const $ = (id) => document.getElementById(id);
@@ -13,7 +14,12 @@ window.tickfan = client; // for tests and the curious
 const nf = new Intl.NumberFormat('en-US');
 const rows = new Map(); // topic -> row
 const dirty = new Map(); // topic -> latest update, rendered on the next frame
-let book = null;
+let book = null; // the book's latest update, rendered on the next frame
+let bookSub = null;
+let bookName = params.get('book') || 'BTC-USD';
+let bookRate = 10;
+const bookChanged = { bids: new Set(), asks: new Set() }; // keys changed since the last frame: they flash
+let rowChanges = 0;
 let subs = [];
 let updates = 0;
 let filter = '';
@@ -91,35 +97,69 @@ function renderRow(topic, u) {
 
 // ------------------------------------------------------------------ order book
 
-const LEVELS = 7;
+const LEVELS = 10; // the depth of the view: the server keeps each side's top 10 exact, the page sorts nothing
+const QTY_DECIMALS = { 'BTC-USD': 4, 'ETH-USD': 3, 'SOL-USD': 2, AAPL: 0 };
+const decimalsOf = (tick) => (typeof tick === 'number' && tick > 0 ? Math.max(0, Math.ceil(-Math.log10(tick) - 1e-9)) : 0);
+const flashes = new Map(); // `${side}:${key}` -> count, so a level that changes again restarts its flash
 
 function renderBook(u) {
   const s = u.state;
-  const bids = [];
-  const asks = [];
-  for (const [k, v] of Object.entries(s)) {
-    if (k.startsWith('b.')) bids.push([Number(k.slice(2)), v]);
-    else if (k.startsWith('a.')) asks.push([Number(k.slice(2)), v]);
-  }
-  bids.sort((a, b) => b[0] - a[0]);
-  asks.sort((a, b) => a[0] - b[0]);
-  const side = (list) => {
+  const tick = typeof s.tick === 'number' ? s.tick : 1;
+  const pd = decimalsOf(tick);
+  const qd = QTY_DECIMALS[bookName] ?? 2;
+  // Rows in the table's order (best first), straight from the SDK's view of each table.
+  const side = (name) => {
     let total = 0;
-    return list.slice(0, LEVELS).map(([p, q]) => [p, q, (total += q)]);
+    return bookSub.table(name).rows().slice(0, LEVELS).map((r) => ({ key: r.key, qty: r.fields.qty ?? 0, orders: r.fields.orders ?? 0, total: (total += r.fields.qty ?? 0) }));
   };
-  const b = side(bids);
-  const a = side(asks);
-  const max = Math.max(1e-9, b.at(-1)?.[2] ?? 0, a.at(-1)?.[2] ?? 0);
-  // Depth bars (cumulative size) behind each row, growing from the right.
-  const line = (cls, [p, q, t]) =>
-    `<tr class="${cls}" style="--depth:${((t / max) * 100).toFixed(1)}%"><td class="px">${p.toFixed(1)}</td><td>${q.toFixed(2)}</td><td>${t.toFixed(2)}</td></tr>`;
-  const spread = a[0] && b[0] ? a[0][0] - b[0][0] : null;
+  const b = side('bids');
+  const a = side('asks');
+  const max = Math.max(1e-9, b.at(-1)?.total ?? 0, a.at(-1)?.total ?? 0);
+  // Depth bars (cumulative size) behind each row, growing from the right; a level changed since the last frame flashes.
+  const line = (cls, name, r) => {
+    let q = '';
+    if (bookChanged[name].has(r.key)) {
+      const id = `${name}:${r.key}`;
+      const n = (flashes.get(id) ?? 0) + 1;
+      flashes.set(id, n);
+      q = ` class="q${n & 1}"`;
+    }
+    return `<tr class="${cls}" data-key="${r.key}" style="--depth:${((r.total / max) * 100).toFixed(1)}%"><td class="px">${(r.key * tick).toFixed(pd)}</td><td${q}>${r.qty.toFixed(qd)}</td><td>${r.orders}</td><td>${r.total.toFixed(qd)}</td></tr>`;
+  };
+  const pad = (n) => '<tr class="empty"><td class="px">—</td><td></td><td></td><td></td></tr>'.repeat(Math.max(0, LEVELS - n));
+  const spread = a[0] && b[0] ? ((a[0].key - b[0].key) * tick).toFixed(pd) : '—';
   $('book').innerHTML =
-    a.slice().reverse().map((x) => line('ask', x)).join('') +
-    `<tr class="mid"><td class="px">${fmt(s.mid, 1)}</td><td colspan="2"><span>spread</span>${spread === null ? '—' : spread.toFixed(1)}</td></tr>` +
-    b.map((x) => line('bid', x)).join('');
+    pad(a.length) +
+    a.slice().reverse().map((r) => line('ask', 'asks', r)).join('') +
+    `<tr class="mid"><td class="px">${fmt(s.mid, pd + 1)}</td><td colspan="3"><span>spread</span>${spread}</td></tr>` +
+    b.map((r) => line('bid', 'bids', r)).join('') +
+    pad(b.length);
+  bookChanged.bids.clear();
+  bookChanged.asks.clear();
   $('book-ver').textContent = `v${u.version}`;
+  $('book-last').textContent = fmt(s.last, pd);
+  $('book-rows').textContent = nf.format(rowChanges);
   $('book').dataset.version = String(u.version);
+  $('book').dataset.topic = u.topic;
+}
+
+function subscribeBook() {
+  bookSub?.unsubscribe();
+  for (const btn of document.querySelectorAll('#books button')) btn.setAttribute('aria-pressed', String(btn.dataset.book === bookName));
+  $('book-title').textContent = `${bookName} · order book`;
+  const topic = `book.${bookName}`;
+  bookSub = client.subscribe(topic, { tables: { bids: { depth: LEVELS }, asks: { depth: LEVELS } }, maxRate: bookRate });
+  bookSub.on('update', (u) => {
+    updates++;
+    // One update per version with every row change of the view in u.rows (a snapshot: every row as replace).
+    for (const r of u.rows ?? []) {
+      rowChanges++;
+      if (r.op !== 'delete' && !u.snapshot) bookChanged[r.table]?.add(r.key);
+    }
+    book = u;
+  });
+  bookSub.on('error', (e) => log('bad', `<b>${topic}</b> ${String(e.message).replace(/[<>&]/g, '')}`));
+  document.body.dataset.book = bookName;
 }
 
 // ------------------------------------------------------------------ counters, log
@@ -183,12 +223,9 @@ function subscribe(maxRate) {
     s.on('status', (e) => rows.get(e.topic)?.tr.classList.toggle('stale', e.status === 'stale'));
     return s;
   });
-  const b = client.subscribe('book.BTC-USD', { maxRate });
-  b.on('update', (u) => {
-    updates++;
-    book = u;
-  });
-  subs.push(b);
+  // The book follows the selector at 1 / s; otherwise a ladder a person can read: at most 10 / s.
+  bookRate = maxRate === 1 ? 1 : 10;
+  subscribeBook();
 }
 
 function matches(topic) {
@@ -198,6 +235,17 @@ function matches(topic) {
 $('filter').addEventListener('input', (e) => {
   filter = e.target.value.trim().toLowerCase();
   for (const r of rows.values()) r.tr.hidden = !matches(r.topic);
+});
+$('books').addEventListener('click', (e) => {
+  const name = e.target.closest('button')?.dataset.book;
+  if (name && name !== bookName) {
+    bookName = name;
+    book = null;
+    $('book').innerHTML = '';
+    $('book').dataset.version = '';
+    subscribeBook();
+    log('', `order book <b>book.${name}</b>, a depth-10 view`);
+  }
 });
 $('rate').addEventListener('click', (e) => {
   const rate = e.target.closest('button')?.dataset.rate;

@@ -1,7 +1,9 @@
 // The demo page in a real browser (Debian's headless Chromium, driven by
 // playwright-core) against a real server with the demo feed. Every connection
 // of the page goes through a TCP proxy the test controls, so "the network
-// dropped" is one call. A screenshot lands in test/e2e/artifacts/ on every run.
+// dropped" is one call. The order book is a keyed topic shown as a ladder from
+// a depth-10 view; the ladder is checked against GET /snapshot?depth=10.
+// Screenshots land in test/e2e/artifacts/ on every run.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -49,6 +51,26 @@ function stats(page: Page): Promise<Record<string, number>> {
   return page.evaluate(() => ({ ...(window as unknown as { tickfan: { stats: Record<string, number> } }).tickfan.stats }));
 }
 
+/** The ladder the page shows: [side, price, size, orders] per level, asks (worst first) then bids (best first), and its version. */
+function ladder(page: Page): Promise<{ topic: string; version: number; rows: string[][] }> {
+  return page.evaluate(() => {
+    const body = document.getElementById('book')!;
+    const rows = [...body.querySelectorAll<HTMLTableRowElement>('tr.ask, tr.bid')].map((tr) => [tr.className, ...[...tr.cells].slice(0, 3).map((td) => td.textContent ?? '')]);
+    return { topic: body.dataset.topic ?? '', version: Number(body.dataset.version), rows };
+  });
+}
+
+type BookSnapshot = { version: number; fields: { tick: number }; tables: Record<'bids' | 'asks', { rows: [number, { qty: number; orders: number }][] }> };
+
+/** The ladder GET /snapshot/<topic>?depth=10 gives, formatted as the page formats it. */
+async function snapshotLadder(port: number, topic: string, qtyDecimals: number): Promise<{ version: number; rows: string[][] }> {
+  const { body } = (await http(port, 'GET', `/snapshot/${topic}?depth=10`)) as { body: BookSnapshot };
+  const tick = body.fields.tick;
+  const pd = Math.max(0, Math.ceil(-Math.log10(tick) - 1e-9));
+  const row = (side: string) => ([k, f]: [number, { qty: number; orders: number }]) => [side, (k * tick).toFixed(pd), f.qty.toFixed(qtyDecimals), String(f.orders)];
+  return { version: body.version, rows: [...body.tables.asks.rows.slice().reverse().map(row('ask')), ...body.tables.bids.rows.map(row('bid'))] };
+}
+
 async function pollPage<T>(page: Page, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -75,7 +97,7 @@ describe.skipIf(skip)(`demo page in headless Chromium (${CHROMIUM})`, () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts/build-browser.mjs')], { cwd: ROOT, stdio: 'pipe' });
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServer({ port: 0, host: '127.0.0.1', demoPage: true, heartbeatMs: 1_000, log: () => {} });
-    sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols: 120, rate: 800 });
+    sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols: 120, rate: 800 }, (topic, batch) => server.publishBatch(topic, batch));
     sim.start();
     topics = sim.topics.filter((t) => !t.startsWith('book.'));
     proxy = await TcpProxy.start(server.port);
@@ -129,8 +151,11 @@ describe.skipIf(skip)(`demo page in headless Chromium (${CHROMIUM})`, () => {
         if (!r.topic.startsWith('fx.')) expect(r.cells[3], r.topic).toBe(body.fields.last!.toFixed(d));
         expect(r.cells.at(-1)).toBe(`v${body.version}`);
       }
-      const book = await http(server.port, 'GET', '/snapshot/book.BTC-USD');
-      await pollPage(page, () => page.evaluate(() => document.getElementById('book')!.dataset.version), (v) => Number(v) === (book.body as { version: number }).version, 5_000, 'the order book version');
+      // The ladder: the depth-10 view of both tables, exactly the server's top 10 at that version.
+      const wantBook = await snapshotLadder(server.port, 'book.BTC-USD', 4);
+      const got = await pollPage(page, () => ladder(page), (l) => l.version === wantBook.version, 5_000, 'the order book version');
+      expect(got.rows).toHaveLength(20);
+      expect(got.rows).toEqual(wantBook.rows);
     } finally {
       sim.start();
     }
@@ -142,11 +167,23 @@ describe.skipIf(skip)(`demo page in headless Chromium (${CHROMIUM})`, () => {
     const first = new Map((await shown(page)).map((r) => [r.topic, r.version]));
     const later = await pollPage(page, () => shown(page), (rows) => rows.filter((r) => r.version > first.get(r.topic)!).length >= 20, 10_000, 'prices to update');
     for (const r of later) expect(r.cells[1]).toMatch(/^\d+\.\d+$/);
-    // The order book and the counters are live too.
-    expect(Number(await page.evaluate(() => document.getElementById('book')!.dataset.version))).toBeGreaterThan(0);
+    // The order book (a depth-10 view: 10 levels a side, asks above bids, prices rising upwards) and the counters are live too.
+    const l0 = await pollPage(page, () => ladder(page), (l) => l.rows.length === 20, 10_000, 'a ladder of 10 levels a side');
+    expect(l0.topic).toBe('book.BTC-USD');
+    expect(l0.rows.map((r) => r[0])).toEqual([...Array(10).fill('ask'), ...Array(10).fill('bid')]);
+    const prices = l0.rows.map((r) => Number(r[1]));
+    expect(prices).toEqual(prices.slice().sort((a, b) => b - a));
+    await pollPage(page, () => ladder(page), (l) => l.version > l0.version, 10_000, 'the book to update');
     expect(Number((await page.textContent('#k-rate'))!.replace(/,/g, ''))).toBeGreaterThan(0);
     await page.waitForTimeout(400); // a few flashes in the picture
     await page.screenshot({ path: join(ARTIFACTS, 'demo.png') });
+    await page.locator('#book-panel').screenshot({ path: join(ARTIFACTS, 'demo-book.png') });
+
+    // Another book: the selector resubscribes to its depth-10 view.
+    await page.click('#books button[data-book="ETH-USD"]');
+    await pollPage(page, () => ladder(page), (l) => l.topic === 'book.ETH-USD' && l.rows.length === 20, 10_000, 'the ETH-USD ladder');
+    await page.click('#books button[data-book="BTC-USD"]');
+    await pollPage(page, () => ladder(page), (l) => l.topic === 'book.BTC-USD' && l.rows.length === 20, 10_000, 'the BTC-USD ladder again');
 
     // The rate selector resubscribes at the chosen rate; prices keep coming.
     for (const [label, rate] of [['Every update', '0'], ['1 / s', '1'], ['10 / s', '10']] as const) {
