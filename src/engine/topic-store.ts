@@ -1,7 +1,7 @@
 // All topics of one sequencer: creation, validated publishes, lookups by name
 // and pattern. Pure: fan-out and I/O live in src/server/.
 
-import { ErrorCode, TickfanError, TopicPattern, isFieldValue, validateTopic, valueSize, type Changes, type FieldValue } from '../protocol/index.js';
+import { ErrorCode, TickfanError, TopicPattern, isFieldValue, validateTopic, valueSize, type Changes, type FieldValue, type KeyedChange } from '../protocol/index.js';
 import { EpochClock } from './epoch.js';
 import { KeyedTables, type KeyedImage, type TableLimits } from './tables/index.js';
 import { Topic, type Accepted } from './topic.js';
@@ -162,10 +162,12 @@ export class TopicStore {
 
   /**
    * Replica side: applies an update the sequencer already validated and
-   * versioned. Returns null — applying nothing — when it is not the next
-   * version of that epoch (the replica missed something and must resync).
+   * versioned (with `keyed`, a keyed batch's net row change, in the same
+   * version). Returns null — applying nothing — when it is not the next
+   * version of that epoch, or the row change names a table this replica does
+   * not hold (the replica missed something and must resync).
    */
-  applySequenced(name: string, epoch: number, version: number, changes: Changes, ts: number, id: number): Accepted | null {
+  applySequenced(name: string, epoch: number, version: number, changes: Changes, ts: number, id: number, keyed?: KeyedChange): Accepted | null {
     let topic = this.topics.get(name);
     const created = !topic;
     if (!topic) {
@@ -177,6 +179,16 @@ export class TopicStore {
     }
     const base = topic.version;
     const namesFrom = topic.fieldIdsEnd;
+    if (keyed !== undefined) {
+      // A keyed batch's net row change, in the same version: checked before anything changes.
+      if (version !== base + 1) return null;
+      const tables = topic.tables ?? new KeyedTables(this.tableLimits(), undefined, base);
+      const declared = new Set(keyed.declared.map((s) => s.name));
+      for (const s of keyed.declared) if (tables.table(s.name) !== undefined) return null;
+      for (const t of keyed.tables.keys()) if (tables.table(t) === undefined && !declared.has(t)) return null;
+      const fixed = topic.applyChangeAt(changes, tables, keyed, ts);
+      return { topic, base, version, changes, created, namesFrom, keyed: fixed };
+    }
     if (!topic.applyAt(version, changes, ts)) return null;
     return { topic, base, version, changes, created, namesFrom };
   }

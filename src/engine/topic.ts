@@ -152,6 +152,20 @@ export class Topic {
     return tables.commit(prepared, this._version);
   }
 
+  /**
+   * Replica side: a keyed batch sequenced elsewhere (its summary changes and
+   * net row change) as the next version; `tables` (this topic's, or new ones
+   * it takes on) must hold every table `change` touches and does not declare.
+   * Returns the row change as applied (replace entries' `existed` recomputed).
+   */
+  applyChangeAt(changes: Changes, tables: KeyedTables, change: KeyedChange, ts: number): KeyedChange {
+    if (this._tables !== undefined && this._tables !== tables) throw new Error(`topic ${this.name}: a row change for other tables`);
+    if (tables.version !== this._version) throw new RangeError(`topic ${this.name}: tables at ${tables.version}, topic at ${this._version}`);
+    this._tables = tables;
+    this.applySummary(changes, ts);
+    return tables.applyChange(change, this._version);
+  }
+
   private applySummary(changes: Changes, ts: number): void {
     // Ids and state in one pass (applyChanges' rule: null deletes).
     const state = this.state;

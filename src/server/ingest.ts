@@ -17,10 +17,10 @@ export interface Ingest {
   /** Applies (or forwards) a publish. Throws / rejects with a TickfanError when refused. */
   publish(topic: string, changes: Changes): PublishResult | Promise<PublishResult>;
   /**
-   * Applies a keyed batch (summary and row ops, one version). Absent where the
-   * layout cannot replicate row changes yet (fan-out workers, a cluster):
-   * callers refuse keyed batches there with NOT_SUPPORTED, so no replica or
-   * edge ever holds a topic whose tables it cannot follow.
+   * Applies (or forwards) a keyed batch (summary and row ops, one version);
+   * refused with KeyedBatchError naming table and row. Every layout has it
+   * (workers and cluster edges replicate row changes: replication.ts); an
+   * ingest without it makes callers refuse keyed batches with NOT_SUPPORTED.
    */
   publishBatch?(topic: string, batch: TopicBatch): PublishResult | Promise<PublishResult>;
   /** Fails what is still waiting and stops (called when the node closes). */

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     for (const img of images.topics) {
       const have = store.get(img.name);
       if (have && have.epoch === img.epoch && have.version === img.version) continue;
-      const { topic, created } = store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
+      const { topic, created } = store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames, img.tables);
       fanout.resynced(topic, created);
       if (topic.stale !== img.stale) fanout.setStale(topic, img.stale);
     }
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     // Answers to our publishes that the seek skipped over.
     for (const o of images.outcomes) {
       if ('version' in o) ingest.accepted(o.requestId, o.epoch, o.version);
-      else ingest.rejected(o.requestId, o.code, o.message);
+      else ingest.rejected(o.requestId, o.code, o.message, o.refusal);
     }
     stats.resyncs++;
   }
@@ -71,8 +71,8 @@ async function main(): Promise<void> {
       }
       case RecordType.REJECT:
         if (r.origin === init.index) {
-          const { code, message } = readReject(r.body);
-          ingest.rejected(r.requestId, code, message);
+          const { code, message, refusal } = readReject(r.body);
+          ingest.rejected(r.requestId, code, message, refusal);
         }
         return;
       case RecordType.STATUS: {

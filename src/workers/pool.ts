@@ -11,7 +11,7 @@ import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
 import { ServerStats } from '../server/stats.js';
-import { keyedNotSupported } from '../server/ingest.js';
+import { toTopicBatch } from '../server/batch-input.js';
 import type { FromWorker, ServiceToMain, ToWorker, WorkerInit } from './messages.js';
 import { ServiceHub } from './service-hub.js';
 import { Sequencer } from './sequencer.js';
@@ -162,10 +162,9 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator, 
       const r = sequencer.publish(topic, toChanges(fields));
       return { topic, ...r };
     },
-    // Row changes do not cross the workers' ring yet: a keyed topic here would leave every worker's replica without its tables.
+    // Sequenced here; the batch's net row change goes to every worker with its update.
     publishBatch(topic, batch) {
-      if (batch.tables !== undefined) throw keyedNotSupported(topic);
-      const r = sequencer.publish(topic, toChanges(batch.fields ?? {}));
+      const r = sequencer.publishBatch(topic, toTopicBatch(batch));
       return { topic, ...r };
     },
     setStale: (topic, stale) => sequencer.setStale(topic, stale),

@@ -4,10 +4,12 @@
 // re-encoding; what a replica needs besides (name, epoch, time) rides in front.
 //
 // broadcast (sequencer → workers): u8 type | u8 origin worker | u16 0 | u32 request id | body
-//   UPDATE body: an encoded update (server/replication.ts: head + Delta2)
-//   REJECT body: u16 error code | utf8 message
+//   UPDATE body: an encoded update (server/replication.ts: head + Delta2 [+ keyed part])
+//   REJECT body: u16 error code | utf8 message; a refused keyed batch: u16 code | 0x8000,
+//               then utf8 JSON {message, refusal} (table, row key, reason: KeyedBatchError again)
 //   STATUS body: u8 stale | utf8 topic
-// publish (worker → sequencer): u32 request id | Publish message (no size prefix)
+// publish (worker → sequencer): u32 request id | Publish message (no size prefix); a keyed batch
+//   with declarations sets bit 31 of the id and puts them (JSON, maxRows kept) before the Publish
 
 export const RecordType = { UPDATE: 1, REJECT: 2, STATUS: 3 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
@@ -16,6 +18,8 @@ export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 export const NO_ORIGIN = 255;
 const HEAD = 8;
 import { encodeUpdate, type UpdateHead } from '../server/replication.js';
+import type { KeyedRefusal } from '../server/replication-keyed.js';
+import type { TableSpec } from '../protocol/index.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -37,17 +41,19 @@ function head(type: RecordType, origin: number, requestId: number, bodyLength: n
 }
 
 /** An UPDATE record: the sequenced update in replication's form (server/replication.ts). */
-export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array): Uint8Array {
-  const body = encodeUpdate(h, delta2);
+export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array, keyed?: Uint8Array): Uint8Array {
+  const body = encodeUpdate(h, delta2, keyed);
   const { out } = head(RecordType.UPDATE, origin, requestId, body.byteLength);
   out.set(body, HEAD);
   return out;
 }
 
-export function rejectRecord(origin: number, requestId: number, code: number, message: string): Uint8Array {
-  const text = utf8.encode(message);
+const REFUSAL = 0x8000;
+
+export function rejectRecord(origin: number, requestId: number, code: number, message: string, refusal?: KeyedRefusal): Uint8Array {
+  const text = utf8.encode(refusal === undefined ? message : JSON.stringify({ message, refusal }));
   const { out, view } = head(RecordType.REJECT, origin, requestId, 2 + text.byteLength);
-  view.setUint16(HEAD, code, true);
+  view.setUint16(HEAD, refusal === undefined ? code : code | REFUSAL, true);
   out.set(text, HEAD + 2);
   return out;
 }
@@ -65,21 +71,42 @@ export function readBroadcast(rec: Uint8Array): BroadcastRecord {
   return { type: view.getUint8(0) as RecordType, origin: view.getUint8(1), requestId: view.getUint32(4, true), body: rec.subarray(HEAD) };
 }
 
-export function readReject(body: Uint8Array): { code: number; message: string } {
-  return { code: new DataView(body.buffer, body.byteOffset).getUint16(0, true), message: fromUtf8.decode(body.subarray(2)) };
+export function readReject(body: Uint8Array): { code: number; message: string; refusal?: KeyedRefusal } {
+  const raw = new DataView(body.buffer, body.byteOffset).getUint16(0, true);
+  const text = fromUtf8.decode(body.subarray(2));
+  if ((raw & REFUSAL) === 0) return { code: raw, message: text };
+  const j = JSON.parse(text) as { message: string; refusal: KeyedRefusal };
+  return { code: raw & (REFUSAL - 1), message: j.message, refusal: j.refusal };
 }
 
 export function readStatus(body: Uint8Array): { topic: string; stale: boolean } {
   return { stale: body[0] === 1, topic: fromUtf8.decode(body.subarray(1)) };
 }
 
-export function publishRecord(requestId: number, publishMessage: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + publishMessage.byteLength);
-  new DataView(out.buffer).setUint32(0, requestId, true);
-  out.set(publishMessage, 4);
+/** Set in a publish record's request id when the batch's declarations follow as JSON (Publish's table bindings drop maxRows). */
+const DECLARES = 0x80000000;
+/** Request ids stay below bit 31. */
+export const MAX_REQUEST_ID = DECLARES - 1;
+
+/** `u32 request id | Publish`; with `declare`: `u32 request id | 1<<31 | u32 n | n bytes JSON TableSpec[] | Publish`. */
+export function publishRecord(requestId: number, publishMessage: Uint8Array, declare?: readonly TableSpec[]): Uint8Array {
+  const specs = declare?.length ? utf8.encode(JSON.stringify(declare)) : undefined;
+  const head = specs === undefined ? 4 : 8 + specs.byteLength;
+  const out = new Uint8Array(head + publishMessage.byteLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, specs === undefined ? requestId : (requestId | DECLARES) >>> 0, true);
+  if (specs !== undefined) {
+    view.setUint32(4, specs.byteLength, true);
+    out.set(specs, 8);
+  }
+  out.set(publishMessage, head);
   return out;
 }
 
-export function readPublish(rec: Uint8Array): { requestId: number; message: Uint8Array } {
-  return { requestId: new DataView(rec.buffer, rec.byteOffset).getUint32(0, true), message: rec.subarray(4) };
+export function readPublish(rec: Uint8Array): { requestId: number; message: Uint8Array; declare?: TableSpec[] } {
+  const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+  const raw = view.getUint32(0, true);
+  if ((raw & DECLARES) === 0) return { requestId: raw, message: rec.subarray(4) };
+  const n = view.getUint32(4, true);
+  return { requestId: (raw & ~DECLARES) >>> 0, message: rec.subarray(8 + n), declare: JSON.parse(fromUtf8.decode(rec.subarray(8, 8 + n))) as TableSpec[] };
 }

@@ -2,9 +2,11 @@
 // publish ring; the answer (the version assigned, or a refusal) comes back
 // through the broadcast ring as a record tagged with this worker's index.
 
-import { Encoder, ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
+import { KeyedBatchError, type TopicBatch } from '../engine/index.js';
+import { Encoder, ErrorCode, TickfanError, keyProblem, type Changes, type KeyType, type KeyedBatchMsg } from '../protocol/index.js';
 import type { Ingest, PublishResult } from '../server/ingest.js';
-import { publishRecord } from './records.js';
+import { refusalError, type KeyedRefusal } from '../server/replication-keyed.js';
+import { MAX_REQUEST_ID, publishRecord } from './records.js';
 import type { RingWriter } from './shared-ring.js';
 
 interface Waiting {
@@ -27,11 +29,31 @@ export class RingIngest implements Ingest {
   ) {}
 
   publish(topic: string, changes: Changes): Promise<PublishResult> {
+    return this.send(topic, changes);
+  }
+
+  /**
+   * A keyed batch travels to the sequencer as the protocol's Publish (its
+   * summary fields, declarations and row ops); the sequencer applies it as
+   * one version or refuses it, and a refusal comes back as the same typed
+   * KeyedBatchError (table, row, reason).
+   */
+  publishBatch(topic: string, batch: TopicBatch): Promise<PublishResult> {
+    if (batch.tables === undefined) return this.send(topic, batch.fields);
+    try {
+      checkKeys(batch.tables as KeyedBatchMsg);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.send(topic, batch.fields, batch.tables as KeyedBatchMsg);
+  }
+
+  private send(topic: string, changes: Changes, keyed?: KeyedBatchMsg): Promise<PublishResult> {
     const id = this.nextId;
-    this.nextId = (this.nextId % 0xfffffffe) + 1;
+    this.nextId = (this.nextId % MAX_REQUEST_ID) + 1;
     let rec: Uint8Array;
     try {
-      rec = publishRecord(id, this.enc.publish(0, topic, changes));
+      rec = publishRecord(id, this.enc.publish(0, topic, changes, keyed), keyed?.declare);
       this.ring.write(rec);
     } catch (err) {
       return Promise.reject(err instanceof TickfanError ? err : new TickfanError(ErrorCode.VALUE_TOO_LARGE, (err as Error).message));
@@ -66,12 +88,12 @@ export class RingIngest implements Ingest {
     w.resolve({ topic: w.topic, epoch, version });
   }
 
-  rejected(id: number, code: number, message: string): void {
+  rejected(id: number, code: number, message: string, refusal?: KeyedRefusal): void {
     const w = this.waiting.get(id);
     if (!w) return;
     this.waiting.delete(id);
     clearTimeout(w.timer);
-    w.reject(new TickfanError(code as ErrorCode, message));
+    w.reject(refusalError(code, message, refusal));
   }
 
   /** Request ids still waiting for the sequencer's answer. */
@@ -86,4 +108,28 @@ export class RingIngest implements Ingest {
     }
     this.waiting.clear();
   }
+}
+
+/**
+ * Keys the Publish op stream cannot carry (keyProblem's: a float, an unsafe
+ * integer, an empty or overlong string; or a table's keys of two types),
+ * refused here as the sequencer's engine would: BAD_KEY naming table, row
+ * and op. A table's key type is its declaration's in this batch, else its
+ * first key's (the sequencer checks that against the table).
+ */
+function checkKeys(batch: KeyedBatchMsg): void {
+  const types = new Map<string, KeyType>();
+  for (const s of batch.declare ?? []) if (!types.has(s.name)) types.set(s.name, s.key);
+  batch.ops.forEach((op, opIndex) => {
+    const keys = 'key' in op ? [op.key] : op.op === 'deleteRange' ? [op.from, op.to].filter((k) => k !== undefined) : [];
+    for (const key of keys) {
+      const type = types.get(op.table) ?? (typeof key === 'string' ? 'string' : 'int');
+      types.set(op.table, type);
+      const why = keyProblem(type, key);
+      if (why !== undefined) {
+        const shown = JSON.stringify(typeof key === 'bigint' ? String(key) : key);
+        throw new KeyedBatchError('badKey', ErrorCode.BAD_KEY, `${op.op === 'deleteRange' ? 'deleteRange bound' : 'key'} ${shown}: ${why}`, { table: op.table, opIndex });
+      }
+    }
+  });
 }

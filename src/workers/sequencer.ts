@@ -3,14 +3,15 @@
 // to the topic store, and writes the sequenced update (the Delta message
 // clients receive) once into the broadcast ring every worker reads.
 
-import type { TopicStore } from '../engine/index.js';
+import type { Accepted, TopicBatch, TopicStore } from '../engine/index.js';
 import { Encoder, ErrorCode, TickfanError, decodeMessage, type Changes } from '../protocol/index.js';
 import { imageOf, type TopicImage } from '../server/replication.js';
+import { KeyedPartWriter, refusalOf, type KeyedRefusal } from '../server/replication-keyed.js';
 import { NO_ORIGIN, readPublish, rejectRecord, statusRecord, updateRecord } from './records.js';
 import { RingReader, RingWriter } from './shared-ring.js';
 
 /** What became of one worker publish, kept a while for a worker that resyncs past its answer. */
-export type PublishOutcome = { requestId: number; epoch: number; version: number } | { requestId: number; code: number; message: string };
+export type PublishOutcome = { requestId: number; epoch: number; version: number } | { requestId: number; code: number; message: string; refusal?: KeyedRefusal };
 
 const RECENT_OUTCOMES = 65_536;
 
@@ -22,6 +23,7 @@ export interface SequencerStats {
 
 export class Sequencer {
   private readonly enc = new Encoder();
+  private readonly keyedParts = new KeyedPartWriter();
   private commitScheduled = false;
   private running = false;
   readonly stats: SequencerStats = { publishes: 0, rejected: 0, commits: 0 };
@@ -53,11 +55,20 @@ export class Sequencer {
 
   /** Applies one publish and queues its sequenced update for the workers. Throws TickfanError when refused. */
   publish(topic: string, changes: Changes, origin = NO_ORIGIN, requestId = 0): { epoch: number; version: number } {
-    const a = this.store.publish(topic, changes, Date.now());
+    return this.sequenced(this.store.publish(topic, changes, Date.now()), origin, requestId);
+  }
+
+  /** Applies one keyed batch (summary and row ops, one version); throws KeyedBatchError / TickfanError when refused. */
+  publishBatch(topic: string, batch: TopicBatch, origin = NO_ORIGIN, requestId = 0): { epoch: number; version: number } {
+    return this.sequenced(this.store.publishBatch(topic, batch, Date.now()), origin, requestId);
+  }
+
+  private sequenced(a: Accepted, origin: number, requestId: number): { epoch: number; version: number } {
     const t = a.topic;
     // The very Delta2 full-rate protocol-2 subscribers get: new fields named, no timestamp.
-    const delta2 = this.enc.delta2(t, a.base, a.version, changes, { namesFrom: a.namesFrom, bind: false });
-    this.broadcast.write(updateRecord(origin, requestId, { ts: t.ts, epoch: t.epoch, topicId: t.id, topic: t.name }, delta2));
+    const delta2 = this.enc.delta2(t, a.base, a.version, a.changes, { namesFrom: a.namesFrom, bind: false });
+    const keyed = a.keyed === undefined ? undefined : this.keyedParts.encode(a.keyed, t.tables!);
+    this.broadcast.write(updateRecord(origin, requestId, { ts: t.ts, epoch: t.epoch, topicId: t.id, topic: t.name }, delta2, keyed));
     this.stats.publishes++;
     this.scheduleCommit();
     return { epoch: t.epoch, version: a.version };
@@ -99,17 +110,20 @@ export class Sequencer {
     this.publishRings.forEach((ring, origin) => {
       const res = ring.read((rec) => {
         n++;
-        const { requestId, message } = readPublish(rec);
+        const { requestId, message, declare } = readPublish(rec);
         try {
           const m = decodeMessage(message.subarray(4));
           if (m.type !== 'publish') throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `expected a publish, got ${m.type}`);
-          const r = this.publish(m.topic, m.changes, origin, requestId);
+          // The declarations as published (the Publish's bindings leave maxRows out).
+          const tables = m.keyed && (declare ? { declare, ops: m.keyed.ops } : m.keyed);
+          const r = tables ? this.publishBatch(m.topic, { fields: m.changes, tables }, origin, requestId) : this.publish(m.topic, m.changes, origin, requestId);
           this.remember(origin, { requestId, ...r });
         } catch (err) {
           this.stats.rejected++;
           const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.INTERNAL, 'internal error');
-          this.remember(origin, { requestId, code: e.errorCode, message: e.message });
-          this.broadcast.write(rejectRecord(origin, requestId, e.errorCode, e.message));
+          const refusal = refusalOf(e);
+          this.remember(origin, { requestId, code: e.errorCode, message: e.message, ...(refusal ? { refusal } : {}) });
+          this.broadcast.write(rejectRecord(origin, requestId, e.errorCode, e.message, refusal));
           this.scheduleCommit();
         }
       });

@@ -1,14 +1,13 @@
 // Keyed batches per server layout. One thread: server.publishBatch works like
 // HTTP (one version, refused batches typed and without effect). Fan-out
-// workers and a cluster cannot replicate row changes yet: there a keyed batch
-// is refused with NOT_SUPPORTED before anything is applied, so no worker
-// replica or edge ever holds a topic whose tables it cannot follow, while
-// flat publishes (and keyed-form bodies without tables) keep working.
+// workers and a cluster replicate row changes (server/replication.ts): keyed
+// batches work there too, refusals typed (keyed-workers.test.ts and
+// keyed-cluster.test.ts have the random runs and the quiet-case checks).
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, KeyedBatchError, TickfanError } from '../../src/index.js';
 import { ClusterHarness } from './cluster-helpers.js';
-import { Harness, caughtUp, http, waitFor } from './helpers.js';
+import { Harness, caughtUp, http, sleep, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 
 const h = new Harness();
@@ -60,18 +59,22 @@ describe('subscribers of a keyed topic before the keyed views', () => {
 });
 
 describe('keyed batches with fan-out workers', () => {
-  it('are refused with NOT_SUPPORTED over HTTP and in-process; nothing is created; flat publishes work', async () => {
+  it('are sequenced over HTTP and in-process and replicated to the workers (keyed-workers.test.ts has the random runs)', async () => {
     const server = await h.server({ workers: 1 });
     const res = await http(server.port, 'POST', '/publish/kl.w', { fields: { last: 1 }, tables: { bids: { declare: { key: 'int', order: { key: 'desc' } }, upsert: { '1': { qty: 1 } } } } });
-    expect(res.status, JSON.stringify(res.body)).toBe(501);
-    expect(res.body).toMatchObject({ error: { code: ErrorCode.NOT_SUPPORTED, name: 'TICKFAN_ERR_NOT_SUPPORTED' } });
-    expect(server.store.get('kl.w')).toBeUndefined();
-    expect(() => server.publishBatch('kl.w', { tables: { declare: [BIDS], ops: [] } })).toThrow(expect.objectContaining({ errorCode: ErrorCode.NOT_SUPPORTED }));
-    expect(server.store.get('kl.w')).toBeUndefined();
-    // The keyed form without tables is a flat publish, which workers take.
-    expect((await http(server.port, 'POST', '/publish/kl.w', { fields: { last: 1 } })).body).toMatchObject({ version: 1 });
-    expect(server.publishBatch('kl.w', { fields: { last: 2 } }).version).toBe(2);
-    expect(server.store.get('kl.w')!.tables).toBeUndefined();
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ version: 1 });
+    expect(server.publishBatch('kl.w', { tables: { declare: [BIDS], ops: [{ op: 'upsert', table: 'bids', key: 2, fields: { qty: 2 } }] } }).version).toBe(2);
+    expect(() => server.publishBatch('kl.w', { tables: { ops: [{ op: 'delete', table: 'bids', key: 9, guard: 'ifExists' }] } })).toThrow(KeyedBatchError);
+    // The keyed form without tables is a flat publish.
+    expect((await http(server.port, 'POST', '/publish/kl.w', { fields: { last: 3 } })).body).toMatchObject({ version: 3 });
+    // The worker serves its replica: it follows the sequencer within moments.
+    let snap = (await http(server.port, 'GET', '/snapshot/kl.w?depth=1')).body as { version: number };
+    for (let i = 0; i < 50 && snap.version !== 3; i++) {
+      await sleep(20);
+      snap = (await http(server.port, 'GET', '/snapshot/kl.w?depth=1')).body as { version: number };
+    }
+    expect(snap).toMatchObject({ version: 3, fields: { last: 3 }, tables: { bids: { size: 2, rows: [[2, { qty: 2 }]] } } });
   });
 });
 
