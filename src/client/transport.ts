@@ -154,6 +154,7 @@ export class WsTransport implements Transport {
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       if (m.type === 'snapshot2' || m.type === 'delta2') messages[i] = this.topics.read(m);
+      else if (m.type === 'keyedSnapshot2' || m.type === 'keyedDelta2') messages[i] = this.topics.readKeyed(m);
     }
     this.h.frame(frame.seq, messages);
     if (frame.error && !this.done) this.h.error(frame.error as Error);

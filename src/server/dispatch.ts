@@ -3,10 +3,10 @@
 // typed error) back on the same connection.
 
 import { TopicPattern, isPattern, validateTopic, type TopicStore } from '../engine/index.js';
-import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type Payload, type ReplyMsg, type RequestMsg, type SubscribeMsg } from '../protocol/index.js';
+import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type KeyedBatchMsg, type Payload, type ReplyMsg, type RequestMsg, type SubscribeMsg } from '../protocol/index.js';
 import { mayPublish, mayRequest, mayServe, maySubscribe } from './auth.js';
-import type { Fanout } from './fanout/index.js';
-import type { Ingest, PublishResult } from './ingest.js';
+import { viewReq, type Fanout } from './fanout/index.js';
+import { keyedNotSupported, type Ingest, type PublishResult } from './ingest.js';
 import { EMPTY_PAYLOAD, checkPayload, type ServiceGate } from './services/index.js';
 import type { Session, Sessions } from './session.js';
 import type { Responder } from './token-refresh.js';
@@ -83,7 +83,7 @@ export class Dispatch {
         return;
       case 'publish':
         try {
-          this.publish(s, m.id, m.topic, m.changes);
+          this.publish(s, m.id, m.topic, m.changes, m.keyed);
         } catch (err) {
           sessions.fail(s, err, m.id, m.topic);
         }
@@ -202,10 +202,10 @@ export class Dispatch {
       const err = new TickfanError(ErrorCode.PERMISSION_DENIED, `not allowed to subscribe to ${denied.source}: it is not inside this connection's subscribe grants`);
       throw Object.assign(err, { topic: denied.source });
     }
-    return this.fanout.subscribe(s.conn, m.id, patterns, m.maxRate, m.fields, m.resume, m.timestamps);
+    return this.fanout.subscribe(s.conn, m.id, patterns, m.maxRate, m.fields, m.resume, m.timestamps, viewReq(m.tables, m.checksums));
   }
 
-  private publish(s: Session, id: number, topic: string, changes: Changes): void {
+  private publish(s: Session, id: number, topic: string, changes: Changes, keyed?: KeyedBatchMsg): void {
     const { fanout } = this;
     const grants = s.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before publishing');
@@ -215,7 +215,12 @@ export class Dispatch {
       fanout.publishedBy(s.conn, topic, r.epoch, r.version);
       if (id) fanout.reply(s.conn, fanout.encoder.ack(id, topic, r.epoch, r.version, 0));
     };
-    const r = this.ingest.publish(topic, changes);
+    // A keyed batch (row ops with the summary, one version): only where the ingest can apply one.
+    let r: PublishResult | Promise<PublishResult>;
+    if (keyed) {
+      if (!this.ingest.publishBatch) throw keyedNotSupported(topic);
+      r = this.ingest.publishBatch(topic, { fields: changes, tables: keyed });
+    } else r = this.ingest.publish(topic, changes);
     if (r instanceof Promise) r.then(done, (err: unknown) => this.sessions.fail(s, err, id, topic));
     else done(r);
   }

@@ -9,6 +9,7 @@ import type { FastPath } from './fast-path.js';
 import type { Outbox } from './outbox.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { Form, type Wire } from './wire.js';
+import { KeyedViews } from './views.js';
 
 export class CatchUps {
   constructor(
@@ -17,6 +18,7 @@ export class CatchUps {
     private readonly stats: ServerStats,
     private readonly fast: FastPath,
     private readonly outbox: Outbox,
+    private readonly views: KeyedViews | null = null,
   ) {}
 
   /** Withholds updates from a subscriber: it is owed one catch-up. */
@@ -38,6 +40,7 @@ export class CatchUps {
     const form = ts.channel ? ts.channel.form : ts.conn.protocol > 1 ? Form.P2 : Form.P1;
     ts.dirty = false;
     ts.conn.dirtySubs?.delete(ts);
+    if (this.views && KeyedViews.keyed(ts.channel)) return this.keyed(ts, this.views, confirmCurrent);
     if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
       // Protocol 2 also confirms a topic whose id this connection has not had bound yet.
       if (confirmCurrent || !ts.bound) {
@@ -63,6 +66,22 @@ export class CatchUps {
     ts.sentVersion = topic.version;
     ts.bound = true;
     this.outbox.queue(ts.conn, msg);
+    this.fast.join(ts);
+  }
+
+  /** A keyed topic's catch-up: a merged view delta or a view snapshot (in parts), at the topic's version. */
+  private keyed(ts: TopicSub, views: KeyedViews, confirmCurrent: boolean): void {
+    const topic = ts.topic;
+    const made = views.catchUp(ts, ts.channel!, confirmCurrent);
+    if (made) {
+      if (made.kind === 'snapshot') this.stats.catchUpSnapshots++;
+      else if (made.kind === 'delta') this.stats.catchUpDeltas++;
+      // Parts go out one after another: nothing of this topic reaches the connection between them.
+      for (const p of made.parts) this.outbox.queue(ts.conn, p);
+    }
+    ts.sentEpoch = topic.epoch;
+    ts.sentVersion = topic.version;
+    ts.bound = true;
     this.fast.join(ts);
   }
 }

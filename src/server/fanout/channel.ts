@@ -5,6 +5,7 @@
 import type { Topic } from '../../engine/index.js';
 import { Channel, type Tier } from './state.js';
 import type { Form } from './wire.js';
+import type { ViewReq } from './view-entry.js';
 
 export function fieldsKey(fields: ReadonlySet<string> | null): string {
   return fields ? [...fields].sort().join(',') : '*';
@@ -12,6 +13,8 @@ export function fieldsKey(fields: ReadonlySet<string> | null): string {
 
 /** The channels of every topic, created on first subscriber and dropped with the last. */
 export class Channels {
+  /** `dropped` hears a channel go (its keyed views are given back). */
+  constructor(private readonly dropped: (ch: Channel) => void = () => {}) {}
   private readonly byTopic = new Map<Topic, Map<string, Channel>>();
   private nextId = 1;
 
@@ -19,13 +22,16 @@ export class Channels {
     return this.byTopic.get(topic)?.values();
   }
 
-  /** The channel for (topic, tier, fields, wire form), created when missing. */
-  get(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null, form: Form): Channel {
+  /** The channel for (topic, tier, fields, wire form, keyed views), created when missing. */
+  get(topic: Topic, tier: Tier, fields: ReadonlySet<string> | null, form: Form, views: ViewReq | null = null): Channel {
     let chans = this.byTopic.get(topic);
     if (!chans) this.byTopic.set(topic, (chans = new Map()));
-    const key = `${tier}|${fieldsKey(fields)}|${form}`;
+    const key = views ? `${tier}|${fieldsKey(fields)}|${form}|${views.key}` : `${tier}|${fieldsKey(fields)}|${form}`;
     let ch = chans.get(key);
-    if (!ch) chans.set(key, (ch = new Channel(key, topic, tier, fields, form, this.nextId++)));
+    if (!ch) {
+      chans.set(key, (ch = new Channel(key, topic, tier, fields, form, this.nextId++)));
+      ch.views = views;
+    }
     return ch;
   }
 
@@ -33,6 +39,7 @@ export class Channels {
   drop(ch: Channel): void {
     const chans = this.byTopic.get(ch.topic);
     chans?.delete(ch.key);
+    this.dropped(ch);
     if (chans && chans.size === 0) this.byTopic.delete(ch.topic);
   }
 }

@@ -25,6 +25,7 @@ import { SnapshotCache } from './snapshot-cache.js';
 import type { Sink } from '../sink.js';
 import { Subscriptions } from './subscriptions.js';
 import { Form, Wire } from './wire.js';
+import { KeyedViews, keyedNeedsProtocol2, type ViewReq } from './views.js';
 
 /** The server options fan-out reads. */
 export interface FanoutOptions {
@@ -46,7 +47,8 @@ export class Fanout {
   readonly encoder = new Encoder();
   readonly conns = new Set<Conn>();
   readonly snapshots: SnapshotCache;
-  private readonly channels = new Channels();
+  private readonly channels = new Channels((ch) => this.views.release(ch));
+  private readonly views: KeyedViews;
   private readonly interest: Interest;
   private readonly outbox: Outbox;
   private readonly fast: FastPath;
@@ -87,12 +89,18 @@ export class Fanout {
       sent: (conn) => this.slow.sent(conn),
       schedule,
     });
-    this.catchUps = new CatchUps(wire, this.snapshots, stats, this.fast, this.outbox);
+    this.views = new KeyedViews(stats);
+    this.catchUps = new CatchUps(wire, this.snapshots, stats, this.fast, this.outbox, this.views);
     this.slow = new SlowLane(this.conns, opts, clock, stats, this.fast, this.catchUps);
     this.tiers = new RateTiers(opts.rateTiers, clock, (ch) => this.flushChannel(ch));
     this.liveness = new Liveness(store, this.channels, this.conns, enc, this.outbox, stats, clock, opts, this.fast);
-    this.subscriptions = new Subscriptions(this.channels, this.tiers, this.fast, this.catchUps, (ts) =>
-      this.outbox.queue(ts.conn, this.liveness.statusOf(ts.topic)),
+    this.subscriptions = new Subscriptions(
+      this.channels,
+      this.tiers,
+      this.fast,
+      this.catchUps,
+      (ts) => this.outbox.queue(ts.conn, this.liveness.statusOf(ts.topic)),
+      (cs, topic) => this.outbox.queue(cs.conn, this.encoder.error(ErrorCode.PROTOCOL_VERSION, cs.id, topic.name, keyedNeedsProtocol2(topic.name).message)),
     );
   }
 
@@ -202,6 +210,8 @@ export class Fanout {
     fields: readonly string[],
     resume: readonly ResumePoint[],
     timestamps = false,
+    /** Keyed topics: table views and checksums (views.ts#viewReq). */
+    views: ViewReq | null = null,
   ): number {
     if (conn.subs.has(id)) throw new TickfanError(ErrorCode.BAD_REQUEST, `subscription id ${id} is already in use on this connection`);
     if (conn.subs.size >= this.opts.maxSubscriptionsPerConnection) {
@@ -212,7 +222,7 @@ export class Fanout {
     for (const f of fields) {
       if (!f || f.length > maxField) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${maxField} characters`);
     }
-    const cs = new ClientSub(conn, id, this.shared(patterns), this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps);
+    const cs = new ClientSub(conn, id, this.shared(patterns), this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps, views);
     conn.subs.set(id, cs);
     this.stats.subscriptions++;
     this.interest.add(cs);
@@ -223,7 +233,7 @@ export class Fanout {
       for (const topic of this.store.matching(p)) {
         if (seen.has(topic)) continue;
         seen.add(topic);
-        count++;
+        if (conn.protocol > 1 || topic.tables === undefined) count++;
         this.subscriptions.attach(cs, topic, at.get(topic.name));
       }
     }
@@ -303,13 +313,21 @@ export class Fanout {
     const { topic } = a;
     if (a.created) return this.onCreated(topic); // its subscribers were just sent this version (as in resynced)
     if (topic.stale) this.liveness.setStale(topic, false);
+    // Keyed topics: each shared view (unused ones kept for resumes too) takes the version once (views.ts).
+    const keyed = topic.tables !== undefined;
+    if (keyed) this.views.advance(a, this.channels.of(topic) ?? []);
     const chans = this.channels.of(topic);
     if (!chans) return;
     for (const ch of chans) {
+      if (keyed && !ch.keyed) {
+        this.rekey(ch);
+        continue;
+      }
       if (ch.tier === 0) {
         // With workers the sequencer already encoded the full-field delta once for all of them.
-        let buf = ch.fields || ch.form !== Form.P2 ? undefined : delta2;
-        if (!buf) {
+        let buf = ch.fields || ch.form !== Form.P2 || keyed ? undefined : delta2;
+        if (ch.keyed) buf = this.views.streamDelta(ch, a);
+        else if (!buf) {
           buf = this.wire.streamDelta(ch.form, topic, a.base, a.version, 1, a.changes, a.namesFrom, ch.fields);
           this.stats.encodes++;
         }
@@ -320,6 +338,7 @@ export class Fanout {
         ch.flushedVersion = a.version;
       } else {
         mergeChanges(ch.pending, a.changes);
+        if (ch.keyed) this.views.pend(ch, a);
         ch.pendingUpdates++;
         this.stats.conflated++;
         this.tiers.schedule(ch);
@@ -329,6 +348,33 @@ export class Fanout {
     if (this.flushScheduled && this.eagerLeft > 0) {
       this.eagerLeft--;
       this.flush();
+    }
+  }
+
+  /**
+   * A channel of a topic that became keyed (its first tables) or of a keyed
+   * topic not yet carrying views: protocol 1 is refused; protocol 2 gets its
+   * views and every subscriber a whole view image.
+   */
+  private rekey(ch: Channel): void {
+    const subs = [...ch.subs];
+    if (ch.form === Form.P1) {
+      for (const ts of subs) {
+        this.subscriptions.setChannel(ts, null);
+        ts.conn.topics.delete(ts.topic.name);
+        ts.conn.dirtySubs?.delete(ts);
+        this.outbox.queue(ts.conn, this.encoder.error(ErrorCode.PROTOCOL_VERSION, ts.sids[0]!.id, ch.topic.name, keyedNeedsProtocol2(ch.topic.name).message));
+      }
+      return;
+    }
+    this.views.ensure(ch);
+    ch.resetPending(ch.topic.version);
+    for (const ts of subs) {
+      this.fast.leave(ts);
+      ts.sentEpoch = 0;
+      ts.sentVersion = -1;
+      if (ts.paused || ts.conn.slow) this.catchUps.markDirty(ts);
+      else this.catchUps.catchUp(ts);
     }
   }
 
@@ -343,6 +389,7 @@ export class Fanout {
     for (const ch of chans) {
       for (const ts of [...ch.subs]) this.fast.leave(ts);
       ch.resetPending(topic.version);
+      this.views.resetPending(ch);
       ch.publishedVersion = topic.version;
       for (const ts of ch.subs) {
         if (ts.sentEpoch === topic.epoch && ts.sentVersion === topic.version) {
@@ -367,10 +414,17 @@ export class Fanout {
   /** A throttled channel's turn: its merged changes as one delta. */
   private flushChannel(ch: Channel): void {
     const topic = ch.topic;
-    if (ch.pendingUpdates === 0 || ch.subs.size === 0) return ch.resetPending(topic.version);
+    if (ch.pendingUpdates === 0 || ch.subs.size === 0) {
+      this.views.resetPending(ch);
+      return ch.resetPending(topic.version);
+    }
     const base = ch.flushedVersion;
-    const buf = this.wire.streamDelta(ch.form, topic, base, topic.version, ch.pendingUpdates, ch.pending, ch.namesFrom, ch.fields);
-    this.stats.encodes++;
+    let buf: Uint8Array;
+    if (ch.keyed) buf = this.views.flushDelta(ch, base, topic.version, ch.pending);
+    else {
+      buf = this.wire.streamDelta(ch.form, topic, base, topic.version, ch.pendingUpdates, ch.pending, ch.namesFrom, ch.fields);
+      this.stats.encodes++;
+    }
     ch.resetPending(topic.version);
     if (ch.fast > 0) this.fast.queue(ch, buf);
     else ch.publishedVersion = topic.version;

@@ -7,6 +7,7 @@ import type { Topic, TopicPattern } from '../../engine/index.js';
 import type { Changes } from '../../protocol/index.js';
 import type { Sink } from '../sink.js';
 import type { Form } from './wire.js';
+import type { ChannelView, ViewReq } from './view-entry.js';
 
 /**
  * A map that holds its first entry inline and makes a real Map only when a
@@ -100,6 +101,8 @@ export class ClientSub {
     readonly fields: ReadonlySet<string> | null,
     /** Protocol 2: deltas carry their publish time. */
     readonly timestamps = false,
+    /** Keyed topics: the table views and checksums asked for (null: whole tables). */
+    readonly views: ViewReq | null = null,
   ) {}
 }
 
@@ -213,6 +216,10 @@ export class Channel {
   due = false;
   /** Protocol 2: field ids from this one on were assigned since the stream's last message (they travel named). */
   namesFrom: number;
+  /** Keyed topics: the view its subscribers asked for (part of its key; null: whole tables). */
+  views: ViewReq | null = null;
+  /** Keyed topics on protocol 2: its view entries and bindings (views.ts), made on first use. */
+  keyed: ChannelView | null = null;
   constructor(
     readonly key: string,
     readonly topic: Topic,

@@ -11,6 +11,7 @@ import { TopicSub, effectiveFields, type Channel, type ClientSub } from './state
 import type { FastPath } from './fast-path.js';
 import type { RateTiers } from './rate-tiers.js';
 import { formOf } from './wire.js';
+import { mergeViewReqs } from './view-entry.js';
 
 export class Subscriptions {
   constructor(
@@ -20,11 +21,14 @@ export class Subscriptions {
     private readonly catchUps: CatchUps,
     /** A new subscriber of a stale topic learns so right after its image. */
     private readonly staleNotice: (ts: TopicSub) => void,
+    /** A protocol-1 connection's subscription matched a keyed topic: refused (views.ts). */
+    private readonly refuseKeyed: (cs: ClientSub, topic: Topic) => void = () => {},
   ) {}
 
   /** Adds `topic` to what a client subscription receives (resuming from `resume` when given). */
   attach(cs: ClientSub, topic: Topic, resume: ResumePoint | undefined): void {
     const conn = cs.conn;
+    if (conn.protocol < 2 && topic.tables !== undefined) return this.refuseKeyed(cs, topic);
     let ts = conn.topics.get(topic.name);
     const fresh = !ts;
     if (!ts) {
@@ -68,11 +72,12 @@ export class Subscriptions {
     }
     if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
     const old = ts.channel;
-    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps));
+    const views = ts.sids.length === 1 ? ts.sids[0]!.views : mergeViewReqs(ts.sids.map((cs) => cs.views));
+    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps), views);
     this.setChannel(ts, ch);
-    // The connection holds only the fields it was sent: under another field set
-    // it needs a whole image, or it would lack fields (or keep dead ones).
-    if (old && old !== ch && fieldsKey(old.fields) !== fieldsKey(ch.fields)) {
+    // The connection holds only the fields (and table views) it was sent: under
+    // others it needs a whole image, or it would lack fields (or keep dead ones).
+    if (old && old !== ch && (fieldsKey(old.fields) !== fieldsKey(ch.fields) || old.views?.key !== ch.views?.key)) {
       ts.sentEpoch = 0;
       ts.sentVersion = -1;
     }
