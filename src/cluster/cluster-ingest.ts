@@ -6,7 +6,7 @@
 // (NO_RESPONDER); an origin that does not answer within publishTimeoutMs
 // gives REQUEST_TIMEOUT (the publish may or may not have been applied).
 
-import { validateTopic, type TopicStore } from '../engine/index.js';
+import { validateTopic, type Batch, type TopicBatch, type TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
 import type { Ingest, PublishResult } from '../server/ingest.js';
 import type { ClusterStats } from './cluster-stats.js';
@@ -36,7 +36,15 @@ export class ClusterIngest implements Ingest {
     return this.forward(topic, changes);
   }
 
-  private async forward(topic: string, changes: Changes): Promise<PublishResult> {
+  /** A keyed batch: sequenced here, or forwarded whole (the origin validates its rows; refusals come back typed). */
+  publishBatch(topic: string, batch: TopicBatch): PublishResult | Promise<PublishResult> {
+    if (this.origin?.owns(topic)) return this.origin.sequenceBatch(topic, batch);
+    validateTopic(topic, this.store.limits.maxTopicLength);
+    if (batch.fields.size > 0) this.store.validateChanges(topic, batch.fields);
+    return this.forward(topic, batch.fields, batch.tables);
+  }
+
+  private async forward(topic: string, changes: Changes, tables?: Batch): Promise<PublishResult> {
     const n = this.layout.of;
     if (!n) throw new TickfanError(ErrorCode.NO_RESPONDER, `no origin has announced itself on NATS yet: the publish to ${topic} was not applied`);
     const shard = shardOf(topic, n);
@@ -51,7 +59,7 @@ export class ClusterIngest implements Ingest {
     }
     this.cstats.forwardedOut++;
     try {
-      const reply = await this.link.nc.request(this.subjects.publish(shard), publishRequest(topic, changes), { timeout: this.timeoutMs });
+      const reply = await this.link.nc.request(this.subjects.publish(shard), publishRequest(topic, changes, tables), { timeout: this.timeoutMs });
       return { topic, ...readPublishReply(reply.data) };
     } catch (err) {
       if (err instanceof TickfanError) throw err;

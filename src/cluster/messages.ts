@@ -1,10 +1,13 @@
 // What cluster nodes say to each other on NATS besides the sequenced updates
 // (which travel as replication.ts encodes them): announcements, forwarded
 // publishes and their answers, image requests and images. JSON, with field
-// values in the exact JSON form of the HTTP API (json-values).
+// values in the exact JSON form of the HTTP API (json-values); keyed topics'
+// rows, forwarded row ops and typed refusals (KeyedBatchError) likewise.
 
-import { ErrorCode, TickfanError, valueFromJson, valueToJson, type Changes, type FieldValue } from '../protocol/index.js';
+import type { Batch, KeyedImage, RowOp } from '../engine/index.js';
+import { ErrorCode, TickfanError, valueFromJson, valueToJson, type Changes, type FieldValue, type Key, type State, type TableSpec } from '../protocol/index.js';
 import type { TopicImage } from '../server/replication.js';
+import { refusalError, refusalOf, type KeyedRefusal } from '../server/replication-keyed.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -33,34 +36,50 @@ export interface Announcement {
   state: 'up' | 'leaving';
 }
 
-/** A publish an edge forwards to the origin of the topic's shard. */
+/** A publish an edge forwards to the origin of the topic's shard (`tables`: a keyed batch's declarations and row ops, in order). */
 export interface PublishRequest {
   topic: string;
   fields: [string, unknown][];
+  tables?: { declare: TableSpec[]; ops: OpJson[] };
 }
 
-export type PublishReply = { epoch: number; version: number } | { error: { code: number; message: string } };
+/** A row op as JSON: the engine's RowOp with fields as [name, JSON value] pairs (keys are safe integers or strings: exact in JSON). */
+type OpJson = Omit<RowOp, 'fields'> & { fields?: [string, unknown][] };
 
-export function publishRequest(topic: string, changes: Changes): Uint8Array {
-  return encodeJson({ topic, fields: [...changes].map(([k, v]) => [k, valueToJson(v)]) } satisfies PublishRequest);
+export type PublishReply = { epoch: number; version: number } | { error: { code: number; message: string; refusal?: KeyedRefusal } };
+
+const entriesToJson = (m: Changes): [string, unknown][] => [...m].map(([k, v]) => [k, valueToJson(v)]);
+const entriesFromJson = (e: [string, unknown][]): Changes => new Map(e.map(([k, v]) => [k, valueFromJson(v, k)]));
+
+/** A flat publish is `{"topic","fields"}` as before keyed topics; a keyed batch adds `"tables"`. */
+export function publishRequest(topic: string, changes: Changes, tables?: Batch): Uint8Array {
+  const r: PublishRequest = { topic, fields: entriesToJson(changes) };
+  if (tables !== undefined) r.tables = { declare: [...(tables.declare ?? [])], ops: tables.ops.map((o) => ('fields' in o ? { ...o, fields: entriesToJson(o.fields) } : o) as OpJson) };
+  return encodeJson(r);
 }
 
-export function readPublishRequest(data: Uint8Array): { topic: string; changes: Changes } {
+export function readPublishRequest(data: Uint8Array): { topic: string; changes: Changes; tables?: Batch } {
   const r = decodeJson<PublishRequest>(data, 'a forwarded publish');
   if (typeof r?.topic !== 'string' || !Array.isArray(r.fields)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded publish needs topic and fields');
-  return { topic: r.topic, changes: new Map(r.fields.map(([k, v]) => [k, valueFromJson(v, k)])) };
+  const changes = entriesFromJson(r.fields);
+  if (r.tables === undefined) return { topic: r.topic, changes };
+  if (!Array.isArray(r.tables.ops)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded keyed batch needs ops');
+  // The engine validates the batch itself (prepareBatch); here only the field maps come back from JSON.
+  const ops = r.tables.ops.map((o) => (Array.isArray(o.fields) ? { ...o, fields: entriesFromJson(o.fields) } : o) as RowOp);
+  return { topic: r.topic, changes, tables: { declare: r.tables.declare ?? [], ops } };
 }
 
-/** The answer of a forwarded publish: the origin's version, or its typed error again. */
+/** The answer of a forwarded publish: the origin's version, or its typed error again (a KeyedBatchError with table and row). */
 export function readPublishReply(data: Uint8Array): { epoch: number; version: number } {
   const r = decodeJson<PublishReply>(data, 'an origin answer');
-  if ('error' in r) throw new TickfanError(r.error.code as ErrorCode, r.error.message);
+  if ('error' in r) throw refusalError(r.error.code, r.error.message, r.error.refusal);
   return r;
 }
 
 export function errorReply(err: unknown): Uint8Array {
   const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.INTERNAL, 'the origin failed to apply the publish; it has been logged');
-  return encodeJson({ error: { code: e.errorCode, message: e.message } } satisfies PublishReply);
+  const refusal = refusalOf(e);
+  return encodeJson({ error: { code: e.errorCode, message: e.message, ...(refusal ? { refusal } : {}) } } satisfies PublishReply);
 }
 
 /** Images of the topics matching `patterns` (names or wildcards). */
@@ -68,15 +87,30 @@ export interface ImageRequest {
   patterns: string[];
 }
 
-/** A TopicImage as JSON: values in the exact JSON value form of the protocol. */
-type ImageJson = Omit<TopicImage, 'state'> & { state: [string, unknown][] };
+/** A keyed topic's tables as JSON: rows best first, each `[key, [[field, JSON value], …]]`. */
+interface TablesJson {
+  version: number;
+  tables: { spec: TableSpec; rows: [Key, [string, unknown][]][] }[];
+}
+
+/** A TopicImage as JSON: values in the exact JSON value form of the protocol (rows' too). */
+type ImageJson = Omit<TopicImage, 'state' | 'tables'> & { state: [string, unknown][]; tables?: TablesJson };
 
 export function imageToJson(img: TopicImage): ImageJson {
-  return { ...img, state: img.state.map(([k, v]) => [k, valueToJson(v)]) };
+  const { tables, ...rest } = img;
+  const j: ImageJson = { ...rest, state: img.state.map(([k, v]) => [k, valueToJson(v)]) };
+  if (tables !== undefined) j.tables = { version: tables.version, tables: tables.tables.map((t) => ({ spec: t.spec, rows: t.rows.map(([k, f]) => [k, entriesToJson(f)]) })) };
+  return j;
 }
 
 export function imageFromJson(j: ImageJson): TopicImage {
-  return { ...j, state: j.state.map(([k, v]) => [k, valueFromJson(v, k) as FieldValue]) };
+  const { tables, ...rest } = j;
+  const img: TopicImage = { ...rest, state: j.state.map(([k, v]) => [k, valueFromJson(v, k) as FieldValue]) };
+  if (tables !== undefined) {
+    const keyed: KeyedImage = { version: tables.version, tables: tables.tables.map((t) => ({ spec: t.spec, rows: t.rows.map(([k, f]) => [k, entriesFromJson(f) as State] as const) })) };
+    img.tables = keyed;
+  }
+  return img;
 }
 
 /** One reply of an image request: some images (an empty reply ends the answer). */

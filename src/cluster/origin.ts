@@ -1,17 +1,18 @@
 // The origin role: the one sequencer of its shard's topics. Every accepted
 // publish (its own clients', HTTP, edges' forwarded ones, the demo feed) goes
 // out on `<prefix>.u.<topic>` as the encoded update the workers' ring carries
-// (head + the protocol-2 Delta2); it answers forwarded publishes, image
+// (head + the protocol-2 Delta2, + a keyed batch's net row change); it answers forwarded publishes, image
 // requests and layout requests, announces itself every 2 s, and sends its
 // edges version heartbeats (version-beats.ts) every `clusterHeartbeatMs`.
 
 import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
-import { TopicPattern, type Topic, type TopicStore } from '../engine/index.js';
+import { TopicPattern, type Accepted, type Topic, type TopicBatch, type TopicStore } from '../engine/index.js';
 import { Encoder, ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
 import type { Fanout } from '../server/fanout/index.js';
 import type { PublishResult } from '../server/ingest.js';
 import type { LogFn } from '../server/options.js';
 import { encodeUpdate, imageOf } from '../server/replication.js';
+import { KeyedPartWriter } from '../server/replication-keyed.js';
 import type { ServerStats } from '../server/stats.js';
 import type { ClusterStats } from './cluster-stats.js';
 import { ANNOUNCE_MS } from './layout.js';
@@ -24,6 +25,7 @@ import { BeatPlanner } from './version-beats.js';
 
 export class Origin {
   private readonly enc = new Encoder();
+  private readonly keyedParts = new KeyedPartWriter();
   private readonly subs: Subscription[] = [];
   private timer: NodeJS.Timeout | null = null;
   private beatTimer: NodeJS.Timeout | null = null;
@@ -52,14 +54,30 @@ export class Origin {
 
   /** Sequences one publish of this shard and sends it to the edges; throws TickfanError when refused. */
   sequence(topic: string, changes: Changes): PublishResult {
+    this.mayPublish(topic);
+    return this.send(this.store.publish(topic, changes, Date.now()));
+  }
+
+  /** Sequences one keyed batch (summary and row ops, one version); throws KeyedBatchError / TickfanError when refused. */
+  sequenceBatch(topic: string, batch: TopicBatch): PublishResult {
+    this.mayPublish(topic);
+    return this.send(this.store.publishBatch(topic, batch, Date.now()));
+  }
+
+  private mayPublish(topic: string): void {
     if (!this.lease.held) {
       throw new TickfanError(ErrorCode.NO_RESPONDER, `this origin lost shard ${shardName(this.shard)} to another origin and no longer sequences ${topic}`);
     }
-    const a = this.store.publish(topic, changes, Date.now());
+  }
+
+  /** One accepted publish out to the edges (a keyed batch's net row change with it) and to this node's fan-out. */
+  private send(a: Accepted): PublishResult {
     const t = a.topic;
+    const topic = t.name;
     // The very Delta2 full-rate protocol-2 subscribers get: new fields named, no timestamp.
-    const delta2 = this.enc.delta2(t, a.base, a.version, changes, { namesFrom: a.namesFrom, bind: false });
-    const body = encodeUpdate({ ts: t.ts, epoch: t.epoch, topicId: t.id, topic }, delta2);
+    const delta2 = this.enc.delta2(t, a.base, a.version, a.changes, { namesFrom: a.namesFrom, bind: false });
+    const keyed = a.keyed === undefined ? undefined : this.keyedParts.encode(a.keyed, t.tables!);
+    const body = encodeUpdate({ ts: t.ts, epoch: t.epoch, topicId: t.id, topic }, delta2, keyed);
     try {
       if (this.toLose > 0) {
         this.toLose--;
@@ -122,11 +140,11 @@ export class Origin {
   private forwarded(m: Msg): void {
     let reply: Uint8Array;
     try {
-      const { topic, changes } = readPublishRequest(m.data);
+      const { topic, changes, tables } = readPublishRequest(m.data);
       if (!this.owns(topic)) {
         throw new TickfanError(ErrorCode.BAD_REQUEST, `${topic} belongs to shard ${shardOf(topic, this.shard.of)}/${this.shard.of}, not to this origin's ${shardName(this.shard)}`);
       }
-      const r = this.sequence(topic, changes);
+      const r = tables === undefined ? this.sequence(topic, changes) : this.sequenceBatch(topic, { fields: changes, tables });
       this.cstats.forwardedIn++;
       reply = encodeJson({ epoch: r.epoch, version: r.version });
     } catch (err) {

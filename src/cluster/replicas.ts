@@ -365,7 +365,7 @@ export class Replicas {
       if (t.version === img.version && t.stale !== img.stale) this.flag(t, img.stale);
     } else {
       if (t && t.epoch === img.epoch) this.cstats.healedVersions += img.version - t.version;
-      const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames);
+      const { topic, created } = this.store.resetTopic(img.name, img.epoch, img.version, img.state, img.ts, img.id, img.fieldNames, img.tables);
       this.fanout.resynced(topic, created);
       if (topic.stale !== img.stale) this.flag(topic, img.stale);
       this.cstats.heals[kind]++;

@@ -5,12 +5,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { TopicStore } from '../engine/index.js';
-import { ErrorCode, TickfanError, toChanges, type Changes } from '../protocol/index.js';
+import { ErrorCode, TickfanError, toChanges } from '../protocol/index.js';
 import type { Authenticator } from '../server/auth.js';
 import { createNode } from '../server/node.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
-import { keyedNotSupported } from '../server/ingest.js';
+import { toTopicBatch } from '../server/batch-input.js';
 import { ClusterIngest } from './cluster-ingest.js';
 import { ClusterStats } from './cluster-stats.js';
 import { EdgeInterest } from './edge-interest.js';
@@ -111,12 +111,13 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
     });
     const owns = (topic: string) => shard !== null && shardOf(topic, shard.of) === shard.index;
     let closed = false;
-    const sequenceHere = (topic: string, changes: Changes) => {
+    /** This node's origin, when it sequences `topic`. */
+    const originFor = (topic: string): Origin => {
       const o = origin as Origin | null;
       if (!o || !owns(topic)) {
         throw new TickfanError(ErrorCode.BAD_REQUEST, `${topic} is not sequenced here (${shard ? `shard ${shardName(shard)}` : 'an edge'}): publish it on its origin, or over WebSocket / HTTP on any node (forwarded)`);
       }
-      return o.sequence(topic, changes);
+      return o;
     };
     return {
       port,
@@ -124,12 +125,9 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
       stats,
       store,
       workers: 0,
-      publish: (topic, fields) => sequenceHere(topic, toChanges(fields)),
-      // Row changes do not travel over NATS yet: edges could not follow a keyed topic.
-      publishBatch(topic, batch) {
-        if (batch.tables !== undefined) throw keyedNotSupported(topic);
-        return sequenceHere(topic, toChanges(batch.fields ?? {}));
-      },
+      publish: (topic, fields) => originFor(topic).sequence(topic, toChanges(fields)),
+      // Sequenced here (this node's shard only); the net row change goes to the edges with the update.
+      publishBatch: (topic, batch) => originFor(topic).sequenceBatch(topic, toTopicBatch(batch)),
       setStale(topic, stale) {
         const t = store.get(topic);
         if (!t) throw new TickfanError(ErrorCode.UNKNOWN_TOPIC, `no topic ${topic}`);

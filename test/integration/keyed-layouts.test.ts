@@ -91,19 +91,16 @@ describe('keyed batches in a cluster', () => {
     await c?.close();
   });
 
-  it('are refused with NOT_SUPPORTED on origins and edges; flat publishes are forwarded as before', async () => {
+  it('are sequenced on the origin and forwarded from edges with the origin\'s version; flat publishes are forwarded as before', async () => {
     c = new ClusterHarness(nats.url);
     const origin = await c.origin();
     const edge = await c.edge();
     const keyed = { tables: { bids: { declare: { key: 'int', order: { key: 'desc' } }, upsert: { '1': { qty: 1 } } } } };
-    for (const node of [origin, edge]) {
-      const res = await http(node.port, 'POST', '/publish/kl.c', keyed);
-      expect(res.status).toBe(501);
-      expect(res.body).toMatchObject({ error: { code: ErrorCode.NOT_SUPPORTED } });
-    }
-    expect(() => origin.publishBatch('kl.c', { tables: { declare: [BIDS], ops: [] } })).toThrow(expect.objectContaining({ errorCode: ErrorCode.NOT_SUPPORTED }));
-    expect(origin.store.get('kl.c')).toBeUndefined();
-    expect((await http(edge.port, 'POST', '/publish/kl.c', { fields: { last: 1 } })).body).toMatchObject({ version: 1 });
-    expect(origin.store.get('kl.c')!.tables).toBeUndefined();
+    expect((await http(origin.port, 'POST', '/publish/kl.c', keyed)).body).toMatchObject({ version: 1 });
+    expect((await http(edge.port, 'POST', '/publish/kl.c', keyed)).body).toMatchObject({ version: 2 });
+    expect(origin.publishBatch('kl.c', { tables: { declare: [BIDS], ops: [{ op: 'delete', table: 'bids', key: 1 }] } }).version).toBe(3);
+    expect(() => edge.publishBatch('kl.c', { tables: { ops: [] } })).toThrow(expect.objectContaining({ errorCode: ErrorCode.BAD_REQUEST }));
+    expect((await http(edge.port, 'POST', '/publish/kl.c', { fields: { last: 1 } })).body).toMatchObject({ version: 4 });
+    expect(origin.store.get('kl.c')!.tables!.table('bids')!.size).toBe(0);
   }, 30_000);
 });

@@ -125,3 +125,23 @@ describe('refusals across threads', () => {
 function readRejectBody(rec: Uint8Array): Uint8Array {
   return rec.subarray(8);
 }
+
+describe('cluster messages of keyed topics (JSON over NATS)', () => {
+  it('an image with tables, a forwarded keyed batch and a typed refusal survive their JSON exactly', async () => {
+    const { imageFromJson, imageToJson, publishRequest, readPublishRequest, errorReply, readPublishReply } = await import('../../src/cluster/messages.js');
+    const seq = new TopicStore();
+    const bytes = new Uint8Array([0, 255, 7]);
+    sequence(seq, 'k.j', { fields: new Map([['last', 0.1]]), tables: { declare: [BIDS, ORDERS], ops: [{ op: 'upsert', table: 'bids', key: 2 ** 52, fields: new Map<string, any>([['qty', 0.30000000000000004], ['big', 2n ** 62n], ['nan', NaN], ['b', bytes]]) }, { op: 'upsert', table: 'orders', key: 'ü', fields: new Map([['px', 1]]) }] } });
+    const img = imageOf(seq.get('k.j')!);
+    const back = imageFromJson(JSON.parse(JSON.stringify(imageToJson(img))));
+    const replica = new TopicStore();
+    replica.resetTopic(back.name, back.epoch, back.version, back.state, back.ts, back.id, back.fieldNames, back.tables);
+    expect(rows(replica, 'k.j')).toBe(rows(seq, 'k.j'));
+    expect(replica.get('k.j')!.tables!.table('bids')!.get(2 ** 52)!.fields.get('nan')).toBeNaN();
+    const batch = { declare: [ORDERS], ops: [{ op: 'upsert' as const, table: 'orders', key: 'x', fields: new Map<string, any>([['px', 2n ** 60n], ['gone', null]]), guard: 'ifNew' as const }, { op: 'deleteRange' as const, table: 'bids', from: 1, to: 5, toExclusive: true }, { op: 'clear' as const, table: 'bids' }] };
+    expect(readPublishRequest(publishRequest('k.j', new Map([['a', 1]]), batch))).toEqual({ topic: 'k.j', changes: new Map([['a', 1]]), tables: batch });
+    expect(new TextDecoder().decode(publishRequest('px.X', new Map([['a', 1]])))).toBe('{"topic":"px.X","fields":[["a",1]]}');
+    const err = new KeyedBatchError('tooManyRows', ErrorCode.TOO_MANY_ROWS, 'too many', { table: 'orders' });
+    expect(() => readPublishReply(errorReply(err))).toThrow(expect.objectContaining({ name: 'KeyedBatchError', errorCode: ErrorCode.TOO_MANY_ROWS, table: 'orders', reason: 'tooManyRows', message: err.message }));
+  });
+});
