@@ -1,0 +1,180 @@
+// A TCP proxy between one WebSocket client and the server that can corrupt
+// one row value of a KeyedDelta2 in flight: it parses the server's WebSocket
+// frames (unmasked, after the HTTP 101 answer), reads the protocol-2 frame in
+// a binary message (varint seq, then varint size | kind | FlatBuffers), finds
+// a KeyedDelta2's op stream and flips one bit of the first mantissa byte of a
+// numeric row entry (decimal or integer), so the message still decodes and
+// only that value is wrong. Client → server bytes pass untouched.
+
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { ByteBuffer } from 'flatbuffers';
+import * as fb from '../../src/protocol/generated/tickfan.js';
+
+const KEYED_DELTA2 = 4;
+
+function varint(b: Uint8Array, at: number): [number, number] {
+  let n = 0;
+  let scale = 1;
+  for (;;) {
+    if (at >= b.length) throw new Error('truncated varint');
+    const x = b[at++]!;
+    n += (x & 127) * scale;
+    if (x < 128) return [n, at];
+    scale *= 128;
+  }
+}
+
+/** Offset (in `ops`) of the first byte of a numeric row entry's payload, or -1. */
+export function numericValueOffset(ops: Uint8Array): number {
+  let at = 0;
+  while (at < ops.length) {
+    let head: number;
+    [head, at] = varint(ops, at);
+    const code = head % 8;
+    const s = (head & 8) !== 0;
+    if (code === 3) continue; // clear: no key
+    if (s) {
+      let n: number;
+      [, at] = varint(ops, at);
+      [n, at] = varint(ops, at);
+      at += n;
+    } else [, at] = varint(ops, at);
+    if (code === 2) continue; // delete: key only
+    let entries: number;
+    [entries, at] = varint(ops, at);
+    for (let e = 0; e < entries; e++) {
+      let key: number;
+      [key, at] = varint(ops, at);
+      if (key & 1) {
+        let n: number;
+        [n, at] = varint(ops, at);
+        at += n;
+      }
+      const tag = ops[at++]!;
+      const kind = tag & 7;
+      if (kind === 1 || kind === 2) return at;
+      if (kind === 3) at += 8;
+      else if (kind === 4 || kind === 6) {
+        let n: number;
+        [n, at] = varint(ops, at);
+        at += n;
+      } // 0 delete, 5 bool: no payload
+    }
+  }
+  return -1;
+}
+
+/**
+ * Corrupts a protocol-2 frame in place if it holds a KeyedDelta2 with a
+ * numeric row value; returns that delta's version (low 32 bits), or -1.
+ */
+export function corruptFrame(frame: Uint8Array): number {
+  let [, at] = varint(frame, 0); // seq
+  while (at < frame.length) {
+    let size: number;
+    [size, at] = varint(frame, at);
+    const kind = frame[at]!;
+    const start = at + 1;
+    const end = at + size;
+    if (kind === KEYED_DELTA2) {
+      const copy = frame.slice(start, end);
+      const d = fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(copy));
+      const ops = d.opsArray();
+      if (ops) {
+        const off = numericValueOffset(ops);
+        if (off >= 0) {
+          // zigzag bit 1 ↔ the magnitude's lowest bit; the continuation bit is untouched.
+          frame[start + ops.byteOffset - copy.byteOffset + off]! ^= 0x02;
+          return d.version();
+        }
+      }
+    }
+    at = end;
+  }
+  return -1;
+}
+
+export class CorruptingProxy {
+  /** Set to corrupt the next KeyedDelta2 with a numeric row value; cleared once done. */
+  armed = false;
+  /** Versions of the deltas corrupted so far. */
+  readonly corrupted: number[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetPort: number): Promise<CorruptingProxy> {
+    let self: CorruptingProxy | undefined;
+    const server = createServer((client) => self!.pipe(client, connect(targetPort, '127.0.0.1')));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    self = new CorruptingProxy(server, (server.address() as AddressInfo).port);
+    return self;
+  }
+
+  private pipe(client: Socket, upstream: Socket): void {
+    this.sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    upstream.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        client.write(buf.subarray(0, end + 4));
+        buf = buf.subarray(end + 4);
+        upgraded = true;
+      }
+      // Whole WebSocket frames only; a partial one waits for the rest.
+      for (;;) {
+        if (buf.length < 2) break;
+        const b0 = buf[0]!;
+        let len = buf[1]! & 127;
+        let hdr = 2;
+        if (len === 126) {
+          if (buf.length < 4) break;
+          len = buf.readUInt16BE(2);
+          hdr = 4;
+        } else if (len === 127) {
+          if (buf.length < 10) break;
+          len = Number(buf.readBigUInt64BE(2));
+          hdr = 10;
+        }
+        if (buf.length < hdr + len) break;
+        const frame = buf.subarray(0, hdr + len);
+        buf = buf.subarray(hdr + len);
+        // FIN, no RSV bits (not compressed), binary.
+        if (this.armed && b0 === 0x82) {
+          const payload = new Uint8Array(frame.buffer, frame.byteOffset + hdr, len);
+          let v = -1;
+          try {
+            v = corruptFrame(payload);
+          } catch {
+            v = -1;
+          }
+          if (v >= 0) {
+            this.armed = false;
+            this.corrupted.push(v);
+          }
+        }
+        client.write(Buffer.from(frame));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
