@@ -2,10 +2,13 @@
 // `id: <session>.<seq>` and `data: [ ...messages as JSON ]`; commands go up as
 // JSON POSTs to /sse/<session>, one at a time and in order. Reconnecting with
 // the last event id lets the server resume the session. The JSON form of
-// messages both ways is the protocol's (json-messages.ts).
+// messages both ways is the protocol's (json-messages.ts; keyed topics'
+// keyedSnapshot / keyedDelta events and table views: keyed-json.ts), so
+// keyed subscriptions (`sub.table()`) work over SSE as over a WebSocket.
 
 import { messageFromJson, messageToCommand, type AnyMessage, type ClientMessage } from '../protocol/index.js';
 import { CloseCode } from '../protocol/index.js';
+import { viewRequestsToJson } from '../protocol/keyed-json.js';
 import { FetchEventSource, HttpStatusError, type EventSourceCtor, type EventSourceLike, type FetchLike } from './event-stream.js';
 import type { SessionInfo, Transport, TransportHandlers } from './transport.js';
 
@@ -100,7 +103,13 @@ export class SseTransport implements Transport {
     if (this.done) return;
     for (const m of messages) {
       const c = messageToCommand(m);
-      if (c) this.outbox.push(c);
+      if (!c) continue;
+      // Keyed topics: the subscription's table views and checksums (events then carry keyedSnapshot / keyedDelta).
+      if (m.type === 'subscribe') {
+        if (m.tables?.length) c.tables = viewRequestsToJson(m.tables);
+        if (m.checksums) c.checksums = true;
+      }
+      this.outbox.push(c);
     }
     // Commands of one turn go in one POST; the next waits for it, so the server sees them in order.
     if (!this.posting) queueMicrotask(this.flush);

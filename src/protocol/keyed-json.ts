@@ -9,11 +9,12 @@
 // Row keys are object keys (int keys in decimal) and delete lists hold them as
 // JSON numbers / strings; "key" says which, so "10025" and 10025 stay apart.
 // Values use json-values.ts (bigint, bytes and non-finite floats tagged).
+// Also here: a subscription's table views in a JSON command (SSE subscribe).
 
 import { ErrorCode, TickfanError } from './codes.js';
 import { fieldsToJson, valueFromJson } from './json-values.js';
 import type { Key, KeyType, RowChange, TableChange, TableSpec } from './keyed/index.js';
-import type { KeyedDeltaMsg, KeyedSnapshotMsg, KeyedTableView } from './messages.js';
+import type { KeyedDeltaMsg, KeyedSnapshotMsg, KeyedTableView, TableViewRequest } from './messages.js';
 import type { Changes, State } from './values.js';
 
 type Obj = Record<string, unknown>;
@@ -143,4 +144,31 @@ export function keyedFromJson(o: Obj): KeyedSnapshotMsg | KeyedDeltaMsg {
     checksum,
     ts: num(o.ts),
   };
+}
+
+// ---------------------------------------------------------------- subscribe: table views as JSON
+
+/**
+ * A Subscribe's table views as a JSON command carries them (SSE):
+ * `{"bids": {"depth": 10, "fields": ["qty"]}}` (depth 0: every row; no
+ * fields: all of them).
+ */
+export function viewRequestsToJson(tables: readonly TableViewRequest[]): Obj {
+  const out: Obj = {};
+  for (const t of tables) out[t.table] = t.fields.length ? { depth: t.depth, fields: t.fields } : { depth: t.depth };
+  return out;
+}
+
+/** Table views from a JSON command: the object form above, or a list of {table, depth, fields}; undefined when absent. */
+export function viewRequestsFromJson(v: unknown): TableViewRequest[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const list: [string, unknown][] = Array.isArray(v) ? v.map((x: { table?: unknown }) => [typeof x?.table === 'string' ? x.table : '', x]) : Object.entries(obj(v, 'tables'));
+  return list.map(([table, x]) => {
+    const o = obj(x, `tables.${table}`);
+    const depth = o.depth ?? 0;
+    if (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 0) throw bad(`tables.${table}.depth must be 0 (every row) or a row count`);
+    const fields = o.fields ?? [];
+    if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string')) throw bad(`tables.${table}.fields must be a list of field names`);
+    return { table, depth, fields: fields as string[] };
+  });
 }

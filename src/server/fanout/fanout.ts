@@ -233,7 +233,7 @@ export class Fanout {
       for (const topic of this.store.matching(p)) {
         if (seen.has(topic)) continue;
         seen.add(topic);
-        if (conn.protocol > 1 || topic.tables === undefined) count++;
+        if (conn.protocol > 1 || conn.json || topic.tables === undefined) count++;
         this.subscriptions.attach(cs, topic, at.get(topic.name));
       }
     }
@@ -360,6 +360,8 @@ export class Fanout {
     const subs = [...ch.subs];
     if (ch.form === Form.P1) {
       for (const ts of subs) {
+        // A JSON sink (SSE, STOMP) moves to the topic's keyed JSON channel, with a whole view image.
+        if (ts.conn.json && this.subscriptions.reform(ts)) continue;
         this.subscriptions.setChannel(ts, null);
         ts.conn.topics.delete(ts.topic.name);
         ts.conn.dirtySubs?.delete(ts);

@@ -140,6 +140,8 @@ export class Conn {
   closed = false;
   /** The wire protocol of its frames: 1 until a Hello asks for 2 (before any subscription). */
   protocol = 1;
+  /** Its sink writes JSON (SSE, STOMP): keyed topics reach it in the keyed JSON form (wire.ts, Form.JSON). */
+  json = false;
   /** Frames this connection was sent, as of its last direct frame. */
   seq = 0;
   /** Published frames received through channels it has since left. */

@@ -21,14 +21,15 @@ export class Subscriptions {
     private readonly catchUps: CatchUps,
     /** A new subscriber of a stale topic learns so right after its image. */
     private readonly staleNotice: (ts: TopicSub) => void,
-    /** A protocol-1 connection's subscription matched a keyed topic: refused (views.ts). */
+    /** A protocol-1 WebSocket's subscription matched a keyed topic: refused (views.ts). */
     private readonly refuseKeyed: (cs: ClientSub, topic: Topic) => void = () => {},
   ) {}
 
   /** Adds `topic` to what a client subscription receives (resuming from `resume` when given). */
   attach(cs: ClientSub, topic: Topic, resume: ResumePoint | undefined): void {
     const conn = cs.conn;
-    if (conn.protocol < 2 && topic.tables !== undefined) return this.refuseKeyed(cs, topic);
+    // Keyed topics: protocol 2, or a JSON sink (SSE, STOMP: the keyed JSON form); protocol 1 is refused.
+    if (conn.protocol < 2 && !conn.json && topic.tables !== undefined) return this.refuseKeyed(cs, topic);
     let ts = conn.topics.get(topic.name);
     const fresh = !ts;
     if (!ts) {
@@ -42,6 +43,18 @@ export class Subscriptions {
     else if (!ts.sids.includes(cs)) ts.sids.push(cs);
     this.recompute(ts, fresh);
     if (fresh && topic.stale) this.staleNotice(ts);
+  }
+
+  /**
+   * A JSON sink's (SSE, STOMP) subscriber of a topic that became keyed: to
+   * the topic's keyed JSON channel, owed a whole view image. True (for
+   * fan-out's loop over the old channel's subscribers).
+   */
+  reform(ts: TopicSub): true {
+    ts.sentEpoch = 0;
+    ts.sentVersion = -1;
+    this.recompute(ts);
+    return true;
   }
 
   /** Removes a client subscription from every topic of its connection. */
@@ -73,7 +86,7 @@ export class Subscriptions {
     if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
     const old = ts.channel;
     const views = ts.sids.length === 1 ? ts.sids[0]!.views : mergeViewReqs(ts.sids.map((cs) => cs.views));
-    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps), views);
+    const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps, ts.conn.json && ts.topic.tables !== undefined), views);
     this.setChannel(ts, ch);
     // The connection holds only the fields (and table views) it was sent: under
     // others it needs a whole image, or it would lack fields (or keep dead ones).

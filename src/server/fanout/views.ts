@@ -8,6 +8,8 @@
 // bound per topic and epoch. Snapshots come in parts at one version; catch-ups
 // are a merged view delta (when every view's history covers the gap and it is
 // smaller) or a view snapshot, both cached per (view, base) at the version.
+// SSE and STOMP channels (Form.JSON) get the same messages in the keyed JSON
+// form (keyed-json-wire.ts).
 
 import type { Accepted, Topic } from '../../engine/index.js';
 import type { Table } from '../../engine/tables/index.js';
@@ -16,6 +18,7 @@ import type { ServerStats } from '../stats.js';
 import type { Channel, TopicSub } from './state.js';
 import { ChannelView, FULL_TABLE, TopicViews, type TableReq } from './view-entry.js';
 import { Form } from './wire.js';
+import { KeyedJsonEncoder } from './keyed-json-wire.js';
 
 export { ChannelView, mergeViewReqs, viewReq, type ViewReq } from './view-entry.js';
 
@@ -25,6 +28,8 @@ type Parts = readonly Uint8Array[];
 
 export class KeyedViews {
   private readonly enc = new KeyedEncoder();
+  /** SSE and STOMP (Form.JSON): the same views in the keyed JSON form. */
+  private readonly json = new KeyedJsonEncoder();
   private readonly topics = new WeakMap<Topic, TopicViews>();
   private readonly snapshots = new Map<string, { epoch: number; version: number; parts: Parts }>();
   private readonly catchUps = new Map<string, { epoch: number; version: number; kind: 'delta' | 'snapshot'; parts: Parts }>();
@@ -33,7 +38,7 @@ export class KeyedViews {
 
   constructor(private readonly stats: ServerStats) {}
 
-  /** True when `ch` carries keyed messages (its topic holds tables, protocol 2). */
+  /** True when `ch` carries keyed messages (its topic holds tables; protocol 2, or JSON for SSE and STOMP). */
   static keyed(ch: Channel | null): boolean {
     return ch !== null && ch.form !== Form.P1 && ch.topic.tables !== undefined;
   }
@@ -137,6 +142,10 @@ export class KeyedViews {
     const cv = ch.keyed!;
     const topic = ch.topic;
     const bindTables = bind ? [...cv.bindings.values()] : declared.length ? declared.map((s) => cv.bindings.get(s.name)!).filter((b) => b !== undefined) : undefined;
+    if (ch.form === Form.JSON) {
+      this.stats.encodes++;
+      return this.json.keyedDelta(topic, base, version, onlyFields(summary, ch.fields), tables, cv.bindings, bindTables, ch.views?.checksums ? this.checksum(ch) : undefined);
+    }
     const buf = this.enc.keyedDelta2(topic, base, version, onlyFields(summary, ch.fields), { declared: [], tables: tables as Map<string, TableChange> }, cv.bindings, {
       namesFrom,
       bind,
@@ -167,7 +176,9 @@ export class KeyedViews {
     if (hit && hit.epoch === topic.epoch && hit.version === topic.version) return hit.parts;
     const tables = topic.tables!;
     const list = [...cv.entries].map(([name, e]) => ({ binding: cv.bindings.get(name)!, rows: e.view.rows(tables.table(name)) }));
-    const parts = this.enc.keyedSnapshot2(topic, topic.version, onlyFields(topic.state, ch.fields), list, topic.ts, ch.views?.checksums ? this.checksum(ch) : undefined);
+    const summary = onlyFields(topic.state, ch.fields);
+    const checksum = ch.views?.checksums ? this.checksum(ch) : undefined;
+    const parts = ch.form === Form.JSON ? this.json.keyedSnapshot(topic, topic.version, summary, list, checksum) : this.enc.keyedSnapshot2(topic, topic.version, summary, list, topic.ts, checksum);
     this.stats.snapshotEncodes++;
     remember(this.snapshots, key, { epoch: topic.epoch, version: topic.version, parts });
     return parts;
@@ -237,7 +248,7 @@ function remember<V>(cache: Map<string, V>, key: string, v: V): void {
 export function keyedNeedsProtocol2(topic: string): TickfanError {
   return new TickfanError(
     ErrorCode.PROTOCOL_VERSION,
-    `topic ${topic} is keyed (tables of rows): it is served to protocol-2 WebSocket clients only (Hello with protocol 2); protocol 1, SSE and STOMP subscriptions are refused`,
+    `topic ${topic} is keyed (tables of rows): it is served to protocol-2 WebSocket clients (Hello with protocol 2), SSE and STOMP; protocol-1 WebSocket subscriptions are refused`,
   );
 }
 

@@ -1,16 +1,17 @@
 // SSE commands: the JSON client messages POSTed to /sse/<session> (subscribe,
-// catch-up, pause, publish…) go to the same dispatch as a WebSocket's frames,
+// catch-up, pause, publish…; keyed ones: keyed-commands.ts) go to the same dispatch as a WebSocket's frames,
 // and their answers arrive on the stream; DELETE ends the session.
 
-import { CloseCode, ErrorCode, TickfanError, commandToMessage, type ClientMessage } from '../../protocol/index.js';
+import { CloseCode, ErrorCode, TickfanError, type ClientMessage } from '../../protocol/index.js';
 import type { NodeParts } from '../node-parts.js';
 import type { Answer, SseAnswers } from './answers.js';
+import { sseCommand } from './keyed-commands.js';
 import type { CommandMethod, SsePeers } from './peers.js';
 import type { SseSession, SseSessions } from './sessions.js';
 
 export class SseCommands {
   constructor(
-    private readonly node: Pick<NodeParts, 'fanout' | 'dispatch'>,
+    private readonly node: Pick<NodeParts, 'fanout' | 'dispatch' | 'store'>,
     private readonly sessions: SseSessions,
     private readonly peers: SsePeers | null,
     private readonly answers: SseAnswers,
@@ -45,7 +46,7 @@ export class SseCommands {
       } catch (err) {
         throw new TickfanError(ErrorCode.BAD_REQUEST, `the body is not valid JSON: ${(err as Error).message}`);
       }
-      msgs = (Array.isArray(json) ? json : [json]).map(commandToMessage);
+      msgs = (Array.isArray(json) ? json : [json]).map((c) => sseCommand(this.node.store, c));
     } catch (err) {
       const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, String(err));
       return this.answers.failure('400 Bad Request', e.errorCode, e.message);

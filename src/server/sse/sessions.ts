@@ -3,7 +3,7 @@
 // journal gives); sessions without a stream are kept for a TTL, then swept.
 
 import { randomBytes } from 'node:crypto';
-import type { ResumePoint } from '../../protocol/index.js';
+import type { ResumePoint, TableViewRequest } from '../../protocol/index.js';
 import type { Session } from '../session.js';
 import { SseJournal } from './journal.js';
 import type { SseEventLog, SseSink } from './sink.js';
@@ -20,6 +20,9 @@ export interface SubDef {
   maxRate: number;
   fields: string[];
   paused: boolean;
+  /** Keyed topics: its table views and checksums (absent: whole tables, none). */
+  tables?: TableViewRequest[];
+  checksums?: boolean;
 }
 
 /** What a session hands to the stream that resumes it (possibly in another worker). */
@@ -101,6 +104,7 @@ export class SseSessions {
       maxRate: cs.tier,
       fields: cs.fields ? [...cs.fields] : [],
       paused: cs.paused,
+      ...(cs.views ? { tables: [...cs.views.tables].map(([table, t]) => ({ table, depth: t.depth, fields: [...t.fields] })), checksums: cs.views.checksums } : {}),
     }));
     session.stream = null;
     session.sink = null;

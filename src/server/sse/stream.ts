@@ -50,6 +50,7 @@ export class SseStreams {
     const stream = new Session(++this.nextConnId, r.remote, r.grants);
     const conn = stream.conn;
     conn.seq = session.seq;
+    conn.json = true; // keyed topics come as keyed JSON events
     const sink: SseSink = new SseSink(
       res,
       session,
@@ -80,7 +81,7 @@ export class SseStreams {
       // Every subscription of the session, each from the point the client held after its last event.
       const resume = (resumed.points ?? []).filter((p) => p.version >= 0);
       for (const d of resumed.subs) {
-        dispatch.handle(stream, { type: 'subscribe', id: d.id, topics: d.topics, maxRate: d.maxRate, fields: d.fields, resume, timestamps: false });
+        dispatch.handle(stream, { type: 'subscribe', id: d.id, topics: d.topics, maxRate: d.maxRate, fields: d.fields, resume, timestamps: false, tables: d.tables, checksums: d.checksums });
         if (d.paused && conn.subs.has(d.id)) dispatch.handle(stream, { type: 'pause', id: d.id });
       }
     } else if (r.topics.length) {
