@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // tickfan command line: `serve` (with an optional demo feed), `sub` (console
 // subscriber), `pub` (one publish), `req` (one request), `serve-echo` (a
-// responder to try request-reply with), `token` (mint a connection token),
-// `bench` (benchmarks).
+// responder to try request-reply with), `demo-orders` (the demo order
+// service), `token` (mint a connection token), `bench` (benchmarks).
 
 import { NativeUwsMissingError, OptionError } from './server/index.js';
 import { pub, req, serveEcho, sub } from './cli/client-commands.js';
 import { serve } from './cli/serve.js';
+import { demoOrders } from './cli/demo-orders.js';
 import { token } from './cli/token-command.js';
 import { COMMAND_HELP, HELP, commandHelp, described, fail, type Command } from './cli/usage.js';
 
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
       return req(rest);
     case 'serve-echo':
       return serveEcho(rest);
+    case 'demo-orders':
+      return demoOrders(rest);
     case 'token':
       return token(rest);
     case 'bench': {

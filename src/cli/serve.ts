@@ -8,6 +8,7 @@ import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, type TickfanSer
 import { startServer } from '../start.js';
 import { ErrorCode } from '../protocol/index.js';
 import { HELP, fail } from './usage.js';
+import { startOrdersBeside } from './demo-orders.js';
 
 export async function serve(argv: string[]): Promise<void> {
   let values: Record<string, string | boolean | undefined>;
@@ -34,6 +35,7 @@ export async function serve(argv: string[]): Promise<void> {
   // before the server starts, so a signal that comes early is handled too.
   let server: TickfanServer | undefined;
   let sim: MarketSim | undefined;
+  let stopOrders: (() => void) | undefined;
   let stopping = false;
   let started = false;
   const stop = async (why: string, exitCode: number) => {
@@ -44,6 +46,7 @@ export async function serve(argv: string[]): Promise<void> {
     // Still starting: the start finishes first, so workers are closed properly.
     while (!started) await new Promise((r) => setTimeout(r, 10));
     sim?.stop();
+    stopOrders?.();
     try {
       await server?.close();
     } catch (err) {
@@ -103,6 +106,14 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(
       `demo feed: ${sim.topics.length} topics (px.*, fx.*${books.length ? `, keyed books ${books.join(' ')}` : ''}) at ${cfg.demo.rate} updates/s — try: npx tickfan sub 'px.AAPL'${books.length ? `, npx tickfan sub ${books[0]} --depth 10` : ''}`,
     );
+    if (books.length > 0) {
+      try {
+        stopOrders = await startOrdersBeside(running, cfg.options, log);
+        console.log(`demo order service: orders.submit, orders.cancel; blotters blotter.<desk> — try: npx tickfan req orders.submit desk=desk-1 side=buy symbol=BTC-USD price=65000 qty=0.1, npx tickfan sub blotter.desk-1 --depth 0 --tables orders`);
+      } catch (err) {
+        log('warn', `demo: the order service did not start: ${(err as Error).message}`);
+      }
+    }
   }
 }
 

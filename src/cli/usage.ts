@@ -15,6 +15,7 @@ export const USAGE = {
   pub: `tickfan pub <topic> [field=value ...] [--table T (--upsert K f=v ... | --replace K f=v ... | --delete K | --delete-range A..B | --clear) ...] [--json BODY|@file|-] [--url ${DEFAULT_URL}] [--token JWT]`,
   req: `tickfan req <service> [field=value ...] [--url ${DEFAULT_URL}] [--token JWT] [--timeout MS] [--json]`,
   'serve-echo': `tickfan serve-echo <service-or-pattern> [--url ${DEFAULT_URL}] [--token JWT] [--name NAME]`,
+  'demo-orders': `tickfan demo-orders [--url ${DEFAULT_URL}] [--token JWT] [--tick-ms 200] [--fill-chance 0.25] [--seed N]`,
   token: 'tickfan token --sub NAME (--secret SECRET|@file | --private-key @key.pem) [--subscribe P,...] [--publish P,...] [--serve P,...] [--request P,...] [--ttl 1h] [--issuer ISS] [--audience AUD]',
 } as const;
 export type Command = keyof typeof USAGE;
@@ -86,6 +87,25 @@ and offers the service again.
 
 ${CONNECTION_FLAGS}
   --name NAME        echoedBy in replies (default: host:pid)`,
+  'demo-orders': `The demo order service (docs/desks.md), against any server: answers orders.submit and
+orders.cancel at once, works limit orders against the demo books (book.BTC-USD, book.ETH-USD,
+book.SOL-USD, book.AAPL) with partial fills at random times, and publishes each order's latest
+state as a row of its desk's blotter: topic blotter.<desk>, table orders, keyed by order id.
+The desk is the requester's token subject (an open server: the desk field). Refused orders are
+answered {status: rejected, reason, message}: BAD_SIDE, UNKNOWN_SYMBOL, BAD_QTY, BAD_PRICE,
+BAD_DESK, WRONG_DESK, UNKNOWN_ORDER, ORDER_DONE, BAD_ORDER. tickfan serve --demo runs it already.
+Prints a line of counts when they change (at most every 10 s); runs until Ctrl-C or SIGTERM.
+
+${CONNECTION_FLAGS}
+                     (the token needs serve orders.*, publish blotter.>, subscribe book.>)
+  --tick-ms MS       how often working orders are looked at (default 200)
+  --fill-chance P    chance a marketable order fills at a look, 0-1 (default 0.25)
+  --seed N           seed of the fills' randomness
+
+Example:
+  tickfan demo-orders --url ws://127.0.0.1:8080/ws &
+  tickfan req orders.submit desk=desk-1 side=buy symbol=BTC-USD price=65000.5 qty=0.25
+  tickfan sub blotter.desk-1 --depth 0 --tables orders`,
   token: `Prints a signed connection token (JWT) with these grants on stdout, for --token, ?token= or
 Authorization: Bearer; what it grants goes to stderr. A grant left out grants nothing.
 
@@ -127,6 +147,7 @@ Examples:
   tickfan pub px.TEST bid=101.25 ask=101.27 note=hello gone=null
   tickfan sub book.BTC-USD --depth 10  # an order-book ladder (demo books: book.*)
   tickfan pub book.X --table bids --upsert 6500050 qty=3 --delete 6500000
+  tickfan demo-orders --url ws://127.0.0.1:8080/ws   # the demo order service against any server
   tickfan serve-echo 'orders.*'        # a responder; then, in another terminal:
   tickfan req orders.submit side=buy qty=100
   tickfan token --secret @/run/secrets/tickfan --sub desk-42 --subscribe 'px.*,fx.>' --ttl 8h

@@ -3,13 +3,14 @@
 // This is the public face; the work is done by the connection (transports,
 // reconnect, liveness), gap healing (replicas, catch-ups) and the router.
 
-import { ErrorCode, TickfanError, TopicState, isPattern, type Changes, type ClientMessage, type FieldValue, type SubscribeMsg } from '../protocol/index.js';
+import { ErrorCode, TickfanError, TopicState, isPattern, type Changes, type ClientMessage, type FieldValue, type KeyedBatchMsg, type SubscribeMsg } from '../protocol/index.js';
 import { Connection, ConnectionState, MAX_QUEUED, type StateChange } from './connection.js';
 import { Emitter } from './emitter.js';
 import { endpoints } from './endpoints.js';
 import { ClientError, ClientErrorCode, serverError } from './errors.js';
 import { GapHealer } from './gap-healing.js';
 import { deliverKeyed } from './keyed-delivery.js';
+import { keyedPublishOf, type BatchPublish } from './keyed-publish.js';
 import { tableRequests } from './table-options.js';
 import type { KeyedReplica } from './keyed-replica.js';
 import { checkOptions, type ClientOptions } from './options.js';
@@ -55,6 +56,8 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   private readonly services: Services;
   private readonly healer: GapHealer;
   private readonly conn: Connection;
+  /** Subscriptions with pending `reached()` calls: told when their topics advance. */
+  private readonly watching = new Set<Subscription>();
   private nextId = 1;
 
   constructor(
@@ -111,20 +114,55 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
    * `TICKFAN_ERR_BAD_FIELD` naming the field, and nothing is sent.
    */
   publish(topic: string, fields: Record<string, FieldValue | null>): Promise<PublishAck> {
-    if (this.state === ConnectionState.CLOSED) return Promise.reject(this.closedError());
-    if (this.state === ConnectionState.DISCONNECTED && this.options.reconnect === false) {
-      return Promise.reject(new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off'));
-    }
-    const id = this.nextId++;
+    const no = this.unusable();
+    if (no) return Promise.reject(no);
     let changes: Changes;
     try {
       changes = changesOf(fields);
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.sendPublish(topic, changes);
+  }
+
+  /**
+   * Publishes one keyed batch (summary fields and row ops over the topic's
+   * tables, one version for all of it) over WebSocket; resolves with the
+   * version the server assigned. A refused batch changes nothing and rejects
+   * with a TickfanError naming the table and row (ROW_GUARD, BAD_KEY,
+   * BAD_REQUEST for an undeclared table…).
+   * @example
+   * const ack = await client.publishBatch('blotter.desk-42', { tables: {
+   *   declare: [{ name: 'orders', key: 'string', order: { key: 'asc' } }],
+   *   ops: [{ op: 'replace', table: 'orders', key: 'O-1', fields: { state: 'working', qty: 100 } }] } });
+   */
+  publishBatch(topic: string, batch: BatchPublish): Promise<PublishAck> {
+    const no = this.unusable();
+    if (no) return Promise.reject(no);
+    let msg: ReturnType<typeof keyedPublishOf>;
+    try {
+      msg = keyedPublishOf(batch);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.transport === 'sse') return Promise.reject(new TickfanError(ErrorCode.NOT_SUPPORTED, 'keyed publishes go over WebSocket (this client fell back to SSE): use POST /publish with the keyed JSON form'));
+    return this.sendPublish(topic, msg.changes, msg.keyed);
+  }
+
+  /** Why nothing can be sent now (closed, or disconnected with reconnect off); null when it can. */
+  private unusable(): Error | null {
+    if (this.state === ConnectionState.CLOSED) return this.closedError();
+    if (this.state === ConnectionState.DISCONNECTED && this.options.reconnect === false) {
+      return new ClientError(ClientErrorCode.DISCONNECTED, 'the connection is closed and reconnect is off');
+    }
+    return null;
+  }
+
+  private sendPublish(topic: string, changes: Changes, keyed?: KeyedBatchMsg): Promise<PublishAck> {
+    const id = this.nextId++;
     return this.publishes.track(
       id,
-      () => this.conn.send({ type: 'publish', id, topic, changes }),
+      () => this.conn.send(keyed ? { type: 'publish', id, topic, changes, keyed } : { type: 'publish', id, topic, changes }),
       () => new ClientError(ClientErrorCode.DISCONNECTED, `more than ${MAX_QUEUED} messages queued while disconnected; not sent`),
     );
   }
@@ -171,6 +209,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
     const err = new ClientError(ClientErrorCode.CLOSED, 'the client was closed');
     this.publishes.failAll(err);
     this.services.disconnected(err, false);
+    for (const sub of [...this.watching]) sub.endWaits(err);
   }
 
   /** CLOSED, saying why when the server ended the client (the terminal close's ClientError is its cause). */
@@ -189,6 +228,18 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
   /** @internal */
   keyed(topic: string): KeyedReplica | undefined {
     return this.healer.keyed(topic);
+  }
+
+  /** @internal */
+  watch(sub: Subscription, on: boolean): void {
+    if (on) this.watching.add(sub);
+    else this.watching.delete(sub);
+  }
+
+  /** A topic's held version moved: wake the `reached()` calls waiting on it. */
+  private advanced(topic: string): void {
+    if (this.watching.size === 0) return;
+    for (const sub of [...this.watching]) sub.advanced(topic);
   }
 
   /** @internal */
@@ -277,12 +328,14 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         const head = { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: true, updates: 0, ts: m.ts };
         this.router.deliver(r, head, Object.fromEntries(m.fields));
         if (this.healer.freshEpoch(r)) this.router.status(m.topic, 'ok');
+        this.advanced(m.topic);
         return;
       }
       case 'delta': {
         if (!this.router.covered(m.topic)) return;
         const r = this.healer.applyDelta(m);
         if (r) this.router.deliver(r, { topic: m.topic, epoch: m.epoch, version: m.version, snapshot: false, updates: m.updates, ts: m.ts }, objectOf(m.changes));
+        if (r) this.advanced(m.topic);
         return;
       }
       case 'keyedSnapshot':
@@ -292,6 +345,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         if (res.kind !== 'applied') return;
         deliverKeyed(this.router, r, m, res); // commits: the held version advances after the callbacks
         if (m.type === 'keyedSnapshot' && this.healer.freshEpoch(r)) this.router.status(m.topic, 'ok');
+        this.advanced(m.topic);
         return;
       }
       case 'topicStatus': {

@@ -23,6 +23,10 @@ export const ClientErrorCode = {
   REFUSED: 'TICKFAN_ERR_REFUSED',
   /** Close 1002 or 4002: client and server do not understand each other. The client stopped. */
   PROTOCOL: 'TICKFAN_ERR_PROTOCOL',
+  /** `sub.reached()` waited longer than its timeout. */
+  TIMEOUT: 'TICKFAN_ERR_TIMEOUT',
+  /** `sub.reached()`: the topic began a newer epoch (a server restart) before the position was held; it never will be. */
+  POSITION_LOST: 'TICKFAN_ERR_POSITION_LOST',
 } as const;
 /** One of the values of {@link ClientErrorCode}. */
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

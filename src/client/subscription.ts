@@ -8,6 +8,8 @@ import { tableRequests, type TableOptions } from './table-options.js';
 import type { KeyedReplica } from './keyed-replica.js';
 import { TableView, type RowUpdate } from './keyed-table.js';
 import type { TopicReplica } from './replica.js';
+import { PositionWaiters, type HeldPosition, type PositionLike, type ReachedOptions } from './reached.js';
+import { ClientError, ClientErrorCode } from './errors.js';
 
 /** Options of `client.subscribe()`. */
 export interface SubscribeOptions {
@@ -65,6 +67,8 @@ export interface SubscriptionHost {
   replica(topic: string): TopicReplica | undefined;
   /** A keyed topic's replica, also while its first image is being delivered. */
   keyed?(topic: string): KeyedReplica | undefined;
+  /** The subscription waits for positions (`reached()`): tell it when its topics advance. */
+  watch?(sub: Subscription, on: boolean): void;
 }
 
 /**
@@ -87,6 +91,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   paused = false;
   active = true;
   readonly fieldSet: ReadonlySet<string> | null;
+  private waiters: PositionWaiters | null = null;
 
   constructor(
     private readonly host: SubscriptionHost,
@@ -134,6 +139,43 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return new TableView(name, () => this.host.keyed?.(topic)?.tables.get(name));
   }
 
+  /**
+   * Resolves once this subscription holds the topic at `at.epoch` and
+   * `at.version` or later (the held version advances after the `update`
+   * callbacks of that version returned). `at` may be a reply carrying
+   * `epoch` and `version` (and `topic`, which a pattern subscription needs).
+   * Rejects with TICKFAN_ERR_TIMEOUT after `options.timeout` ms,
+   * TICKFAN_ERR_POSITION_LOST when the topic began a newer epoch first (a
+   * server restart), or the subscription's error when it ends.
+   * @example
+   * const reply = await client.request('orders.submit', order);
+   * await blotter.reached(reply); // blotter.table('orders') now shows the order as the reply saw it, or later
+   */
+  reached(at: PositionLike, options: ReachedOptions = {}): Promise<HeldPosition> {
+    const topic = typeof at?.topic === 'string' ? at.topic : this.isPattern ? undefined : this.pattern;
+    if (topic === undefined) return Promise.reject(new ClientError(ClientErrorCode.BAD_OPTION, `reached() on the pattern subscription ${this.pattern} needs the position's topic`));
+    if (!this.isPattern && topic !== this.pattern) return Promise.reject(new ClientError(ClientErrorCode.BAD_OPTION, `reached(): this subscription holds ${this.pattern}, not ${topic}`));
+    if (!this.active) return Promise.reject(new ClientError(ClientErrorCode.CLOSED, `reached(): the subscription to ${this.pattern} has ended`));
+    const waiters = (this.waiters ??= new PositionWaiters((t) => {
+      const r = this.host.replica(t);
+      return r && r.version >= 0 ? { epoch: r.epoch, version: r.version } : undefined;
+    }));
+    if (waiters.size === 0) this.host.watch?.(this, true);
+    return waiters.wait(topic, at, options, () => {
+      if (waiters.size === 0) this.host.watch?.(this, false);
+    });
+  }
+
+  /** @internal One of the topics it covers advanced (its held version moved). */
+  advanced(topic: string): void {
+    this.waiters?.advanced(topic);
+  }
+
+  /** @internal The client closed: pending `reached()` calls fail with `err`. */
+  endWaits(err: Error): void {
+    this.waiters?.failAll(err);
+  }
+
   /** Stop delivery; the server keeps conflating. */
   pause(): void {
     if (this.paused || !this.active) return;
@@ -153,6 +195,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     if (!this.active) return;
     this.active = false;
     this.host.unsubscribe(this);
+    this.waiters?.failAll(new ClientError(ClientErrorCode.CLOSED, `the subscription to ${this.pattern} was ended (unsubscribe)`));
   }
 
   /** Called by the client when the server acknowledged the subscription and sent its images. */
@@ -166,6 +209,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   fail(err: TickfanError): void {
     this.active = false;
     this.rejectReady(err);
+    this.waiters?.failAll(err);
     this.emit('error', err);
   }
 

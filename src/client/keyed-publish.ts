@@ -1,0 +1,48 @@
+// Keyed publishes from the SDK (`client.publishBatch`): summary fields and row
+// ops over a topic's tables as plain objects, checked and turned into the
+// Publish message's keyed part before anything is sent — one version for all of it.
+
+import { ErrorCode, TickfanError, type Changes, type FieldValue, type Key, type KeyedBatchMsg, type KeyedRowOp, type TableSpec } from '../protocol/index.js';
+import { changesOf } from './publishes.js';
+
+/** Row fields by name (null removes a field in an `upsert`). */
+export type RowFields = Record<string, FieldValue | null>;
+
+/** One row op of `client.publishBatch`; ops run in the order given, a guard checked at its op's point of the batch. */
+export type BatchRowOp =
+  | { readonly op: 'upsert'; readonly table: string; readonly key: Key; readonly fields: RowFields; readonly guard?: 'ifNew' | 'ifExists' }
+  | { readonly op: 'replace'; readonly table: string; readonly key: Key; readonly fields: RowFields; readonly guard?: 'ifNew' | 'ifExists' }
+  | { readonly op: 'delete'; readonly table: string; readonly key: Key; readonly guard?: 'ifNew' | 'ifExists' }
+  | { readonly op: 'clear'; readonly table: string }
+  | { readonly op: 'deleteRange'; readonly table: string; readonly from?: Key; readonly to?: Key; readonly fromExclusive?: boolean; readonly toExclusive?: boolean };
+
+/** One keyed publish: summary fields and row ops, one version (the same form as `server.publishBatch`). */
+export interface BatchPublish {
+  readonly fields?: RowFields;
+  readonly tables?: {
+    /** Tables to declare: needed in the batch that first touches a table; the same spec again is a no-op. */
+    readonly declare?: readonly TableSpec[];
+    readonly ops: readonly BatchRowOp[];
+  };
+}
+
+/** The summary changes and keyed part of a Publish; BAD_FIELD / BAD_REQUEST naming what is wrong, before anything is sent. */
+export function keyedPublishOf(batch: BatchPublish): { changes: Changes; keyed: KeyedBatchMsg } {
+  if (typeof batch !== 'object' || batch === null) throw new TickfanError(ErrorCode.BAD_REQUEST, 'publishBatch takes { fields?, tables?: { declare?, ops } }');
+  const changes = changesOf(batch.fields ?? {});
+  const t = batch.tables;
+  if (t === undefined) return { changes, keyed: { ops: [] } };
+  if (!Array.isArray(t.ops)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'publishBatch: tables.ops must be an array of row ops');
+  const ops = t.ops.map((o, i): KeyedRowOp => {
+    if (o.op === 'upsert' || o.op === 'replace') {
+      try {
+        return { ...o, fields: changesOf(o.fields) };
+      } catch (err) {
+        throw new TickfanError((err as TickfanError).errorCode ?? ErrorCode.BAD_FIELD, `table ${o.table} row ${String(o.key)} (op ${i}): ${(err as Error).message}`);
+      }
+    }
+    if (o.op === 'delete' || o.op === 'clear' || o.op === 'deleteRange') return { ...o };
+    throw new TickfanError(ErrorCode.BAD_REQUEST, `publishBatch: op ${i} is not upsert, replace, delete, clear or deleteRange`);
+  });
+  return { changes, keyed: { declare: [...(t.declare ?? [])], ops } };
+}
