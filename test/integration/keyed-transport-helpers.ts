@@ -155,9 +155,11 @@ export class JsonView {
   check(ref: Reference, depth: number, what: string): void {
     const want = ref.at.get(this.version);
     if (!want) return void this.problems.push(`${what}: no reference at v${this.version}`);
+    // Fields compared whatever their order in the object.
+    const canon = (rows: Rows) => JSON.stringify(rows.map(([k, f]) => [k, Object.fromEntries(Object.entries(f).sort(([a], [b]) => (a < b ? -1 : 1)))]));
     for (const s of SIDES) {
-      const got = JSON.stringify(this.rows(s.name));
-      const exp = JSON.stringify(project(want[s.name] ?? [], depth));
+      const got = canon(this.rows(s.name));
+      const exp = canon(project(want[s.name] ?? [], depth));
       if (got !== exp) this.problems.push(`${what} ${s.name} at v${this.version}: ${got.slice(0, 200)} != ${exp.slice(0, 200)}`);
     }
   }

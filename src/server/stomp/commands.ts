@@ -1,10 +1,12 @@
 // The STOMP client commands after CONNECT, each turned into dispatch
-// messages: SUBSCRIBE and UNSUBSCRIBE, SEND (a publish to a topic, or a
-// request to a service), ACK and NACK (accepted; nothing persists to acknowledge).
+// messages: SUBSCRIBE and UNSUBSCRIBE (keyed topics: tickfan-tables,
+// tickfan-checksums), SEND (a publish to a topic — a keyed batch in the HTTP
+// publish's JSON form — or a request to a service), ACK and NACK (accepted; nothing persists to acknowledge).
 
 import { ErrorCode, TickfanError, changesFromJson, type Payload } from '../../protocol/index.js';
 import type { StompContext } from './context.js';
-import { TOKEN_DESTINATION, isReplyDestination, parseDestination, parseFields, parseMaxRate, parseResume } from './destinations.js';
+import { TOKEN_DESTINATION, isReplyDestination, parseChecksums, parseDestination, parseFields, parseMaxRate, parseResume, parseTables } from './destinations.js';
+import { keyedPublish } from '../sse/keyed-commands.js';
 import { refreshToken } from './token.js';
 import type { StompFrame } from './frame.js';
 import { ACK_MODES, type AckMode, type StompSub } from './subscriptions.js';
@@ -34,6 +36,8 @@ export function subscribe(ctx: StompContext, f: StompFrame): void {
   const maxRate = parseMaxRate(h.get('tickfan-max-rate'));
   const fields = parseFields(h.get('tickfan-fields'));
   const resume = parseResume(h.get('tickfan-resume'));
+  const tables = parseTables(h.get('tickfan-tables'));
+  const checksums = parseChecksums(h.get('tickfan-checksums'));
   const { dispatch, fanout } = ctx.node;
   const conn = ctx.session.conn;
   // Parsed here too (fan-out caches it): frames may leave while dispatch works, and must find their subscription.
@@ -47,7 +51,7 @@ export function subscribe(ctx: StompContext, f: StompFrame): void {
   const sub: StompSub = { id, num, destination: dest.name, kind: 'topic', ack, fields: fields.length ? new Set(fields) : null, patterns, waiting };
   ctx.subs.add(sub);
   ctx.pending.add(num, { type: 'receipt', receipt });
-  dispatch.handle(ctx.session, { type: 'subscribe', id: num, topics: [dest.name], maxRate, fields, resume, timestamps: false });
+  dispatch.handle(ctx.session, { type: 'subscribe', id: num, topics: [dest.name], maxRate, fields, resume, timestamps: false, tables, checksums });
   if (!conn.subs.has(num)) {
     // Refused: its ERROR is queued, and the close follows it.
     ctx.subs.remove(id);
@@ -98,11 +102,14 @@ export function send(ctx: StompContext, f: StompFrame): void {
   const contentType = h.get('content-type');
   if (dest.kind === 'topic') {
     if (!isJson(contentType)) throw bad(`a publish carries a JSON object of fields: send content-type:application/json (or none), not ${contentType}`);
-    const changes = changesFromJson(jsonBody(f, `publish to ${dest.name}`));
+    const body = jsonBody(f, `publish to ${dest.name}`);
+    // A keyed batch ({"fields":{…},"tables":{…}}, as POST /publish takes it) or a flat object of fields.
+    const keyed = keyedPublish(ctx.node.store, 0, dest.name, body);
+    const changes = keyed ? keyed.changes : changesFromJson(body);
     // id 0: no ack wanted (an error still comes back, without a receipt-id).
     const id = receipt !== null ? ctx.nextId() : 0;
     if (id) ctx.pending.add(id, { type: 'receipt', receipt });
-    ctx.node.dispatch.handle(ctx.session, { type: 'publish', id, topic: dest.name, changes });
+    ctx.node.dispatch.handle(ctx.session, keyed ? { ...keyed, id } : { type: 'publish', id, topic: dest.name, changes });
     return;
   }
   const replyTo = h.get('reply-to') ?? null;

@@ -23,7 +23,7 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 /** Frames a client may send while its CONNECT token is being verified. */
 const MAX_HELD_FRAMES = 1_000;
 
-export type StompNode = Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions'>;
+export type StompNode = Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions' | 'store'>;
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closing';
 
@@ -56,6 +56,7 @@ export class StompConnection implements StompContext, Beating {
       { maxFrameBytes: node.opts.maxPayloadBytes, maxHeaders: MAX_HEADERS, maxHeaderBytes: MAX_HEADER_BYTES },
       { frame: (f) => this.frame(f), heartbeat: () => {} },
     );
+    session.conn.json = true; // keyed topics come as JSON bodies (shared-message.ts)
   }
 
   get lastWriteAt(): number {

@@ -2,8 +2,10 @@
 // gives the same buffer to every subscriber of a channel, so the part of a
 // MESSAGE frame that does not depend on the connection (headers and JSON
 // body) is made once per buffer, cached by it, however many frames carry it.
+// Keyed topics' messages come as JSON already (one per channel, from fan-out).
 
 import { decodeEncoded, fieldsToJson, type AnyMessage, type FieldValue, type ResponseMsg } from '../../protocol/index.js';
+import { keyedJsonOf, type KeyedJson } from '../fanout/keyed-json-wire.js';
 
 /** A snapshot, delta or topic status, ready to be framed for any subscription. */
 export interface TopicUpdate {
@@ -56,10 +58,31 @@ function update(m: AnyMessage): TopicUpdate | null {
   }
 }
 
+const NO_FIELDS: ReadonlyMap<string, FieldValue | null> = new Map();
+
+/**
+ * A keyed topic's message (already JSON: fanout/keyed-json-wire.ts): the body
+ * is the keyed JSON form; a snapshot may come in parts (tickfan-part, and
+ * tickfan-last on the last), each a MESSAGE. The body is the same for every
+ * subscription of the connection (one view per topic per connection).
+ */
+function keyedUpdate(k: KeyedJson): TopicUpdate {
+  let headers = `content-type:application/json\ntickfan-kind:${k.kind}\ntickfan-epoch:${k.epoch}\n`;
+  if (k.kind === 'keyedDelta') headers += `tickfan-base:${k.base}\ntickfan-version:${k.version}\ntickfan-updates:${k.version - k.base}\n`;
+  else headers += `tickfan-version:${k.version}\ntickfan-part:${k.part}\ntickfan-last:${k.last}\n`;
+  return { kind: k.kind === 'keyedDelta' ? 'delta' : 'snapshot', topic: k.topic, epoch: k.epoch, version: k.version, fields: NO_FIELDS, headers, tail: withBody(headers, k.json) };
+}
+
 /** What a size-prefixed message from fan-out means to a STOMP connection; throws if it does not decode. */
 export function translate(buf: Uint8Array): Translated {
   const hit = cache.get(buf);
   if (hit) return hit;
+  const k = keyedJsonOf(buf);
+  if (k) {
+    const u = keyedUpdate(k);
+    cache.set(buf, u);
+    return u;
+  }
   const m = decodeEncoded(buf);
   const u = update(m);
   if (u) {
