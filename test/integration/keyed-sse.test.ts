@@ -142,6 +142,26 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
     expect(bad.status).toBe(400);
     expect(server.store.get(topic)!.version).toBe(ref.version);
   }, 15_000);
+
+  it('a flat topic that becomes keyed moves its SSE subscriber to the keyed JSON form, with a whole view', async () => {
+    const server = await h.server();
+    const topic = 'ks.grows';
+    server.publish(topic, { last: 1 });
+    const s = await RawStream.open(server.port);
+    await waitFor(() => s.session !== '', 5_000, 'the session event');
+    await post(server.port, `/sse/${s.session}`, [{ type: 'subscribe', id: 1, topics: [topic], tables: { bids: { depth: 3 } } }]);
+    await waitFor(() => s.messages.some((m) => m.type === 'snapshot'), 5_000, 'the flat snapshot');
+    const ref = new Reference(server, topic);
+    seed(server, ref, topic);
+    await waitFor(() => s.view.version === ref.version, 5_000, 'the keyed snapshot');
+    expect(s.messages.filter((m) => m.type === 'error')).toEqual([]);
+    expect(s.view.problems).toEqual([]);
+    // bids at depth 3, asks whole (not listed).
+    const want = ref.at.get(ref.version)!;
+    expect(s.view.rows('bids')).toEqual(project(want.bids!, 3));
+    expect(s.view.rows('asks')).toEqual(want.asks);
+    expect(want.asks!.length).toBe(80);
+  }, 10_000);
 });
 
 // ------------------------------------------------------------------ a raw SSE reader
