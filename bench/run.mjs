@@ -28,7 +28,7 @@ const ANALYSIS = {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster'];
+const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster', 'book'];
 
 const HELP = `tickfan bench — benchmarks of tickfan against raw uWebSockets.js, Socket.IO, nats-server and mosquitto
 

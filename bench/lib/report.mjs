@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmtRatio } from './common.mjs';
 
-const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster'];
+const ORDER = ['fanout', 'latency', 'connections', 'reconnect-storm', 'slow-consumers', 'http-publish', 'wire', 'request-reply', 'stomp', 'cluster', 'book'];
 
 export function mdTable(headers, rows, align) {
   const a = align ?? headers.map((_, i) => (i === 0 ? 'l' : 'r'));
