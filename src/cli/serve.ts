@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { MarketSim } from '../demo/index.js';
 import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, type TickfanServer } from '../server/index.js';
 import { startServer } from '../start.js';
-import { ErrorCode } from '../protocol/index.js';
 import { HELP, fail } from './usage.js';
 import { startOrdersBeside } from './demo-orders.js';
 
@@ -83,23 +82,11 @@ export async function serve(argv: string[]): Promise<void> {
     const cluster = (running as { cluster?: { owns(topic: string): boolean; role: string } }).cluster;
     if (cluster && cluster.role === 'edge') log('warn', '--demo on an edge feeds nothing: run it on the origins (each feeds its own shard)');
     const owned = (topic: string) => !cluster || cluster.owns(topic);
-    let booksRefused = false;
+    // The books are keyed topics: every layout takes their batches (replicated to workers and edges).
     sim = new MarketSim(
       (topic, changes) => void (owned(topic) && running.publish(topic, changes)),
       cfg.demo,
-      (topic, batch) => {
-        if (booksRefused || !owned(topic)) return;
-        try {
-          running.publishBatch(topic, batch);
-        } catch (err) {
-          // Fallback until keyed topics replicate to fan-out workers and edges: a layout that
-          // refuses keyed batches (NOT_SUPPORTED) gets px.* and fx.* without the books, and says so.
-          if ((err as { errorCode?: unknown }).errorCode !== ErrorCode.NOT_SUPPORTED) throw err;
-          booksRefused = true;
-          sim?.dropBooks();
-          log('warn', `demo: the order books (keyed topics) are off: this layout refuses keyed batches (${(err as Error).message}); run with --workers 0 to see them`);
-        }
-      },
+      (topic, batch) => void (owned(topic) && running.publishBatch(topic, batch)),
     );
     sim.start();
     const books = sim.bookTopics;

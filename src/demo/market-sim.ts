@@ -108,11 +108,6 @@ export class MarketSim {
     return this.books.map((b) => b.topic);
   }
 
-  /** Stops publishing the books (e.g. a server that cannot take keyed batches); px.* and fx.* go on. */
-  dropBooks(): void {
-    this.books.length = 0;
-  }
-
   /**
    * Publishes an initial image of every topic, then ticks at the configured
    * rate. A later start (after stop) publishes new quotes; the books keep
