@@ -146,7 +146,7 @@ function renderBook(u) {
 function subscribeBook() {
   bookSub?.unsubscribe();
   for (const btn of document.querySelectorAll('#books button')) btn.setAttribute('aria-pressed', String(btn.dataset.book === bookName));
-  $('book-title').textContent = `${bookName} · order book`;
+  $('book-title').textContent = `${bookName} book`;
   const topic = `book.${bookName}`;
   bookSub = client.subscribe(topic, { tables: { bids: { depth: LEVELS }, asks: { depth: LEVELS } }, maxRate: bookRate });
   bookSub.on('update', (u) => {
