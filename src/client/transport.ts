@@ -131,7 +131,10 @@ export class WsTransport implements Transport {
     if (this.done) return;
     this.done = true;
     const ws = this.ws;
-    ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    // Not null: the `ws` package (Node) emits 'error' after close() on a socket still
+    // connecting (the open timeout), and an 'error' without a listener is an uncaught exception.
+    ws.onerror = () => {};
     try {
       ws.close(code, reason);
     } catch {
