@@ -30,7 +30,7 @@ const { url, topic, joins } = workerData;
 const joiners = [];
 
 function join(depth) {
-  const client = connect(url, { WebSocket, backoff: { initialMs: 10, maxMs: 50 } });
+  const client = connect(url, { WebSocket, transport: 'ws', backoff: { initialMs: 10, maxMs: 50 } });
   const j = { client, depth, first: null, versions: [], errors: [], sub: null };
   const tables = depth ? { bids: { depth }, asks: { depth } } : undefined;
   j.sub = client.subscribe(topic, { ...(tables ? { tables } : {}), checksums: depth === 10 });

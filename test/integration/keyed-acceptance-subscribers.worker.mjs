@@ -18,7 +18,7 @@ async function open() {
   for (let i = 0; i < count; i += 100) {
     const batch = [];
     for (let k = i; k < Math.min(count, i + 100); k++) {
-      const c = connect(url, { WebSocket, backoff: { initialMs: 50, maxMs: 500 } });
+      const c = connect(url, { WebSocket, transport: 'ws', backoff: { initialMs: 50, maxMs: 500 } });
       clients.push(c);
       const s = c.subscribe(topic, { tables: { bids: { depth }, asks: { depth } } });
       subs.push(s);
