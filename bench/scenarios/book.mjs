@@ -69,7 +69,7 @@ async function serverRole() {
         published.rows = book.rowChanges - rows0;
       }, 2);
       process.send({ id: m.id, result: true });
-    } else if (m.cmd === 'count') process.send({ id: m.id, result: { ...published } });
+    } else if (m.cmd === 'count') process.send({ id: m.id, result: { ...published, at: performance.timeOrigin + performance.now() } });
     else if (m.cmd === 'stop') {
       clearInterval(timer);
       process.send({ id: m.id, result: { ...published } });
@@ -94,6 +94,17 @@ async function subsRole() {
   const sockets = [];
   const clients = [];
   const tables = (depth) => [{ table: 'bids', depth, fields: [] }, { table: 'asks', depth, fields: [] }];
+  // One SDK subscriber per view, before the crowd connects: rows per delivered update, as an application sees them.
+  for (const [name, c] of Object.entries(classes)) {
+    const k = counts[name];
+    const client = connect(`ws://127.0.0.1:${o.port}/ws`, { transport: 'ws' });
+    clients.push(client);
+    client.subscribe(TOPIC, { maxRate: o.maxRate, tables: { bids: { depth: c.depth }, asks: { depth: c.depth } } }).on('update', (u) => {
+      if (u.snapshot) return;
+      k.updates++;
+      k.rows += u.rows?.length ?? 0;
+    });
+  }
   for (const [name, c] of Object.entries(classes)) {
     const k = counts[name];
     for (let i = 0; i < c.n; i++) {
@@ -118,17 +129,9 @@ async function subsRole() {
         });
       });
     }
-    // One SDK subscriber per class: rows per delivered update, as an application sees them.
-    const client = connect(`ws://127.0.0.1:${o.port}/ws`);
-    clients.push(client);
-    client.subscribe(TOPIC, { maxRate: o.maxRate, tables: { bids: { depth: c.depth }, asks: { depth: c.depth } } }).on('update', (u) => {
-      if (u.snapshot) return;
-      k.updates++;
-      k.rows += u.rows?.length ?? 0;
-    });
   }
   process.on('message', (m) => {
-    if (m.cmd === 'count') process.send({ id: m.id, result: JSON.parse(JSON.stringify(counts)) });
+    if (m.cmd === 'count') process.send({ id: m.id, result: { ...JSON.parse(JSON.stringify(counts)), at: performance.timeOrigin + performance.now() } });
     else if (m.cmd === 'exit') {
       for (const ws of sockets) ws.terminate();
       for (const c of clients) c.close();
@@ -153,7 +156,13 @@ function spawnRole(role, opts) {
     child.once('exit', (code) => reject(new Error(`${role} exited (${code})`)));
     setTimeout(() => reject(new Error(`${role} did not start within 20 s`)), 20_000).unref();
   });
-  const call = (cmd, args = {}) => new Promise((resolve) => (pending.set(++id, resolve), child.send({ cmd, id, ...args })));
+  child.on('error', () => {}); // a send to a child that is gone: the call below rejects instead
+  const call = (cmd, args = {}) =>
+    new Promise((resolve, reject) => {
+      if (!child.connected) return reject(new Error(`${role} is gone (exit ${child.exitCode ?? child.signalCode})`));
+      pending.set(++id, resolve);
+      child.send({ cmd, id, ...args });
+    });
   return { child, ready, call, kill: () => child.kill('SIGKILL') };
 }
 
@@ -181,40 +190,47 @@ export async function run(o, ctx) {
     }
     await server.call('start', { changes: o.changes });
     await sleep(o.warmupMs);
-    const [c0, p0, m0, u0] = [await subs.call('count'), await server.call('count'), await metrics(port), procUsage(server.child.pid)];
-    const s0 = procUsage(subs.child.pid);
-    const t0 = performance.now();
+    // Each process stamps its own counts (a busy one answers late): rates use each one's own window.
+    const snap = async () => {
+      const [c, p, u, s] = await Promise.all([subs.call('count'), server.call('count'), procUsage(server.child.pid), procUsage(subs.child.pid)]);
+      const t = performance.timeOrigin + performance.now();
+      return { c, p, m: await metrics(port), mt: performance.timeOrigin + performance.now(), u, s, t };
+    };
+    const a = await snap();
     await sleep(o.windowMs);
-    const [c1, p1, m1, u1] = [await subs.call('count'), await server.call('count'), await metrics(port), procUsage(server.child.pid)];
-    const s1 = procUsage(subs.child.pid);
-    const sec = (performance.now() - t0) / 1000;
+    const b = await snap();
+    const [c0, p0, m0, u0, s0, c1, p1, m1, u1, s1] = [a.c, a.p, a.m, a.u, a.s, b.c, b.p, b.m, b.u, b.s];
+    const sec = (b.t - a.t) / 1000;
+    const subSec = (c1.at - c0.at) / 1000;
+    const pubSec = (p1.at - p0.at) / 1000;
+    const mSec = (b.mt - a.mt) / 1000;
     await server.call('stop');
     const cls = (name, n) => {
       const d = (k) => c1[name][k] - c0[name][k];
       return {
         subscribers: n,
         connected: c1[name].opened - c1[name].closed,
-        deliveriesPerSec: d('deliveries') / sec,
-        deliveriesPerSubPerSec: n ? d('deliveries') / sec / n : 0,
+        deliveriesPerSec: d('deliveries') / subSec,
+        deliveriesPerSubPerSec: n ? d('deliveries') / subSec / n : 0,
         bytesPerDelivery: d('deliveries') ? d('bytes') / d('deliveries') : null,
         rowsPerDelivery: d('updates') ? d('rows') / d('updates') : null,
-        mbitPerSec: (d('bytes') * 8) / sec / 1e6,
+        mbitPerSec: (d('bytes') * 8) / subSec / 1e6,
       };
     };
     const dm = (k) => m1[k] - m0[k];
     const events = p1.events - p0.events;
     return {
-      published: { eventsPerSec: events / sec, rowChangesPerSec: (p1.rows - p0.rows) / sec, rowChangesPerEvent: events ? (p1.rows - p0.rows) / events : null },
+      published: { eventsPerSec: events / pubSec, rowChangesPerSec: (p1.rows - p0.rows) / pubSec, rowChangesPerEvent: events ? (p1.rows - p0.rows) / events : null },
       classes: { depth: cls('depth', o.depthSubscribers), full: cls('full', o.fullSubscribers) },
       server: {
         cpuPct: ((u1.cpuSec - u0.cpuSec) / sec) * 100,
         rssMiB: u1.rss / 2 ** 20,
-        encodesPerSec: dm('encodes') / sec,
+        encodesPerSec: dm('encodes') / mSec,
         encodesPerPublish: dm('publishes') ? dm('encodes') / dm('publishes') : null,
-        framesPerSec: dm('frames') / sec,
-        deliveriesPerSec: dm('deliveries') / sec,
-        bytesOutPerSec: dm('bytesOut') / sec,
-        conflatedPerSec: dm('conflated') / sec,
+        framesPerSec: dm('frames') / mSec,
+        deliveriesPerSec: dm('deliveries') / mSec,
+        bytesOutPerSec: dm('bytesOut') / mSec,
+        conflatedPerSec: dm('conflated') / mSec,
       },
       subscribersCpuPct: ((s1.cpuSec - s0.cpuSec) / sec) * 100,
       forms: forms.forms,
@@ -222,9 +238,9 @@ export async function run(o, ctx) {
       missing: ['encodes per flush: /metrics counts encodes and frames, not flushes; encodes per publish is shown instead'],
     };
   } finally {
-    await Promise.race([server.call('exit'), sleep(3000)]);
+    await Promise.race([server.call('exit').catch(() => {}), sleep(3000)]);
     server.kill();
-    subs?.call('exit');
+    subs?.call('exit').catch(() => {});
     await sleep(200);
     subs?.kill();
   }
