@@ -38,7 +38,7 @@ export const ERROR_CODE_TEXT: Record<ErrorCode, string> = {
   [ErrorCode.UNKNOWN_MESSAGE]: 'the message type is unknown or is not one a client may send',
   [ErrorCode.BAD_REQUEST]: 'a message field is missing or out of range',
   [ErrorCode.PROTOCOL_VERSION]: 'the client speaks a protocol version this server does not',
-  [ErrorCode.NOT_SUPPORTED]: 'this server layout cannot do that yet (keyed tables with fan-out workers or in a cluster); nothing was applied',
+  [ErrorCode.NOT_SUPPORTED]: 'this connection or layout cannot do that (e.g. a keyed publish from an SDK that fell back to SSE); nothing was applied',
   [ErrorCode.BAD_TOPIC]: 'the topic name is empty, too long, or has characters outside [A-Za-z0-9_-:@] between dots',
   [ErrorCode.BAD_PATTERN]: 'the subscription pattern is malformed (`*` is one whole level, `>` only the last)',
   [ErrorCode.UNKNOWN_TOPIC]: 'no topic has that name (it was never published)',

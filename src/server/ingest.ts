@@ -54,6 +54,6 @@ export class LocalIngest implements Ingest {
 export function keyedNotSupported(topic: string): TickfanError {
   return new TickfanError(
     ErrorCode.NOT_SUPPORTED,
-    `publish to ${topic}: keyed tables are not replicated to fan-out workers or cluster edges yet; run with workers: 0 and no nats for keyed topics (nothing was applied)`,
+    `publish to ${topic}: this server's ingest takes no keyed batches (an Ingest without publishBatch); nothing was applied`,
   );
 }

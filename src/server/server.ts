@@ -30,9 +30,8 @@ export interface TickfanServer {
   /**
    * Publishes one keyed batch in-process: summary fields and row ops over the
    * topic's tables, one version for all of it. Throws KeyedBatchError (a
-   * TickfanError naming table and row) and changes nothing when refused;
-   * NOT_SUPPORTED with fan-out workers or in a cluster (keyed tables are not
-   * replicated there yet).
+   * TickfanError naming table and row) and changes nothing when refused.
+   * Works in every layout (one thread, fan-out workers, a cluster origin).
    *
    *   server.publishBatch('book.X', { fields: { last: 65000.5 }, tables: {
    *     declare: [{ name: 'bids', key: 'int', order: { key: 'desc' } }],
