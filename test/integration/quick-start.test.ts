@@ -49,12 +49,17 @@ describe('the README quick start', () => {
         const cmd = line.replace(/localhost:8080/g, `localhost:${port}`);
         // `tickfan sub` runs until stopped: give it 3 s and read what it printed.
         const r = spawnSync('sh', ['-c', cmd], { cwd: ROOT, env, encoding: 'utf8', timeout: cmd.includes('tickfan sub') ? 3_000 : 20_000 });
-        if (cmd.includes('tickfan sub')) {
+        if (cmd.includes('tickfan sub') && cmd.includes('--depth')) {
+          // A keyed book as a ladder, printed per version into the pipe: asks above, bids below.
+          expect(r.stdout, cmd).toMatch(/^book\.BTC-USD v\d+ mid=/m);
+          expect(r.stdout, cmd).toMatch(/^ask +\d+\.\d +\d/m);
+          expect(r.stdout, cmd).toMatch(/^bid +\d+\.\d +\d/m);
+        } else if (cmd.includes('tickfan sub')) {
           expect(r.stdout, cmd).toMatch(/^px\.AAPL v\d+ snapshot bid=/m);
           expect(r.stdout, cmd).toMatch(/^px\.AAPL v\d+ delta /m);
         } else {
           expect(r.status, `${cmd}\n${r.stderr}`).toBe(0);
-          if (cmd.includes('tickfan pub')) expect(r.stdout, cmd).toMatch(/^px\.TEST v1 /);
+          if (cmd.includes('tickfan pub')) expect(r.stdout, cmd).toMatch(cmd.includes('--table') ? /^book\.TEST v1 / : /^px\.TEST v1 /);
           if (cmd.startsWith('curl')) expect(JSON.parse(r.stdout), cmd).toMatchObject({ topic: 'px.AAPL', fields: { bid: expect.any(Number) } });
         }
       }
