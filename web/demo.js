@@ -1,14 +1,23 @@
-// The demo page's script: subscribes to px.*, fx.* (flat topics) and one keyed
-// order book (book.BTC-USD by default, as a depth-10 view of its bids and asks
-// tables) with the browser bundle of the tickfan SDK (WebSocket, or SSE where
-// WebSocket is not available) and renders them once per animation frame.
+// The demo page's script: a desk on a live market. It subscribes to px.*,
+// fx.* (flat topics), one keyed order book (book.BTC-USD by default, as a
+// depth-10 view of its bids and asks tables) and the desk's blotter
+// (blotter.<desk>, table orders: one row per order, its whole latest state),
+// and sends orders with request-reply (orders.submit / orders.cancel, the
+// demo order service: docs/desks.md), all with the browser bundle of the
+// tickfan SDK (WebSocket, or SSE where WebSocket is not available). Rendering
+// happens once per animation frame.
 import { connect } from '/tickfan.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const transport = params.get('transport') || undefined; // 'ws' | 'sse' | undefined (auto)
-const client = connect(`${proto}//${location.host}/ws`, { transport, backoff: { initialMs: 100, maxMs: 5000 } });
+// A token given in the page's URL (?token=…) is used as is, and its remaining lifetime is shown; the demo server is open and needs none.
+const pageToken = params.get('token') || undefined;
+const claims = pageToken ? claimsOf(pageToken) : null;
+// The desk: a token's subject, or on an open server a name of this page's own (?desk=…, or a random one), sent as the order's `desk` field.
+const desk = claims?.sub ?? params.get('desk') ?? `desk-${Math.random().toString(36).slice(2, 8)}`;
+const client = connect(`${proto}//${location.host}/ws`, { transport, token: pageToken, backoff: { initialMs: 100, maxMs: 5000 } });
 window.tickfan = client; // for tests and the curious
 
 const nf = new Intl.NumberFormat('en-US');
@@ -141,6 +150,8 @@ function renderBook(u) {
   $('book-rows').textContent = nf.format(rowChanges);
   $('book').dataset.version = String(u.version);
   $('book').dataset.topic = u.topic;
+  touch = { symbol: bookName, tick, pd, bid: b[0] ? b[0].key * tick : null, ask: a[0] ? a[0].key * tick : null };
+  followTouch();
 }
 
 function subscribeBook() {
@@ -161,6 +172,195 @@ function subscribeBook() {
   bookSub.on('error', (e) => log('bad', `<b>${topic}</b> ${String(e.message).replace(/[<>&]/g, '')}`));
   document.body.dataset.book = bookName;
 }
+
+// ------------------------------------------------------------------ the desk: ticket and blotter
+
+const esc = (v) => String(v ?? '').replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
+const TICKS = { 'BTC-USD': 0.5, 'ETH-USD': 0.05, 'SOL-USD': 0.01, AAPL: 0.01 }; // the demo books' tick grids
+const QTY_DEFAULT = { 'BTC-USD': 0.05, 'ETH-USD': 0.5, 'SOL-USD': 10, AAPL: 100 };
+const STATES = { working: 'working', partiallyFilled: 'partial', filled: 'filled', cancelled: 'cancelled' };
+let touch = null; // the shown book's best bid and ask, from the ladder
+let side = 'buy';
+let priceFollows = true; // the price tracks the touch until the trader types one or clicks a ladder row
+let blotterSub = null;
+let blotterDirty = false;
+const blotterChanged = new Set(); // order ids changed since the last frame: their rows flash
+const rowFlashes = new Map();
+let clOrdSeq = 0;
+
+function claimsOf(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0))));
+  } catch {
+    return null;
+  }
+}
+
+function tokenLife() {
+  const el = $('token');
+  if (!pageToken) return void (el.textContent = 'open server, no token');
+  const exp = typeof claims?.exp === 'number' ? claims.exp * 1000 : null;
+  if (exp === null) return void (el.textContent = 'token without expiry');
+  const left = Math.max(0, Math.round((exp - Date.now()) / 1000));
+  el.textContent = left === 0 ? 'token expired' : `token ${left >= 3600 ? `${Math.floor(left / 3600)}h ${Math.floor((left % 3600) / 60)}m` : left >= 60 ? `${Math.floor(left / 60)}m ${left % 60}s` : `${left}s`} left`;
+  el.classList.toggle('short', left < 60);
+}
+
+// The ticket's symbol is the book shown; its price follows the touch a buy or sell would cross (the ask to buy, the bid to sell).
+function ticketSymbol() {
+  $('t-symbol').value = bookName;
+  $('t-qty').value = String(QTY_DEFAULT[bookName] ?? 1);
+  $('t-qty').step = String(10 ** -(QTY_DECIMALS[bookName] ?? 2));
+  $('t-price').step = String(TICKS[bookName] ?? 0.01);
+  priceFollows = true;
+  $('t-price').value = '';
+  followTouch();
+}
+
+function followTouch() {
+  $('t-touch').textContent = touch && touch.symbol === bookName ? `bid ${fmt(touch.bid, touch.pd)} · ask ${fmt(touch.ask, touch.pd)}` : '';
+  if (!priceFollows || !touch || touch.symbol !== bookName) return;
+  const px = side === 'buy' ? touch.ask : touch.bid;
+  if (typeof px === 'number') $('t-price').value = px.toFixed(touch.pd);
+}
+
+function setSide(s) {
+  side = s;
+  for (const b of document.querySelectorAll('#t-side button')) b.setAttribute('aria-pressed', String(b.dataset.side === s));
+  $('ticket').dataset.side = s;
+  $('t-submit').textContent = s === 'buy' ? 'Buy' : 'Sell';
+  followTouch();
+}
+
+function ticketStatus(kind, html) {
+  const el = $('t-status');
+  el.className = `status ${kind}`;
+  el.innerHTML = html;
+}
+
+// A request lost to a dropped connection is sent again with the same clOrdId: the service answers it with the same order, never a second one.
+async function request(service, payload) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request(service, payload, { timeout: 5_000 });
+    } catch (err) {
+      const again = ['TICKFAN_ERR_DISCONNECTED', 'TICKFAN_ERR_RESPONDER_GONE', 'TICKFAN_ERR_NO_RESPONDER'].includes(err?.code);
+      if (!again || attempt >= 3 || (service === 'orders.submit' && !payload.clOrdId)) throw err;
+      await new Promise((r) => setTimeout(r, 300 * attempt));
+    }
+  }
+}
+
+async function submit(e) {
+  e.preventDefault();
+  const order = { desk, side, symbol: bookName, price: Number($('t-price').value), qty: Number($('t-qty').value), clOrdId: `${desk}-${Date.now().toString(36)}-${++clOrdSeq}` };
+  ticketStatus('', `sending ${esc(order.side)} ${esc(order.qty)} ${esc(order.symbol)} @ ${esc(order.price)} …`);
+  let reply;
+  try {
+    reply = await request('orders.submit', order);
+  } catch (err) {
+    ticketStatus('bad', `<b>${esc(err.code ?? 'error')}</b> ${esc(err.message)}`);
+    return;
+  }
+  if (reply instanceof Uint8Array || reply.status !== 'accepted') {
+    ticketStatus('bad', `<b>refused · ${esc(reply.reason)}</b> ${esc(reply.message)}`);
+    log('bad', `order <b>refused</b> ${esc(reply.reason)}`);
+    return;
+  }
+  ticketStatus('good', `<b>accepted</b> ${esc(reply.orderId)} · ${esc(reply.state)}${reply.duplicate ? ' (resent)' : ''} · blotter v${esc(reply.version)}`);
+  log('good', `order <b>${esc(reply.orderId)}</b> accepted: ${esc(order.side)} ${esc(order.qty)} ${esc(order.symbol)} @ ${esc(order.price)}`);
+  // The reply says where its row was written; once the blotter holds that version, the row is on screen.
+  blotterSub.reached(reply, { timeout: 5_000 }).catch((err) => log('warn', `<b>blotter</b> ${esc(err.message)}`));
+}
+
+async function cancel(orderId) {
+  ticketStatus('', `cancelling ${esc(orderId)} …`);
+  let reply;
+  try {
+    reply = await request('orders.cancel', { desk, orderId });
+  } catch (err) {
+    ticketStatus('bad', `<b>${esc(err.code ?? 'error')}</b> ${esc(err.message)}`);
+    return;
+  }
+  if (reply instanceof Uint8Array || reply.status !== 'cancelled') {
+    ticketStatus('bad', `<b>cancel refused · ${esc(reply.reason)}</b> ${esc(reply.message)}`);
+    return;
+  }
+  ticketStatus('good', `<b>cancelled</b> ${esc(orderId)} · blotter v${esc(reply.version)}`);
+  log('', `order <b>${esc(orderId)}</b> cancelled`);
+}
+
+function subscribeBlotter() {
+  $('desk').textContent = desk;
+  document.body.dataset.desk = desk;
+  const topic = `blotter.${desk}`;
+  blotterSub = client.subscribe(topic, { tables: { orders: {} } }); // every row, every field
+  blotterSub.on('update', (u) => {
+    updates++;
+    for (const r of u.rows ?? []) if (!u.snapshot && r.op !== 'delete') blotterChanged.add(r.key);
+    $('blotter').dataset.version = String(u.version);
+    blotterDirty = true;
+  });
+  blotterSub.on('error', (e) => log('bad', `<b>${esc(topic)}</b> ${esc(e.message)}`));
+}
+
+// Newest first (the table sorts by seq descending): each row an order's whole latest state.
+function renderBlotter() {
+  const rows = blotterSub.table('orders').rows();
+  let open = 0;
+  $('blotter').innerHTML = rows
+    .map(({ key, fields: f }) => {
+      const pd = decimalsOf(TICKS[f.symbol] ?? 0.01);
+      const qd = QTY_DECIMALS[f.symbol] ?? 2;
+      const live = f.state === 'working' || f.state === 'partiallyFilled';
+      if (live) open++;
+      let cls = `st-${f.state}`;
+      if (blotterChanged.has(key)) {
+        const n = (rowFlashes.get(key) ?? 0) + 1;
+        rowFlashes.set(key, n);
+        cls += ` f${n & 1}`;
+      }
+      const time = typeof f.updatedAt === 'number' ? new Date(f.updatedAt).toLocaleTimeString('en-GB') : '';
+      const num = (v, d) => (typeof v === 'number' ? v.toFixed(d) : '');
+      return (
+        `<tr class="${cls}" data-key="${esc(key)}" data-state="${esc(f.state)}" data-rev="${esc(f.rev)}" data-filled="${esc(f.filled)}" title="updated ${time}">` +
+        `<td class="oid">${esc(key)}</td><td class="side ${f.side === 'buy' ? 'buy' : 'sell'}">${esc(f.side)}</td><td class="symbol">${esc(f.symbol)}</td>` +
+        `<td>${num(f.price, pd)}</td><td>${num(f.qty, qd)}</td><td class="filled">${num(f.filled, qd)}</td>` +
+        `<td class="avg">${typeof f.avgPx === 'number' ? f.avgPx.toFixed(pd + 1) : ''}</td>` +
+        `<td class="state"><span>${esc(STATES[f.state] ?? f.state)}</span></td><td class="rev">${esc(f.rev)}</td>` +
+        `<td class="act">${live ? `<button type="button" class="cancel" data-order="${esc(key)}">Cancel</button>` : ''}</td></tr>`
+      );
+    })
+    .join('');
+  blotterChanged.clear();
+  $('blotter-count').textContent = rows.length ? `${rows.length} orders · ${open} working` : '';
+  $('blotter-empty').hidden = rows.length > 0;
+}
+
+$('t-side').addEventListener('click', (e) => {
+  const s = e.target.closest('button')?.dataset.side;
+  if (s) setSide(s);
+});
+$('t-symbol').addEventListener('change', (e) => setBook(e.target.value));
+$('t-price').addEventListener('input', () => (priceFollows = false));
+$('t-follow').addEventListener('click', () => {
+  priceFollows = true;
+  followTouch();
+});
+$('ticket').addEventListener('submit', submit);
+// A click on a ladder row puts its price in the ticket.
+$('book').addEventListener('click', (e) => {
+  const tr = e.target.closest('tr[data-key]');
+  if (!tr || !touch) return;
+  priceFollows = false;
+  $('t-price').value = (Number(tr.dataset.key) * touch.tick).toFixed(touch.pd);
+});
+$('blotter').addEventListener('click', (e) => {
+  const id = e.target.closest('button.cancel')?.dataset.order;
+  if (id) cancel(id);
+});
+setSide('buy');
 
 // ------------------------------------------------------------------ counters, log
 
@@ -192,6 +392,7 @@ function frame(now) {
   for (const [topic, u] of dirty) renderRow(topic, u);
   dirty.clear();
   if (book) renderBook(book), (book = null);
+  if (blotterDirty) renderBlotter(), (blotterDirty = false);
   const st = client.stats;
   rateWindow.push([now, updates]);
   while (rateWindow.length > 2 && now - rateWindow[0][0] > 1000) rateWindow.shift();
@@ -236,17 +437,18 @@ $('filter').addEventListener('input', (e) => {
   filter = e.target.value.trim().toLowerCase();
   for (const r of rows.values()) r.tr.hidden = !matches(r.topic);
 });
-$('books').addEventListener('click', (e) => {
-  const name = e.target.closest('button')?.dataset.book;
-  if (name && name !== bookName) {
-    bookName = name;
-    book = null;
-    $('book').innerHTML = '';
-    $('book').dataset.version = '';
-    subscribeBook();
-    log('', `order book <b>book.${name}</b>, a depth-10 view`);
-  }
-});
+function setBook(name) {
+  if (!name || name === bookName) return;
+  bookName = name;
+  book = null;
+  touch = null;
+  $('book').innerHTML = '';
+  $('book').dataset.version = '';
+  subscribeBook();
+  ticketSymbol();
+  log('', `order book <b>book.${name}</b>, a depth-10 view`);
+}
+$('books').addEventListener('click', (e) => setBook(e.target.closest('button')?.dataset.book));
 $('rate').addEventListener('click', (e) => {
   const rate = e.target.closest('button')?.dataset.rate;
   if (rate !== undefined && document.body.dataset.rate !== rate) {
@@ -275,6 +477,11 @@ client.on('state', ({ to }) => {
 });
 client.on('disconnect', ({ code, reason }) => log('bad', `<b>disconnected</b> ${code}${reason ? ` · ${reason.replace(/[<>&]/g, '')}` : ''}`));
 
-setInterval(() => ($('clock').textContent = new Date().toLocaleTimeString('en-GB')), 250);
+setInterval(() => {
+  $('clock').textContent = new Date().toLocaleTimeString('en-GB');
+  tokenLife();
+}, 250);
 subscribe(Number(params.get('rate') ?? 10));
+subscribeBlotter();
+ticketSymbol();
 requestAnimationFrame(frame);

@@ -1,0 +1,222 @@
+// The demo page as a desk, in headless Chromium (playwright-core) against a
+// real server with the demo market and the demo order service (as
+// `npm start` runs them): the order ticket sends orders.submit /
+// orders.cancel by request-reply, refusals show inline, and the desk's
+// blotter (blotter.<desk>, a keyed subscription) shows each order's latest
+// state live — checked against GET /snapshot/blotter.<desk>. Over WebSocket,
+// and over SSE with window.WebSocket removed. Saves test/e2e/artifacts/desk.png.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TickfanServer } from '../../src/index.js';
+import { connect, type TickfanClient } from '../../src/client/index.js';
+import { MarketSim, OrderService } from '../../src/demo/index.js';
+import { http } from '../integration/helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const missing = !existsSync(CHROMIUM);
+const skip = missing && !process.env.CI;
+if (skip) console.warn(`test/e2e: skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+interface BlotterRow {
+  key: string;
+  state: string;
+  rev: number;
+  filled: number;
+  cells: string[];
+}
+
+/** The blotter the page shows, newest first. */
+function blotter(page: Page): Promise<BlotterRow[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLTableRowElement>('#blotter tr[data-key]')].map((tr) => ({
+      key: tr.dataset.key!,
+      state: tr.dataset.state!,
+      rev: Number(tr.dataset.rev),
+      filled: Number(tr.dataset.filled),
+      cells: [...tr.cells].map((td) => td.textContent ?? ''),
+    })),
+  );
+}
+
+/** The ladder's best ask and bid (prices as shown). */
+function touch(page: Page): Promise<{ ask: number; bid: number }> {
+  return page.evaluate(() => {
+    const asks = [...document.querySelectorAll<HTMLTableRowElement>('#book tr.ask')];
+    const bids = [...document.querySelectorAll<HTMLTableRowElement>('#book tr.bid')];
+    return { ask: Number(asks.at(-1)?.cells[0]?.textContent), bid: Number(bids[0]?.cells[0]?.textContent) };
+  });
+}
+
+async function pollPage<T>(page: Page, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM})`, () => {
+  let server: TickfanServer;
+  let sim: MarketSim;
+  let svcClient: TickfanClient;
+  let svc: OrderService;
+  let proxy: TcpProxy;
+  let context: BrowserContext;
+  let profile: string;
+  let url: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (missing) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get install chromium`);
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build-browser.mjs')], { cwd: ROOT, stdio: 'pipe' });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer({ port: 0, host: '127.0.0.1', demoPage: true, heartbeatMs: 1_000, log: () => {} });
+    sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols: 40, rate: 400 }, (topic, batch) => server.publishBatch(topic, batch));
+    sim.start();
+    // The demo order service as `npm start` runs it: an SDK client of the server, fills at random times (every 200 ms, chance 0.25).
+    svcClient = connect(`ws://127.0.0.1:${server.port}/ws`);
+    svc = new OrderService(svcClient);
+    await svc.start();
+    proxy = await TcpProxy.start(server.port);
+    url = `http://127.0.0.1:${proxy.port}/`;
+    profile = mkdtempSync(join(tmpdir(), 'tickfan-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  }, 40_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await proxy?.close();
+    svc?.stop();
+    svcClient?.close();
+    sim?.stop();
+    await server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  async function open(query: string, opts: { noWebSocket?: boolean } = {}): Promise<Page> {
+    const page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/ERR_CONNECTION|net::|WebSocket connection|EventSource/.test(m.text())) pageErrors.push(m.text());
+    });
+    if (opts.noWebSocket) await page.addInitScript(() => delete (window as { WebSocket?: unknown }).WebSocket);
+    await page.goto(url + query);
+    await page.waitForSelector('body[data-state="connected"]', { timeout: 10_000 });
+    await pollPage(page, () => touch(page), (t) => t.ask > t.bid && t.bid > 0, 10_000, 'the ladder');
+    return page;
+  }
+
+  /** Fills the ticket and submits; resolves with the status line once the answer is in. */
+  async function order(page: Page, o: { side: 'buy' | 'sell'; price: number; qty: number }): Promise<string> {
+    await page.click(`#t-side button[data-side="${o.side}"]`);
+    await page.fill('#t-price', String(o.price));
+    await page.fill('#t-qty', String(o.qty));
+    await page.click('#t-submit');
+    await page.waitForSelector('#t-status.good, #t-status.bad', { timeout: 10_000 });
+    const text = (await page.textContent('#t-status'))!;
+    await page.evaluate(() => (document.getElementById('t-status')!.className = 'status'));
+    return text;
+  }
+
+  /** The page's blotter equals GET /snapshot/blotter.<desk>, row for row (the page may be a moment behind: polled). */
+  async function expectBlotterAsServer(page: Page, desk: string): Promise<void> {
+    let want: { key: string; state: string; rev: number; filled: number }[] = [];
+    await pollPage(
+      page,
+      async () => {
+        const { body } = (await http(server.port, 'GET', `/snapshot/blotter.${desk}`)) as { body: { tables: { orders: { rows: [string, Record<string, unknown>][] } } } };
+        want = body.tables.orders.rows.map(([key, f]) => ({ key, state: f.state as string, rev: f.rev as number, filled: f.filled as number }));
+        return (await blotter(page)).map(({ key, state, rev, filled }) => ({ key, state, rev, filled }));
+      },
+      (got) => JSON.stringify(got) === JSON.stringify(want),
+      5_000,
+      'the page blotter to equal the server',
+    );
+  }
+
+  it('submits from the ticket, shows refusals inline, fills and cancels in the live blotter; saves desk.png', async () => {
+    const page = await open('?desk=desk-e2e');
+    expect(await page.textContent('#desk')).toBe('desk-e2e');
+    expect(await page.textContent('#token')).toBe('open server, no token');
+    expect(await page.textContent('#transport')).toBe('WebSocket');
+    // The price follows the touch: the ask to buy, the bid to sell; a click on a ladder row sets it.
+    await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.ask, 5_000, 'the buy price at the ask');
+    await page.click('#t-side button[data-side="sell"]');
+    await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.bid, 5_000, 'the sell price at the bid');
+    // (Read and clicked in one turn of the page: the ladder re-renders every frame.)
+    const thirdPx = await page.evaluate(() => {
+      const tr = document.querySelectorAll<HTMLTableRowElement>('#book tr.bid')[2]!;
+      const px = tr.cells[0]!.textContent;
+      tr.cells[1]!.click();
+      return px;
+    });
+    expect(await page.inputValue('#t-price')).toBe(thirdPx);
+
+    // Refused by the service: the reason and message, inline; nothing in the blotter.
+    expect(await order(page, { side: 'buy', price: 65_000.3, qty: 0.01 })).toMatch(/refused · BAD_PRICE.*tick/);
+    expect(await order(page, { side: 'buy', price: 65_000, qty: 0 })).toMatch(/refused · BAD_QTY/);
+    expect(await blotter(page)).toEqual([]);
+
+    const t = await touch(page);
+    // A buy well above the ask: marketable, it fills at the touch (at random times, often in part).
+    const crossing = await order(page, { side: 'buy', price: t.ask + 100, qty: 0.002 });
+    expect(crossing).toMatch(/accepted O-\S+ · working/);
+    const filledId = /accepted (O-\S+)/.exec(crossing)![1]!;
+    // A buy far below the bid and a sell far above the ask: they stay working.
+    const passive = /accepted (O-\S+)/.exec(await order(page, { side: 'buy', price: t.bid - 500, qty: 0.05 }))![1]!;
+    const resting = /accepted (O-\S+)/.exec(await order(page, { side: 'sell', price: t.ask + 500, qty: 0.1 }))![1]!;
+    // Newest first, each accepted order in the blotter.
+    const rows = await pollPage(page, () => blotter(page), (r) => r.length === 3, 5_000, 'three orders in the blotter');
+    expect(rows.map((r) => r.key)).toEqual([resting, passive, filledId]);
+    expect(rows[0]!.cells.slice(1, 5)).toEqual(['sell', 'BTC-USD', (t.ask + 500).toFixed(1), '0.1000']);
+
+    // Cancel the passive buy from its row.
+    await page.click(`#blotter tr[data-key="${passive}"] button.cancel`);
+    await page.waitForSelector('#t-status.good, #t-status.bad', { timeout: 10_000 });
+    expect(await page.textContent('#t-status')).toMatch(new RegExp(`cancelled ${passive}`));
+    await pollPage(page, () => blotter(page), (r) => r.find((x) => x.key === passive)?.state === 'cancelled', 5_000, 'the cancel in the blotter');
+    expect(await page.locator(`#blotter tr[data-key="${passive}"] button.cancel`).count()).toBe(0);
+
+    // The crossing buy fills, in the blotter: state filled, filled = qty, rev past 1.
+    const filled = await pollPage(page, () => blotter(page), (r) => r.find((x) => x.key === filledId)?.state === 'filled', 20_000, 'the fill');
+    const f = filled.find((x) => x.key === filledId)!;
+    expect(f.filled).toBe(0.002);
+    expect(f.rev).toBeGreaterThan(1);
+    expect(filled.find((x) => x.key === resting)!.state).toBe('working');
+    await expectBlotterAsServer(page, 'desk-e2e');
+
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(ARTIFACTS, 'desk.png') });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 40_000);
+
+  it('works as a desk over SSE when WebSocket is unavailable', async () => {
+    const page = await open('', { noWebSocket: true });
+    expect(await page.textContent('#transport')).toBe('SSE');
+    const desk = (await page.textContent('#desk'))!;
+    expect(desk).toMatch(/^desk-[a-z0-9]+$/);
+    const t = await touch(page);
+    const answer = await order(page, { side: 'sell', price: t.bid - 100, qty: 0.002 });
+    expect(answer).toMatch(/accepted O-\S+/);
+    const id = /accepted (O-\S+)/.exec(answer)![1]!;
+    await pollPage(page, () => blotter(page), (r) => r[0]?.key === id && r[0].state === 'filled', 20_000, 'the fill over SSE');
+    expect(await order(page, { side: 'sell', price: 1, qty: 1.23456 })).toMatch(/refused · BAD_QTY/);
+    await expectBlotterAsServer(page, desk);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 40_000);
+});
