@@ -293,7 +293,7 @@ export const DEMO_OPTION: GroupSpec = {
   expect: 'true, false or {"rate": N, "symbols": N}',
   doc: 'built-in market simulator (`tickfan serve` only)',
   fields: {
-    enabled: { type: 'bool', default: false, shown: 'off', env: 'TICKFAN_DEMO', flag: 'demo', doc: 'run the built-in market simulator (`px.*`, `fx.*`, `book.BTC-USD`); in a file `demo: true` or `demo: {rate: 500}`' },
+    enabled: { type: 'bool', default: false, shown: 'off', env: 'TICKFAN_DEMO', flag: 'demo', doc: 'run the built-in market simulator (`px.*`, `fx.*`, keyed order books `book.BTC-USD`, `book.ETH-USD`, `book.SOL-USD`, `book.AAPL`) and the demo order service (`orders.submit`, `orders.cancel`, blotters `blotter.<desk>`); in a file `demo: true` or `demo: {rate: 500}`' },
     rate: { type: 'int', min: 1, max: 1_000_000, default: 2000, env: 'TICKFAN_DEMO_RATE', flag: 'demo-rate', doc: 'demo updates per second' },
     symbols: { type: 'int', min: 1, max: 100_000, default: 300, env: 'TICKFAN_DEMO_SYMBOLS', flag: 'demo-symbols', doc: 'demo symbols' },
   } satisfies { [K in keyof DemoConfig]-?: OptionSpec },
