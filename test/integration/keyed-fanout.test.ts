@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TickfanServer } from '../../src/index.js';
 import type { TickfanClient, TableRow, Update } from '../../src/client/index.js';
 import { Harness, trackingWebSocket, waitFor } from './helpers.js';
+import { rng } from '../../src/demo/market-sim.js';
 
 const h = new Harness();
 afterEach(() => h.close());
@@ -19,17 +20,6 @@ const SIDES = [
 ];
 type Rows = [number, Record<string, unknown>][];
 
-/** mulberry32: a seeded generator, so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference: each side's rows (best first) at every version, read from the sequencer after each accepted batch. */
 class Reference {

@@ -6,6 +6,10 @@
 // the same order).
 
 import type { BatchInput } from '../../src/server/batch-input.js';
+import { rng } from '../../src/demo/market-sim.js';
+
+/** mulberry32, the project's seeded generator (the demo feed's): a failure replays. */
+export { rng };
 
 export const SPECS = [
   { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } },
@@ -13,16 +17,6 @@ export const SPECS = [
   { name: 'orders', key: 'string' as const, order: { fields: [{ field: 'px', dir: 'desc' as const }], key: 'asc' as const } },
 ];
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type JsonOp = Record<string, unknown> & { op: string };
 

@@ -5,6 +5,10 @@
 // (keyedSnapshot parts, keyedDelta) the way a client in another language would.
 
 import type { TickfanServer } from '../../src/index.js';
+import { rng } from '../../src/demo/market-sim.js';
+
+/** mulberry32, the project's seeded generator (the demo feed's): a failure replays. */
+export { rng };
 
 export const SIDES = [
   { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } },
@@ -12,17 +16,6 @@ export const SIDES = [
 ];
 export type Rows = [number, Record<string, unknown>][];
 
-/** mulberry32: a seeded generator, so a failure replays. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Each side's rows (best first) at every version, read from the server after each accepted batch. */
 export class Reference {

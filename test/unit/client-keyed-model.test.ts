@@ -18,6 +18,7 @@ import type { KeyedDeltaMsg, KeyedSnapshotMsg, KeyedTableView } from '../../src/
 import { KeyedReplica } from '../../src/client/keyed-replica.js';
 import type { RowUpdate } from '../../src/client/keyed-table.js';
 import { BIDS, ORDERS, applyModel, copyModel, opArb, sameRow, sameRows, sortedRows, type Model } from './keyed-model.js';
+import { rng } from '../../src/demo/market-sim.js';
 
 const TOPIC = 'book.T';
 const EPOCH = 7;
@@ -130,17 +131,6 @@ function corrupt(m: KeyedDeltaMsg): KeyedDeltaMsg | null {
   return null;
 }
 
-/** mulberry32: the fault schedule, from the property's seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The view the replica shows, as a model (sorted lists checked separately). */
 function expectView(r: KeyedReplica, ref: Ref): void {
