@@ -50,7 +50,8 @@ async function serverRole() {
   const o = JSON.parse(process.env.TICKFAN_BOOK_OPTS);
   const { startServer } = await import('../../dist/index.js');
   const { benchBook } = await import('../lib/book-forms.mjs');
-  const server = await startServer({ port: 0, host: '127.0.0.1', workers: 0, log: () => {}, ...o.serverOptions });
+  // Every subscriber comes from 127.0.0.1: lift the per-IP cap (default 1,000) as bench/servers/tickfan.mjs does.
+  const server = await startServer({ port: 0, host: '127.0.0.1', workers: 0, log: () => {}, maxConnectionsPerIp: 10_000_000, ...o.serverOptions });
   const book = benchBook(o.levels, o.seed);
   server.publishBatch(TOPIC, book.image());
   let timer = null;
