@@ -2,29 +2,17 @@
 // ops over a topic's tables as plain objects, checked and turned into the
 // Publish message's keyed part before anything is sent — one version for all of it.
 
-import { ErrorCode, TickfanError, type Changes, type FieldValue, type Key, type KeyedBatchMsg, type KeyedRowOp, type TableSpec } from '../protocol/index.js';
+import { ErrorCode, TickfanError, type BatchOf, type Changes, type FieldValue, type KeyedBatchMsg, type KeyedRowOp, type RowOpOf } from '../protocol/index.js';
 import { changesOf } from './publishes.js';
 
 /** Row fields by name (null removes a field in an `upsert`). */
 export type RowFields = Record<string, FieldValue | null>;
 
 /** One row op of `client.publishBatch`; ops run in the order given, a guard checked at its op's point of the batch. */
-export type BatchRowOp =
-  | { readonly op: 'upsert'; readonly table: string; readonly key: Key; readonly fields: RowFields; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'replace'; readonly table: string; readonly key: Key; readonly fields: RowFields; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'delete'; readonly table: string; readonly key: Key; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'clear'; readonly table: string }
-  | { readonly op: 'deleteRange'; readonly table: string; readonly from?: Key; readonly to?: Key; readonly fromExclusive?: boolean; readonly toExclusive?: boolean };
+export type BatchRowOp = RowOpOf<RowFields>;
 
 /** One keyed publish: summary fields and row ops, one version (the same form as `server.publishBatch`). */
-export interface BatchPublish {
-  readonly fields?: RowFields;
-  readonly tables?: {
-    /** Tables to declare: needed in the batch that first touches a table; the same spec again is a no-op. */
-    readonly declare?: readonly TableSpec[];
-    readonly ops: readonly BatchRowOp[];
-  };
-}
+export type BatchPublish = BatchOf<RowFields>;
 
 /** The summary changes and keyed part of a Publish; BAD_FIELD / BAD_REQUEST naming what is wrong, before anything is sent. */
 export function keyedPublishOf(batch: BatchPublish): { changes: Changes; keyed: KeyedBatchMsg } {

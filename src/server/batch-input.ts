@@ -2,29 +2,17 @@
 // fields and row ops whose fields may be plain objects, turned into the
 // engine's TopicBatch (Maps the batch owns, so the caller may reuse its own).
 
-import type { Key, RowOp, TableSpec, TopicBatch } from '../engine/index.js';
-import { toChanges, type Changes, type FieldValue } from '../protocol/index.js';
+import type { RowOp, TopicBatch } from '../engine/index.js';
+import { toChanges, type BatchOf, type Changes, type FieldValue, type RowOpOf } from '../protocol/index.js';
 
 /** Field values by name (null removes a field in `fields` and `upsert`). */
 export type FieldsInput = Record<string, FieldValue | null> | Changes;
 
 /** One row op; ops run in the order given, a guard checked at its op's point of the batch. */
-export type RowOpInput =
-  | { readonly op: 'upsert'; readonly table: string; readonly key: Key; readonly fields: FieldsInput; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'replace'; readonly table: string; readonly key: Key; readonly fields: FieldsInput; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'delete'; readonly table: string; readonly key: Key; readonly guard?: 'ifNew' | 'ifExists' }
-  | { readonly op: 'clear'; readonly table: string }
-  | { readonly op: 'deleteRange'; readonly table: string; readonly from?: Key; readonly to?: Key; readonly fromExclusive?: boolean; readonly toExclusive?: boolean };
+export type RowOpInput = RowOpOf<FieldsInput>;
 
 /** One publish of a keyed topic: one version for the summary fields and every row op. */
-export interface BatchInput {
-  readonly fields?: FieldsInput;
-  readonly tables?: {
-    /** Tables to declare (a no-op for a table already declared with the same spec; refused when it differs). */
-    readonly declare?: readonly TableSpec[];
-    readonly ops: readonly RowOpInput[];
-  };
-}
+export type BatchInput = BatchOf<FieldsInput>;
 
 export function toTopicBatch(input: BatchInput): TopicBatch {
   // toChanges copies: the batch owns its maps.

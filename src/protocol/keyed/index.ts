@@ -7,3 +7,4 @@ export * from './table-spec.js';
 export * from './row-change.js';
 export * from './size-estimate.js';
 export * from './view-checksum.js';
+export * from './batch-input.js';
