@@ -6,27 +6,17 @@
 // Screenshots land in test/e2e/artifacts/ on every run.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TickfanServer } from '../../src/index.js';
 import { MarketSim } from '../../src/demo/index.js';
 import { http } from '../integration/helpers.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-// Without it, Chromium's background services try the network, and on a closed network its connections are refused.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM);
-// Outside CI a machine without Chromium skips (and says so); in CI .ci/run installs it, so a missing one fails.
-const skip = missing && !process.env.CI;
-if (skip) console.warn(`test/e2e: skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 interface Row {
   topic: string;

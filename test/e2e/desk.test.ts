@@ -7,26 +7,18 @@
 // and over SSE with window.WebSocket removed. Saves test/e2e/artifacts/desk.png.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TickfanServer } from '../../src/index.js';
 import { connect, type TickfanClient } from '../../src/client/index.js';
 import { MarketSim, OrderService } from '../../src/demo/index.js';
 import { http } from '../integration/helpers.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM);
-const skip = missing && !process.env.CI;
-if (skip) console.warn(`test/e2e: skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 interface BlotterRow {
   key: string;
