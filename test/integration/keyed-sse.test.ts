@@ -4,7 +4,9 @@
 // run; a cut client resumes by Last-Event-ID (its table views restored by the
 // server, by merged delta when behind a little, by snapshot when far behind);
 // raw SSE commands subscribe with `tables`/`checksums` and publish keyed
-// batches; subscribers sharing a view cost one encode per update.
+// batches; subscribers sharing a view cost one encode per update; the URL of
+// GET /sse asks for views (`?tables=`, `?depth=`, `?checksums=`) and bad
+// values there are a 400 with a code.
 
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -162,6 +164,51 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
     expect(s.view.rows('asks')).toEqual(want.asks);
     expect(want.asks!.length).toBe(80);
   }, 10_000);
+
+  it('GET /sse?topics=…&tables=…&checksums=…: the URL subscription asks for table views; bad values are a 400 with a code', async () => {
+    const server = await h.server();
+    const topic = 'ks.url';
+    const ref = new Reference(server, topic);
+    seed(server, ref, topic);
+    // bids at depth 3 with qty only, asks at depth 5 whole rows; the `depth` form; checksums.
+    const a = await RawStream.open(server.port, `/sse?topics=${topic}&tables=bids:3:qty,asks:5&checksums=true`);
+    const b = await RawStream.open(server.port, `/sse?topics=${topic}&tables=bids,asks&depth=4`);
+    const c = await RawStream.open(server.port, `/sse?topics=${topic}`);
+    await waitFor(() => [a, b, c].every((s) => s.view.version === ref.version), 5_000, 'the snapshots');
+    const r = rng(77);
+    for (let step = 1; step <= 60; step++) publish(server, ref, topic, randomBatch(r, step));
+    await waitFor(() => [a, b, c].every((s) => s.view.version === ref.version), 5_000, 'the last version');
+    const want = ref.at.get(ref.version)!;
+    expect(a.view.rows('bids')).toEqual(project(want.bids!, 3, ['qty']));
+    expect(a.view.rows('asks')).toEqual(project(want.asks!, 5));
+    expect(a.messages.filter((m) => m.type === 'keyedDelta').every((m) => typeof m.checksum === 'number')).toBe(true);
+    expect(a.messages.find((m) => m.type === 'keyedSnapshot')).toMatchObject({ views: { bids: { depth: 3, fields: ['qty'] }, asks: { depth: 5 } } });
+    for (const s of [b]) {
+      s.view.check(ref, 4, 'depth=4');
+      expect(s.view.problems).toEqual([]);
+      expect(s.messages.filter((m) => m.type === 'keyedDelta').some((m) => 'checksum' in m)).toBe(false);
+    }
+    // No views in the URL: the whole book.
+    expect(c.view.rows('bids')).toEqual(want.bids);
+    expect(c.view.rows('asks').length).toBe(want.asks!.length);
+    for (const s of [a, b, c]) expect(s.messages.filter((m) => m.type === 'error')).toEqual([]);
+
+    const bad: [string, RegExp][] = [
+      [`/sse?topics=${topic}&tables=bids:x`, /\?tables=: "bids:x" is not table/],
+      [`/sse?topics=${topic}&tables=bids:10,bids:5`, /each table once/],
+      [`/sse?topics=${topic}&tables=bids:999999`, /depth must be 0/],
+      [`/sse?topics=${topic}&tables=bids:10&checksums=yes`, /\?checksums= must be true or false/],
+      [`/sse?topics=${topic}&depth=10`, /\?depth= applies to the tables named in \?tables=/],
+      [`/sse?topics=${topic}&tables=bids&depth=-1`, /\?depth= must be a whole number/],
+      ['/sse?tables=bids:10', /apply to the subscription of \?topics=/],
+    ];
+    for (const [path, why] of bad) {
+      const res = await get(server.port, path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error, path).toMatchObject({ code: 3, message: expect.stringMatching(why) });
+    }
+    expect(server.stats.connections).toBe(3);
+  }, 15_000);
 });
 
 // ------------------------------------------------------------------ a raw SSE reader
@@ -172,10 +219,10 @@ class RawStream {
   readonly view = new JsonView();
   private buf = '';
 
-  static open(port: number): Promise<RawStream> {
+  static open(port: number, path = '/sse'): Promise<RawStream> {
     return new Promise((resolve, reject) => {
       const s = new RawStream();
-      const req = request({ host: '127.0.0.1', port, path: '/sse', agent: false, headers: { accept: 'text/event-stream' } });
+      const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { accept: 'text/event-stream' } });
       req.on('response', (res) => {
         res.setEncoding('utf8');
         res.on('data', (c: string) => s.onData(c));
@@ -216,5 +263,18 @@ function post(port: number, path: string, body: unknown): Promise<{ status: numb
     });
     req.on('error', reject);
     req.end(data);
+  });
+}
+
+function get(port: number, path: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

@@ -2,11 +2,12 @@
 // resumed session), POST /sse/<session> takes commands, DELETE ends a session,
 // and OPTIONS answers the CORS preflight of cross-origin commands.
 
-import { ErrorCode } from '../../protocol/index.js';
+import { ErrorCode, TickfanError, type TableViewRequest } from '../../protocol/index.js';
 import { callerOf } from '../admission.js';
 import type { Grants } from '../auth.js';
 import { readBodyWithin } from '../http-io.js';
 import type { NodeParts } from '../node-parts.js';
+import { parseChecksumsFlag, parseDepth, parseViewList } from '../view-text.js';
 import type { SseAnswers } from './answers.js';
 import type { SseCommands } from './commands.js';
 import type { SsePeers } from './peers.js';
@@ -16,6 +17,19 @@ import type { SseStreams } from './stream.js';
 
 /** Topics or patterns accepted in `?topics=`. */
 const MAX_URL_TOPICS = 1_000;
+
+const URL_VIEWS = { tables: '?tables=', checksums: '?checksums=', depth: '?depth=' } as const;
+
+/** The URL subscription's table views: `?tables=bids:10,asks:10` (or `?tables=bids,asks&depth=10`) and `?checksums=true`. */
+export function urlViews(q: URLSearchParams, topics: readonly string[]): { tables: TableViewRequest[] | undefined; checksums: boolean } {
+  const depth = parseDepth(q.get('depth') ?? undefined, URL_VIEWS);
+  const raw = q.get('tables') ?? undefined;
+  const tables = parseViewList(raw, URL_VIEWS, depth ?? 0);
+  const checksums = parseChecksumsFlag(q.get('checksums') ?? undefined, URL_VIEWS);
+  if (depth !== undefined && !tables) throw new TickfanError(ErrorCode.BAD_REQUEST, '?depth= applies to the tables named in ?tables= (e.g. ?tables=bids,asks&depth=10 or ?tables=bids:10,asks:10)');
+  if ((tables || checksums) && topics.length === 0) throw new TickfanError(ErrorCode.BAD_REQUEST, '?tables= and ?checksums= apply to the subscription of ?topics=: name its topics');
+  return { tables, checksums };
+}
 
 export interface SseRouteParts {
   sessions: SseSessions;
@@ -37,6 +51,12 @@ export function registerSseRoutes(node: NodeParts, sse: SseRouteParts): void {
     const topics = (q.get('topics') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
     const fields = (q.get('fields') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
     const maxRate = Number(q.get('maxRate') ?? 0);
+    let views: ReturnType<typeof urlViews> | TickfanError;
+    try {
+      views = urlViews(q, topics);
+    } catch (err) {
+      views = err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, String(err));
+    }
     let aborted = false;
     let sink: SseSink | null = null;
     res.onAborted(() => {
@@ -49,11 +69,13 @@ export function registerSseRoutes(node: NodeParts, sse: SseRouteParts): void {
     if (no) return refuse(no.status, no.code, no.message);
     if (topics.length > MAX_URL_TOPICS) return refuse('400 Bad Request', ErrorCode.BAD_REQUEST, `at most ${MAX_URL_TOPICS} topics in ?topics=`);
     if (!Number.isFinite(maxRate) || maxRate < 0) return refuse('400 Bad Request', ErrorCode.BAD_REQUEST, 'maxRate must be 0 (every update) or a positive rate');
+    if (views instanceof TickfanError) return refuse('400 Bad Request', views.errorCode, views.message);
+    const { tables, checksums } = views;
 
     const last = lastEventId ? parseLastEventId(lastEventId) : null;
     const start = (grants: Grants, handedOver: Resumed | null) => {
       if (aborted) return;
-      sink = streams.open(res, { remote: a.remote, origin: a.origin, grants, last, handedOver, topics, maxRate, fields });
+      sink = streams.open(res, { remote: a.remote, origin: a.origin, grants, last, handedOver, topics, maxRate, fields, tables, checksums });
     };
     node.sessions.grantsFor(a.token).then(
       (grants) => {

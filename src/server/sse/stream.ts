@@ -2,6 +2,7 @@
 // expired exactly as a WebSocket's), its sink in fan-out, the subscriptions a
 // resumed session restores, and on its end the session detached for a resume.
 
+import type { TableViewRequest } from '../../protocol/index.js';
 import type { Grants } from '../auth.js';
 import type { NodeParts } from '../node-parts.js';
 import { Session } from '../session.js';
@@ -24,10 +25,12 @@ export interface StreamRequest {
   last: { sid: string; seq: number } | null;
   /** That session, handed over by another worker (null when none did). */
   handedOver: Resumed | null;
-  /** `?topics=`, `?maxRate=`, `?fields=`: the first subscription of a new session. */
+  /** `?topics=`, `?maxRate=`, `?fields=`, `?tables=`, `?checksums=`: the first subscription of a new session. */
   topics: string[];
   maxRate: number;
   fields: string[];
+  tables?: TableViewRequest[];
+  checksums?: boolean;
 }
 
 export class SseStreams {
@@ -85,7 +88,7 @@ export class SseStreams {
         if (d.paused && conn.subs.has(d.id)) dispatch.handle(stream, { type: 'pause', id: d.id });
       }
     } else if (r.topics.length) {
-      dispatch.handle(stream, { type: 'subscribe', id: 1, topics: r.topics, maxRate: r.maxRate, fields: r.fields, resume: [], timestamps: false });
+      dispatch.handle(stream, { type: 'subscribe', id: 1, topics: r.topics, maxRate: r.maxRate, fields: r.fields, resume: [], timestamps: false, tables: r.tables, checksums: r.checksums });
     }
     return sink;
   }

@@ -4,6 +4,7 @@
 // keyed topics' table views and checksums).
 
 import { ErrorCode, TickfanError, type ResumePoint, type TableViewRequest } from '../../protocol/index.js';
+import { parseChecksumsFlag, parseViewList } from '../view-text.js';
 
 export const TOPIC_PREFIX = '/topic/';
 export const SERVICE_PREFIX = '/service/';
@@ -76,23 +77,18 @@ export function parseResume(value: string | undefined): ResumePoint[] {
   return out;
 }
 
+const HEADERS = { tables: 'tickfan-tables', checksums: 'tickfan-checksums' } as const;
+
 /**
  * `tickfan-tables`: keyed topics' table views, comma-separated
  * `table:depth[:field+field…]` (depth 0: every row; no fields: all), e.g.
  * `bids:10,asks:10` or `bids:10:qty+orders`. A table not listed is whole.
  */
 export function parseTables(value: string | undefined): TableViewRequest[] | undefined {
-  if (!value || !value.trim()) return undefined;
-  return value.split(',').map((raw) => {
-    const m = /^([^:]+):(\d{1,6})(?::(.*))?$/.exec(raw.trim());
-    if (!m) throw new TickfanError(ErrorCode.BAD_REQUEST, `tickfan-tables: ${JSON.stringify(raw.trim().slice(0, 80))} is not table:depth or table:depth:field+field (e.g. bids:10,asks:10)`);
-    return { table: m[1]!.trim(), depth: Number(m[2]), fields: (m[3] ?? '').split('+').map((f) => f.trim()).filter(Boolean) };
-  });
+  return parseViewList(value, HEADERS);
 }
 
 /** `tickfan-checksums`: `true` makes every keyed message carry the view's checksum. */
 export function parseChecksums(value: string | undefined): boolean {
-  if (value === undefined || value === '' || value === 'false') return false;
-  if (value === 'true') return true;
-  throw new TickfanError(ErrorCode.BAD_REQUEST, `tickfan-checksums must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
+  return parseChecksumsFlag(value, HEADERS);
 }
