@@ -20,6 +20,7 @@ import { Router } from './router.js';
 import { Services, type RequestOptions, type RequestPayload, type ServiceHandle, type ServiceHandler } from './services.js';
 import { newStats, type ClientStats } from './stats.js';
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
+import type { TokenEvent } from './tokens.js';
 import type { Incoming, SessionInfo, TransportKind } from './transport.js';
 
 /** The events of a TickfanClient: `state`, `error`, `disconnect`. */
@@ -30,6 +31,8 @@ export interface ClientEvents {
   error: Error;
   /** The connection closed; `code` is the WebSocket close code (4008: slow consumer; 4001, 4010, 1008, 1002, 4002 end the client). */
   disconnect: { code: number; reason: string };
+  /** The server took the connection's token, at connect or as a refresh: its `exp` (s) and `expiresAt` (ms), `sub`, `refreshed`. Not emitted without a token. */
+  token: TokenEvent;
 }
 
 /**
@@ -76,6 +79,7 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
       closed: (code, reason) => this.onClose(code, reason),
       tick: (now) => this.healer.tick(now),
       error: (err) => this.emit('error', err),
+      token: (e) => this.emit('token', e),
     });
     this.services = new Services({
       nextId: () => this.nextId++,

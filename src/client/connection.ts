@@ -13,7 +13,7 @@ import { ClientError, ClientErrorCode, terminalCloseError } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { SseTransport, defaultEventSource } from './sse-transport.js';
 import type { ClientStats } from './stats.js';
-import { TokenKeeper, liftToken } from './tokens.js';
+import { TokenKeeper, liftToken, type TokenEvent } from './tokens.js';
 import { WsTransport, type Incoming, type SessionInfo, type Transport, type TransportHandlers, type TransportKind, type WebSocketCtor } from './transport.js';
 
 /** The states of a client's connection; `closed` is final. */
@@ -45,11 +45,13 @@ export interface ConnectionHooks {
   /** Once a second or so while the connection is alive. */
   tick(now: number): void;
   error(err: Error): void;
+  /** The server took the connection's token (at connect, or a refresh). */
+  token?(event: TokenEvent): void;
 }
 
 /** Messages kept at most while disconnected. */
 export const MAX_QUEUED = 10_000;
-/** The Ping sent after a Hello whose token comes from a function: its Pong says the token passed (a refused one closes first). */
+/** The Ping sent after a Hello carrying a token: its Pong says the token passed (a refused one closes first). */
 const TOKEN_PROBE = 0x746f6b656en;
 
 const S = ConnectionState;
@@ -100,6 +102,7 @@ export class Connection {
     this.tokens = new TokenKeeper(options.token ?? (ws.token || sse.token || undefined), {
       refresh: (token) => this.sendIfConnected({ type: 'hello', protocol: 0, client: this.options.name ?? 'tickfan-js', token }),
       error: (err) => this.hooks.error(err),
+      taken: (e) => this.hooks.token?.(e),
     });
   }
 
@@ -266,7 +269,7 @@ export class Connection {
       this.helloProtocol = this.protocol;
       out.push({ type: 'hello', protocol: this.protocol, client: this.options.name ?? 'tickfan-js', token: this.tokens.current });
       // What follows a token Hello waits for the token's verdict: this Pong means it passed.
-      if (this.tokens.refreshable) out.push({ type: 'ping', nonce: TOKEN_PROBE });
+      if (this.tokens.given) out.push({ type: 'ping', nonce: TOKEN_PROBE });
     }
     out.push(...this.hooks.opened(info), ...this.queued.splice(0));
     if (out.length) t.send(out);

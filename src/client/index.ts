@@ -4,7 +4,7 @@ export type { ClientEvents } from './client.js';
 export { endpoints } from './endpoints.js';
 export { ConnectionState } from './connection.js';
 export type { ClientOptions } from './options.js';
-export type { TokenSource, TokenFunction } from './tokens.js';
+export type { TokenSource, TokenFunction, TokenEvent } from './tokens.js';
 export type { ClientStats } from './stats.js';
 export type { PublishAck } from './publishes.js';
 export type { BatchPublish, BatchRowOp, RowFields } from './keyed-publish.js';

@@ -3,6 +3,9 @@
 // Hello carrying the token, answered by a Welcome or an Error 21), and again
 // after the server refused or expired one, never more than TOKEN_ATTEMPTS
 // times in a row: a token that will never pass ends the client with a ClientError.
+// Each token the server takes (at connect, and each accepted refresh) is told
+// to the client's `token` listeners with its `exp`, so a page can show the
+// lifetime left as it is refreshed.
 
 import { ClientError, ClientErrorCode } from './errors.js';
 
@@ -26,17 +29,42 @@ const RETRY_MIN_MS = 1_000;
 /** A cached token with less life than this is not used for a new connection: the function is asked. */
 const MIN_LIFE_TO_REUSE_MS = 2_000;
 
-/** The `exp` of a JWT in ms since 1970, read but not verified (the server verifies); null without one. */
-export function tokenExpiry(token: string): number | null {
+/** The client's `token` event: the server took a token, at connect or as a refresh on the open connection. */
+export interface TokenEvent {
+  /** The token's `exp` claim as in the JWT (seconds since 1970); null for a token without one (or not a JWT). */
+  exp: number | null;
+  /** The same in ms since 1970 (`exp * 1000`), for `expiresAt - Date.now()`; null without `exp`. */
+  expiresAt: number | null;
+  /** The token's `sub` claim (who the server takes the connection for); null without one. */
+  sub: string | null;
+  /** False for the token a connection opened with (each reconnect too), true for a refresh the server accepted on the open connection. */
+  refreshed: boolean;
+}
+
+/** A JWT's payload, read but not verified (the server verifies); null for what is not one. */
+function tokenClaims(token: string): { exp?: unknown; sub?: unknown } | null {
   const part = token.split('.')[1];
   if (!part) return null;
   try {
     const bin = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
-    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)))) as { exp?: unknown };
-    return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
+    const claims: unknown = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+    return claims !== null && typeof claims === 'object' ? (claims as { exp?: unknown; sub?: unknown }) : null;
   } catch {
     return null;
   }
+}
+
+/** The `exp` of a JWT in ms since 1970, read but not verified (the server verifies); null without one. */
+export function tokenExpiry(token: string): number | null {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp * 1000 : null;
+}
+
+/** What the `token` event says of a token. */
+export function tokenEvent(token: string, refreshed: boolean): TokenEvent {
+  const claims = tokenClaims(token);
+  const exp = typeof claims?.exp === 'number' ? claims.exp : null;
+  return { exp, expiresAt: exp === null ? null : exp * 1000, sub: typeof claims?.sub === 'string' ? claims.sub : null, refreshed };
 }
 
 /** A URL without its `token` query parameter, and that token ('' when there was none). */
@@ -54,6 +82,8 @@ export interface TokenHooks {
   refresh(token: string): boolean;
   /** Reports a failure that does not end anything yet (the function failed; it is tried again). */
   error(err: Error): void;
+  /** The server took a token: the one a connection opened with, or an accepted refresh. */
+  taken?(event: TokenEvent): void;
 }
 
 /** A token for a new connection, or why there is none (`stop`: give up; otherwise try again after the backoff). */
@@ -133,6 +163,7 @@ export class TokenKeeper {
   /** The server took the connection's token (the Pong after Hello, an SSE stream's session): failures start over, a refresh is planned. */
   accepted(): void {
     this.failures = 0;
+    if (this.token) this.hooks.taken?.(tokenEvent(this.token, false));
     this.schedule();
   }
 
@@ -143,6 +174,7 @@ export class TokenKeeper {
     this.pending = null;
     this.stale = false;
     this.failures = 0;
+    this.hooks.taken?.(tokenEvent(this.token, true));
     this.schedule();
   }
 
