@@ -5,20 +5,43 @@
 // and sends orders with request-reply (orders.submit / orders.cancel, the
 // demo order service: docs/desks.md), all with the browser bundle of the
 // tickfan SDK (WebSocket, or SSE where WebSocket is not available). Rendering
-// happens once per animation frame.
+// happens once per animation frame. The header shows the connection's state
+// and, when a token is in use, its remaining lifetime as the SDK refreshes it
+// (the client's `token` event).
 import { connect } from '/tickfan.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const transport = params.get('transport') || undefined; // 'ws' | 'sse' | undefined (auto)
-// A token given in the page's URL (?token=…) is used as is, and its remaining lifetime is shown; the demo server is open and needs none.
+// Tokens: ?token=… is used as is (until it expires); ?tokenUrl=… is fetched (GET, the token as text) at
+// connect and again before each token's exp, the SDK refreshing the open connection. Neither: an open server (auth off).
+const tokenUrl = params.get('tokenUrl') || undefined;
+async function fetchToken() {
+  const res = await fetch(tokenUrl, { credentials: 'include', cache: 'no-store' });
+  if (!res.ok) throw new Error(`${tokenUrl} answered ${res.status}`);
+  return (await res.text()).trim();
+}
+// The first token is fetched before connecting: its subject names the desk.
+let firstToken = tokenUrl ? await fetchToken().catch((err) => (console.warn(`tickfan desk: no token from ${tokenUrl}: ${err.message}`), null)) : null;
 const pageToken = params.get('token') || undefined;
-const claims = pageToken ? claimsOf(pageToken) : null;
+const tokenSource = tokenUrl ? () => (firstToken ? Promise.resolve(firstToken).finally(() => (firstToken = null)) : fetchToken()) : pageToken;
+const claims = claimsOf(pageToken ?? firstToken ?? '');
 // The desk: a token's subject, or on an open server a name of this page's own (?desk=…, or a random one), sent as the order's `desk` field.
 const desk = claims?.sub ?? params.get('desk') ?? `desk-${Math.random().toString(36).slice(2, 8)}`;
-const client = connect(`${proto}//${location.host}/ws`, { transport, token: pageToken, backoff: { initialMs: 100, maxMs: 5000 } });
+const client = connect(`${proto}//${location.host}/ws`, { transport, token: tokenSource, backoff: { initialMs: 100, maxMs: 5000 } });
 window.tickfan = client; // for tests and the curious
+// The token the server took last (the SDK's `token` event: at connect and at each refresh), and how many refreshes it accepted.
+let tokenTaken = null;
+let tokenRefreshes = 0;
+client.on('token', (e) => {
+  tokenTaken = e;
+  if (e.refreshed) tokenRefreshes++;
+  const el = $('token');
+  el.dataset.exp = String(e.exp ?? '');
+  el.dataset.refreshes = String(tokenRefreshes);
+  if (e.refreshed) log('good', `<b>token refreshed</b> in session${e.exp ? `, valid until ${new Date(e.expiresAt).toLocaleTimeString('en-GB')}` : ''}`);
+});
 
 const nf = new Intl.NumberFormat('en-US');
 const rows = new Map(); // topic -> row
@@ -197,14 +220,17 @@ function claimsOf(token) {
   }
 }
 
+// The token's remaining lifetime, from the exp of the token the server took last (refreshed in place when it comes from ?tokenUrl=).
 function tokenLife() {
   const el = $('token');
-  if (!pageToken) return void (el.textContent = 'open server, no token');
-  const exp = typeof claims?.exp === 'number' ? claims.exp * 1000 : null;
+  if (!tokenSource) return void (el.textContent = 'no token (auth off)');
+  if (!tokenTaken) return void (el.textContent = 'token: waiting for the server');
+  const exp = tokenTaken.expiresAt;
   if (exp === null) return void (el.textContent = 'token without expiry');
   const left = Math.max(0, Math.round((exp - Date.now()) / 1000));
-  el.textContent = left === 0 ? 'token expired' : `token ${left >= 3600 ? `${Math.floor(left / 3600)}h ${Math.floor((left % 3600) / 60)}m` : left >= 60 ? `${Math.floor(left / 60)}m ${left % 60}s` : `${left}s`} left`;
-  el.classList.toggle('short', left < 60);
+  const life = left >= 3600 ? `${Math.floor(left / 3600)}h ${Math.floor((left % 3600) / 60)}m` : left >= 60 ? `${Math.floor(left / 60)}m ${left % 60}s` : `${left}s`;
+  el.textContent = left === 0 ? 'token expired' : `token ${life} left${tokenRefreshes ? ` · refreshed ${tokenRefreshes}×` : ''}`;
+  el.classList.toggle('short', left < 60 && !tokenUrl);
 }
 
 // The ticket's symbol is the book shown; its price follows the touch a buy or sell would cross (the ask to buy, the bid to sell).
@@ -296,6 +322,7 @@ function subscribeBlotter() {
   document.body.dataset.desk = desk;
   const topic = `blotter.${desk}`;
   blotterSub = client.subscribe(topic, { tables: { orders: {} } }); // every row, every field
+  window.tickfanDesk = { desk, blotter: blotterSub }; // for tests: the SDK's own view of the blotter
   blotterSub.on('update', (u) => {
     updates++;
     for (const r of u.rows ?? []) if (!u.snapshot && r.op !== 'delete') blotterChanged.add(r.key);

@@ -17,48 +17,9 @@ import { connect, type TickfanClient } from '../../src/client/index.js';
 import { MarketSim, OrderService } from '../../src/demo/index.js';
 import { http } from '../integration/helpers.js';
 import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
+import { blotterDom as blotter, orderFromTicket, pollPage, touch } from './desk-page.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-
-interface BlotterRow {
-  key: string;
-  state: string;
-  rev: number;
-  filled: number;
-  cells: string[];
-}
-
-/** The blotter the page shows, newest first. */
-function blotter(page: Page): Promise<BlotterRow[]> {
-  return page.evaluate(() =>
-    [...document.querySelectorAll<HTMLTableRowElement>('#blotter tr[data-key]')].map((tr) => ({
-      key: tr.dataset.key!,
-      state: tr.dataset.state!,
-      rev: Number(tr.dataset.rev),
-      filled: Number(tr.dataset.filled),
-      cells: [...tr.cells].map((td) => td.textContent ?? ''),
-    })),
-  );
-}
-
-/** The ladder's best ask and bid (prices as shown). */
-function touch(page: Page): Promise<{ ask: number; bid: number }> {
-  return page.evaluate(() => {
-    const asks = [...document.querySelectorAll<HTMLTableRowElement>('#book tr.ask')];
-    const bids = [...document.querySelectorAll<HTMLTableRowElement>('#book tr.bid')];
-    return { ask: Number(asks.at(-1)?.cells[0]?.textContent), bid: Number(bids[0]?.cells[0]?.textContent) };
-  });
-}
-
-async function pollPage<T>(page: Page, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await page.waitForTimeout(50);
-  }
-}
 
 describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM})`, () => {
   let server: TickfanServer;
@@ -111,18 +72,6 @@ describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM
     return page;
   }
 
-  /** Fills the ticket and submits; resolves with the status line once the answer is in. */
-  async function order(page: Page, o: { side: 'buy' | 'sell'; price: number; qty: number }): Promise<string> {
-    await page.click(`#t-side button[data-side="${o.side}"]`);
-    await page.fill('#t-price', String(o.price));
-    await page.fill('#t-qty', String(o.qty));
-    await page.click('#t-submit');
-    await page.waitForSelector('#t-status.good, #t-status.bad', { timeout: 10_000 });
-    const text = (await page.textContent('#t-status'))!;
-    await page.evaluate(() => (document.getElementById('t-status')!.className = 'status'));
-    return text;
-  }
-
   /** The page's blotter equals GET /snapshot/blotter.<desk>, row for row (the page may be a moment behind: polled). */
   async function expectBlotterAsServer(page: Page, desk: string): Promise<void> {
     let want: { key: string; state: string; rev: number; filled: number }[] = [];
@@ -142,7 +91,7 @@ describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM
   it('submits from the ticket, shows refusals inline, fills and cancels in the live blotter; saves desk.png', async () => {
     const page = await open('?desk=desk-e2e');
     expect(await page.textContent('#desk')).toBe('desk-e2e');
-    expect(await page.textContent('#token')).toBe('open server, no token');
+    expect(await page.textContent('#token')).toBe('no token (auth off)');
     expect(await page.textContent('#transport')).toBe('WebSocket');
     // The price follows the touch: the ask to buy, the bid to sell; a click on a ladder row sets it.
     await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.ask, 5_000, 'the buy price at the ask');
@@ -158,18 +107,18 @@ describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM
     expect(await page.inputValue('#t-price')).toBe(thirdPx);
 
     // Refused by the service: the reason and message, inline; nothing in the blotter.
-    expect(await order(page, { side: 'buy', price: 65_000.3, qty: 0.01 })).toMatch(/refused · BAD_PRICE.*tick/);
-    expect(await order(page, { side: 'buy', price: 65_000, qty: 0 })).toMatch(/refused · BAD_QTY/);
+    expect(await orderFromTicket(page, { side: 'buy', price: 65_000.3, qty: 0.01 })).toMatch(/refused · BAD_PRICE.*tick/);
+    expect(await orderFromTicket(page, { side: 'buy', price: 65_000, qty: 0 })).toMatch(/refused · BAD_QTY/);
     expect(await blotter(page)).toEqual([]);
 
     const t = await touch(page);
     // A buy well above the ask: marketable, it fills at the touch (at random times, often in part).
-    const crossing = await order(page, { side: 'buy', price: t.ask + 100, qty: 0.002 });
+    const crossing = await orderFromTicket(page, { side: 'buy', price: t.ask + 100, qty: 0.002 });
     expect(crossing).toMatch(/accepted O-\S+ · working/);
     const filledId = /accepted (O-\S+)/.exec(crossing)![1]!;
     // A buy far below the bid and a sell far above the ask: they stay working.
-    const passive = /accepted (O-\S+)/.exec(await order(page, { side: 'buy', price: t.bid - 500, qty: 0.05 }))![1]!;
-    const resting = /accepted (O-\S+)/.exec(await order(page, { side: 'sell', price: t.ask + 500, qty: 0.1 }))![1]!;
+    const passive = /accepted (O-\S+)/.exec(await orderFromTicket(page, { side: 'buy', price: t.bid - 500, qty: 0.05 }))![1]!;
+    const resting = /accepted (O-\S+)/.exec(await orderFromTicket(page, { side: 'sell', price: t.ask + 500, qty: 0.1 }))![1]!;
     // Newest first, each accepted order in the blotter.
     const rows = await pollPage(page, () => blotter(page), (r) => r.length === 3, 5_000, 'three orders in the blotter');
     expect(rows.map((r) => r.key)).toEqual([resting, passive, filledId]);
@@ -202,11 +151,11 @@ describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM
     const desk = (await page.textContent('#desk'))!;
     expect(desk).toMatch(/^desk-[a-z0-9]+$/);
     const t = await touch(page);
-    const answer = await order(page, { side: 'sell', price: t.bid - 100, qty: 0.002 });
+    const answer = await orderFromTicket(page, { side: 'sell', price: t.bid - 100, qty: 0.002 });
     expect(answer).toMatch(/accepted O-\S+/);
     const id = /accepted (O-\S+)/.exec(answer)![1]!;
     await pollPage(page, () => blotter(page), (r) => r[0]?.key === id && r[0].state === 'filled', 20_000, 'the fill over SSE');
-    expect(await order(page, { side: 'sell', price: 1, qty: 1.23456 })).toMatch(/refused · BAD_QTY/);
+    expect(await orderFromTicket(page, { side: 'sell', price: 1, qty: 1.23456 })).toMatch(/refused · BAD_QTY/);
     await expectBlotterAsServer(page, desk);
     expect(pageErrors).toEqual([]);
     await page.close();
