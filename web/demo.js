@@ -18,7 +18,7 @@ const transport = params.get('transport') || undefined; // 'ws' | 'sse' | undefi
 // connect and again before each token's exp, the SDK refreshing the open connection. Neither: an open server (auth off).
 const tokenUrl = params.get('tokenUrl') || undefined;
 async function fetchToken() {
-  const res = await fetch(tokenUrl, { credentials: 'include', cache: 'no-store' });
+  const res = await fetch(tokenUrl, { cache: 'no-store' }); // same-origin cookies go along; a token service elsewhere needs CORS
   if (!res.ok) throw new Error(`${tokenUrl} answered ${res.status}`);
   return (await res.text()).trim();
 }
