@@ -1,31 +1,40 @@
-// Issue 13, memory: a connection with one subscription of one topic keeps its
-// record slim — no Map of its own for its subscriptions or topics, a
-// one-slot ClientSub list per topic, one shared pattern list, a sink without
-// closures, a Session without its rarely used fields. Structural checks, not
+// Issues 13 and 21, memory: a connection with one subscription of one topic
+// keeps its records slim — no Map or wrapper of its own for its subscriptions
+// or topics (the records stand for their one-entry maps), no ClientSub list
+// per topic, no outbox array while idle, one shared pattern list, a sink
+// without closures, a Session without its rarely used fields. Structural checks, not
 // timed or heap-measured ones (those would be flaky).
 
 import { describe, expect, it } from 'vitest';
-import { SmallMap } from '../../src/server/fanout/state.js';
+import { ClientSub, Conn } from '../../src/server/fanout/state.js';
 import { Session } from '../../src/server/session.js';
 import { WsSink } from '../../src/server/sink.js';
 import { rig } from './fanout-fakes.js';
 
 describe('per-connection memory', () => {
-  it('one subscription of one topic allocates no Map per connection', () => {
+  it('one subscription of one topic allocates no Map, no wrapper and no list per connection', () => {
     const r = rig();
     for (let i = 0; i < 10; i++) r.publish(`mm.T${i}`, { bid: i });
     const clients = Array.from({ length: 200 }, () => r.connect());
     clients.forEach((c, i) => r.subscribe(c, [`mm.T${i % 10}`]));
+    r.clock.runTurn();
     for (const { conn } of clients) {
-      expect(conn.subs).toBeInstanceOf(SmallMap);
-      expect(conn.subs.size).toBe(1);
-      expect(conn.subs.spilled).toBe(false);
-      expect(conn.topics.size).toBe(1);
-      expect(conn.topics.spilled).toBe(false);
+      const cs = [...conn.subs.values()][0]!;
       const ts = [...conn.topics.values()][0]!;
-      expect(ts.sids).toHaveLength(1);
+      // The records stand for their one-entry maps.
+      expect(conn.subs).toBe(cs);
+      expect(conn.topics).toBe(ts);
+      expect(conn.spilled).toBe(false);
+      expect(conn.subs.size).toBe(1);
+      expect(conn.topics.size).toBe(1);
+      expect(conn.topics.get(ts.topic.name)).toBe(ts);
+      expect(conn.topics.get('mm.nope')).toBeUndefined();
+      expect(ts.sids).toBe(cs);
       expect(conn.dirtySubs).toBeNull();
       expect(conn.published).toBeNull();
+      expect((conn as unknown as { rare: unknown }).rare).toBeNull();
+      // The outbox was flushed: no array kept.
+      expect((conn as unknown as { queuedMsgs: unknown }).queuedMsgs).toBeNull();
     }
     // The same pattern: one list shared by every subscription to it.
     const lists = new Set(clients.map((c) => [...c.conn.subs.values()][0]!.patterns));
@@ -33,40 +42,78 @@ describe('per-connection memory', () => {
     // Still a map when it must be: a second subscription spills, and going back to one works.
     const c = clients[0]!;
     r.subscribe(c, ['mm.T1'], { id: 9001 });
-    expect(c.conn.subs.spilled).toBe(true);
+    expect(c.conn.spilled).toBe(true);
     expect(c.conn.topics.size).toBe(2);
+    r.subscribe(c, ['mm.T0'], { id: 9002 });
+    const t0 = c.conn.topics.get('mm.T0')!;
+    expect(Array.isArray(t0.sids)).toBe(true);
+    r.fanout.unsubscribe(c.conn, 9002);
+    expect(Array.isArray(t0.sids)).toBe(false);
     r.fanout.unsubscribe(c.conn, 9001);
     expect(c.conn.topics.size).toBe(1);
+    expect(c.conn.spilled).toBe(false);
     expect([...c.conn.topics.keys()]).toEqual(['mm.T0']);
     r.fanout.closed(c.conn);
     expect(c.conn.subs.size).toBe(0);
-    expect(c.conn.topics.spilled).toBe(false);
+    expect(c.conn.topics.size).toBe(0);
+    expect(c.conn.spilled).toBe(false);
   });
 
-  it('SmallMap behaves as a Map through one, two and back to none', () => {
-    const m = new SmallMap<string, number>();
-    const ref = new Map<string, number>();
-    const ops: [string, string, number][] = [
-      ['set', 'a', 1], ['set', 'a', 2], ['delete', 'b', 0], ['set', 'b', 3], ['delete', 'a', 0], ['set', 'c', 4],
-      ['delete', 'b', 0], ['delete', 'c', 0], ['delete', 'c', 0], ['set', 'd', 5], ['delete', 'd', 0], ['set', 'e', 6],
+  it("a connection's subscriptions behave as a Map through one, two and back to none", () => {
+    const conn = new Conn(1, 'test');
+    const ref = new Map<number, ClientSub>();
+    const rec = new Map<number, ClientSub>();
+    const ops: [string, number][] = [
+      ['set', 1], ['set', 1], ['delete', 2], ['set', 2], ['delete', 1], ['set', 3],
+      ['delete', 2], ['delete', 3], ['delete', 3], ['set', 4], ['delete', 4], ['set', 5], ['set', 6], ['set', 7], ['delete', 6],
     ];
-    for (const [op, k, v] of ops) {
+    for (const [op, id] of ops) {
       if (op === 'set') {
-        m.set(k, v);
-        ref.set(k, v);
-      } else expect(m.delete(k)).toBe(ref.delete(k));
+        const cs = rec.get(id) ?? new ClientSub(conn, id, [], 0, null);
+        rec.set(id, cs);
+        conn.setSub(cs);
+        ref.set(id, cs);
+      } else {
+        conn.deleteSub(id);
+        ref.delete(id);
+      }
+      const m = conn.subs;
       expect(m.size).toBe(ref.size);
       expect([...m]).toEqual([...ref]);
       expect([...m.keys()]).toEqual([...ref.keys()]);
       expect([...m.values()]).toEqual([...ref.values()]);
-      for (const key of 'abcde') {
+      expect(conn.spilled).toBe(ref.size > 1);
+      for (let key = 1; key <= 7; key++) {
         expect(m.has(key)).toBe(ref.has(key));
         expect(m.get(key)).toBe(ref.get(key));
       }
     }
-    m.clear();
-    expect(m.size).toBe(0);
-    expect([...m]).toEqual([]);
+    conn.clearSubs();
+    expect(conn.subs.size).toBe(0);
+    expect([...conn.subs]).toEqual([]);
+  });
+
+  it('a connection keeps its booleans, protocol and rare fields apart', () => {
+    const conn = new Conn(1, 'test');
+    expect(conn.protocol).toBe(1);
+    for (const k of ['closed', 'json', 'holding', 'queued', 'slow'] as const) {
+      expect(conn[k]).toBe(false);
+      conn[k] = true;
+      expect(conn[k]).toBe(true);
+    }
+    conn.protocol = 2;
+    expect(conn.protocol).toBe(2);
+    for (const k of ['closed', 'json', 'holding', 'queued', 'slow'] as const) {
+      expect(conn[k]).toBe(true);
+      conn[k] = false;
+      expect(conn[k]).toBe(false);
+    }
+    expect(conn.protocol).toBe(2);
+    conn.slowSince = 0;
+    expect((conn as unknown as { rare: unknown }).rare).toBeNull();
+    conn.slowSince = 5;
+    expect(conn.slowSince).toBe(5);
+    expect(conn.dirtySubs).toBeNull();
   });
 
   it('a Session keeps authWaiting, expiryTimer and responder off its record until one is set; a WsSink holds two fields', () => {

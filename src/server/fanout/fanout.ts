@@ -171,8 +171,7 @@ export class Fanout {
     for (const cs of conn.subs.values()) this.interest.drop(cs);
     for (const ts of conn.topics.values()) this.subscriptions.setChannel(ts, null);
     this.stats.subscriptions -= conn.subs.size;
-    conn.subs.clear();
-    conn.topics.clear();
+    conn.clearSubs();
     conn.dirtySubs = null;
     conn.outbox.length = 0;
     this.liveness.publisherGone(conn);
@@ -223,7 +222,7 @@ export class Fanout {
       if (!f || f.length > maxField) throw new TickfanError(ErrorCode.BAD_FIELD, `field subset: names must be 1–${maxField} characters`);
     }
     const cs = new ClientSub(conn, id, this.shared(patterns), this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps, views);
-    conn.subs.set(id, cs);
+    conn.setSub(cs);
     this.stats.subscriptions++;
     this.interest.add(cs);
     const at = new Map(resume.map((r) => [r.topic, r]));
@@ -256,7 +255,7 @@ export class Fanout {
 
   unsubscribe(conn: Conn, id: number): void {
     const cs = this.clientSub(conn, id);
-    conn.subs.delete(id);
+    conn.deleteSub(id);
     this.stats.subscriptions--;
     this.interest.drop(cs);
     this.subscriptions.detach(cs);
@@ -265,7 +264,7 @@ export class Fanout {
   setPaused(conn: Conn, id: number, paused: boolean): void {
     const cs = this.clientSub(conn, id);
     cs.paused = paused;
-    for (const ts of conn.topics.values()) if (ts.sids.includes(cs)) this.subscriptions.recompute(ts);
+    for (const ts of conn.topics.values()) if (ts.hasSid(cs)) this.subscriptions.recompute(ts);
   }
 
   private clientSub(conn: Conn, id: number): ClientSub {
@@ -363,9 +362,9 @@ export class Fanout {
         // A JSON sink (SSE, STOMP) moves to the topic's keyed JSON channel, with a whole view image.
         if (ts.conn.json && this.subscriptions.reform(ts)) continue;
         this.subscriptions.setChannel(ts, null);
-        ts.conn.topics.delete(ts.topic.name);
+        ts.conn.deleteTopic(ts.topic.name);
         ts.conn.dirtySubs?.delete(ts);
-        this.outbox.queue(ts.conn, this.encoder.error(ErrorCode.PROTOCOL_VERSION, ts.sids[0]!.id, ch.topic.name, keyedNeedsProtocol2(ch.topic.name).message));
+        this.outbox.queue(ts.conn, this.encoder.error(ErrorCode.PROTOCOL_VERSION, ts.firstSid.id, ch.topic.name, keyedNeedsProtocol2(ch.topic.name).message));
       }
       return;
     }

@@ -39,7 +39,6 @@ export class Interest {
   private readonly parsed = new Map<string, TopicPattern>();
   /** Subscriptions per name or pattern, for `onChange` (a cluster edge follows what its clients want). */
   private readonly counts = new Map<string, number>();
-  private readonly counted = new WeakSet<ClientSub>();
   /** Told when a name or pattern gains its first subscription (true) or loses its last (false). */
   onChange: ((source: string, wanted: boolean) => void) | null = null;
 
@@ -122,9 +121,9 @@ export class Interest {
   }
 
   private count(cs: ClientSub, by: 1 | -1): void {
-    if ((by === 1) === this.counted.has(cs)) return;
-    if (by === 1) this.counted.add(cs);
-    else this.counted.delete(cs);
+    // Once each way (a flag on the record: no per-subscription entry in a WeakSet).
+    if ((by === 1) === cs.counted) return;
+    cs.counted = by === 1;
     for (const source of new Set(cs.patterns.map((p) => p.source))) {
       const n = (this.counts.get(source) ?? 0) + by;
       if (n > 0) this.counts.set(source, n);

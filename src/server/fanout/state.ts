@@ -8,91 +8,22 @@ import type { Changes } from '../../protocol/index.js';
 import type { Sink } from '../sink.js';
 import type { Form } from './wire.js';
 import type { ChannelView, ViewReq } from './view-entry.js';
+import { noRecords, heldDelete, heldSet, type Held, type RecordMap } from './record-map.js';
 
-/**
- * A map that holds its first entry inline and makes a real Map only when a
- * second arrives: most connections hold one subscription of one topic, and
- * an empty Map costs more than the rest of their record. The subset of Map
- * that fan-out, the slow lane and STOMP use.
- */
-export class SmallMap<K, V> {
-  private k: K | undefined = undefined;
-  private v: V | undefined = undefined;
-  private m: Map<K, V> | null = null;
-  size = 0;
+export type { RecordMap } from './record-map.js';
 
-  get(key: K): V | undefined {
-    if (this.m) return this.m.get(key);
-    return this.size === 1 && this.k === key ? this.v : undefined;
-  }
+const subId = (cs: ClientSub): number => cs.id;
+const topicName = (ts: TopicSub): string => ts.topic.name;
 
-  has(key: K): boolean {
-    if (this.m) return this.m.has(key);
-    return this.size === 1 && this.k === key;
-  }
+/** ClientSub flags. */
+const CS_PAUSED = 1;
+const CS_TIMESTAMPS = 2;
+const CS_COUNTED = 4;
 
-  set(key: K, value: V): this {
-    if (this.m) {
-      this.m.set(key, value);
-      this.size = this.m.size;
-    } else if (this.size === 0 || this.k === key) {
-      this.k = key;
-      this.v = value;
-      this.size = 1;
-    } else {
-      this.m = new Map([[this.k as K, this.v as V], [key, value]]);
-      this.k = this.v = undefined;
-      this.size = 2;
-    }
-    return this;
-  }
-
-  delete(key: K): boolean {
-    if (this.m) {
-      const had = this.m.delete(key);
-      this.size = this.m.size;
-      return had;
-    }
-    if (this.size !== 1 || this.k !== key) return false;
-    this.k = this.v = undefined;
-    this.size = 0;
-    return true;
-  }
-
-  clear(): void {
-    this.m = null;
-    this.k = this.v = undefined;
-    this.size = 0;
-  }
-
-  values(): IterableIterator<V> {
-    if (this.m) return this.m.values();
-    return (this.size === 1 ? [this.v as V] : []).values();
-  }
-
-  keys(): IterableIterator<K> {
-    if (this.m) return this.m.keys();
-    return (this.size === 1 ? [this.k as K] : []).values();
-  }
-
-  entries(): IterableIterator<[K, V]> {
-    if (this.m) return this.m.entries();
-    return (this.size === 1 ? [[this.k as K, this.v as V] as [K, V]] : []).values();
-  }
-
-  [Symbol.iterator](): IterableIterator<[K, V]> {
-    return this.entries();
-  }
-
-  /** Whether a real Map was made (tests check the common case stays inline). */
-  get spilled(): boolean {
-    return this.m !== null;
-  }
-}
-
-/** One client subscription (one Subscribe message). */
-export class ClientSub {
-  paused = false;
+/** One client subscription (one Subscribe message); as a map, the one-entry map of itself by id. */
+export class ClientSub implements RecordMap<number, ClientSub> {
+  /** paused, timestamps, counted (booleans in one field: one slot per record). */
+  private bits: number;
   constructor(
     readonly conn: Conn,
     readonly id: number,
@@ -100,48 +31,198 @@ export class ClientSub {
     readonly tier: Tier,
     readonly fields: ReadonlySet<string> | null,
     /** Protocol 2: deltas carry their publish time. */
-    readonly timestamps = false,
+    timestamps = false,
     /** Keyed topics: the table views and checksums asked for (null: whole tables). */
     readonly views: ViewReq | null = null,
-  ) {}
+  ) {
+    this.bits = timestamps ? CS_TIMESTAMPS : 0;
+  }
+
+  get paused(): boolean {
+    return (this.bits & CS_PAUSED) !== 0;
+  }
+  set paused(v: boolean) {
+    this.bits = v ? this.bits | CS_PAUSED : this.bits & ~CS_PAUSED;
+  }
+
+  /** Protocol 2: deltas carry their publish time. */
+  get timestamps(): boolean {
+    return (this.bits & CS_TIMESTAMPS) !== 0;
+  }
+
+  /** Counted by interest.ts (for its first-subscriber / last-subscriber hooks). */
+  get counted(): boolean {
+    return (this.bits & CS_COUNTED) !== 0;
+  }
+  set counted(v: boolean) {
+    this.bits = v ? this.bits | CS_COUNTED : this.bits & ~CS_COUNTED;
+  }
+
+  // The one-entry map of itself (Conn.subs while it is the connection's only subscription).
+  get size(): number {
+    return 1;
+  }
+  get(id: number): ClientSub | undefined {
+    return id === this.id ? this : undefined;
+  }
+  has(id: number): boolean {
+    return id === this.id;
+  }
+  values(): IterableIterator<ClientSub> {
+    return [this as ClientSub].values();
+  }
+  keys(): IterableIterator<number> {
+    return [this.id].values();
+  }
+  entries(): IterableIterator<[number, ClientSub]> {
+    return [[this.id, this as ClientSub] as [number, ClientSub]].values();
+  }
+  [Symbol.iterator](): IterableIterator<[number, ClientSub]> {
+    return this.entries();
+  }
 }
 
-/** What one connection receives of one topic: the merge of its ClientSubs. */
-export class TopicSub {
-  /** The client subscriptions covering this topic (usually one: an array of exactly that length is lighter than a Set). */
-  readonly sids: ClientSub[];
+/** TopicSub flags. */
+const TS_PAUSED = 1;
+const TS_DIRTY = 2;
+const TS_FAST = 4;
+const TS_BOUND = 8;
+
+/** What one connection receives of one topic: the merge of its ClientSubs; as a map, the one-entry map of itself by topic name. */
+export class TopicSub implements RecordMap<string, TopicSub> {
+  /**
+   * The client subscriptions covering this topic: usually one, held as is
+   * (an array only for two or more).
+   */
+  sids: ClientSub | ClientSub[];
   channel: Channel | null = null;
   /** The (epoch, version) this connection was last sent (or told it holds). */
   sentEpoch = 0;
   sentVersion = -1;
-  paused = false;
-  /** Updates were withheld (slow lane or paused): owes one catch-up. */
-  dirty = false;
-  /** On the native fast path: subscribed to its channel's uWS topic. */
-  fast = false;
   /** The channel's frame count when this subscriber joined its uWS topic. */
   frameBase = 0;
-  /** Protocol 2: the client was told which topic this topic id names (a snapshot or catch-up bound it). */
-  bound: boolean;
+  /** paused, dirty, fast, bound (booleans in one field: one slot per record). */
+  private bits: number;
   constructor(
     readonly conn: Conn,
     readonly topic: Topic,
     first: ClientSub,
   ) {
-    // A literal: its backing store holds one slot (push() onto [] reserves 17).
-    this.sids = [first];
-    this.bound = conn.protocol < 2;
+    this.sids = first;
+    this.bits = conn.protocol < 2 ? TS_BOUND : 0;
+  }
+
+  get paused(): boolean {
+    return (this.bits & TS_PAUSED) !== 0;
+  }
+  set paused(v: boolean) {
+    this.bits = v ? this.bits | TS_PAUSED : this.bits & ~TS_PAUSED;
+  }
+
+  /** Updates were withheld (slow lane or paused): owes one catch-up. */
+  get dirty(): boolean {
+    return (this.bits & TS_DIRTY) !== 0;
+  }
+  set dirty(v: boolean) {
+    this.bits = v ? this.bits | TS_DIRTY : this.bits & ~TS_DIRTY;
+  }
+
+  /** On the native fast path: subscribed to its channel's uWS topic. */
+  get fast(): boolean {
+    return (this.bits & TS_FAST) !== 0;
+  }
+  set fast(v: boolean) {
+    this.bits = v ? this.bits | TS_FAST : this.bits & ~TS_FAST;
+  }
+
+  /** Protocol 2: the client was told which topic this topic id names (a snapshot or catch-up bound it). */
+  get bound(): boolean {
+    return (this.bits & TS_BOUND) !== 0;
+  }
+  set bound(v: boolean) {
+    this.bits = v ? this.bits | TS_BOUND : this.bits & ~TS_BOUND;
+  }
+
+  /** Adds a client subscription to those covering this topic (once). */
+  addSid(cs: ClientSub): void {
+    const s = this.sids;
+    if (s === cs) return;
+    if (!Array.isArray(s)) this.sids = [s, cs];
+    else if (!s.includes(cs)) s.push(cs);
+  }
+
+  /** Removes one; false when it did not cover this topic. The last one stays (the caller drops the record). */
+  removeSid(cs: ClientSub): boolean {
+    const s = this.sids;
+    if (!Array.isArray(s)) return s === cs;
+    const at = s.indexOf(cs);
+    if (at < 0) return false;
+    s.splice(at, 1);
+    if (s.length === 1) this.sids = s[0]!;
+    return true;
+  }
+
+  /** Whether `cs` covers this topic. */
+  hasSid(cs: ClientSub): boolean {
+    const s = this.sids;
+    return Array.isArray(s) ? s.includes(cs) : s === cs;
+  }
+
+  /** The first client subscription covering this topic. */
+  get firstSid(): ClientSub {
+    const s = this.sids;
+    return Array.isArray(s) ? s[0]! : s;
+  }
+
+  // The one-entry map of itself (Conn.topics while it is the connection's only topic).
+  get size(): number {
+    return 1;
+  }
+  get(name: string): TopicSub | undefined {
+    return name === this.topic.name ? this : undefined;
+  }
+  has(name: string): boolean {
+    return name === this.topic.name;
+  }
+  values(): IterableIterator<TopicSub> {
+    return [this as TopicSub].values();
+  }
+  keys(): IterableIterator<string> {
+    return [this.topic.name].values();
+  }
+  entries(): IterableIterator<[string, TopicSub]> {
+    return [[this.topic.name, this as TopicSub] as [string, TopicSub]].values();
+  }
+  [Symbol.iterator](): IterableIterator<[string, TopicSub]> {
+    return this.entries();
   }
 }
 
-/** Per-connection fan-out state (held by a WebSocket's or an SSE stream's session). */
+/** Conn flags (the protocol number lives above them). */
+const C_CLOSED = 1;
+const C_JSON = 2;
+const C_HOLDING = 4;
+const C_QUEUED = 8;
+const C_SLOW = 16;
+const C_PROTOCOL_SHIFT = 8;
+
+/** A connection's rarely used state, allocated on first use (most connections never need it). */
+interface ConnRare {
+  dirtySubs: Set<TopicSub> | null;
+  published: Set<string> | null;
+  slowSince: number;
+}
+
+/**
+ * Per-connection fan-out state (held by a WebSocket's or an SSE stream's
+ * session). Its booleans share one field, its rarely used fields sit in a
+ * side record made on first use, and its subscriptions and topics are the
+ * records themselves while there is one of each (RecordMap): an idle
+ * connection with one subscription of one topic is this record, one
+ * ClientSub and one TopicSub.
+ */
 export class Conn {
   sink: Sink | null = null;
-  closed = false;
-  /** The wire protocol of its frames: 1 until a Hello asks for 2 (before any subscription). */
-  protocol = 1;
-  /** Its sink writes JSON (SSE, STOMP): keyed topics reach it in the keyed JSON form (wire.ts, Form.JSON). */
-  json = false;
   /** Frames this connection was sent, as of its last direct frame. */
   seq = 0;
   /** Published frames received through channels it has since left. */
@@ -150,31 +231,149 @@ export class Conn {
   fastAtLastSend = 0;
   /** Its topic subscriptions on the fast path. */
   fastCount = 0;
-  /** Its socket holds fast-path.ts's HOLD_TOPIC (it left its last channel and has not joined one since). */
-  holding = false;
-  /** Its client subscriptions by id (inline until a second one). */
-  readonly subs = new SmallMap<number, ClientSub>();
-  /** Its topic subscriptions by topic name (inline until a second one). */
-  readonly topics = new SmallMap<string, TopicSub>();
-  outbox: Uint8Array[] = [];
   outboxBytes = 0;
-  queued = false;
-  slow = false;
-  slowSince = 0;
-  /** Topic subscriptions owed a catch-up (allocated when first needed). */
-  dirtySubs: Set<TopicSub> | null = null;
-  /** Topics this connection published to (checked for "publisher gone" when it closes). */
-  published: Set<string> | null = null;
+  /** closed, json, holding, queued, slow, and the protocol number. */
+  private bits = 1 << C_PROTOCOL_SHIFT;
+  private subsHeld: Held<number, ClientSub> = null;
+  private topicsHeld: Held<string, TopicSub> = null;
+  /** Messages queued for its next direct frame (null: none; the array is made by the first). */
+  private queuedMsgs: Uint8Array[] | null = null;
+  private rare: ConnRare | null = null;
   constructor(
     readonly id: number,
     readonly remote: string,
   ) {}
+
+  private flag(bit: number): boolean {
+    return (this.bits & bit) !== 0;
+  }
+  private setFlag(bit: number, v: boolean): void {
+    this.bits = v ? this.bits | bit : this.bits & ~bit;
+  }
+
+  get closed(): boolean {
+    return (this.bits & C_CLOSED) !== 0;
+  }
+  set closed(v: boolean) {
+    this.setFlag(C_CLOSED, v);
+  }
+
+  /** The wire protocol of its frames: 1 until a Hello asks for 2 (before any subscription). */
+  get protocol(): number {
+    return this.bits >>> C_PROTOCOL_SHIFT;
+  }
+  set protocol(v: number) {
+    this.bits = (this.bits & ((1 << C_PROTOCOL_SHIFT) - 1)) | (v << C_PROTOCOL_SHIFT);
+  }
+
+  /** Its sink writes JSON (SSE, STOMP): keyed topics reach it in the keyed JSON form (wire.ts, Form.JSON). */
+  get json(): boolean {
+    return this.flag(C_JSON);
+  }
+  set json(v: boolean) {
+    this.setFlag(C_JSON, v);
+  }
+
+  /** Its socket holds fast-path.ts's HOLD_TOPIC (it left its last channel and has not joined one since). */
+  get holding(): boolean {
+    return this.flag(C_HOLDING);
+  }
+  set holding(v: boolean) {
+    this.setFlag(C_HOLDING, v);
+  }
+
+  /** In the outbox's list of connections to flush this turn. */
+  get queued(): boolean {
+    return this.flag(C_QUEUED);
+  }
+  set queued(v: boolean) {
+    this.setFlag(C_QUEUED, v);
+  }
+
+  /** In the slow lane (off the fast path, owed catch-ups). */
+  get slow(): boolean {
+    return this.flag(C_SLOW);
+  }
+  set slow(v: boolean) {
+    this.setFlag(C_SLOW, v);
+  }
+
+  /** Messages for its next direct frame (outbox.ts). Reading makes the array; assigning an empty one gives it back. */
+  get outbox(): Uint8Array[] {
+    return (this.queuedMsgs ??= []);
+  }
+  set outbox(v: Uint8Array[]) {
+    this.queuedMsgs = v.length ? v : null;
+  }
+
+  private more(): ConnRare {
+    return (this.rare ??= { dirtySubs: null, published: null, slowSince: 0 });
+  }
+
+  /** Topic subscriptions owed a catch-up (allocated when first needed). */
+  get dirtySubs(): Set<TopicSub> | null {
+    return this.rare ? this.rare.dirtySubs : null;
+  }
+  set dirtySubs(v: Set<TopicSub> | null) {
+    if (v || this.rare) this.more().dirtySubs = v;
+  }
+
+  /** Topics this connection published to (checked for "publisher gone" when it closes). */
+  get published(): Set<string> | null {
+    return this.rare ? this.rare.published : null;
+  }
+  set published(v: Set<string> | null) {
+    if (v || this.rare) this.more().published = v;
+  }
+
+  /** When it entered the slow lane (clock.now()). */
+  get slowSince(): number {
+    return this.rare ? this.rare.slowSince : 0;
+  }
+  set slowSince(v: number) {
+    if (v || this.rare) this.more().slowSince = v;
+  }
+
+  /** Its client subscriptions by id. */
+  get subs(): RecordMap<number, ClientSub> {
+    return this.subsHeld ?? noRecords();
+  }
+  setSub(cs: ClientSub): void {
+    this.subsHeld = heldSet(this.subsHeld, cs.id, cs, subId);
+  }
+  deleteSub(id: number): void {
+    this.subsHeld = heldDelete(this.subsHeld, id, subId);
+  }
+
+  /** Its topic subscriptions by topic name. */
+  get topics(): RecordMap<string, TopicSub> {
+    return this.topicsHeld ?? noRecords();
+  }
+  setTopic(ts: TopicSub): void {
+    this.topicsHeld = heldSet(this.topicsHeld, ts.topic.name, ts, topicName);
+  }
+  deleteTopic(name: string): void {
+    this.topicsHeld = heldDelete(this.topicsHeld, name, topicName);
+  }
+
+  /** Forgets every subscription (the connection closed). */
+  clearSubs(): void {
+    this.subsHeld = null;
+    this.topicsHeld = null;
+  }
+
+  /** Whether its subscriptions or topics are held in a Map (tests check the common case holds none). */
+  get spilled(): boolean {
+    return this.subsHeld instanceof Map || this.topicsHeld instanceof Map;
+  }
 }
 
 /** The fields one connection receives of a topic: the union of its subscriptions' subsets (null: all). */
 export function effectiveFields(ts: TopicSub): ReadonlySet<string> | null {
+  const s = ts.sids;
+  if (!Array.isArray(s)) return s.fields;
   const union = new Set<string>();
-  for (const cs of ts.sids) {
+  for (const cs of s) {
     if (!cs.fields) return null;
     for (const f of cs.fields) union.add(f);
   }

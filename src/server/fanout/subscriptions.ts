@@ -34,13 +34,13 @@ export class Subscriptions {
     const fresh = !ts;
     if (!ts) {
       ts = new TopicSub(conn, topic, cs);
-      conn.topics.set(topic.name, ts);
+      conn.setTopic(ts);
       if (resume) {
         ts.sentEpoch = resume.epoch;
         ts.sentVersion = resume.version;
       }
     }
-    else if (!ts.sids.includes(cs)) ts.sids.push(cs);
+    else ts.addSid(cs);
     this.recompute(ts, fresh);
     if (fresh && topic.stale) this.staleNotice(ts);
   }
@@ -61,14 +61,16 @@ export class Subscriptions {
   detach(cs: ClientSub): void {
     const conn = cs.conn;
     for (const ts of [...conn.topics.values()]) {
-      const at = ts.sids.indexOf(cs);
-      if (at < 0) continue;
-      ts.sids.splice(at, 1);
-      if (ts.sids.length === 0) {
+      if (!ts.hasSid(cs)) continue;
+      if (ts.sids === cs) {
+        // Its last client subscription: the topic subscription goes.
         this.setChannel(ts, null);
-        conn.topics.delete(ts.topic.name);
+        conn.deleteTopic(ts.topic.name);
         conn.dirtySubs?.delete(ts);
-      } else this.recompute(ts);
+      } else {
+        ts.removeSid(cs);
+        this.recompute(ts);
+      }
     }
   }
 
@@ -77,15 +79,16 @@ export class Subscriptions {
     let tier = -1;
     let paused = true;
     let timestamps = false;
-    for (const cs of ts.sids) {
+    const sids = ts.sids;
+    for (const cs of Array.isArray(sids) ? sids : [sids]) {
       timestamps ||= cs.timestamps;
       if (cs.paused) continue;
       paused = false;
       if (tier === -1 || cs.tier === 0 || (tier !== 0 && cs.tier > tier)) tier = cs.tier;
     }
-    if (tier === -1) tier = ts.channel?.tier ?? ts.sids[0]!.tier;
+    if (tier === -1) tier = ts.channel?.tier ?? ts.firstSid.tier;
     const old = ts.channel;
-    const views = ts.sids.length === 1 ? ts.sids[0]!.views : mergeViewReqs(ts.sids.map((cs) => cs.views));
+    const views = Array.isArray(sids) ? mergeViewReqs(sids.map((cs) => cs.views)) : sids.views;
     const ch = this.channels.get(ts.topic, tier, effectiveFields(ts), formOf(ts.conn.protocol, timestamps, ts.conn.json && ts.topic.tables !== undefined), views);
     this.setChannel(ts, ch);
     // The connection holds only the fields (and table views) it was sent: under
