@@ -168,6 +168,7 @@ async function parent() {
       const t = setTimeout(() => (proc.kill(), r()), 3000);
       proc.once('exit', () => (clearTimeout(t), r()));
     });
-    rmSync(dir, { recursive: true, force: true });
+    if (arg('keep', false) === true) console.log(`snapshots kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }

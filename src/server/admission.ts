@@ -49,8 +49,14 @@ export function callerOf(res: UWS.HttpResponse, req: UWS.HttpRequest): Caller {
   };
 }
 
+/** Open connections from one address, and the address's string they share. */
+interface PerIp {
+  remote: string;
+  n: number;
+}
+
 export class Admission {
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp = new Map<string, PerIp>();
 
   constructor(
     private readonly opts: AdmissionOptions,
@@ -85,7 +91,7 @@ export class Admission {
     if (this.stats.connections >= this.opts.maxConnections) {
       return { status: '503 Service Unavailable', code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the server holds its maximum of ${this.opts.maxConnections} connections` };
     }
-    if ((this.perIp.get(a.remote) ?? 0) >= this.opts.maxConnectionsPerIp) {
+    if ((this.perIp.get(a.remote)?.n ?? 0) >= this.opts.maxConnectionsPerIp) {
       return { status: '429 Too Many Requests', code: ErrorCode.TOO_MANY_CONNECTIONS, message: `${this.opts.maxConnectionsPerIp} connections from ${a.remote} already` };
     }
     return null;
@@ -97,13 +103,23 @@ export class Admission {
     return null;
   }
 
+  /**
+   * The string an open connection from this address already holds (or
+   * `remote` itself): thousands of connections from one address (a proxy,
+   * a NAT, a load generator) share one string instead of one each.
+   */
+  canonical(remote: string): string {
+    return this.perIp.get(remote)?.remote ?? remote;
+  }
+
   opened(remote: string): void {
-    this.perIp.set(remote, (this.perIp.get(remote) ?? 0) + 1);
+    const e = this.perIp.get(remote);
+    if (e) e.n++;
+    else this.perIp.set(remote, { remote, n: 1 });
   }
 
   closed(remote: string): void {
-    const n = (this.perIp.get(remote) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(remote);
-    else this.perIp.set(remote, n);
+    const e = this.perIp.get(remote);
+    if (!e || --e.n <= 0) this.perIp.delete(remote);
   }
 }

@@ -17,6 +17,16 @@ interface SessionRare {
   authWaiting: ClientMessage[] | null;
   expiryTimer: NodeJS.Timeout | null;
   responder: Responder | null;
+  /** Malformed frames in a row. */
+  badFrames: number;
+  /** Publish rate limit: tokens left and when they were last refilled (0: never, a full bucket). */
+  publishTokens: number;
+  publishRefillAt: number;
+}
+
+/** The session's side record, made on first use; works on both forms of a session (see Session). */
+function rareOf(s: Session): SessionRare {
+  return (s.rare ??= { authWaiting: null, expiryTimer: null, responder: null, badFrames: 0, publishTokens: 0, publishRefillAt: 0 });
 }
 
 /**
@@ -26,29 +36,26 @@ interface SessionRare {
  * (authWaiting, expiryTimer, responder) are not there, and assigning them
  * makes plain properties. Everything reads them by truthiness, which both
  * forms satisfy; a new accessor or method here would not exist for
- * WebSocket sessions.
+ * WebSocket sessions. Its own properties are three (conn, rare, grants):
+ * each one more costs every WebSocket a slot on its socket object (V8 adds
+ * out-of-object properties three at a time), so counters used by few
+ * connections (bad frames, the publish rate) live in `rare`, reached
+ * through Sessions' methods.
  */
 export class Session {
   readonly conn: Conn;
-  /** Malformed frames in a row. */
-  badFrames = 0;
-  /** Publish rate limit: tokens left and when they were last refilled. */
-  publishTokens = 0;
-  publishRefillAt = 0;
-  /** authWaiting, expiryTimer and responder: off the common record until one is set. */
-  private rare: SessionRare | null = null;
+  /** Rarely used state (bad frames, publish rate, the Hello-token wait, expiry timer, responder): null until one is set. */
+  rare: SessionRare | null = null;
 
   constructor(
     id: number,
     remote: string,
     /** What this connection may do; null until a token is verified. */
     public grants: Grants | null,
+    /** Its fan-out record (a WebSocket's is also its sink: ws-conn.ts). */
+    conn?: Conn,
   ) {
-    this.conn = new Conn(id, remote);
-  }
-
-  private more(): SessionRare {
-    return (this.rare ??= { authWaiting: null, expiryTimer: null, responder: null });
+    this.conn = conn ?? new Conn(id, remote);
   }
 
   /** Messages that arrived while a Hello token was being verified. */
@@ -56,7 +63,7 @@ export class Session {
     return this.rare ? this.rare.authWaiting : null;
   }
   set authWaiting(v: ClientMessage[] | null) {
-    if (v || this.rare) this.more().authWaiting = v;
+    if (v || this.rare) rareOf(this).authWaiting = v;
   }
 
   /** Ends the session when its token expires (or when no token came in time). */
@@ -64,7 +71,7 @@ export class Session {
     return this.rare ? this.rare.expiryTimer : null;
   }
   set expiryTimer(v: NodeJS.Timeout | null) {
-    if (v || this.rare) this.more().expiryTimer = v;
+    if (v || this.rare) rareOf(this).expiryTimer = v;
   }
 
   /** How the service router reaches this session as a responder (made on its first Serve). */
@@ -72,7 +79,7 @@ export class Session {
     return this.rare ? this.rare.responder : null;
   }
   set responder(v: Responder | null) {
-    if (v || this.rare) this.more().responder = v;
+    if (v || this.rare) rareOf(this).responder = v;
   }
 }
 
@@ -245,21 +252,22 @@ export class Sessions {
   takePublishToken(s: Session): boolean {
     const now = performance.now();
     const rate = this.opts.maxPublishesPerSecond;
+    const r = rareOf(s);
     // A new connection starts with a full bucket (performance.now() counts from process start, not from 0 tokens).
-    if (s.publishRefillAt === 0) s.publishTokens = rate;
-    else s.publishTokens = Math.min(rate, s.publishTokens + ((now - s.publishRefillAt) / 1000) * rate);
-    s.publishRefillAt = now;
-    if (s.publishTokens < 1) return false;
-    s.publishTokens--;
+    if (r.publishRefillAt === 0) r.publishTokens = rate;
+    else r.publishTokens = Math.min(rate, r.publishTokens + ((now - r.publishRefillAt) / 1000) * rate);
+    r.publishRefillAt = now;
+    if (r.publishTokens < 1) return false;
+    r.publishTokens--;
     return true;
   }
 
   /** A malformed frame: past `maxBadFrames` in a row the connection is closed. */
   badFrame(s: Session): void {
-    if (++s.badFrames >= this.opts.maxBadFrames) this.fanout.end(s.conn, CloseCode.TOO_MANY_BAD_FRAMES, 'too many malformed frames');
+    if (++rareOf(s).badFrames >= this.opts.maxBadFrames) this.fanout.end(s.conn, CloseCode.TOO_MANY_BAD_FRAMES, 'too many malformed frames');
   }
 
   goodFrame(s: Session): void {
-    s.badFrames = 0;
+    if (s.rare) s.rare.badFrames = 0;
   }
 }

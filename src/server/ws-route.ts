@@ -1,13 +1,13 @@
 // The WebSocket route (/ws): upgrade (admission, then the token), binary
 // frames decoded and handed to dispatch, drain to the slow lane, close to
-// fan-out and the session. Frames go out through a WsSink.
+// fan-out and the session. The connection's fan-out record is its sink (WsConn).
 
 import { CloseCode, ErrorCode, TickfanError, decodeMessage, isClientMessage, splitMessages, type ClientMessage } from '../protocol/index.js';
 import { callerOf } from './admission.js';
 import { errorBody, refusedWebSocketVersion } from './http-io.js';
 import type { NodeParts } from './node-parts.js';
 import { Session } from './session.js';
-import { WsSink } from './sink.js';
+import { DeflateWsConn, WsConn } from './ws-conn.js';
 
 let nextConnId = 1;
 
@@ -22,6 +22,7 @@ export function registerWebSocket(node: NodeParts): void {
   const { app, uws, opts, stats, fanout, admission, sessions, dispatch } = node;
   // Asks uWebSockets.js to deflate each frame for the sockets that negotiated it (per socket, per frame).
   const compress = opts.compression !== 'off';
+  const ConnClass = compress ? DeflateWsConn : WsConn;
   // The fast path: one native publish per channel per turn reaches every subscriber in C++.
   fanout.setBroadcaster((topic, frame) => void app.publish(topic, frame, true, compress));
 
@@ -54,7 +55,10 @@ export function registerWebSocket(node: NodeParts): void {
         (grants) => {
           if (aborted) return;
           // uWS copies the session's own properties onto the socket (see Session).
-          const session = new Session(nextConnId++, a.remote, grants);
+          // Connections from one address share its string (admission holds it).
+          const id = nextConnId++;
+          const remote = admission.canonical(a.remote);
+          const session = new Session(id, remote, grants, new ConnClass(id, remote));
           res.cork(() => res.upgrade(session, key, protocol, extensions, context));
         },
         (err: unknown) => {
@@ -69,7 +73,9 @@ export function registerWebSocket(node: NodeParts): void {
     open: (ws) => {
       const s = ws.getUserData();
       admission.opened(s.conn.remote);
-      fanout.open(s.conn, new WsSink(ws, compress));
+      const conn = s.conn as WsConn;
+      conn.ws = ws;
+      fanout.open(conn, conn);
       sessions.started(s);
     },
     message: (ws, message, isBinary) => {
@@ -107,6 +113,7 @@ export function registerWebSocket(node: NodeParts): void {
     close: (ws) => {
       const s = ws.getUserData();
       fanout.closed(s.conn);
+      (s.conn as WsConn).ws = null;
       sessions.ended(s);
       admission.closed(s.conn.remote);
     },

@@ -7,8 +7,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { ClientSub, Conn } from '../../src/server/fanout/state.js';
-import { Session } from '../../src/server/session.js';
-import { WsSink } from '../../src/server/sink.js';
+import { Session, Sessions, type SessionOptions } from '../../src/server/session.js';
+import { ServerStats } from '../../src/server/stats.js';
+import { DeflateWsConn, WsConn } from '../../src/server/ws-conn.js';
+import type { Fanout } from '../../src/server/fanout/index.js';
 import { rig } from './fanout-fakes.js';
 
 describe('per-connection memory', () => {
@@ -116,22 +118,48 @@ describe('per-connection memory', () => {
     expect(conn.dirtySubs).toBeNull();
   });
 
-  it('a Session keeps authWaiting, expiryTimer and responder off its record until one is set; a WsSink holds two fields', () => {
-    const s = new Session(1, '127.0.0.1:1', null);
-    expect(Object.keys(s).sort()).toEqual(['badFrames', 'conn', 'grants', 'publishRefillAt', 'publishTokens', 'rare']);
+  it('a Session puts three properties on its socket and keeps the rest off its record until used; a WebSocket Conn is its own sink', () => {
+    const s = new Session(1, '127.0.0.1', null);
+    expect(Object.keys(s).sort()).toEqual(['conn', 'grants', 'rare']);
     expect(s.authWaiting).toBeNull();
     s.expiryTimer = null;
     s.responder = null;
-    expect((s as unknown as { rare: unknown }).rare).toBeNull();
+    expect(s.rare).toBeNull();
     s.authWaiting = [];
     s.authWaiting.push({ type: 'ping', id: 1 } as never);
     expect(s.authWaiting).toHaveLength(1);
     s.authWaiting = null;
     expect(s.authWaiting).toBeNull();
 
-    const ws = { subscribe() {}, unsubscribe() {}, send: () => 0, getBufferedAmount: () => 0, end() {} };
-    const sink = new WsSink(ws as never, false);
-    expect(Object.keys(sink).sort()).toEqual(['compress', 'ws']);
-    expect(sink.native).toBe(sink);
+    // What uWebSockets.js keeps on the socket: the own properties only (no accessors).
+    const onSocket = { ...new Session(2, '127.0.0.1', null) } as Session;
+    let ended = 0;
+    const fanout = { end: () => void ended++ } as unknown as Fanout;
+    const opts = { maxBadFrames: 3, maxPublishesPerSecond: 2 } as SessionOptions;
+    const sessions = new Sessions({} as never, fanout, {} as never, opts, new ServerStats());
+    sessions.goodFrame(onSocket);
+    expect(onSocket.rare).toBeNull();
+    sessions.badFrame(onSocket);
+    sessions.badFrame(onSocket);
+    sessions.goodFrame(onSocket);
+    sessions.badFrame(onSocket);
+    sessions.badFrame(onSocket);
+    expect(ended).toBe(0);
+    sessions.badFrame(onSocket);
+    expect(ended).toBe(1);
+    expect([sessions.takePublishToken(onSocket), sessions.takePublishToken(onSocket), sessions.takePublishToken(onSocket)]).toEqual([true, true, false]);
+    expect(Object.keys(onSocket).sort()).toEqual(['conn', 'grants', 'rare']);
+
+    const sent: unknown[] = [];
+    const ws = { subscribe() {}, unsubscribe() {}, send: (...a: unknown[]) => (sent.push(a[2]), 0), getBufferedAmount: () => 7, end() {} };
+    for (const conn of [new WsConn(1, 'x'), new DeflateWsConn(2, 'x')]) {
+      expect(Object.keys(conn)).toContain('ws');
+      expect(Object.keys(conn)).not.toContain('compress');
+      conn.ws = ws as never;
+      expect(conn.native).toBe(conn);
+      expect(conn.buffered()).toBe(7);
+      conn.send(1, [new Uint8Array(1)], 2);
+    }
+    expect(sent).toEqual([false, true]);
   });
 });
