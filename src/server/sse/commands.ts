@@ -26,7 +26,12 @@ export class SseCommands {
         ? { status: '200 OK', body: JSON.stringify({ closed: false }) }
         : this.answers.failure('404 Not Found', ErrorCode.BAD_REQUEST, `no SSE session ${sid}: it expired or never existed; open GET /sse again`);
     if (!this.peers) return done(unknown());
-    this.peers.command(sid, method, body, (a) => done(a ?? unknown()));
+    this.peers.command(sid, method, body, (a) => {
+      if (a === 'unknown') return done(unknown());
+      // Another worker is too busy to say whether it holds the session: not "unknown", which would end it.
+      if (a === 'silent') return done(this.answers.failure('503 Service Unavailable', ErrorCode.INTERNAL, `SSE session ${sid}: a fan-out worker did not answer within 10 s; send the command again`));
+      done(a.held);
+    });
   }
 
   /** Applies a POST (commands) or DELETE (end) to a session held here. */
