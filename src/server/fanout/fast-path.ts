@@ -34,8 +34,8 @@ export class FastPath {
   private dirty: Channel[] = [];
   /** The other of two arrays `dirty` alternates with (no new array per turn). */
   private spare: Channel[] = [];
-  /** Connections with at least one subscription on the fast path (the slow lane watches their buffers). */
-  readonly conns = new Set<Conn>();
+  /** Connections with at least one subscription on the fast path (a count: the slow lane looks at them among all connections). */
+  connCount = 0;
   /** Channels owed one shared heartbeat in this turn's frame (built at publish, when its version is final). */
   private readonly owed: Channel[] = [];
   private readonly owedSet = new Set<Channel>();
@@ -81,7 +81,7 @@ export class FastPath {
     ts.fast = true;
     ts.frameBase = ch.frames;
     ch.fast++;
-    if (conn.fastCount++ === 0) this.conns.add(conn);
+    if (conn.fastCount++ === 0) this.connCount++;
     ch.outside.delete(ts);
   }
 
@@ -96,7 +96,7 @@ export class FastPath {
     const ch = ts.channel!;
     ts.fast = false;
     ch.fast--;
-    if (--ts.conn.fastCount === 0) this.conns.delete(ts.conn);
+    if (--ts.conn.fastCount === 0) this.connCount--;
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
     if (this.sticky.size) {
