@@ -40,6 +40,7 @@ client.on('token', (e) => {
   const el = $('token');
   el.dataset.exp = String(e.exp ?? '');
   el.dataset.refreshes = String(tokenRefreshes);
+  tokenLife();
   if (e.refreshed) log('good', `<b>token refreshed</b> in session${e.exp ? `, valid until ${new Date(e.expiresAt).toLocaleTimeString('en-GB')}` : ''}`);
 });
 

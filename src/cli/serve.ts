@@ -3,7 +3,7 @@
 
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { MarketSim } from '../demo/index.js';
+import { MarketSim, startDeskTokens } from '../demo/index.js';
 import { explain, flagSpec, loadConfig, pinoLog, resolveOptions, type TickfanServer } from '../server/index.js';
 import { startServer } from '../start.js';
 import { HELP, fail } from './usage.js';
@@ -35,6 +35,7 @@ export async function serve(argv: string[]): Promise<void> {
   let server: TickfanServer | undefined;
   let sim: MarketSim | undefined;
   let stopOrders: (() => void) | undefined;
+  let stopTokens: (() => Promise<void>) | undefined;
   let stopping = false;
   let started = false;
   const stop = async (why: string, exitCode: number) => {
@@ -46,6 +47,7 @@ export async function serve(argv: string[]): Promise<void> {
     while (!started) await new Promise((r) => setTimeout(r, 10));
     sim?.stop();
     stopOrders?.();
+    await stopTokens?.();
     try {
       await server?.close();
     } catch (err) {
@@ -99,6 +101,12 @@ export async function serve(argv: string[]): Promise<void> {
         console.log(`demo order service: orders.submit, orders.cancel; blotters blotter.<desk> — try: npx tickfan req orders.submit desk=desk-1 side=buy symbol=BTC-USD price=65000 qty=0.1, npx tickfan sub blotter.desk-1 --depth 0 --tables orders`);
       } catch (err) {
         log('warn', `demo: the order service did not start: ${(err as Error).message}`);
+      }
+      // With auth.secret, a demo-only issuer of 60 s desk tokens, so that the desk page shows its token refreshed in session.
+      const tokens = await startDeskTokens(cfg.options.auth, `http://${base}/`).catch((err: Error) => void log('warn', `demo: the desk token issuer did not start: ${err.message}`));
+      if (tokens) {
+        stopTokens = () => tokens.issuer.close();
+        console.log(`demo desk tokens (demo only: anyone on this machine can mint one): 60 s tokens at ${tokens.issuer.url}?desk=<desk> — the desk page with them: ${tokens.pageUrl}`);
       }
     }
   }

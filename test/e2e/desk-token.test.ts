@@ -1,23 +1,21 @@
 // Issue 20's desk page with a token (headless Chromium): a server with
-// authentication, a token service of the test's own (a real HTTP server
-// minting 4-second desk tokens, CORS open) and the page opened with
-// ?tokenUrl=: the desk is the token's subject, the header shows the token's
+// authentication, the demo desk token issuer (src/demo/desk-tokens.ts, as
+// `tickfan serve --demo` starts it with auth.secret; here minting 4-second
+// tokens) and the page opened with ?tokenUrl=: the desk is the token's subject, the header shows the token's
 // remaining lifetime, and as the SDK refreshes the token on the open
 // connection (its `token` event) the lifetime starts over, several times,
 // with no reconnect; an order placed with the token lands in the desk's
 // blotter. Saves test/e2e/artifacts/desk-token.png.
 
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TickfanServer } from '../../src/index.js';
 import { connect, type TickfanClient } from '../../src/client/index.js';
-import { MarketSim, OrderService } from '../../src/demo/index.js';
+import { DeskTokenIssuer, MarketSim, OrderService } from '../../src/demo/index.js';
 import { mintToken } from '../../src/token.js';
 import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
 import { blotterDom, orderFromTicket, pollPage, touch } from './desk-page.js';
@@ -31,9 +29,9 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
   let sim: MarketSim;
   let svcClient: TickfanClient;
   let svc: OrderService;
-  let issuer: Server;
+  let issuer: DeskTokenIssuer;
   let tokenUrl: string;
-  const minted: number[] = []; // exp (s) of each desk token handed out
+  const minted: number[] = []; // exp (s) of each desk token handed out, as the page fetched them
   let context: BrowserContext;
   let profile: string;
 
@@ -49,14 +47,8 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
     svc = new OrderService(svcClient, { fillChance: 1, seed: 4 });
     await svc.start();
     // The desk's token service: what a deployment's login-backed endpoint would be, minting short-lived desk tokens.
-    issuer = createServer((req, res) => {
-      void mintToken({ secret: SECRET, sub: DESK, subscribe: [`blotter.${DESK}`, 'book.>', 'px.*', 'fx.*'], request: ['orders.*'], ttl: TOKEN_LIFE_S }).then((t) => {
-        minted.push((JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp);
-        res.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*', 'cache-control': 'no-store' }).end(t);
-      });
-    });
-    await new Promise<void>((resolve) => issuer.listen(0, '127.0.0.1', resolve));
-    tokenUrl = `http://127.0.0.1:${(issuer.address() as AddressInfo).port}/desk-token`;
+    issuer = await DeskTokenIssuer.start({ secret: SECRET, ttlSec: TOKEN_LIFE_S });
+    tokenUrl = `${issuer.url}?desk=${DESK}`;
     profile = mkdtempSync(join(tmpdir(), 'tickfan-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
   }, 40_000);
@@ -67,7 +59,7 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
     svcClient?.close();
     sim?.stop();
     await server?.close();
-    await new Promise<void>((resolve) => (issuer ? issuer.close(() => resolve()) : resolve()));
+    await issuer?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
@@ -76,6 +68,9 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
     const page = await context.newPage();
     page.on('pageerror', (err) => errors.push(String(err)));
     page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    page.on('response', (r) => {
+      if (r.url() === tokenUrl) void r.text().then((t) => minted.push((JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp));
+    });
     await page.goto(`http://127.0.0.1:${server.port}/?tokenUrl=${encodeURIComponent(tokenUrl)}`);
     await page.waitForSelector('body[data-state="connected"]', { timeout: 10_000 });
     expect(await page.textContent('#desk')).toBe(DESK);
@@ -121,7 +116,8 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
     await pollPage(page, () => blotterDom(page), (r) => r[0]?.key === id && r[0].state === 'filled', 10_000, 'the fill');
     await page.screenshot({ path: join(ARTIFACTS, 'desk-token.png') });
     expect(errors).toEqual([]);
-    console.log(`desk token: ${minted.length} tokens minted (${TOKEN_LIFE_S} s), ${refreshes} refreshes seen on the page, lifetimes shown ${[...new Set(secs)].join(',')} s; reconnects ${stats.reconnects}`);
+    expect(issuer.minted).toBeGreaterThanOrEqual(refreshes + 1);
+    console.log(`desk token: ${issuer.minted} tokens minted (${TOKEN_LIFE_S} s), ${refreshes} refreshes seen on the page, lifetimes shown ${[...new Set(secs)].join(',')} s; reconnects ${stats.reconnects}`);
     await page.close();
   }, 40_000);
 });
