@@ -225,7 +225,7 @@ function claimsOf(token) {
 function tokenLife() {
   const el = $('token');
   if (!tokenSource) return void (el.textContent = 'no token (auth off)');
-  if (!tokenTaken) return void (el.textContent = 'token: waiting for the server');
+  if (!tokenTaken) return void (el.textContent = tokenProblem ? `token: ${tokenProblem}` : 'token: waiting for the server');
   const exp = tokenTaken.expiresAt;
   if (exp === null) return void (el.textContent = 'token without expiry');
   const left = Math.max(0, Math.round((exp - Date.now()) / 1000));
@@ -504,6 +504,13 @@ client.on('state', ({ to }) => {
   wasConnected = true;
 });
 client.on('disconnect', ({ code, reason }) => log('bad', `<b>disconnected</b> ${code}${reason ? ` · ${reason.replace(/[<>&]/g, '')}` : ''}`));
+// The client's own errors: a token function failing or a refresh refused (the old token holds), or what ended the client.
+let tokenProblem = '';
+client.on('error', (err) => {
+  const code = String(err?.code ?? 'error');
+  if (/TOKEN|UNAUTHORIZED/.test(code)) tokenProblem = code.replace(/^TICKFAN_ERR_/, '').toLowerCase().replace(/_/g, ' ');
+  log('bad', `<b>${esc(code)}</b> ${esc(err?.message)}`);
+});
 
 setInterval(() => {
   $('clock').textContent = new Date().toLocaleTimeString('en-GB');

@@ -5,7 +5,8 @@
 // remaining lifetime, and as the SDK refreshes the token on the open
 // connection (its `token` event) the lifetime starts over, several times,
 // with no reconnect; an order placed with the token lands in the desk's
-// blotter. Saves test/e2e/artifacts/desk-token.png.
+// blotter; a token URL that gives no token is shown as such. Saves
+// test/e2e/artifacts/desk-token.png.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -120,4 +121,17 @@ describe.skipIf(skip)(`the desk page refreshing its token, in headless Chromium 
     console.log(`desk token: ${issuer.minted} tokens minted (${TOKEN_LIFE_S} s), ${refreshes} refreshes seen on the page, lifetimes shown ${[...new Set(secs)].join(',')} s; reconnects ${stats.reconnects}`);
     await page.close();
   }, 40_000);
+
+  it('a token URL that gives no token: the header says so, the page does not crash, and the client stops after 3 tries', async () => {
+    const errors: string[] = [];
+    const page = await context.newPage();
+    page.on('pageerror', (err) => errors.push(String(err)));
+    // No desk in the token URL: the issuer answers 400 BAD_DESK every time.
+    await page.goto(`http://127.0.0.1:${server.port}/?tokenUrl=${encodeURIComponent(issuer.url)}`);
+    await pollPage(page, () => page.textContent('#token'), (t) => t === 'token: token unavailable', 10_000, 'the token problem shown');
+    await page.waitForSelector('body[data-state="closed"]', { timeout: 15_000 });
+    expect(await page.textContent('#log')).toMatch(/TICKFAN_ERR_TOKEN_UNAVAILABLE.*answered 400/);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 30_000);
 });
