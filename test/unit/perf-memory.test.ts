@@ -118,6 +118,31 @@ describe('per-connection memory', () => {
     expect(conn.dirtySubs).toBeNull();
   });
 
+  it('a topic subscription keeps any epoch exactly in its two small integers; a client subscription its fields and views aside', () => {
+    const r = rig();
+    r.publish('ep.A', { bid: 1 });
+    const c = r.connect();
+    r.subscribe(c, ['ep.A']);
+    const ts = c.conn.topics.get('ep.A')!;
+    expect(ts.conn).toBe(c.conn);
+    expect(ts.sentEpoch).toBe(r.store.get('ep.A')!.epoch);
+    for (const e of [0, 1, 2 ** 26 - 1, 2 ** 26, 2 ** 26 + 1, 1_765_000_000_000_123, 2 ** 53 - 1, 2 ** 57 - 2]) {
+      ts.sentEpoch = e;
+      expect(ts.sentEpoch).toBe(e);
+    }
+    // Not an epoch: held as one that matches none.
+    for (const e of [2 ** 60, 1_765_000_000_000_123.5, -1, NaN]) {
+      ts.sentEpoch = e;
+      expect(ts.sentEpoch).toBe(2 ** 57 - 1);
+    }
+    const cs = c.conn.subs.get([...c.conn.subs.keys()][0]!)!;
+    expect(cs.fields).toBeNull();
+    expect(cs.views).toBeNull();
+    expect((cs as unknown as { extra: unknown }).extra).toBeNull();
+    r.subscribe(c, ['ep.A'], { id: 77, fields: ['bid'] });
+    expect([...c.conn.subs.get(77)!.fields!]).toEqual(['bid']);
+  });
+
   it('a Session puts three properties on its socket and keeps the rest off its record until used; a WebSocket Conn is its own sink', () => {
     const s = new Session(1, '127.0.0.1', null);
     expect(Object.keys(s).sort()).toEqual(['conn', 'grants', 'rare']);

@@ -85,6 +85,9 @@ export class SlowLane {
   /** Every fast-path socket at once (the sweep timer). */
   private checkFastBuffers(): void {
     for (const conn of this.conns) this.check(conn);
+    // Every socket was just looked at: the round-robin starts over, and a live
+    // iterator kept across the set's growth no longer holds its old tables.
+    this.cursor = null;
   }
 
   private check(conn: Conn): void {

@@ -24,18 +24,31 @@ const CS_COUNTED = 4;
 export class ClientSub implements RecordMap<number, ClientSub> {
   /** paused, timestamps, counted (booleans in one field: one slot per record). */
   private bits: number;
+  /** Its field subset and table views, when it asked for either (most ask for neither). */
+  private readonly extra: { fields: ReadonlySet<string> | null; views: ViewReq | null } | null;
   constructor(
     readonly conn: Conn,
     readonly id: number,
     readonly patterns: readonly TopicPattern[],
     readonly tier: Tier,
-    readonly fields: ReadonlySet<string> | null,
+    fields: ReadonlySet<string> | null,
     /** Protocol 2: deltas carry their publish time. */
     timestamps = false,
     /** Keyed topics: the table views and checksums asked for (null: whole tables). */
-    readonly views: ViewReq | null = null,
+    views: ViewReq | null = null,
   ) {
     this.bits = timestamps ? CS_TIMESTAMPS : 0;
+    this.extra = fields || views ? { fields, views } : null;
+  }
+
+  /** The fields it asked for (null: all). */
+  get fields(): ReadonlySet<string> | null {
+    return this.extra ? this.extra.fields : null;
+  }
+
+  /** Keyed topics: the table views and checksums asked for (null: whole tables). */
+  get views(): ViewReq | null {
+    return this.extra ? this.extra.views : null;
   }
 
   get paused(): boolean {
@@ -82,6 +95,11 @@ export class ClientSub implements RecordMap<number, ClientSub> {
   }
 }
 
+/** Epochs (microseconds, below 2^53) split at 2^26: both halves stay small integers. */
+const EPOCH_SPLIT = 2 ** 26;
+/** Past every epoch (2^57): a claimed epoch at or above it, or not whole, is held as 2^57 - 1. */
+const EPOCH_LIMIT = 2 ** 57;
+
 /** TopicSub flags. */
 const TS_PAUSED = 1;
 const TS_DIRTY = 2;
@@ -96,20 +114,44 @@ export class TopicSub implements RecordMap<string, TopicSub> {
    */
   sids: ClientSub | ClientSub[];
   channel: Channel | null = null;
-  /** The (epoch, version) this connection was last sent (or told it holds). */
-  sentEpoch = 0;
+  /** sentEpoch in two small integers (a double field would hold a heap number per record). */
+  private epochHi = 0;
+  private epochLo = 0;
   sentVersion = -1;
   /** The channel's frame count when this subscriber joined its uWS topic. */
   frameBase = 0;
   /** paused, dirty, fast, bound (booleans in one field: one slot per record). */
   private bits: number;
   constructor(
-    readonly conn: Conn,
     readonly topic: Topic,
     first: ClientSub,
   ) {
     this.sids = first;
-    this.bits = conn.protocol < 2 ? TS_BOUND : 0;
+    this.bits = first.conn.protocol < 2 ? TS_BOUND : 0;
+  }
+
+  /** Its connection (its client subscriptions'). */
+  get conn(): Conn {
+    const s = this.sids;
+    return (Array.isArray(s) ? s[0]! : s).conn;
+  }
+
+  /** The epoch of the (epoch, version) this connection was last sent (or told it holds); 0: none. */
+  get sentEpoch(): number {
+    return this.epochHi * EPOCH_SPLIT + this.epochLo;
+  }
+  set sentEpoch(v: number) {
+    // `| 0` keeps both halves small integers: a double stored even once would
+    // turn the field into a heap number for every record.
+    if (Number.isInteger(v) && v >= 0 && v < EPOCH_LIMIT) {
+      const hi = Math.floor(v / EPOCH_SPLIT) | 0;
+      this.epochHi = hi;
+      this.epochLo = (v - hi * EPOCH_SPLIT) | 0;
+    } else {
+      // Not an epoch (they are whole microseconds below 2^53): one that matches none.
+      this.epochHi = (EPOCH_LIMIT / EPOCH_SPLIT - 1) | 0;
+      this.epochLo = (EPOCH_SPLIT - 1) | 0;
+    }
   }
 
   get paused(): boolean {

@@ -33,7 +33,7 @@ export class Subscriptions {
     let ts = conn.topics.get(topic.name);
     const fresh = !ts;
     if (!ts) {
-      ts = new TopicSub(conn, topic, cs);
+      ts = new TopicSub(topic, cs);
       conn.setTopic(ts);
       if (resume) {
         ts.sentEpoch = resume.epoch;
