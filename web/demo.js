@@ -9,40 +9,19 @@
 // and, when a token is in use, its remaining lifetime as the SDK refreshes it
 // (the client's `token` event).
 import { connect } from '/tickfan.js';
+import { pageToken, showTokenLife } from '/page-token.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const transport = params.get('transport') || undefined; // 'ws' | 'sse' | undefined (auto)
-// Tokens: ?token=… is used as is (until it expires); ?tokenUrl=… is fetched (GET, the token as text) at
-// connect and again before each token's exp, the SDK refreshing the open connection. Neither: an open server (auth off).
-const tokenUrl = params.get('tokenUrl') || undefined;
-async function fetchToken() {
-  const res = await fetch(tokenUrl, { cache: 'no-store' }); // same-origin cookies go along; a token service elsewhere needs CORS
-  if (!res.ok) throw new Error(`${tokenUrl} answered ${res.status}`);
-  return (await res.text()).trim();
-}
-// The first token is fetched before connecting: its subject names the desk.
-let firstToken = tokenUrl ? await fetchToken().catch((err) => (console.warn(`tickfan desk: no token from ${tokenUrl}: ${err.message}`), null)) : null;
-const pageToken = params.get('token') || undefined;
-const tokenSource = tokenUrl ? () => (firstToken ? Promise.resolve(firstToken).finally(() => (firstToken = null)) : fetchToken()) : pageToken;
-const claims = claimsOf(pageToken ?? firstToken ?? '');
+// The token: ?token=, ?tokenUrl= (refreshed in session), or none (page-token.js).
+const token = await pageToken(params);
+const claims = token.claims;
 // The desk: a token's subject, or on an open server a name of this page's own (?desk=…, or a random one), sent as the order's `desk` field.
 const desk = claims?.sub ?? params.get('desk') ?? `desk-${Math.random().toString(36).slice(2, 8)}`;
-const client = connect(`${proto}//${location.host}/ws`, { transport, token: tokenSource, backoff: { initialMs: 100, maxMs: 5000 } });
+const client = connect(`${proto}//${location.host}/ws`, { transport, token: token.source, backoff: { initialMs: 100, maxMs: 5000 } });
 window.tickfan = client; // for tests and the curious
-// The token the server took last (the SDK's `token` event: at connect and at each refresh), and how many refreshes it accepted.
-let tokenTaken = null;
-let tokenRefreshes = 0;
-client.on('token', (e) => {
-  tokenTaken = e;
-  if (e.refreshed) tokenRefreshes++;
-  const el = $('token');
-  el.dataset.exp = String(e.exp ?? '');
-  el.dataset.refreshes = String(tokenRefreshes);
-  tokenLife();
-  if (e.refreshed) log('good', `<b>token refreshed</b> in session${e.exp ? `, valid until ${new Date(e.expiresAt).toLocaleTimeString('en-GB')}` : ''}`);
-});
 
 const nf = new Intl.NumberFormat('en-US');
 const rows = new Map(); // topic -> row
@@ -211,28 +190,6 @@ let blotterDirty = false;
 const blotterChanged = new Set(); // order ids changed since the last frame: their rows flash
 const rowFlashes = new Map();
 let clOrdSeq = 0;
-
-function claimsOf(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0))));
-  } catch {
-    return null;
-  }
-}
-
-// The token's remaining lifetime, from the exp of the token the server took last (refreshed in place when it comes from ?tokenUrl=).
-function tokenLife() {
-  const el = $('token');
-  if (!tokenSource) return void (el.textContent = 'no token (auth off)');
-  if (!tokenTaken) return void (el.textContent = tokenProblem ? `token: ${tokenProblem}` : 'token: waiting for the server');
-  const exp = tokenTaken.expiresAt;
-  if (exp === null) return void (el.textContent = 'token without expiry');
-  const left = Math.max(0, Math.round((exp - Date.now()) / 1000));
-  const life = left >= 3600 ? `${Math.floor(left / 3600)}h ${Math.floor((left % 3600) / 60)}m` : left >= 60 ? `${Math.floor(left / 60)}m ${left % 60}s` : `${left}s`;
-  el.textContent = left === 0 ? 'token expired' : `token ${life} left${tokenRefreshes ? ` · refreshed ${tokenRefreshes}×` : ''}`;
-  el.classList.toggle('short', left < 60 && !tokenUrl);
-}
 
 // The ticket's symbol is the book shown; its price follows the touch a buy or sell would cross (the ask to buy, the bid to sell).
 function ticketSymbol() {
@@ -504,17 +461,12 @@ client.on('state', ({ to }) => {
   wasConnected = true;
 });
 client.on('disconnect', ({ code, reason }) => log('bad', `<b>disconnected</b> ${code}${reason ? ` · ${reason.replace(/[<>&]/g, '')}` : ''}`));
-// The client's own errors: a token function failing or a refresh refused (the old token holds), or what ended the client.
-let tokenProblem = '';
-client.on('error', (err) => {
-  const code = String(err?.code ?? 'error');
-  if (/TOKEN|UNAUTHORIZED/.test(code)) tokenProblem = code.replace(/^TICKFAN_ERR_/, '').toLowerCase().replace(/_/g, ' ');
-  log('bad', `<b>${esc(code)}</b> ${esc(err?.message)}`);
-});
+// The client's own errors (a token problem is also shown in the header).
+client.on('error', (err) => log('bad', `<b>${esc(err?.code ?? 'error')}</b> ${esc(err?.message)}`));
+showTokenLife(client, $('token'), token, log);
 
 setInterval(() => {
   $('clock').textContent = new Date().toLocaleTimeString('en-GB');
-  tokenLife();
 }, 250);
 subscribe(Number(params.get('rate') ?? 10));
 subscribeBlotter();

@@ -241,7 +241,9 @@ export function registerStaticAndFallback(node: NodeParts): void {
   const { app, opts } = node;
   const files: [string, string, string][] = [['/tickfan.js', 'dist/browser/tickfan.js', 'text/javascript; charset=utf-8']];
   files.push(['/tickfan.js.map', 'dist/browser/tickfan.js.map', 'application/json']);
-  if (opts.demoPage) files.push(['/', 'web/index.html', 'text/html; charset=utf-8'], ['/demo.js', 'web/demo.js', 'text/javascript; charset=utf-8']);
+  if (opts.demoPage) {
+    files.push(['/', 'web/index.html', 'text/html; charset=utf-8'], ['/demo.js', 'web/demo.js', 'text/javascript; charset=utf-8'], ['/page-token.js', 'web/page-token.js', 'text/javascript; charset=utf-8']);
+  }
   for (const [route, file, type] of files) {
     const body = loadStatic(file);
     if (!body) continue;
