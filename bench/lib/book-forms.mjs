@@ -63,13 +63,20 @@ function netChange(ops, shadow) {
   return { declared: [], tables: new Map([...tables].map(([n, t]) => [n, { clear: false, rows: t.rows }])) };
 }
 
+/** The summary's `ts` at the start (ms since 1970): BookSim stamps Date.now(), replaced by a clock of the run's own. */
+const T0 = 1_796_000_000_000;
+
 /**
  * Averages over `events` events of a `levels`-a-side book: bytes per event
- * and per row change in each form, row changes per event.
+ * and per row change in each form, row changes per event. The summary's `ts`
+ * follows a simulated clock at `rate` level changes a second (the bench's
+ * --changes: 20,000), not the machine's: at 20k/s it moves every ~13 events;
+ * `rate` 1,000 moves it on every event (a feed stamping each one).
  */
-export function bookForms({ levels = 2000, events = 20_000, seed = 19 } = {}) {
+export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20_000 } = {}) {
   const book = benchBook(levels, seed);
   const image = book.image();
+  image.fields.ts = T0;
   const shadow = { bids: new Map(), asks: new Map() };
   for (const o of image.tables.ops) if (o.op === 'upsert') shadow[o.table].set(o.key, { ...o.fields });
   const keyedEnc = new KeyedEncoder();
@@ -81,9 +88,10 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19 } = {}) {
   const keyed = { id: 1, name: BENCH_BOOK.topic, epoch: EPOCH, fieldId: (f) => ids.get(f) ?? (ids.set(f, ids.size + 1), ids.size) };
   for (const f of [...Object.keys(image.fields), 'qty', 'orders']) keyed.fieldId(f);
   let keyedVersion = 1;
+  // Key bases as fan-out picks them (view-entry.ts keyBaseOf): each side's best key when first bound.
   const bindings = new Map([
-    ['bids', { id: 0, spec: { name: 'bids', key: 'int', order: { key: 'desc' } }, depth: 0, fields: [] }],
-    ['asks', { id: 1, spec: { name: 'asks', key: 'int', order: { key: 'asc' } }, depth: 0, fields: [] }],
+    ['bids', { id: 0, spec: { name: 'bids', key: 'int', order: { key: 'desc' } }, depth: 0, fields: [], keyBase: book.bestBid }],
+    ['asks', { id: 1, spec: { name: 'asks', key: 'int', order: { key: 'asc' } }, depth: 0, fields: [], keyBase: book.bestAsk }],
   ]);
   // Today's flat form: `b.<price>` / `a.<price>` = qty (null: level gone), summary beside.
   const flat = new Topic('book.FLAT', EPOCH, 0, 2);
@@ -101,6 +109,7 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19 } = {}) {
   const NO_ROWS = { declared: [], tables: new Map() };
   for (let i = 0; i < events; i++) {
     const e = book.event();
+    e.fields.ts = T0 + Math.floor((book.rowChanges * 1000) / rate);
     const change = netChange(e.tables.ops, shadow);
     let rows = 0;
     for (const t of change.tables.values()) rows += t.rows.size;
@@ -155,6 +164,7 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19 } = {}) {
   return {
     levels,
     events,
+    rate,
     rowChangesPerEvent: sum.rowChanges / events,
     forms: { protocol2: per('p2'), lightstreamerCommand: per('ls'), depthJson: per('json'), flatFields: per('flat') },
   };

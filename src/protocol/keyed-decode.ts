@@ -7,12 +7,13 @@ import { ByteBuffer } from 'flatbuffers';
 import { ErrorCode, TickfanError } from './codes.js';
 import * as fb from './generated/tickfan.js';
 import type { Key, SortDir, TableSpec } from './keyed/table-spec.js';
-import { OpCode, RangeFlag, readOps, type ReadOp } from './keyed-ops.js';
+import { OpCode, RangeFlag, readEntries, readOps, SUMMARY_CODE, type ReadOp } from './keyed-ops.js';
 import type { KeyedBatchMsg, KeyedDelta2Msg, KeyedRowOp, KeyedSnapshot2Msg, KeyedTableBinding, TableViewRequest, WireRowChange, WireTableChange } from './messages.js';
-import { readPacked, type PackedEntry } from './packed.js';
+import { PackReader, readPacked, type PackedEntry } from './packed.js';
 import type { Changes } from './values.js';
 
 const TWO_32 = 2 ** 32;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const EMPTY = new Uint8Array(0);
 
 function bad(why: string): TickfanError {
@@ -49,7 +50,11 @@ function binding(t: fb.TableBinding): KeyedTableBinding & { declare: boolean } {
   const spec: TableSpec = { name: t.name()!, key: key === fb.KeyType.String ? 'string' : 'int', order: fields.length ? { fields, key: dirOf(t.orderKey()) } : { key: dirOf(t.orderKey()) } };
   const names: string[] = [];
   for (let i = 0; i < t.fieldsLength(); i++) names.push(t.fields(i));
-  return { id: t.id(), spec, depth: t.depth(), fields: names, declare: t.declare() };
+  const kb = t.keyBase();
+  if (kb < -MAX_SAFE || kb > MAX_SAFE) throw bad(`table ${t.name()}: key base ${kb} past 2^53`);
+  const out: KeyedTableBinding & { declare: boolean } = { id: t.id(), spec, depth: t.depth(), fields: names, declare: t.declare() };
+  if (kb !== 0n && spec.key === 'int') out.keyBase = Number(kb);
+  return out;
 }
 
 function bindings(len: number, at: (i: number) => fb.TableBinding): KeyedTableBinding[] {
@@ -66,6 +71,14 @@ function bindings(len: number, at: (i: number) => fb.TableBinding): KeyedTableBi
   return out;
 }
 
+/** Key bases of the tables a message binds (others: unknown, their keys read as offsets). */
+function baseOf(bound: ReadonlyMap<number, KeyedTableBinding>): (id: number) => number | undefined {
+  return (id) => {
+    const b = bound.get(id);
+    return b ? b.keyBase ?? 0 : undefined;
+  };
+}
+
 /** Checks an op's key-type bit against the table's binding in the same message, when there is one. */
 function checkBound(op: ReadOp, bound: ReadonlyMap<number, KeyedTableBinding>): void {
   const b = bound.get(op.table);
@@ -78,7 +91,7 @@ export function decodeKeyedSnapshot2(bytes: Uint8Array): KeyedSnapshot2Msg {
   const bound = new Map(tables.map((t) => [t.id, t]));
   const rows = new Map<number, Map<Key, PackedEntry[]>>();
   for (const t of tables) rows.set(t.id, new Map());
-  for (const op of readOps(s.opsArray() ?? EMPTY, 'snapshot')) {
+  for (const op of readOps(s.opsArray() ?? EMPTY, 'snapshot', baseOf(bound))) {
     checkBound(op, bound);
     const m = rows.get(op.table);
     if (!m) throw bad(`keyed ops: table ${op.table} is not bound by the snapshot`);
@@ -107,16 +120,29 @@ export function decodeKeyedSnapshot2(bytes: Uint8Array): KeyedSnapshot2Msg {
 
 export function decodeKeyedDelta2(bytes: Uint8Array): KeyedDelta2Msg {
   const d = fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(bytes));
-  const version = version2(d.versionHi(), d.version());
-  const span = d.span();
+  const body = d.bodyArray();
+  if (!body) throw bad('a keyed delta without its body');
+  // body := varint topic_id << 1 | span flag, varint version, [varint span], [07 summary entries], ops
+  const r = new PackReader(body);
+  const h = r.varint();
+  const topicId = Math.floor(h / 2);
+  if (topicId > 0xffffffff) throw bad(`topic id ${topicId}`);
+  const version = r.varint();
+  const span = h % 2 === 1 ? r.varint() : 1;
   if (span > version) throw bad(`keyed delta span ${span} is larger than its version ${version}`);
+  let summary: PackedEntry[] = [];
+  if (!r.done && body[r.offset] === SUMMARY_CODE) {
+    r.u8();
+    summary = readEntries(r, body);
+  }
   const tables = bindings(d.tablesLength(), (i) => d.tables(i)!);
   const bound = new Map(tables.map((t) => [t.id, t]));
   const rows = new Map<number, WireTableChange>();
-  for (const op of readOps(d.opsArray() ?? EMPTY, 'delta')) {
+  for (const op of readOps(body.subarray(r.offset), 'delta', baseOf(bound))) {
     checkBound(op, bound);
     let tc = rows.get(op.table);
     if (!tc) rows.set(op.table, (tc = { clear: false, stringKeys: op.stringKeys, rows: new Map() }));
+    if (op.relative) tc.relative = true;
     if (op.code === OpCode.CLEAR) {
       tc.clear = true;
       continue;
@@ -130,13 +156,13 @@ export function decodeKeyedDelta2(bytes: Uint8Array): KeyedDelta2Msg {
   const topic = d.topic();
   return {
     type: 'keyedDelta2',
-    topicId: d.topicId(),
+    topicId,
     topic,
-    epoch: u64(d, 16),
+    epoch: u64(d, 12),
     base: version - span,
     version,
     updates: span,
-    summary: readPacked(d.summaryArray() ?? EMPTY),
+    summary,
     tables,
     rows,
     checksum: d.checksum(),

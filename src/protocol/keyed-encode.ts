@@ -10,7 +10,7 @@ import { ErrorCode, TickfanError } from './codes.js';
 import * as fb from './generated/tickfan.js';
 import { compareKeys, type Key, type TableSpec } from './keyed/table-spec.js';
 import type { KeyedChange, RowChange } from './keyed/row-change.js';
-import { GuardCode, OpCode, OpWriter, RangeFlag } from './keyed-ops.js';
+import { baseFor, GuardCode, OpCode, OpWriter, RangeFlag, SUMMARY_CODE } from './keyed-ops.js';
 import { MessageKind } from './kinds.js';
 import type { KeyedBatchMsg, KeyedDelta2Msg, KeyedSnapshot2Msg, KeyedTableBinding, TableViewRequest, TopicRef } from './messages.js';
 import { PackWriter, type PackedEntry } from './packed.js';
@@ -38,7 +38,7 @@ export function bindingOffset(b: Builder, t: KeyedTableBinding, declare = false)
   const fields = t.fields.length ? fb.TableBinding.createFieldsVector(b, t.fields.map((x) => b.createString(x))) : 0;
   const key = t.spec.key === 'string' ? fb.KeyType.String : fb.KeyType.Int;
   const dir = t.spec.order.key === 'desc' ? fb.SortDir.Desc : fb.SortDir.Asc;
-  return fb.TableBinding.createTableBinding(b, t.id, name, key, dir, of, t.depth, fields, declare);
+  return fb.TableBinding.createTableBinding(b, t.id, name, key, dir, of, t.depth, fields, declare, BigInt(t.spec.key === 'int' ? t.keyBase ?? 0 : 0));
 }
 
 function bindingsVector(b: Builder, tables: readonly KeyedTableBinding[]): Offset {
@@ -63,31 +63,26 @@ export function publishKeyed(b: Builder, pack: PackWriter, batch: KeyedBatchMsg)
     const sample = 'key' in op ? op.key : (op as { from?: Key; to?: Key }).from ?? (op as { to?: Key }).to;
     ids.set(op.table, { id: ids.size, spec: { name: op.table, key: typeof sample === 'string' ? 'string' : 'int', order: { key: 'asc' } }, declare: false });
   }
-  const w = new OpWriter(pack);
+  const w = new OpWriter(pack, false);
   w.reset();
   for (const op of batch.ops) {
     const t = ids.get(op.table)!;
-    const s = t.spec.key === 'string';
+    w.select(t.id, t.spec.key === 'string');
     switch (op.op) {
       case 'clear':
-        w.head(t.id, s, OpCode.CLEAR);
+        w.clear();
         break;
       case 'deleteRange': {
-        w.head(t.id, s, OpCode.DELETE_RANGE);
         const flags = (op.from !== undefined ? RangeFlag.FROM : 0) | (op.to !== undefined ? RangeFlag.TO : 0) | (op.fromExclusive ? RangeFlag.FROM_EXCLUSIVE : 0) | (op.toExclusive ? RangeFlag.TO_EXCLUSIVE : 0);
-        pack.byte(flags);
-        if (op.from !== undefined) w.plainKey(op.from);
-        if (op.to !== undefined) w.plainKey(op.to);
+        w.range(flags, op.from, op.to);
         break;
       }
       default: {
         checkKey(t.spec, op.key);
-        w.head(t.id, s, op.op === 'upsert' ? OpCode.UPSERT : op.op === 'replace' ? OpCode.REPLACE : OpCode.DELETE);
-        pack.byte(op.guard ? GUARD[op.guard] ?? 0 : 0);
-        w.key(op.key);
+        w.row(op.op === 'upsert' ? OpCode.UPSERT : op.op === 'replace' ? OpCode.REPLACE : OpCode.DELETE, op.key, op.guard ? GUARD[op.guard] ?? 0 : 0);
         if (op.op !== 'delete') {
-          pack.varint(op.fields.size);
-          for (const [f, v] of op.fields) pack.entry(0, f, true, v);
+          w.fields(op.fields.size);
+          for (const [f, v] of op.fields) w.entry(0, f, true, v);
         }
       }
     }
@@ -125,15 +120,22 @@ export interface KeyedDeltaOptions {
 export class KeyedEncoder {
   private readonly b = new ReusingBuilder(4096);
   private readonly summaryPack = new PackWriter();
+  private readonly body = new PackWriter();
   private readonly ops = new OpWriter(new PackWriter());
+  private readonly summary: [number, string, boolean, FieldValue | null][] = [];
 
   /**
    * Protocol 2: a keyed delta from base to version. `tables` binds every
-   * table of the view by name (ids and key types); rows of `change` are
-   * written per table in id order, clear first, keys ascending.
+   * table of the view by name (ids, key types and key bases); rows of
+   * `change` are written per table in id order, clear first, keys ascending.
    */
   keyedDelta2(t: TopicRef, base: number, version: number, summary: FieldEntries, change: KeyedChange, tables: ReadonlyMap<string, KeyedTableBinding>, o: KeyedDeltaOptions): Uint8Array {
-    const sum = this.packSummary(t, summary, o.namesFrom);
+    const sum = this.summary;
+    sum.length = 0;
+    for (const [name, v] of summary) {
+      const id = t.fieldId(name);
+      sum.push([id, name, id >= o.namesFrom, v]);
+    }
     const w = this.ops;
     w.reset();
     const named = [...change.tables.keys()].map((name) => {
@@ -144,25 +146,30 @@ export class KeyedEncoder {
     named.sort((x, y) => x.id - y.id);
     for (const bound of named) {
       const tc = change.tables.get(bound.spec.name)!;
-      const s = bound.spec.key === 'string';
-      if (tc.clear) w.head(bound.id, s, OpCode.CLEAR);
       const keys = [...tc.rows.keys()].sort(compareKeys);
-      for (const k of keys) this.row(t, bound.id, s, k, tc.rows.get(k)!, o.namesFrom);
+      if (!tc.clear && keys.length === 0) continue;
+      this.group(bound, keys);
+      if (tc.clear) w.clear();
+      for (const k of keys) this.row(t, k, tc.rows.get(k)!, o.namesFrom);
     }
-    return this.finishDelta(t.id, o.bind ? t.name : null, t.epoch, version - base, version, sum, o.bindTables ?? [], o.checksum ?? null, o.ts);
+    return this.finishDelta(t.id, o.bind ? t.name : null, t.epoch, version - base, version, o.bindTables ?? [], o.checksum ?? null, o.ts);
   }
 
-  private row(t: TopicRef, id: number, s: boolean, k: Key, c: RowChange, namesFrom: number): void {
+  /** Starts a table's ops: against its key base when every key lies within 2^53 of it. */
+  private group(bound: KeyedTableBinding, keys: readonly Key[]): void {
+    if (bound.spec.key === 'string') return this.ops.group(bound.id, true, 0);
+    const kb = bound.keyBase ?? 0;
+    this.ops.group(bound.id, false, keys.length ? baseFor(kb, keys[0] as number, keys[keys.length - 1] as number) : kb);
+  }
+
+  private row(t: TopicRef, k: Key, c: RowChange, namesFrom: number): void {
     const w = this.ops;
-    const code = c.op === 'upsert' ? OpCode.UPSERT : c.op === 'delete' ? OpCode.DELETE : c.existed ? OpCode.REPLACE : OpCode.INSERT;
-    w.head(id, s, code);
-    w.key(k);
+    w.row(c.op === 'upsert' ? OpCode.UPSERT : c.op === 'delete' ? OpCode.DELETE : c.existed ? OpCode.REPLACE : OpCode.INSERT, k);
     if (c.op === 'delete') return;
-    const p = w.w;
-    p.varint(c.fields.size);
+    w.fields(c.fields.size);
     for (const f of c.fields.keys()) {
       const fid = t.fieldId(f);
-      p.entry(fid, f, fid >= namesFrom, c.fields.get(f)!);
+      w.entry(fid, f, fid >= namesFrom, c.fields.get(f)!);
     }
   }
 
@@ -183,11 +190,17 @@ export class KeyedEncoder {
       w.reset();
     };
     for (const tb of bindings) {
-      const s = tb.binding.spec.key === 'string';
       const rows = [...tb.rows].sort((x, y) => compareKeys(x[0], y[0]));
-      for (const [k, fields] of rows) {
-        if (w.w.length >= partBytes) flush(false);
-        this.row(t, tb.binding.id, s, k, { op: 'replace', fields, existed: false }, 1);
+      let open = false;
+      for (let i = 0; i < rows.length; i++) {
+        if (w.w.length >= partBytes) {
+          flush(false);
+          open = false;
+        }
+        // A group per part: its keys from this row to the table's last.
+        if (!open) this.group(tb.binding, [rows[i]![0], rows[rows.length - 1]![0]]);
+        open = true;
+        this.row(t, rows[i]![0], { op: 'replace', fields: rows[i]![1], existed: false }, 1);
       }
     }
     flush(true);
@@ -227,24 +240,32 @@ export class KeyedEncoder {
     return finishBare(b, MessageKind.KEYED_SNAPSHOT2, fb.KeyedSnapshot2.endKeyedSnapshot2(b));
   }
 
-  private finishDelta(topicId: number, topic: string | null, epoch: number, span: number, version: number, summary: Uint8Array, tables: readonly KeyedTableBinding[], checksum: number | null, ts: number | undefined): Uint8Array {
+  /** KeyedDelta2: `body` = topic id, version, span, the summary entries in `this.summary`, the ops written; the rest only when present. */
+  private finishDelta(topicId: number, topic: string | null, epoch: number, span: number, version: number, tables: readonly KeyedTableBinding[], checksum: number | null, ts: number | undefined): Uint8Array {
+    const p = this.body;
+    p.reset();
+    p.varint(topicId * 2 + (span !== 1 ? 1 : 0));
+    p.varint(version);
+    if (span !== 1) p.varint(span);
+    const sum = this.summary;
+    if (sum.length) {
+      p.varint(SUMMARY_CODE);
+      for (let i = 0; i < sum.length; i++) {
+        const [id, name, named, v] = sum[i]!;
+        p.entry(id, name, named, v, i < sum.length - 1);
+      }
+    }
+    p.raw(this.ops.w.take());
     const b = this.b;
-    const ops = b.createByteVector(this.ops.w.take());
-    const sum = summary.length ? b.createByteVector(summary) : 0;
+    const body = b.createByteVector(p.take());
     const tv = bindingsVector(b, tables);
     const name = topic !== null ? b.createString(topic) : 0;
-    const hi = Math.floor(version / TWO_32);
     fb.KeyedDelta2.startKeyedDelta2(b);
-    // Scalars by size, as Encoder.delta2 does: the table stays small.
+    // The body first and alone in a live delta: a 6-byte vtable, an 8-byte table.
     if (ts !== undefined && ts !== 0) fb.KeyedDelta2.addTs(b, ts);
     if (topic !== null) fb.KeyedDelta2.addEpoch(b, BigInt(epoch));
-    fb.KeyedDelta2.addTopicId(b, topicId);
-    fb.KeyedDelta2.addVersion(b, version % TWO_32);
-    fb.KeyedDelta2.addOps(b, ops);
-    if (span !== 1) this.forced(() => fb.KeyedDelta2.addSpan(b, span));
-    if (hi) fb.KeyedDelta2.addVersionHi(b, hi);
+    fb.KeyedDelta2.addBody(b, body);
     if (name) fb.KeyedDelta2.addTopic(b, name);
-    if (sum) fb.KeyedDelta2.addSummary(b, sum);
     if (tv) fb.KeyedDelta2.addTables(b, tv);
     // flatc 2.0.8's TypeScript drops an optional scalar equal to 0: forced.
     if (checksum !== null) this.forced(() => fb.KeyedDelta2.addChecksum(b, checksum));
@@ -257,43 +278,53 @@ export class KeyedEncoder {
     this.b.forceDefaults(false);
   }
 
-  /** A decoded KeyedSnapshot2 / KeyedDelta2 encoded again as it is (ids and names kept): tests and tools. */
+  /** A decoded KeyedSnapshot2 / KeyedDelta2 encoded again as it is (ids, names and key offsets kept): tests and tools. */
   message(m: KeyedSnapshot2Msg | KeyedDelta2Msg): Uint8Array {
     const w = this.ops;
     w.reset();
-    const sp = this.summaryPack;
-    sp.reset();
-    for (const e of m.summary) sp.entry(e.id, e.name ?? '', e.name !== undefined, e.value);
-    const summary = sp.length ? sp.take() : EMPTY;
-    const keyType = new Map(m.tables.map((t) => [t.id, t.spec.key === 'string']));
+    const bound = new Map(m.tables.map((t) => [t.id, t]));
     const ids = [...m.rows.keys()].sort((x, y) => x - y);
     for (const id of ids) {
-      const rs = m.rows.get(id)!;
-      const s = keyType.get(id) ?? ('stringKeys' in rs ? (rs.stringKeys as boolean) : typeof rs.keys().next().value === 'string');
+      const b = bound.get(id);
       if (m.type === 'keyedSnapshot2') {
         const rows = m.rows.get(id)!;
-        for (const k of [...rows.keys()].sort(compareKeys)) this.wireRow(id, s, OpCode.INSERT, k, rows.get(k)!);
+        const keys = [...rows.keys()].sort(compareKeys);
+        this.group(b ?? { id, spec: { name: '', key: typeof keys[0] === 'string' ? 'string' : 'int', order: { key: 'asc' } }, depth: 0, fields: [] }, keys);
+        for (const k of keys) this.wireRow(OpCode.INSERT, k, rows.get(k)!);
         continue;
       }
       const tc = m.rows.get(id)!;
-      if (tc.clear) w.head(id, s, OpCode.CLEAR);
-      for (const k of [...tc.rows.keys()].sort(compareKeys)) {
+      const keys = [...tc.rows.keys()].sort(compareKeys);
+      // Offsets from a key base the message does not bind are written against base 0: the same bytes;
+      // int keys of a table it does not bind, read whole, were an absolute group.
+      if (tc.stringKeys) w.group(id, true, 0);
+      else if (tc.relative) w.group(id, false, 0);
+      else if (b) this.group(b, keys);
+      else w.group(id, false, null);
+      if (tc.clear) w.clear();
+      for (const k of keys) {
         const c = tc.rows.get(k)!;
-        this.wireRow(id, s, c.op === 'upsert' ? OpCode.UPSERT : c.op === 'delete' ? OpCode.DELETE : c.existed ? OpCode.REPLACE : OpCode.INSERT, k, c.op === 'delete' ? undefined : c.entries);
+        this.wireRow(c.op === 'upsert' ? OpCode.UPSERT : c.op === 'delete' ? OpCode.DELETE : c.existed ? OpCode.REPLACE : OpCode.INSERT, k, c.op === 'delete' ? undefined : c.entries);
       }
     }
     const t = { id: m.topicId, name: m.topic ?? '', epoch: m.epoch };
-    if (m.type === 'keyedSnapshot2') return this.finishSnapshot(t, m.version, m.part, m.last, summary, m.tables, m.checksum, m.ts);
-    return this.finishDelta(m.topicId, m.topic, m.epoch, m.version - m.base, m.version, summary, m.tables, m.checksum, m.ts);
+    if (m.type === 'keyedSnapshot2') {
+      const sp = this.summaryPack;
+      sp.reset();
+      for (const e of m.summary) sp.entry(e.id, e.name ?? '', e.name !== undefined, e.value);
+      return this.finishSnapshot(t, m.version, m.part, m.last, sp.length ? sp.take() : EMPTY, m.tables, m.checksum, m.ts);
+    }
+    this.summary.length = 0;
+    for (const e of m.summary) this.summary.push([e.id, e.name ?? '', e.name !== undefined, e.value]);
+    return this.finishDelta(m.topicId, m.topic, m.epoch, m.version - m.base, m.version, m.tables, m.checksum, m.ts);
   }
 
-  private wireRow(id: number, s: boolean, code: OpCode, k: Key, entries: readonly PackedEntry[] | undefined): void {
+  private wireRow(code: OpCode, k: Key, entries: readonly PackedEntry[] | undefined): void {
     const w = this.ops;
-    w.head(id, s, code);
-    w.key(k);
+    w.row(code, k);
     if (!entries) return;
-    w.w.varint(entries.length);
-    for (const e of entries) w.w.entry(e.id, e.name ?? '', e.name !== undefined, e.value);
+    w.fields(entries.length);
+    for (const e of entries) w.entry(e.id, e.name ?? '', e.name !== undefined, e.value);
   }
 }
 

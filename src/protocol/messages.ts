@@ -151,6 +151,8 @@ export interface KeyedTableView {
 /** A table bound to `id` (the op stream's table number) for the topic's binding on this connection. */
 export interface KeyedTableBinding extends KeyedTableView {
   id: number;
+  /** Int tables: the key a message's first key of the table is written against (absent: 0). */
+  keyBase?: number;
 }
 
 /** One row change as decoded from the wire: fields as packed entries (names resolved later). */
@@ -164,6 +166,8 @@ export interface WireTableChange {
   clear: boolean;
   /** The ops' key-type bit (a string-keyed table): known even for a lone clear. */
   stringKeys: boolean;
+  /** Set when the int keys are offsets from the table's key base, which this message does not bind (Protocol2Reader adds it). */
+  relative?: boolean;
   rows: Map<Key, WireRowChange>;
 }
 

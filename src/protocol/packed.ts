@@ -147,13 +147,24 @@ export class PackWriter {
   /**
    * One entry. `id` 0 means the field has no id (its name always travels);
    * `withName` sends the name with an id the receiver may not know yet.
-   * Throws BAD_FIELD for anything that is not a field value.
+   * Throws BAD_FIELD for anything that is not a field value. `more` (keyed
+   * op streams' chained entries): the key gains two low bits, 2 for an
+   * integer (no tag: the zigzag varint follows the name) and 1 when another
+   * entry follows.
    */
-  entry(id: number, name: string, withName: boolean, v: FieldValue | null): void {
+  entry(id: number, name: string, withName: boolean, v: FieldValue | null, more?: boolean): void {
     checkFieldValue(name, v);
     const named = withName || id === 0;
-    this.varint(id * 2 + (named ? 1 : 0));
-    if (named) this.text(name);
+    const key = id * 2 + (named ? 1 : 0);
+    if (more !== undefined) {
+      const int = typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v) && !Object.is(v, -0));
+      this.varint(key * 4 + (int ? 2 : 0) + (more ? 1 : 0));
+      if (named) this.text(name);
+      if (int) return this.int(v as number | bigint);
+    } else {
+      this.varint(key);
+      if (named) this.text(name);
+    }
     if (v === null) return this.byte(PackedTag.DELETE);
     switch (typeof v) {
       case 'number': {
@@ -285,13 +296,23 @@ export class PackReader {
     }
   }
 
-  /** The next entry. */
-  entry(): PackedEntry {
-    const key = this.varint();
+  /** After `entry(true)`: whether another entry follows (the key's low bit). */
+  more = false;
+
+  /** The next entry; `chained` (keyed op streams): its key carries the integer and `more` bits. */
+  entry(chained = false): PackedEntry {
+    let key = this.varint();
+    let int = false;
+    if (chained) {
+      this.more = key % 2 === 1;
+      int = key % 4 >= 2;
+      key = Math.floor(key / 4);
+    }
     const id = Math.floor(key / 2);
     const name = key % 2 === 1 ? this.text() : undefined;
     if (id === 0 && name === undefined) throw bad('an entry with id 0 must carry its name');
     if (name === '') throw bad('empty field name');
+    if (int) return { id, name, value: this.int() };
     const tag = this.u8();
     const kind = tag & 7;
     const arg = tag >> 3;

@@ -131,7 +131,11 @@ function resolveKeyed(r: KeyedState, m: KeyedSnapshot2Msg | KeyedDelta2Msg): Key
     const name = tableName(id, tc.stringKeys);
     if (name === undefined) return { type: 'unresolved', topic, reason: `table id ${id} is not bound (or its key type differs)` };
     const rows = new Map<Key, RowChange>();
-    for (const [k, c] of tc.rows) {
+    // Int keys sent against the table's key base (bound earlier on this connection).
+    const kb = tc.relative ? held.get(id)!.keyBase ?? 0 : 0;
+    for (const [offset, c] of tc.rows) {
+      const k = kb === 0 ? offset : (offset as number) + kb;
+      if (typeof k === 'number' && !Number.isSafeInteger(k)) return { type: 'unresolved', topic, reason: `table ${name}: key ${kb} + ${String(offset)} is past 2^53` };
       if (c.op === 'delete') {
         rows.set(k, { op: 'delete' });
         continue;

@@ -27,7 +27,7 @@ const WELCOME: TableSpec = [u16, str, u32, u32, { k: 'vector', elem: 4 }, u16];
 const RESUME_POINT: TableSpec = [reqStr, u64, u64];
 const TABLE_VIEW: TableSpec = [reqStr, u32, { k: 'strings' }];
 const SORT_FIELD: TableSpec = [reqStr, u8];
-const TABLE_BINDING: TableSpec = [u8, reqStr, u8, u8, { k: 'tables', table: () => SORT_FIELD }, u32, { k: 'strings' }, u8];
+const TABLE_BINDING: TableSpec = [u8, reqStr, u8, u8, { k: 'tables', table: () => SORT_FIELD }, u32, { k: 'strings' }, u8, u64];
 const bindings = { k: 'tables', table: () => TABLE_BINDING } as const;
 const SUBSCRIBE: TableSpec = [u32, { k: 'strings' }, u32, { k: 'strings' }, { k: 'tables', table: () => RESUME_POINT }, u8, { k: 'tables', table: () => TABLE_VIEW }, u8];
 const ID_ONLY: TableSpec = [u32];
@@ -47,7 +47,7 @@ export const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
 export const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
 /** Keyed topics' roots (kinds 3 and 4); their op streams are checked by keyed-ops.ts. */
 export const KEYED_SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64, bytes, bindings, u32, u8, u32];
-export const KEYED_DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64, bytes, bindings, u32];
+export const KEYED_DELTA2: TableSpec = [bytes, u32, u64, str, u64, bindings];
 const SERVE: TableSpec = [u32, reqStr];
 const REQUEST: TableSpec = [u32, reqStr, fields, bytes, u32];
 const SERVICE_REQUEST: TableSpec = [u64, u32, reqStr, str, fields, bytes, u32];

@@ -65,12 +65,12 @@ export class KeyedPartWriter {
         w.head(id, s, c.op === 'upsert' ? OpCode.UPSERT : c.op === 'delete' ? OpCode.DELETE : c.existed ? OpCode.REPLACE : OpCode.INSERT);
         w.key(k);
         if (c.op === 'delete') continue;
-        p.varint(c.fields.size);
+        w.fields(c.fields.size);
         for (const f of c.fields.keys()) {
           let fid = names.get(f);
           const first = fid === undefined;
           if (first) names.set(f, (fid = names.size + 1));
-          p.entry(fid!, f, first, c.fields.get(f)!);
+          w.entry(fid!, f, first, c.fields.get(f)!);
         }
       }
     }

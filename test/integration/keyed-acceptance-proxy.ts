@@ -24,49 +24,76 @@ function varint(b: Uint8Array, at: number): [number, number] {
   }
 }
 
-/** Offset (in `ops`) of the first byte of a numeric row entry's payload, or -1. */
-export function numericValueOffset(ops: Uint8Array): number {
-  let at = 0;
-  while (at < ops.length) {
-    let head: number;
-    [head, at] = varint(ops, at);
-    const code = head % 8;
-    const s = (head & 8) !== 0;
-    if (code === 3) continue; // clear: no key
-    if (s) {
+/**
+ * Skips the chained entries at `at` (docs/protocol.md, "Keyed topics"); with
+ * `find`, returns the offset of the first numeric payload instead (-1: none).
+ */
+function entries(b: Uint8Array, at: number, find: boolean): [number, number] {
+  if (b[at] === 0) return [-1, at + 1]; // the empty list
+  for (;;) {
+    let k: number;
+    [k, at] = varint(b, at);
+    const more = (k & 1) !== 0;
+    const int = (k & 2) !== 0;
+    if ((k >> 2) & 1) {
       let n: number;
-      [, at] = varint(ops, at);
-      [n, at] = varint(ops, at);
-      at += n;
-    } else [, at] = varint(ops, at);
-    if (code === 2) continue; // delete: key only
-    let entries: number;
-    [entries, at] = varint(ops, at);
-    for (let e = 0; e < entries; e++) {
-      let key: number;
-      [key, at] = varint(ops, at);
-      if (key & 1) {
-        let n: number;
-        [n, at] = varint(ops, at);
-        at += n;
-      }
-      const tag = ops[at++]!;
+      [n, at] = varint(b, at);
+      at += n; // the name
+    }
+    if (int) {
+      if (find) return [at, at]; // a tagless integer: its zigzag varint
+      [, at] = varint(b, at);
+    } else {
+      const tag = b[at++]!;
       const kind = tag & 7;
-      if (kind === 1 || kind === 2) return at;
-      if (kind === 3) at += 8;
+      if (find && (kind === 1 || kind === 2)) return [at, at];
+      if (kind === 1 || kind === 2) [, at] = varint(b, at);
+      else if (kind === 3) at += 8;
       else if (kind === 4 || kind === 6) {
         let n: number;
-        [n, at] = varint(ops, at);
+        [n, at] = varint(b, at);
         at += n;
       } // 0 delete, 5 bool: no payload
     }
+    if (!more) return [-1, at];
+  }
+}
+
+/** Offset (in a KeyedDelta2's `body`) of the first byte of a numeric row entry's payload, or -1. */
+export function numericValueOffset(body: Uint8Array): number {
+  let at = 0;
+  let h: number;
+  [h, at] = varint(body, at); // topic id, span flag
+  [, at] = varint(body, at); // version
+  if (h & 1) [, at] = varint(body, at); // span
+  if (body[at] === 7) [, at] = entries(body, at + 1, false); // the summary
+  let stringKeys = false;
+  while (at < body.length) {
+    let head: number;
+    [head, at] = varint(body, at);
+    const code = head % 8;
+    const arg = Math.floor(head / 8);
+    if (code === 6) {
+      stringKeys = (arg & 2) !== 0; // a table op
+      continue;
+    }
+    if (code === 3) continue; // clear: nothing more
+    if (stringKeys) {
+      let n: number;
+      [n, at] = varint(body, at);
+      at += n;
+    } else if (arg === 0) [, at] = varint(body, at); // a step too big for the head
+    if (code === 2) continue; // delete: key only
+    let found: number;
+    [found, at] = entries(body, at, true);
+    if (found >= 0) return found;
   }
   return -1;
 }
 
 /**
  * Corrupts a protocol-2 frame in place if it holds a KeyedDelta2 with a
- * numeric row value; returns that delta's version (low 32 bits), or -1.
+ * numeric row value; returns that delta's version, or -1.
  */
 export function corruptFrame(frame: Uint8Array): number {
   let [, at] = varint(frame, 0); // seq
@@ -79,13 +106,14 @@ export function corruptFrame(frame: Uint8Array): number {
     if (kind === KEYED_DELTA2) {
       const copy = frame.slice(start, end);
       const d = fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(copy));
-      const ops = d.opsArray();
-      if (ops) {
-        const off = numericValueOffset(ops);
+      const body = d.bodyArray();
+      if (body) {
+        const off = numericValueOffset(body);
         if (off >= 0) {
           // zigzag bit 1 ↔ the magnitude's lowest bit; the continuation bit is untouched.
-          frame[start + ops.byteOffset - copy.byteOffset + off]! ^= 0x02;
-          return d.version();
+          frame[start + body.byteOffset - copy.byteOffset + off]! ^= 0x02;
+          const [, v] = varint(body, 0);
+          return varint(body, v)[0];
         }
       }
     }

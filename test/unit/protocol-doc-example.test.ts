@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Encoder, FrameWriter2, KeyedEncoder, ServerFrameReader, type Delta2Msg, type FieldValue, type Key, type KeyedDelta2Msg, type RowChange, type Snapshot2Msg } from '../../src/protocol/index.js';
+import { decodeEncoded, Encoder, FrameWriter2, KeyedEncoder, Protocol2Reader, ServerFrameReader, type Delta2Msg, type FieldValue, type Key, type KeyedDelta2Msg, type KeyedDeltaMsg, type RowChange, type Snapshot2Msg } from '../../src/protocol/index.js';
 
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 
@@ -69,19 +69,20 @@ describe('the worked example in docs/protocol.md', () => {
   });
 });
 
-/** The keyed example: book.BTC-USD, topic id 9, epoch 1; bids = table 0 (int keys, desc); qty = field 2, count = field 3. */
+/** The keyed example: book.BTC-USD, topic id 9, epoch 1; bids = table 0 (int keys, desc, key base 130000); mid = 1, qty = 2, count = 3. */
 function keyedExample(): Uint8Array {
   const ids: Record<string, number> = { mid: 1, qty: 2, count: 3 };
   const t = { id: 9, name: 'book.BTC-USD', epoch: 1, fieldId: (n: string) => ids[n] ?? 0 };
-  const bids = { id: 0, spec: { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } }, depth: 10, fields: [] };
   const rows = new Map<Key, RowChange>([
     [130000, { op: 'upsert', fields: new Map<string, FieldValue | null>([['qty', 3.2], ['count', 4]]) }],
     [130001, { op: 'replace', fields: new Map<string, FieldValue>([['qty', 0.5], ['count', 1]]), existed: false }],
     [129990, { op: 'delete' }],
   ]);
-  const d = new KeyedEncoder().keyedDelta2(t, 101, 102, [], { declared: [], tables: new Map([['bids', { clear: false, rows }]]) }, new Map([['bids', bids]]), { namesFrom: 4, bind: false });
+  const d = new KeyedEncoder().keyedDelta2(t, 101, 102, [['mid', 65000.25]], { declared: [], tables: new Map([['bids', { clear: false, rows }]]) }, new Map([['bids', BIDS]]), { namesFrom: 4, bind: false });
   return new FrameWriter2().write(0, [d]).slice();
 }
+
+const BIDS = { id: 0, spec: { name: 'bids', key: 'int' as const, order: { key: 'desc' as const } }, depth: 10, fields: [], keyBase: 130000 };
 
 describe('the KeyedDelta2 worked example in docs/protocol.md', () => {
   it('shows the bytes the encoder writes and decodes to what the annotations say', () => {
@@ -93,11 +94,21 @@ describe('the KeyedDelta2 worked example in docs/protocol.md', () => {
     expect(seq).toBe(0);
     const m = messages[0] as KeyedDelta2Msg;
     expect(m).toMatchObject({ type: 'keyedDelta2', topicId: 9, topic: null, base: 101, version: 102, checksum: null, tables: [] });
+    expect(m.summary).toEqual([{ id: 1, name: undefined, value: 65000.25 }]);
+    // Keys as offsets from the key base (the message does not bind bids) ...
     const bids = m.rows.get(0)!;
     expect(bids.clear).toBe(false);
-    expect([...bids.rows.keys()]).toEqual([129990, 130000, 130001]);
-    expect(bids.rows.get(129990)).toEqual({ op: 'delete' });
-    expect(bids.rows.get(130000)).toEqual({ op: 'upsert', entries: [{ id: 2, name: undefined, value: 3.2 }, { id: 3, name: undefined, value: 4 }] });
-    expect(bids.rows.get(130001)).toEqual({ op: 'replace', existed: false, entries: [{ id: 2, name: undefined, value: 0.5 }, { id: 3, name: undefined, value: 1 }] });
+    expect(bids.relative).toBe(true);
+    expect([...bids.rows.keys()]).toEqual([-10, 0, 1]);
+    expect(bids.rows.get(-10)).toEqual({ op: 'delete' });
+    expect(bids.rows.get(0)).toEqual({ op: 'upsert', entries: [{ id: 2, name: undefined, value: 3.2 }, { id: 3, name: undefined, value: 4 }] });
+    expect(bids.rows.get(1)).toEqual({ op: 'replace', existed: false, entries: [{ id: 2, name: undefined, value: 0.5 }, { id: 3, name: undefined, value: 1 }] });
+    // ... which a reader holding the binding (and the field names, from its snapshot) turns into keys.
+    const reader = new Protocol2Reader();
+    const snap = new KeyedEncoder().keyedSnapshot2({ id: 9, name: 'book.BTC-USD', epoch: 1, fieldId: (n: string) => ({ mid: 1, qty: 2, count: 3 })[n] ?? 0 }, 101, [['mid', 65000]], [{ binding: BIDS, rows: [[129995, new Map<string, FieldValue>([['qty', 1], ['count', 1]])]] }], 0);
+    reader.readKeyed(decodeEncoded(snap[0]!) as never);
+    const resolved = reader.readKeyed(m) as KeyedDeltaMsg;
+    expect([...resolved.change.tables.get('bids')!.rows.keys()]).toEqual([129990, 130000, 130001]);
+    expect(resolved.summary.get('mid')).toBe(65000.25);
   });
 });

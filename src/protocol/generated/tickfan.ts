@@ -2288,8 +2288,17 @@ declare():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+/**
+ * Int tables: the first key of each of this table's groups in a server op
+ * stream is written against it (fixed while the binding holds; 0: none).
+ */
+keyBase():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? this.bb!.readInt64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startTableBinding(builder:flatbuffers.Builder) {
-  builder.startObject(8);
+  builder.startObject(9);
 }
 
 static addId(builder:flatbuffers.Builder, id:number) {
@@ -2348,13 +2357,17 @@ static addDeclare(builder:flatbuffers.Builder, declare:boolean) {
   builder.addFieldInt8(7, +declare, +false);
 }
 
+static addKeyBase(builder:flatbuffers.Builder, keyBase:bigint) {
+  builder.addFieldInt64(8, keyBase, BigInt('0'));
+}
+
 static endTableBinding(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   builder.requiredField(offset, 6) // name
   return offset;
 }
 
-static createTableBinding(builder:flatbuffers.Builder, id:number, nameOffset:flatbuffers.Offset, key:KeyType, orderKey:SortDir, orderFieldsOffset:flatbuffers.Offset, depth:number, fieldsOffset:flatbuffers.Offset, declare:boolean):flatbuffers.Offset {
+static createTableBinding(builder:flatbuffers.Builder, id:number, nameOffset:flatbuffers.Offset, key:KeyType, orderKey:SortDir, orderFieldsOffset:flatbuffers.Offset, depth:number, fieldsOffset:flatbuffers.Offset, declare:boolean, keyBase:bigint):flatbuffers.Offset {
   TableBinding.startTableBinding(builder);
   TableBinding.addId(builder, id);
   TableBinding.addName(builder, nameOffset);
@@ -2364,6 +2377,7 @@ static createTableBinding(builder:flatbuffers.Builder, id:number, nameOffset:fla
   TableBinding.addDepth(builder, depth);
   TableBinding.addFields(builder, fieldsOffset);
   TableBinding.addDeclare(builder, declare);
+  TableBinding.addKeyBase(builder, keyBase);
   return TableBinding.endTableBinding(builder);
 }
 }
@@ -2600,8 +2614,9 @@ static createKeyedSnapshot2(builder:flatbuffers.Builder, topicId:number, version
 
 /**
  * Server → client: the view at base = version − span turned into the view at
- * `version`. A catch-up carries `topic` and `epoch` and binds every table of
- * the view again; otherwise `tables` binds tables new to the view.
+ * `version`. Topic id, version, span, summary and ops travel in `body` (above).
+ * A catch-up carries `topic` and `epoch` and binds every table of the view
+ * again; otherwise `tables` binds tables new to the view.
  */
 export class KeyedDelta2 {
   bb: flatbuffers.ByteBuffer|null = null;
@@ -2621,105 +2636,65 @@ static getSizePrefixedRootAsKeyedDelta2(bb:flatbuffers.ByteBuffer, obj?:KeyedDel
   return (obj || new KeyedDelta2()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
 }
 
-topicId():number {
+body(index: number):number|null {
   const offset = this.bb!.__offset(this.bb_pos, 4);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
-}
-
-version():number {
-  const offset = this.bb!.__offset(this.bb_pos, 6);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
-}
-
-ops(index: number):number|null {
-  const offset = this.bb!.__offset(this.bb_pos, 8);
   return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
 }
 
-opsLength():number {
-  const offset = this.bb!.__offset(this.bb_pos, 8);
+bodyLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
-opsArray():Uint8Array|null {
-  const offset = this.bb!.__offset(this.bb_pos, 8);
+bodyArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
-span():number {
-  const offset = this.bb!.__offset(this.bb_pos, 10);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 1;
+/**
+ * CRC-32 of the view's canonical form at `version` (asked for by the subscriber).
+ */
+checksum():number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : null;
 }
 
-versionHi():number {
-  const offset = this.bb!.__offset(this.bb_pos, 12);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+ts():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
 }
 
 topic():string|null
 topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
 topic(optionalEncoding?:any):string|Uint8Array|null {
-  const offset = this.bb!.__offset(this.bb_pos, 14);
+  const offset = this.bb!.__offset(this.bb_pos, 10);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
 epoch():bigint {
-  const offset = this.bb!.__offset(this.bb_pos, 16);
+  const offset = this.bb!.__offset(this.bb_pos, 12);
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
-ts():number {
-  const offset = this.bb!.__offset(this.bb_pos, 18);
-  return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
-}
-
-summary(index: number):number|null {
-  const offset = this.bb!.__offset(this.bb_pos, 20);
-  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
-}
-
-summaryLength():number {
-  const offset = this.bb!.__offset(this.bb_pos, 20);
-  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
-}
-
-summaryArray():Uint8Array|null {
-  const offset = this.bb!.__offset(this.bb_pos, 20);
-  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
-}
-
 tables(index: number, obj?:TableBinding):TableBinding|null {
-  const offset = this.bb!.__offset(this.bb_pos, 22);
+  const offset = this.bb!.__offset(this.bb_pos, 14);
   return offset ? (obj || new TableBinding()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
 }
 
 tablesLength():number {
-  const offset = this.bb!.__offset(this.bb_pos, 22);
+  const offset = this.bb!.__offset(this.bb_pos, 14);
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
-checksum():number|null {
-  const offset = this.bb!.__offset(this.bb_pos, 24);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : null;
-}
-
 static startKeyedDelta2(builder:flatbuffers.Builder) {
-  builder.startObject(11);
+  builder.startObject(6);
 }
 
-static addTopicId(builder:flatbuffers.Builder, topicId:number) {
-  builder.addFieldInt32(0, topicId, 0);
+static addBody(builder:flatbuffers.Builder, bodyOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(0, bodyOffset, 0);
 }
 
-static addVersion(builder:flatbuffers.Builder, version:number) {
-  builder.addFieldInt32(1, version, 0);
-}
-
-static addOps(builder:flatbuffers.Builder, opsOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(2, opsOffset, 0);
-}
-
-static createOpsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+static createBodyVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
   builder.startVector(1, data.length, 1);
   for (let i = data.length - 1; i >= 0; i--) {
     builder.addInt8(data[i]!);
@@ -2727,48 +2702,28 @@ static createOpsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):fl
   return builder.endVector();
 }
 
-static startOpsVector(builder:flatbuffers.Builder, numElems:number) {
+static startBodyVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
-static addSpan(builder:flatbuffers.Builder, span:number) {
-  builder.addFieldInt32(3, span, 1);
-}
-
-static addVersionHi(builder:flatbuffers.Builder, versionHi:number) {
-  builder.addFieldInt32(4, versionHi, 0);
-}
-
-static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(5, topicOffset, 0);
-}
-
-static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
-  builder.addFieldInt64(6, epoch, BigInt('0'));
+static addChecksum(builder:flatbuffers.Builder, checksum:number) {
+  builder.addFieldInt32(1, checksum, 0);
 }
 
 static addTs(builder:flatbuffers.Builder, ts:number) {
-  builder.addFieldFloat64(7, ts, 0.0);
+  builder.addFieldFloat64(2, ts, 0.0);
 }
 
-static addSummary(builder:flatbuffers.Builder, summaryOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(8, summaryOffset, 0);
+static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, topicOffset, 0);
 }
 
-static createSummaryVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
-  builder.startVector(1, data.length, 1);
-  for (let i = data.length - 1; i >= 0; i--) {
-    builder.addInt8(data[i]!);
-  }
-  return builder.endVector();
-}
-
-static startSummaryVector(builder:flatbuffers.Builder, numElems:number) {
-  builder.startVector(1, numElems, 1);
+static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
+  builder.addFieldInt64(4, epoch, BigInt('0'));
 }
 
 static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(9, tablesOffset, 0);
+  builder.addFieldOffset(5, tablesOffset, 0);
 }
 
 static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
@@ -2783,29 +2738,21 @@ static startTablesVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
-static addChecksum(builder:flatbuffers.Builder, checksum:number) {
-  builder.addFieldInt32(10, checksum, 0);
-}
-
 static endKeyedDelta2(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
+  builder.requiredField(offset, 4) // body
   return offset;
 }
 
-static createKeyedDelta2(builder:flatbuffers.Builder, topicId:number, version:number, opsOffset:flatbuffers.Offset, span:number, versionHi:number, topicOffset:flatbuffers.Offset, epoch:bigint, ts:number, summaryOffset:flatbuffers.Offset, tablesOffset:flatbuffers.Offset, checksum:number|null):flatbuffers.Offset {
+static createKeyedDelta2(builder:flatbuffers.Builder, bodyOffset:flatbuffers.Offset, checksum:number|null, ts:number, topicOffset:flatbuffers.Offset, epoch:bigint, tablesOffset:flatbuffers.Offset):flatbuffers.Offset {
   KeyedDelta2.startKeyedDelta2(builder);
-  KeyedDelta2.addTopicId(builder, topicId);
-  KeyedDelta2.addVersion(builder, version);
-  KeyedDelta2.addOps(builder, opsOffset);
-  KeyedDelta2.addSpan(builder, span);
-  KeyedDelta2.addVersionHi(builder, versionHi);
-  KeyedDelta2.addTopic(builder, topicOffset);
-  KeyedDelta2.addEpoch(builder, epoch);
-  KeyedDelta2.addTs(builder, ts);
-  KeyedDelta2.addSummary(builder, summaryOffset);
-  KeyedDelta2.addTables(builder, tablesOffset);
+  KeyedDelta2.addBody(builder, bodyOffset);
   if (checksum !== null)
     KeyedDelta2.addChecksum(builder, checksum);
+  KeyedDelta2.addTs(builder, ts);
+  KeyedDelta2.addTopic(builder, topicOffset);
+  KeyedDelta2.addEpoch(builder, epoch);
+  KeyedDelta2.addTables(builder, tablesOffset);
   return KeyedDelta2.endKeyedDelta2(builder);
 }
 }

@@ -142,6 +142,7 @@ export class ViewEntry {
 /** The shared views of one topic in one epoch, and its table ids. */
 export class TopicViews {
   private readonly ids = new Map<string, number>();
+  private readonly keyBases = new Map<string, number>();
   private readonly byKey = new Map<string, ViewEntry>();
   constructor(readonly epoch: number) {}
 
@@ -150,6 +151,20 @@ export class TopicViews {
     let id = this.ids.get(name);
     if (id === undefined) this.ids.set(name, (id = this.ids.size));
     return id;
+  }
+
+  /**
+   * An int table's key base in this epoch (the wire writes a message's first
+   * key against it): its best row's key when first bound, where most changes
+   * happen; 0 when it was empty then. Fixed for the epoch: encodings are shared.
+   */
+  keyBaseOf(table: Table): number {
+    let kb = this.keyBases.get(table.name);
+    if (kb === undefined) {
+      const top = table.spec.key === 'int' ? table.top(1)[0]?.key : undefined;
+      this.keyBases.set(table.name, (kb = typeof top === 'number' ? top : 0));
+    }
+    return kb;
   }
 
   entries(): IterableIterator<ViewEntry> {

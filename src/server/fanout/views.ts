@@ -70,7 +70,8 @@ export class KeyedViews {
     const req: TableReq = ch.views?.tables.get(name) ?? FULL_TABLE;
     const e = cv.topicViews.acquire(name, req, emptyAtBase ? undefined : table, emptyAtBase ? ch.topic.version - 1 : ch.topic.version);
     cv.entries.set(name, e);
-    cv.bindings.set(name, { id: cv.topicViews.idOf(name), spec: table.spec, depth: req.depth, fields: [...req.fields] });
+    const keyBase = cv.topicViews.keyBaseOf(table);
+    cv.bindings.set(name, { id: cv.topicViews.idOf(name), spec: table.spec, depth: req.depth, fields: [...req.fields], ...(keyBase ? { keyBase } : {}) });
   }
 
   /** A channel going away (or re-bound) gives its view entries back. */
