@@ -38,6 +38,15 @@ describe('per-connection memory', () => {
       // The outbox was flushed: no array kept.
       expect((conn as unknown as { queuedMsgs: unknown }).queuedMsgs).toBeNull();
     }
+    // Their topics exist (and topics are never removed): no exact-name interest entry per subscription.
+    const exact = (r.fanout as unknown as { interest: { exact: Map<string, Set<unknown>> } }).interest.exact;
+    expect(exact.size).toBe(0);
+    // A name not published yet is registered, and its subscriber attached when it is created.
+    const early = r.connect();
+    r.subscribe(early, ['mm.Later']);
+    expect(exact.get('mm.Later')?.size).toBe(1);
+    r.publish('mm.Later', { bid: 1 });
+    expect(early.conn.topics.has('mm.Later')).toBe(true);
     // The same pattern: one list shared by every subscription to it.
     const lists = new Set(clients.map((c) => [...c.conn.subs.values()][0]!.patterns));
     expect(lists.size).toBe(10);

@@ -60,14 +60,21 @@ export class Interest {
     return p;
   }
 
-  add(cs: ClientSub): void {
+  /**
+   * Registers a client subscription. `held` says whether a topic exists
+   * already: topics are never removed, so an exact name that names one is
+   * never created again, and `wanting` is never asked for it — its
+   * subscribers are attached at once and kept out of the exact-name sets
+   * (one Set entry per subscription less). Patterns are always registered.
+   */
+  add(cs: ClientSub, held: (name: string) => boolean = () => false): void {
     this.count(cs, 1);
     let wild = false;
     for (const p of cs.patterns) {
       if (isPattern(p.source)) {
         wild = true;
         this.insert(p, cs);
-      } else {
+      } else if (!held(p.source)) {
         let set = this.exact.get(p.source);
         if (!set) this.exact.set(p.source, (set = new Set()));
         set.add(cs);
