@@ -319,7 +319,7 @@ function renderBlotter() {
     })
     .join('');
   blotterChanged.clear();
-  $('blotter-count').textContent = rows.length ? `${rows.length} orders · ${open} working` : '';
+  $('blotter-count').textContent = rows.length ? `${rows.length} order${rows.length === 1 ? '' : 's'} · ${open} working` : '';
   $('blotter-empty').hidden = rows.length > 0;
 }
 
