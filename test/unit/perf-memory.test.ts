@@ -135,10 +135,16 @@ describe('per-connection memory', () => {
     const ts = c.conn.topics.get('ep.A')!;
     expect(ts.conn).toBe(c.conn);
     expect(ts.sentEpoch).toBe(r.store.get('ep.A')!.epoch);
+    ts.dirty = true;
     for (const e of [0, 1, 2 ** 26 - 1, 2 ** 26, 2 ** 26 + 1, 1_765_000_000_000_123, 2 ** 53 - 1, 2 ** 57 - 2]) {
       ts.sentEpoch = e;
       expect(ts.sentEpoch).toBe(e);
+      // The epoch's low half shares the flags' field: neither disturbs the other.
+      expect(ts.dirty).toBe(true);
+      expect(ts.fast).toBe(true);
     }
+    ts.dirty = false;
+    expect(ts.sentEpoch).toBe(2 ** 57 - 2);
     // Not an epoch: held as one that matches none.
     for (const e of [2 ** 60, 1_765_000_000_000_123.5, -1, NaN]) {
       ts.sentEpoch = e;
@@ -187,13 +193,21 @@ describe('per-connection memory', () => {
     const sent: unknown[] = [];
     const ws = { subscribe() {}, unsubscribe() {}, send: (...a: unknown[]) => (sent.push(a[2]), 0), getBufferedAmount: () => 7, end() {} };
     for (const conn of [new WsConn(1, 'x'), new DeflateWsConn(2, 'x')]) {
-      expect(Object.keys(conn)).toContain('ws');
-      expect(Object.keys(conn)).not.toContain('compress');
+      // Socket and sink share one slot; compress is the class's.
+      for (const k of ['ws', 'sink', 'compress']) expect(Object.keys(conn)).not.toContain(k);
+      expect(conn.sink).toBeNull();
       conn.ws = ws as never;
+      expect(conn.ws).toBe(ws);
+      expect(conn.sink).toBe(conn);
       expect(conn.native).toBe(conn);
       expect(conn.buffered()).toBe(7);
       conn.send(1, [new Uint8Array(1)], 2);
     }
     expect(sent).toEqual([false, true]);
+    const closing = new WsConn(3, 'x');
+    closing.ws = ws as never;
+    closing.sink = null;
+    expect(closing.ws).toBeNull();
+    expect(() => (closing.sink = new WsConn(4, 'x'))).toThrow(TypeError);
   });
 });

@@ -5,9 +5,9 @@
 
 import type { Topic, TopicPattern } from '../../engine/index.js';
 import type { Changes } from '../../protocol/index.js';
-import type { Sink } from '../sink.js';
 import type { Form } from './wire.js';
 import type { ChannelView, ViewReq } from './view-entry.js';
+import { ConnState } from './conn-state.js';
 import { noRecords, heldDelete, heldSet, type Held, type RecordMap } from './record-map.js';
 
 export type { RecordMap } from './record-map.js';
@@ -105,6 +105,8 @@ const TS_PAUSED = 1;
 const TS_DIRTY = 2;
 const TS_FAST = 4;
 const TS_BOUND = 8;
+const TS_FLAG_BITS = 4;
+const TS_FLAGS = (1 << TS_FLAG_BITS) - 1;
 
 /** What one connection receives of one topic: the merge of its ClientSubs; as a map, the one-entry map of itself by topic name. */
 export class TopicSub implements RecordMap<string, TopicSub> {
@@ -114,13 +116,12 @@ export class TopicSub implements RecordMap<string, TopicSub> {
    */
   sids: ClientSub | ClientSub[];
   channel: Channel | null = null;
-  /** sentEpoch in two small integers (a double field would hold a heap number per record). */
+  /** sentEpoch's high half (its low half shares `bits`): a double field would hold a heap number per record. */
   private epochHi = 0;
-  private epochLo = 0;
   sentVersion = -1;
   /** The channel's frame count when this subscriber joined its uWS topic. */
   frameBase = 0;
-  /** paused, dirty, fast, bound (booleans in one field: one slot per record). */
+  /** paused, dirty, fast, bound in the low 4 bits; sentEpoch's low 26 bits above them. */
   private bits: number;
   constructor(
     readonly topic: Topic,
@@ -138,20 +139,23 @@ export class TopicSub implements RecordMap<string, TopicSub> {
 
   /** The epoch of the (epoch, version) this connection was last sent (or told it holds); 0: none. */
   get sentEpoch(): number {
-    return this.epochHi * EPOCH_SPLIT + this.epochLo;
+    return this.epochHi * EPOCH_SPLIT + (this.bits >>> TS_FLAG_BITS);
   }
   set sentEpoch(v: number) {
     // `| 0` keeps both halves small integers: a double stored even once would
     // turn the field into a heap number for every record.
+    let hi: number;
+    let lo: number;
     if (Number.isInteger(v) && v >= 0 && v < EPOCH_LIMIT) {
-      const hi = Math.floor(v / EPOCH_SPLIT) | 0;
-      this.epochHi = hi;
-      this.epochLo = (v - hi * EPOCH_SPLIT) | 0;
+      hi = Math.floor(v / EPOCH_SPLIT) | 0;
+      lo = (v - hi * EPOCH_SPLIT) | 0;
     } else {
       // Not an epoch (they are whole microseconds below 2^53): one that matches none.
-      this.epochHi = (EPOCH_LIMIT / EPOCH_SPLIT - 1) | 0;
-      this.epochLo = (EPOCH_SPLIT - 1) | 0;
+      hi = (EPOCH_LIMIT / EPOCH_SPLIT - 1) | 0;
+      lo = (EPOCH_SPLIT - 1) | 0;
     }
+    this.epochHi = hi;
+    this.bits = (this.bits & TS_FLAGS) | (lo << TS_FLAG_BITS);
   }
 
   get paused(): boolean {
@@ -240,140 +244,21 @@ export class TopicSub implements RecordMap<string, TopicSub> {
   }
 }
 
-/** Conn flags (the protocol number lives above them). */
-const C_CLOSED = 1;
-const C_JSON = 2;
-const C_HOLDING = 4;
-const C_QUEUED = 8;
-const C_SLOW = 16;
-const C_PROTOCOL_SHIFT = 8;
-
-/** A connection's rarely used state, allocated on first use (most connections never need it). */
-interface ConnRare {
-  dirtySubs: Set<TopicSub> | null;
-  published: Set<string> | null;
-  slowSince: number;
-}
-
 /**
  * Per-connection fan-out state (held by a WebSocket's or an SSE stream's
- * session). Its booleans share one field, its rarely used fields sit in a
- * side record made on first use, and its subscriptions and topics are the
- * records themselves while there is one of each (RecordMap): an idle
- * connection with one subscription of one topic is this record, one
- * ClientSub and one TopicSub.
+ * session): its counters, flags, outbox and rare fields (ConnState), and its
+ * subscriptions and topics, which are the records themselves while there is
+ * one of each (RecordMap): an idle connection with one subscription of one
+ * topic is this record, one ClientSub and one TopicSub.
  */
-export class Conn {
-  sink: Sink | null = null;
-  /** Frames this connection was sent, as of its last direct frame. */
-  seq = 0;
-  /** Published frames received through channels it has since left. */
-  retiredFrames = 0;
-  /** fastFrames() when its last direct frame went out. */
-  fastAtLastSend = 0;
-  /** Its topic subscriptions on the fast path. */
-  fastCount = 0;
-  outboxBytes = 0;
-  /** closed, json, holding, queued, slow, and the protocol number. */
-  private bits = 1 << C_PROTOCOL_SHIFT;
+export class Conn extends ConnState<TopicSub> {
   private subsHeld: Held<number, ClientSub> = null;
   private topicsHeld: Held<string, TopicSub> = null;
-  /** Messages queued for its next direct frame (null: none; the array is made by the first). */
-  private queuedMsgs: Uint8Array[] | null = null;
-  private rare: ConnRare | null = null;
   constructor(
     readonly id: number,
     readonly remote: string,
-  ) {}
-
-  private flag(bit: number): boolean {
-    return (this.bits & bit) !== 0;
-  }
-  private setFlag(bit: number, v: boolean): void {
-    this.bits = v ? this.bits | bit : this.bits & ~bit;
-  }
-
-  get closed(): boolean {
-    return (this.bits & C_CLOSED) !== 0;
-  }
-  set closed(v: boolean) {
-    this.setFlag(C_CLOSED, v);
-  }
-
-  /** The wire protocol of its frames: 1 until a Hello asks for 2 (before any subscription). */
-  get protocol(): number {
-    return this.bits >>> C_PROTOCOL_SHIFT;
-  }
-  set protocol(v: number) {
-    this.bits = (this.bits & ((1 << C_PROTOCOL_SHIFT) - 1)) | (v << C_PROTOCOL_SHIFT);
-  }
-
-  /** Its sink writes JSON (SSE, STOMP): keyed topics reach it in the keyed JSON form (wire.ts, Form.JSON). */
-  get json(): boolean {
-    return this.flag(C_JSON);
-  }
-  set json(v: boolean) {
-    this.setFlag(C_JSON, v);
-  }
-
-  /** Its socket holds fast-path.ts's HOLD_TOPIC (it left its last channel and has not joined one since). */
-  get holding(): boolean {
-    return this.flag(C_HOLDING);
-  }
-  set holding(v: boolean) {
-    this.setFlag(C_HOLDING, v);
-  }
-
-  /** In the outbox's list of connections to flush this turn. */
-  get queued(): boolean {
-    return this.flag(C_QUEUED);
-  }
-  set queued(v: boolean) {
-    this.setFlag(C_QUEUED, v);
-  }
-
-  /** In the slow lane (off the fast path, owed catch-ups). */
-  get slow(): boolean {
-    return this.flag(C_SLOW);
-  }
-  set slow(v: boolean) {
-    this.setFlag(C_SLOW, v);
-  }
-
-  /** Messages for its next direct frame (outbox.ts). Reading makes the array; assigning an empty one gives it back. */
-  get outbox(): Uint8Array[] {
-    return (this.queuedMsgs ??= []);
-  }
-  set outbox(v: Uint8Array[]) {
-    this.queuedMsgs = v.length ? v : null;
-  }
-
-  private more(): ConnRare {
-    return (this.rare ??= { dirtySubs: null, published: null, slowSince: 0 });
-  }
-
-  /** Topic subscriptions owed a catch-up (allocated when first needed). */
-  get dirtySubs(): Set<TopicSub> | null {
-    return this.rare ? this.rare.dirtySubs : null;
-  }
-  set dirtySubs(v: Set<TopicSub> | null) {
-    if (v || this.rare) this.more().dirtySubs = v;
-  }
-
-  /** Topics this connection published to (checked for "publisher gone" when it closes). */
-  get published(): Set<string> | null {
-    return this.rare ? this.rare.published : null;
-  }
-  set published(v: Set<string> | null) {
-    if (v || this.rare) this.more().published = v;
-  }
-
-  /** When it entered the slow lane (clock.now()). */
-  get slowSince(): number {
-    return this.rare ? this.rare.slowSince : 0;
-  }
-  set slowSince(v: number) {
-    if (v || this.rare) this.more().slowSince = v;
+  ) {
+    super();
   }
 
   /** Its client subscriptions by id. */
