@@ -81,7 +81,7 @@ export class Fanout {
     const schedule = () => this.scheduleFlush();
     const wire = (this.wire = new Wire(enc));
     this.snapshots = new SnapshotCache(wire, stats);
-    this.interest = new Interest(store.limits.maxTopicLength);
+    this.interest = new Interest(store.limits.maxTopicLength, (name) => store.get(name) !== undefined);
     this.fast = new FastPath(stats, schedule);
     this.outbox = new Outbox(stats, {
       fastFrames: (conn) => this.fast.frames(conn),
@@ -224,7 +224,7 @@ export class Fanout {
     const cs = new ClientSub(conn, id, this.shared(patterns), this.tiers.pick(maxRate), fields.length ? new Set(fields) : null, timestamps, views);
     conn.setSub(cs);
     this.stats.subscriptions++;
-    this.interest.add(cs, this.held);
+    this.interest.add(cs);
     const at = new Map(resume.map((r) => [r.topic, r]));
     let count = 0;
     const seen = new Set<Topic>();
@@ -243,9 +243,6 @@ export class Fanout {
     }
     return count;
   }
-
-  /** Whether the store holds a topic of this name (Interest.add). */
-  private readonly held = (name: string): boolean => this.store.get(name) !== undefined;
 
   /** A one-pattern list shared by every subscription to that pattern (parsed patterns are shared already; their arrays were not). */
   private shared(patterns: readonly TopicPattern[]): readonly TopicPattern[] {

@@ -42,7 +42,11 @@ export class Interest {
   /** Told when a name or pattern gains its first subscription (true) or loses its last (false). */
   onChange: ((source: string, wanted: boolean) => void) | null = null;
 
-  constructor(private readonly maxTopicLength: number) {}
+  constructor(
+    private readonly maxTopicLength: number,
+    /** Whether a topic of this name exists already (see `add`). */
+    private readonly held: (name: string) => boolean = () => false,
+  ) {}
 
   /** Validates and parses subscription names (topics or patterns); throws TickfanError. */
   parse(names: readonly string[]): TopicPattern[] {
@@ -61,20 +65,20 @@ export class Interest {
   }
 
   /**
-   * Registers a client subscription. `held` says whether a topic exists
-   * already: topics are never removed, so an exact name that names one is
+   * Registers a client subscription. For an exact name whose topic exists
+   * already (`held`): topics are never removed, so an exact name that names one is
    * never created again, and `wanting` is never asked for it — its
    * subscribers are attached at once and kept out of the exact-name sets
    * (one Set entry per subscription less). Patterns are always registered.
    */
-  add(cs: ClientSub, held: (name: string) => boolean = () => false): void {
+  add(cs: ClientSub): void {
     this.count(cs, 1);
     let wild = false;
     for (const p of cs.patterns) {
       if (isPattern(p.source)) {
         wild = true;
         this.insert(p, cs);
-      } else if (!held(p.source)) {
+      } else if (!this.held(p.source)) {
         let set = this.exact.get(p.source);
         if (!set) this.exact.set(p.source, (set = new Set()));
         set.add(cs);
