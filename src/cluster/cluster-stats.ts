@@ -33,6 +33,10 @@ export class ClusterStats {
   forwardFailures = 0;
   forwardedIn = 0;
   imagesServed = 0;
+  /** Requests forwarded to another node (no local responder), taken from other nodes, and forwarded ones that ended in an error. */
+  requestsOut = 0;
+  requestsIn = 0;
+  requestFailures = 0;
   updatesOut = 0;
   updateBytesOut = 0;
   sendFailures = 0;
@@ -101,6 +105,8 @@ export class ClusterStats {
     counter('tickfan_cluster_updates_in_total', 'Sequenced updates applied to replicas', () => this.updatesIn);
     counter('tickfan_cluster_updates_out_total', 'Sequenced updates this origin sent', () => this.updatesOut);
     counter('tickfan_cluster_forwarded_publishes_total', 'Publishes forwarded to their origin', () => this.forwardedOut);
+    counter('tickfan_cluster_requests_out_total', 'Requests forwarded to another node (no responder here)', () => this.requestsOut);
+    counter('tickfan_cluster_requests_in_total', 'Requests taken from other nodes for a responder here', () => this.requestsIn);
     const heals = this.heals;
     new Counter({
       name: 'tickfan_cluster_heals_total',

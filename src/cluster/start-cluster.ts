@@ -11,6 +11,7 @@ import { createNode } from '../server/node.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
 import { toTopicBatch } from '../server/batch-input.js';
+import { ServiceRouter } from '../server/services/index.js';
 import { ClusterIngest } from './cluster-ingest.js';
 import { ClusterStats } from './cluster-stats.js';
 import { EdgeInterest } from './edge-interest.js';
@@ -19,6 +20,7 @@ import { ShardLease } from './lease.js';
 import { NatsLink } from './nats-link.js';
 import { Origin } from './origin.js';
 import { Replicas } from './replicas.js';
+import { ClusterServices } from './service-bridge.js';
 import { parseShard, shardName, shardOf } from './shard.js';
 import { Subjects } from './subjects.js';
 
@@ -66,6 +68,8 @@ export async function startCluster(opts: ServerOptions, auth: Authenticator): Pr
         if (shard && lease) origin = new Origin(id, shard, link, subjects, lease, store, fanout, stats, cstats, log, opts.clusterHeartbeatMs);
         return new ClusterIngest(origin, store, link, subjects, layout, cstats, opts.publishTimeoutMs);
       },
+      // Request-reply: local when a responder here offers the service, else forwarded to a node that has one.
+      services: ({ stats, clock }) => new ClusterServices(new ServiceRouter(clock, opts.requestTimeoutMs, stats), link, subjects, cstats, stats, opts.requestTimeoutMs),
       ops: {
         health: () => ({ status: link.state === 'connected' ? 'ok' : 'degraded', cluster: cstats.toJSON() }),
         metrics: (registry) => cstats.register(registry),

@@ -10,6 +10,17 @@ export class Subjects {
     return `${this.prefix}.u.${topicOrPattern}`;
   }
 
+  /**
+   * Requests forwarded to a node with a responder for the service (a name, or
+   * a pattern: a node offering `orders.*` subscribes to `<prefix>.svc.orders.*`).
+   */
+  service(nameOrPattern: string): string {
+    return `${this.prefix}.svc.${nameOrPattern}`;
+  }
+
+  /** The queue group of the service subjects: NATS hands each forwarded request to one node. */
+  readonly serviceQueue = 'svc';
+
   /** The topic of an update subject. */
   topicOf(subject: string): string {
     return subject.slice(this.prefix.length + 3);

@@ -1,12 +1,14 @@
 // Issue 20, "A desk reconnecting on another cluster edge gets the same
 // result" (SDK in Node, real nats-server -js, origin + two edges in this
-// process): the demo order service answers on edge A (request-reply is per
-// node) and its blotter rows are forwarded to the origin; a desk on edge A
-// submits orders, is cut, its orders fill while it is away, and it comes back
-// on edge B (a load balancer sends its next connection there; B never held
-// the blotter): its blotter is exactly the service's record, each fill once,
-// with nothing published after it came back (quiet case). Then once more, cut
-// from B and back on A after more fills and a cancel.
+// process): the demo order service is connected to edge A and its blotter
+// rows are forwarded to the origin; a desk on edge A submits orders, is cut,
+// its orders fill while it is away, and it comes back on edge B (a load
+// balancer sends its next connection there; B never held the blotter): its
+// blotter is exactly the service's record, each fill once, with nothing
+// published after it came back (quiet case). On B it submits and cancels
+// orders itself — the requests cross to the service on A over NATS — and its
+// blotter is exact again once quiet. Then once more, cut from B and back on A
+// after more fills.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
@@ -50,7 +52,7 @@ function watchRows(sub: Subscription) {
 }
 
 describe('a desk moving to another cluster edge', () => {
-  it('orders fill while the desk is cut from edge A; back on edge B its blotter is the record, each fill once (quiet case); and back on A', async () => {
+  it('orders fill while the desk is cut from edge A; back on edge B its blotter is the record, each fill once (quiet case); it submits and cancels from B (to the service on A); and back on A', async () => {
     h = new ClusterHarness(nats.url);
     const origin = await h.origin();
     const [a, b] = [await h.edge(), await h.edge()];
@@ -99,18 +101,35 @@ describe('a desk moving to another cluster edge', () => {
     expectExact(desk, sub, svc);
     await expectOriginAgrees(origin, svc, at1.version);
 
-    // Round 2: cut from B; more fills and a cancel of the resting order (by a support client on A: the desk is away); back on A.
+    // On edge B, the desk trades itself: its requests cross to the service on edge A over NATS.
+    const onB = await submit({ side: 'sell', price: 70_000, qty: 0.01, clOrdId: 'c5' }); // far from the touch: rests
+    expect(onB).toMatchObject({ status: 'accepted', state: 'working', topic: TOPIC });
+    const cancelled = (await desk.request('orders.cancel', { desk: DESK, orderId: ids[3]! })) as Row;
+    expect(cancelled).toMatchObject({ status: 'cancelled', orderId: ids[3] });
+    expect(b.cluster.stats.toJSON()).toMatchObject({ requestsOut: 2, requestFailures: 0 });
+    expect(a.cluster.stats.toJSON()).toMatchObject({ requestsIn: 2 });
+    ids.push(onB.orderId as string);
+    await sub.reached(onB as { epoch: number; version: number }, { timeout: 5_000 });
+    await sub.reached(cancelled as { epoch: number; version: number }, { timeout: 5_000 });
+    await waitFor(() => svc.settled, 5_000, 'the service to publish');
+    const atB = svc.positionOf(DESK)!;
+    await sub.reached(atB, { timeout: 5_000 });
+    await sleep(300);
+    expect(svc.positionOf(DESK)).toEqual(atB); // quiet
+    expectExact(desk, sub, svc);
+    await expectOriginAgrees(origin, svc, atB.version);
+    expect(sub.table('orders').get(ids[3]!)!.state).toBe('cancelled');
+    expect(sub.table('orders').get(ids[4]!)!.state).toBe('working');
+
+    // Round 2: cut from B; more fills while away; back on A.
     to = null;
     desk.cut();
     await waitFor(() => desk.state !== 'connected', 5_000, 'the desk cut again');
     svc.step();
     svc.step();
-    const support = h.client(() => a);
-    const cancelled = (await support.request('orders.cancel', { desk: DESK, orderId: ids[3]! })) as Row;
-    expect(cancelled).toMatchObject({ status: 'cancelled', orderId: ids[3] });
     await waitFor(() => svc.settled, 5_000, 'the service to publish');
     const at2 = svc.positionOf(DESK)!;
-    expect(at2.version).toBeGreaterThan(at1.version);
+    expect(at2.version).toBeGreaterThan(atB.version);
     to = a;
     await sub.reached(at2, { timeout: 10_000 });
     await sleep(300);
@@ -131,7 +150,7 @@ describe('a desk moving to another cluster edge', () => {
       }
     }
     console.log(
-      `desk across edges: fills while away ${away.join('/')} (round 1), blotter v${at1.version} on edge B, v${at2.version} back on A; ` +
+      `desk across edges: fills while away ${away.join('/')} (round 1), blotter v${at1.version} on edge B, v${atB.version} after trading on B, v${at2.version} back on A; ` +
         `desk before the first cut ${JSON.stringify({ catchUpDeltas: beforeCut.catchUpDeltas, catchUpSnapshots: beforeCut.catchUpSnapshots, snapshots: beforeCut.snapshots })}, at the end ${JSON.stringify({ reconnects: desk.stats.reconnects, catchUpDeltas: desk.stats.catchUpDeltas, catchUpSnapshots: desk.stats.catchUpSnapshots, gaps: desk.stats.gaps })}; ` +
         `edge B catch-ups delta/snapshot ${b.stats.catchUpDeltas}/${b.stats.catchUpSnapshots}, edge A ${a.stats.catchUpDeltas}/${a.stats.catchUpSnapshots}`,
     );
