@@ -34,7 +34,9 @@ let t0 = 0;
 // ---------------------------------------------------------------- the SDK (WebSocket or SSE)
 
 function joinSdk(depth) {
-  const client = connect(url, { WebSocket, transport, backoff: { initialMs: 10, maxMs: 50 } });
+  // A generous watchdog: this thread runs 100 clients and may fall seconds behind; when it catches up, timers run
+  // before the reads waiting for it, and a 10 s grace would end streams that are well (liveness is tested elsewhere).
+  const client = connect(url, { WebSocket, transport, backoff: { initialMs: 10, maxMs: 50 }, heartbeatGraceMs: 60_000 });
   const j = { depth, first: null, versions: [], errors: [] };
   const tables = depth ? { bids: { depth }, asks: { depth } } : undefined;
   const sub = client.subscribe(topic, { ...(tables ? { tables } : {}), checksums: depth === 10 });
