@@ -72,8 +72,12 @@ const T0 = 1_796_000_000_000;
  * follows a simulated clock at `rate` level changes a second (the bench's
  * --changes: 20,000), not the machine's: at 20k/s it moves every ~13 events;
  * `rate` 1,000 moves it on every event (a feed stamping each one).
+ * `checksums`: the subscriber asked for view checksums (each delta carries
+ * one, 4 bytes). `version`: the book's version before the first event (the
+ * body's varint version grows a byte at 2^14, 2^21, 2^28: a day at 13k
+ * batches a second passes 10^9).
  */
-export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20_000 } = {}) {
+export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20_000, checksums = false, version: firstVersion = 1 } = {}) {
   const book = benchBook(levels, seed);
   const image = book.image();
   image.fields.ts = T0;
@@ -87,7 +91,7 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20
   const ids = new Map();
   const keyed = { id: 1, name: BENCH_BOOK.topic, epoch: EPOCH, fieldId: (f) => ids.get(f) ?? (ids.set(f, ids.size + 1), ids.size) };
   for (const f of [...Object.keys(image.fields), 'qty', 'orders']) keyed.fieldId(f);
-  let keyedVersion = 1;
+  let keyedVersion = firstVersion;
   // Key bases as fan-out picks them (view-entry.ts keyBaseOf): each side's best key when first bound.
   const bindings = new Map([
     ['bids', { id: 0, spec: { name: 'bids', key: 'int', order: { key: 'desc' } }, depth: 0, fields: [], keyBase: book.bestBid }],
@@ -117,7 +121,7 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20
     const summary = Object.entries(e.fields).filter(([k, v]) => lastSummary[k] !== v);
     // protocol 2: one KeyedDelta2 in a frame, as a fast-path frame holds it.
     const version = ++keyedVersion;
-    const o = { namesFrom: ids.size + 1, bind: false };
+    const o = { namesFrom: ids.size + 1, bind: false, ...(checksums ? { checksum: 0x9e3779b9 } : {}) };
     const p2 = frames.write(0, [keyedEnc.keyedDelta2(keyed, version - 1, version, summary, change, bindings, o)]).byteLength;
     sum.p2 += p2 + wsHeader(p2);
     sum.p2Rows += p2 - frames.write(0, [keyedEnc.keyedDelta2(keyed, version - 1, version, summary, NO_ROWS, bindings, o)]).byteLength;
@@ -165,6 +169,7 @@ export function bookForms({ levels = 2000, events = 20_000, seed = 19, rate = 20
     levels,
     events,
     rate,
+    checksums,
     rowChangesPerEvent: sum.rowChanges / events,
     forms: { protocol2: per('p2'), lightstreamerCommand: per('ls'), depthJson: per('json'), flatFields: per('flat') },
   };

@@ -9,7 +9,7 @@ import type { AnyMessage, Delta2Msg, Payload, ResumePoint, Snapshot2Msg, TopicSt
 import { readPacked } from './packed.js';
 import type { Changes, FieldValue, State } from './values.js';
 import { DELTA2, KEYED_DELTA2, KEYED_SNAPSHOT2, SNAPSHOT2, UnknownTypeError, verifyMessage, type TableSpec } from './verify.js';
-import { decodeKeyedDelta2, decodeKeyedSnapshot2, keyedBatchOf, tableViewsOf } from './keyed-decode.js';
+import { decodeKeyedBody2, decodeKeyedDelta2, decodeKeyedSnapshot2, keyedBatchOf, tableViewsOf } from './keyed-decode.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -291,9 +291,10 @@ function payloadOf(t: { dataArray(): Uint8Array | null; fieldsLength(): number; 
 }
 
 /** Verifies, then decodes; any failure becomes a typed TickfanError. */
-function checked<T>(bytes: Uint8Array, spec: TableSpec | undefined, decode: (b: Uint8Array) => T): T {
+function checked<T>(bytes: Uint8Array, spec: TableSpec | undefined | null, decode: (b: Uint8Array) => T): T {
   try {
-    verifyMessage(bytes, spec);
+    // null: not FlatBuffers (kind 5: the decoder checks every length itself).
+    if (spec !== null) verifyMessage(bytes, spec);
   } catch (err) {
     if (err instanceof UnknownTypeError) throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, err.message, { cause: err });
     throw new TickfanError(ErrorCode.BAD_FRAME, `malformed message: ${(err as Error).message}`, { cause: err });
@@ -326,6 +327,8 @@ export function decodeMessage2(bytes: Uint8Array): AnyMessage {
       return checked(body, KEYED_SNAPSHOT2, decodeKeyedSnapshot2);
     case MessageKind.KEYED_DELTA2:
       return checked(body, KEYED_DELTA2, decodeKeyedDelta2);
+    case MessageKind.KEYED_BODY2:
+      return checked(body, null, decodeKeyedBody2);
     default:
       throw new TickfanError(ErrorCode.UNKNOWN_MESSAGE, `unknown protocol-2 message kind ${bytes[0]}`);
   }

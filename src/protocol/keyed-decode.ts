@@ -1,5 +1,5 @@
-// Decodes keyed topics' protocol-2 messages (KeyedSnapshot2, KeyedDelta2)
-// and the keyed parts of Subscribe and Publish, after verify.ts has checked
+// Decodes keyed topics' protocol-2 messages (KeyedSnapshot2, KeyedDelta2 and
+// its bare body, kind 5) and the keyed parts of Subscribe and Publish, after verify.ts has checked
 // every offset; keyed-ops.ts checks the op streams. Anything malformed is a
 // BAD_FRAME TickfanError, never another exception or a wrong value. Pure.
 
@@ -122,20 +122,33 @@ export function decodeKeyedDelta2(bytes: Uint8Array): KeyedDelta2Msg {
   const d = fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(bytes));
   const body = d.bodyArray();
   if (!body) throw bad('a keyed delta without its body');
-  // body := varint topic_id << 1 | span flag, varint version, [varint span], [07 summary entries], ops
+  return fromBody(body, d.topic(), u64(d, 10), bindings(d.tablesLength(), (i) => d.tables(i)!), d.ts());
+}
+
+/** Kind 5: a KeyedDelta2 that had nothing but its body, sent as the body alone. */
+export function decodeKeyedBody2(body: Uint8Array): KeyedDelta2Msg {
+  return fromBody(body, null, 0, [], 0);
+}
+
+function fromBody(body: Uint8Array, topic: string | null, epoch: number, tables: KeyedTableBinding[], ts: number): KeyedDelta2Msg {
+  // body := varint topic_id << 2 | c << 1 | s, varint version, [varint span], [u32le checksum], [07 summary entries], ops
   const r = new PackReader(body);
   const h = r.varint();
-  const topicId = Math.floor(h / 2);
+  const topicId = Math.floor(h / 4);
   if (topicId > 0xffffffff) throw bad(`topic id ${topicId}`);
   const version = r.varint();
   const span = h % 2 === 1 ? r.varint() : 1;
   if (span > version) throw bad(`keyed delta span ${span} is larger than its version ${version}`);
+  let checksum: number | null = null;
+  if (h % 4 >= 2) {
+    const c = r.slice(4);
+    checksum = (c[0]! | (c[1]! << 8) | (c[2]! << 16) | (c[3]! << 24)) >>> 0;
+  }
   let summary: PackedEntry[] = [];
   if (!r.done && body[r.offset] === SUMMARY_CODE) {
     r.u8();
     summary = readEntries(r, body);
   }
-  const tables = bindings(d.tablesLength(), (i) => d.tables(i)!);
   const bound = new Map(tables.map((t) => [t.id, t]));
   const rows = new Map<number, WireTableChange>();
   for (const op of readOps(body.subarray(r.offset), 'delta', baseOf(bound))) {
@@ -153,21 +166,7 @@ export function decodeKeyedDelta2(bytes: Uint8Array): KeyedDelta2Msg {
     else c = { op: 'replace', entries: op.entries!, existed: op.code === OpCode.REPLACE };
     tc.rows.set(op.key!, c);
   }
-  const topic = d.topic();
-  return {
-    type: 'keyedDelta2',
-    topicId,
-    topic,
-    epoch: u64(d, 12),
-    base: version - span,
-    version,
-    updates: span,
-    summary,
-    tables,
-    rows,
-    checksum: d.checksum(),
-    ts: d.ts(),
-  };
+  return { type: 'keyedDelta2', topicId, topic, epoch, base: version - span, version, updates: span, summary, tables, rows, checksum, ts };
 }
 
 /** Subscribe.tables as views; depth and fields as sent. */

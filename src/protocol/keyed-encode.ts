@@ -1,5 +1,6 @@
 // Encodes keyed topics' protocol-2 messages: KeyedSnapshot2 (kind 3, cut in
-// parts at one version when large) and KeyedDelta2 (kind 4) from net changes,
+// parts at one version when large) and KeyedDelta2 (kind 4; kind 5, its body
+// alone, when nothing else travels) from net changes,
 // plus the keyed parts of Subscribe (table views) and Publish (a batch as an
 // op stream). Pure; one reused Builder. Layout: keyed-ops.ts and
 // docs/protocol.md "Keyed topics".
@@ -11,7 +12,7 @@ import * as fb from './generated/tickfan.js';
 import { compareKeys, type Key, type TableSpec } from './keyed/table-spec.js';
 import type { KeyedChange, RowChange } from './keyed/row-change.js';
 import { baseFor, GuardCode, OpCode, OpWriter, RangeFlag, SUMMARY_CODE } from './keyed-ops.js';
-import { MessageKind } from './kinds.js';
+import { BARE_FLAG, MessageKind } from './kinds.js';
 import type { KeyedBatchMsg, KeyedDelta2Msg, KeyedSnapshot2Msg, KeyedTableBinding, TableViewRequest, TopicRef } from './messages.js';
 import { PackWriter, type PackedEntry } from './packed.js';
 import type { FieldValue, State } from './values.js';
@@ -240,13 +241,14 @@ export class KeyedEncoder {
     return finishBare(b, MessageKind.KEYED_SNAPSHOT2, fb.KeyedSnapshot2.endKeyedSnapshot2(b));
   }
 
-  /** KeyedDelta2: `body` = topic id, version, span, the summary entries in `this.summary`, the ops written; the rest only when present. */
+  /** KeyedDelta2: `body` = topic id, version, span, checksum, the summary entries in `this.summary`, the ops written; the rest only when present. */
   private finishDelta(topicId: number, topic: string | null, epoch: number, span: number, version: number, tables: readonly KeyedTableBinding[], checksum: number | null, ts: number | undefined): Uint8Array {
     const p = this.body;
     p.reset();
-    p.varint(topicId * 2 + (span !== 1 ? 1 : 0));
+    p.varint(topicId * 4 + (checksum !== null ? 2 : 0) + (span !== 1 ? 1 : 0));
     p.varint(version);
     if (span !== 1) p.varint(span);
+    if (checksum !== null) for (let i = 0; i < 4; i++) p.byte((checksum >>> (8 * i)) & 0xff);
     const sum = this.summary;
     if (sum.length) {
       p.varint(SUMMARY_CODE);
@@ -256,6 +258,8 @@ export class KeyedEncoder {
       }
     }
     p.raw(this.ops.w.take());
+    // Nothing but the body (a live delta without ts): kind 5, the body alone.
+    if (topic === null && tables.length === 0 && !ts) return bareBody(p.take());
     const b = this.b;
     const body = b.createByteVector(p.take());
     const tv = bindingsVector(b, tables);
@@ -267,8 +271,6 @@ export class KeyedEncoder {
     fb.KeyedDelta2.addBody(b, body);
     if (name) fb.KeyedDelta2.addTopic(b, name);
     if (tv) fb.KeyedDelta2.addTables(b, tv);
-    // flatc 2.0.8's TypeScript drops an optional scalar equal to 0: forced.
-    if (checksum !== null) this.forced(() => fb.KeyedDelta2.addChecksum(b, checksum));
     return finishBare(b, MessageKind.KEYED_DELTA2, fb.KeyedDelta2.endKeyedDelta2(b));
   }
 
@@ -329,3 +331,13 @@ export class KeyedEncoder {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A KeyedDelta2 body as a kind-5 message in memory: u32 size with BARE_FLAG, the kind byte, the body. */
+function bareBody(body: Uint8Array): Uint8Array {
+  const n = body.byteLength;
+  const out = new Uint8Array(5 + n);
+  new DataView(out.buffer).setUint32(0, (1 + n + BARE_FLAG) >>> 0, true);
+  out[4] = MessageKind.KEYED_BODY2;
+  out.set(body, 5);
+  return out;
+}

@@ -2,8 +2,8 @@
 // protocol-2 frame saying which FlatBuffers root follows, and the in-memory
 // mark that tells a ready-made Snapshot2 / Delta2 from a Message.
 
-/** Kind byte of a protocol-2 message (schemas/tickfan.fbs, "Framing"). */
-export const MessageKind = { MESSAGE: 0, SNAPSHOT2: 1, DELTA2: 2, KEYED_SNAPSHOT2: 3, KEYED_DELTA2: 4 } as const;
+/** Kind byte of a protocol-2 message (schemas/tickfan.fbs, "Framing"; 5: a KeyedDelta2's body alone, no FlatBuffers). */
+export const MessageKind = { MESSAGE: 0, SNAPSHOT2: 1, DELTA2: 2, KEYED_SNAPSHOT2: 3, KEYED_DELTA2: 4, KEYED_BODY2: 5 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
 /**

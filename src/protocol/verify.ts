@@ -47,7 +47,7 @@ export const SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64];
 export const DELTA2: TableSpec = [u32, u32, bytes, u32, u32, str, u64, u64];
 /** Keyed topics' roots (kinds 3 and 4); their op streams are checked by keyed-ops.ts. */
 export const KEYED_SNAPSHOT2: TableSpec = [u32, u32, bytes, reqStr, u64, u32, u64, bytes, bindings, u32, u8, u32];
-export const KEYED_DELTA2: TableSpec = [bytes, u32, u64, str, u64, bindings];
+export const KEYED_DELTA2: TableSpec = [bytes, u64, str, u64, bindings];
 const SERVE: TableSpec = [u32, reqStr];
 const REQUEST: TableSpec = [u32, reqStr, fields, bytes, u32];
 const SERVICE_REQUEST: TableSpec = [u64, u32, reqStr, str, fields, bytes, u32];

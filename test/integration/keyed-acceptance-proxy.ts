@@ -1,16 +1,19 @@
 // A TCP proxy between one WebSocket client and the server that can corrupt
 // one row value of a KeyedDelta2 in flight: it parses the server's WebSocket
 // frames (unmasked, after the HTTP 101 answer), reads the protocol-2 frame in
-// a binary message (varint seq, then varint size | kind | FlatBuffers), finds
-// a KeyedDelta2's op stream and flips one bit of the first mantissa byte of a
-// numeric row entry (decimal or integer), so the message still decodes and
-// only that value is wrong. Client → server bytes pass untouched.
+// a binary message (varint seq, then varint size | kind | buffer), finds a
+// KeyedDelta2's op stream (kind 4, or its body alone: kind 5) and flips one
+// bit of the first mantissa byte of a numeric row entry (decimal or integer),
+// so the message still decodes and only that value is wrong. Client → server
+// bytes pass untouched.
 
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ByteBuffer } from 'flatbuffers';
 import * as fb from '../../src/protocol/generated/tickfan.js';
 
 const KEYED_DELTA2 = 4;
+/** A KeyedDelta2 that has nothing but its body travels as the body alone. */
+const KEYED_BODY2 = 5;
 
 function varint(b: Uint8Array, at: number): [number, number] {
   let n = 0;
@@ -63,9 +66,10 @@ function entries(b: Uint8Array, at: number, find: boolean): [number, number] {
 export function numericValueOffset(body: Uint8Array): number {
   let at = 0;
   let h: number;
-  [h, at] = varint(body, at); // topic id, span flag
+  [h, at] = varint(body, at); // topic id, checksum and span flags
   [, at] = varint(body, at); // version
   if (h & 1) [, at] = varint(body, at); // span
+  if (h & 2) at += 4; // the checksum
   if (body[at] === 7) [, at] = entries(body, at + 1, false); // the summary
   let stringKeys = false;
   while (at < body.length) {
@@ -103,10 +107,10 @@ export function corruptFrame(frame: Uint8Array): number {
     const kind = frame[at]!;
     const start = at + 1;
     const end = at + size;
-    if (kind === KEYED_DELTA2) {
+    if (kind === KEYED_DELTA2 || kind === KEYED_BODY2) {
       const copy = frame.slice(start, end);
-      const d = fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(copy));
-      const body = d.bodyArray();
+      // The body: where kind 4's FlatBuffers table points, or the whole of kind 5.
+      const body = kind === KEYED_BODY2 ? copy : fb.KeyedDelta2.getRootAsKeyedDelta2(new ByteBuffer(copy)).bodyArray();
       if (body) {
         const off = numericValueOffset(body);
         if (off >= 0) {

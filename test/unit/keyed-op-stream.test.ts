@@ -2,16 +2,19 @@
 // table's key base (offsets resolved by the holder of the binding), the
 // absolute fallback when keys lie more than 2^53 from the base, steps too big
 // for the head, table ops, chained entries (integers without a tag, the empty
-// list) and KeyedDelta2's body (topic id, version, span, summary). Random
+// list), KeyedDelta2's body (topic id, version, span, summary) and kind 5
+// (the body alone). Random
 // changes with random key bases round-trip; malformed streams are BAD_FRAME.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   decodeEncoded,
+  decodeMessage2,
   Encoder,
   ErrorCode,
   KeyedEncoder,
+  MessageKind,
   PackWriter,
   Protocol2Reader,
   readOps,
@@ -60,7 +63,7 @@ describe('int keys against the key base', () => {
     expect([...m.change.tables.get('bids')!.rows.keys()]).toEqual([129_990, 130_002]);
     // The first key, 10 below the base: zigzag(−10) + 1 = 20, · 8 + code 2 = 162 (a2 01); the next, 12 above it: 12 · 8 + code 0 (60).
     const hex = [...bytes].map((x) => x.toString(16).padStart(2, '0')).join(' ');
-    expect(hex).toContain('0a 02 a2 01 60');
+    expect(hex).toContain('14 02 a2 01 60'); // after h = topic 5 << 2 and version 2
     // Re-encoding the decoded message gives the same bytes.
     expect(new Encoder().message(wire)).toEqual(bytes);
   });
@@ -123,6 +126,48 @@ describe('int keys against the key base', () => {
         }
       }),
       { numRuns: 400, seed: 1919 },
+    );
+  });
+});
+
+describe('kind 5: a KeyedDelta2 that has nothing but its body', () => {
+  it('a live delta travels as its body alone (with its checksum: 4 bytes more); ts and bindings need kind 4; all read alike', () => {
+    const t = topicRef();
+    const bids = binding(0, 'bids', 130_000);
+    const tables = new Map([['bids', bids]]);
+    const c = change({ bids: [[130_001, upsert(0.5, 1)]] });
+    const enc = new KeyedEncoder();
+    const kindOf = (m: Uint8Array) => m[4];
+    const live = enc.keyedDelta2(t, 41, 42, [['mid', 1.5]], c, tables, { namesFrom: 1, bind: false });
+    const withSum = enc.keyedDelta2(t, 41, 42, [['mid', 1.5]], c, tables, { namesFrom: 1, bind: false, checksum: 0xfedcba98 });
+    for (const m of [live, withSum]) expect(kindOf(m)).toBe(MessageKind.KEYED_BODY2);
+    expect(withSum.byteLength - live.byteLength).toBe(4);
+    const withTs = enc.keyedDelta2(t, 41, 42, [['mid', 1.5]], c, tables, { namesFrom: 1, bind: false, ts: 1, checksum: 0 });
+    const bound = enc.keyedDelta2(t, 41, 42, [['mid', 1.5]], c, tables, { namesFrom: 1, bind: true, bindTables: [bids] });
+    for (const m of [withTs, bound]) expect(kindOf(m)).toBe(MessageKind.KEYED_DELTA2);
+    // 24 bytes of FlatBuffers (root, padding, vtable, table, vector length) and the ts field around the same body.
+    expect(withTs.byteLength - withSum.byteLength).toBeGreaterThanOrEqual(24 + 8);
+    const a = decodeEncoded(live) as KeyedDelta2Msg;
+    const b = decodeEncoded(withSum) as KeyedDelta2Msg;
+    const d = decodeEncoded(withTs) as KeyedDelta2Msg;
+    expect({ ...b, checksum: null }).toEqual(a);
+    expect(b.checksum).toBe(0xfedcba98);
+    expect({ ...d, checksum: null, ts: 0 }).toEqual(a);
+    expect([d.checksum, d.ts]).toEqual([0, 1]);
+    for (const m of [live, withSum, withTs]) expect(new Encoder().message(decodeEncoded(m) as KeyedDelta2Msg)).toEqual(m);
+  });
+
+  it('random bytes as kind 5 are a message or BAD_FRAME, never another error', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        try {
+          const m = decodeMessage2(new Uint8Array([MessageKind.KEYED_BODY2, ...bytes]));
+          return m.type === 'keyedDelta2';
+        } catch (err) {
+          return err instanceof TickfanError && err.errorCode === ErrorCode.BAD_FRAME;
+        }
+      }),
+      { numRuns: 5000, seed: 5 },
     );
   });
 });

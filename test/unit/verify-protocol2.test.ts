@@ -155,7 +155,7 @@ describe('decodeMessage2: kinds and roots', () => {
     expectCode(() => decodeMessage2(new Uint8Array(0)), ErrorCode.BAD_FRAME);
   });
 
-  it.each([5, 8, 127, 128, 255])('kind %d is UNKNOWN_MESSAGE', (kind) => {
+  it.each([6, 8, 127, 128, 255])('kind %d is UNKNOWN_MESSAGE', (kind) => {
     const m = byName('delta2 stream').slice();
     m[0] = kind;
     expectCode(() => decodeMessage2(m), ErrorCode.UNKNOWN_MESSAGE);

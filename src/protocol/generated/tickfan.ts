@@ -2614,9 +2614,9 @@ static createKeyedSnapshot2(builder:flatbuffers.Builder, topicId:number, version
 
 /**
  * Server → client: the view at base = version − span turned into the view at
- * `version`. Topic id, version, span, summary and ops travel in `body` (above).
- * A catch-up carries `topic` and `epoch` and binds every table of the view
- * again; otherwise `tables` binds tables new to the view.
+ * `version`. Topic id, version, span, checksum, summary and ops travel in
+ * `body` (above). A catch-up carries `topic` and `epoch` and binds every
+ * table of the view again; otherwise `tables` binds tables new to the view.
  */
 export class KeyedDelta2 {
   bb: flatbuffers.ByteBuffer|null = null;
@@ -2651,43 +2651,35 @@ bodyArray():Uint8Array|null {
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
-/**
- * CRC-32 of the view's canonical form at `version` (asked for by the subscriber).
- */
-checksum():number|null {
-  const offset = this.bb!.__offset(this.bb_pos, 6);
-  return offset ? this.bb!.readUint32(this.bb_pos + offset) : null;
-}
-
 ts():number {
-  const offset = this.bb!.__offset(this.bb_pos, 8);
+  const offset = this.bb!.__offset(this.bb_pos, 6);
   return offset ? this.bb!.readFloat64(this.bb_pos + offset) : 0.0;
 }
 
 topic():string|null
 topic(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
 topic(optionalEncoding?:any):string|Uint8Array|null {
-  const offset = this.bb!.__offset(this.bb_pos, 10);
+  const offset = this.bb!.__offset(this.bb_pos, 8);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
 epoch():bigint {
-  const offset = this.bb!.__offset(this.bb_pos, 12);
+  const offset = this.bb!.__offset(this.bb_pos, 10);
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
 tables(index: number, obj?:TableBinding):TableBinding|null {
-  const offset = this.bb!.__offset(this.bb_pos, 14);
+  const offset = this.bb!.__offset(this.bb_pos, 12);
   return offset ? (obj || new TableBinding()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
 }
 
 tablesLength():number {
-  const offset = this.bb!.__offset(this.bb_pos, 14);
+  const offset = this.bb!.__offset(this.bb_pos, 12);
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
 static startKeyedDelta2(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(5);
 }
 
 static addBody(builder:flatbuffers.Builder, bodyOffset:flatbuffers.Offset) {
@@ -2706,24 +2698,20 @@ static startBodyVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
-static addChecksum(builder:flatbuffers.Builder, checksum:number) {
-  builder.addFieldInt32(1, checksum, 0);
-}
-
 static addTs(builder:flatbuffers.Builder, ts:number) {
-  builder.addFieldFloat64(2, ts, 0.0);
+  builder.addFieldFloat64(1, ts, 0.0);
 }
 
 static addTopic(builder:flatbuffers.Builder, topicOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(3, topicOffset, 0);
+  builder.addFieldOffset(2, topicOffset, 0);
 }
 
 static addEpoch(builder:flatbuffers.Builder, epoch:bigint) {
-  builder.addFieldInt64(4, epoch, BigInt('0'));
+  builder.addFieldInt64(3, epoch, BigInt('0'));
 }
 
 static addTables(builder:flatbuffers.Builder, tablesOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(5, tablesOffset, 0);
+  builder.addFieldOffset(4, tablesOffset, 0);
 }
 
 static createTablesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
@@ -2744,11 +2732,9 @@ static endKeyedDelta2(builder:flatbuffers.Builder):flatbuffers.Offset {
   return offset;
 }
 
-static createKeyedDelta2(builder:flatbuffers.Builder, bodyOffset:flatbuffers.Offset, checksum:number|null, ts:number, topicOffset:flatbuffers.Offset, epoch:bigint, tablesOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createKeyedDelta2(builder:flatbuffers.Builder, bodyOffset:flatbuffers.Offset, ts:number, topicOffset:flatbuffers.Offset, epoch:bigint, tablesOffset:flatbuffers.Offset):flatbuffers.Offset {
   KeyedDelta2.startKeyedDelta2(builder);
   KeyedDelta2.addBody(builder, bodyOffset);
-  if (checksum !== null)
-    KeyedDelta2.addChecksum(builder, checksum);
   KeyedDelta2.addTs(builder, ts);
   KeyedDelta2.addTopic(builder, topicOffset);
   KeyedDelta2.addEpoch(builder, epoch);
