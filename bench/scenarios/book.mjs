@@ -123,10 +123,10 @@ async function subsRole() {
         k.bytes += data.length + wsHeader(data.length);
         // Protocol-1 framing until the Welcome that announces protocol 2; counted raw after it.
         if (reader.protocol === 1) return void reader.read(data);
-        // Count keyed snapshots (kind 3) and deltas (kind 4): one per delivered book update.
+        // Count keyed snapshots (kind 3) and deltas (kind 4, or 5: a delta's body alone): one per delivered book update.
         const { next } = proto.readVarint(data, 0);
         proto.splitMessages2(data, next, (msg) => {
-          if (msg[0] === 3 || msg[0] === 4) k.deliveries++;
+          if (msg[0] === 3 || msg[0] === 4 || msg[0] === 5) k.deliveries++;
         });
       });
     }
