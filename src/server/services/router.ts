@@ -11,7 +11,11 @@ import type { Clock, TimerHandle } from '../fanout/index.js';
 /** What a responder receives: a ServiceRequest (serveId: its own Serve id; requester: the asker's token subject). */
 export type Delivery = Omit<ServiceRequestMsg, 'type'>;
 
-/** How the router reaches a responder: a local session, another worker, a cluster peer. */
+/**
+ * How the router reaches a responder: a session of this node, or of another
+ * worker. Responders on other cluster nodes are not links: the cluster's gate
+ * in front of the router (cluster/service-bridge.ts) forwards to their nodes.
+ */
 export interface ResponderLink {
   deliver(d: Delivery): void;
 }
