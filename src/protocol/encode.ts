@@ -3,7 +3,7 @@
 // cannot hold rather than write something else in its place.
 
 import type { Builder, Offset } from 'flatbuffers';
-import { finishBare, ReusingBuilder } from './builder.js';
+import { createByteVectorOf, finishBare, ReusingBuilder } from './builder.js';
 import * as fb from './generated/tickfan.js';
 import { KeyedEncoder, publishKeyed, tableViewsVector } from './keyed-encode.js';
 import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type TopicRef, type KeyedBatchMsg, type TableViewRequest, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
@@ -329,7 +329,7 @@ export class Encoder {
     // A Map by keys() + get(): no [name, value] array per field (this runs once per publish).
     if (entries instanceof Map) for (const name of entries.keys()) this.packEntry(t, name, entries.get(name)!, namesFrom, only);
     else for (const [name, v] of entries) this.packEntry(t, name, v, namesFrom, only);
-    return this.b.createByteVector(w.take());
+    return createByteVectorOf(this.b, w.bytes, w.length);
   }
 
   private packEntry(t: TopicRef, name: string, v: FieldValue | null, namesFrom: number, only?: ReadonlySet<string>): void {

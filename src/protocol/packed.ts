@@ -71,6 +71,11 @@ export class PackWriter {
     return this.buf.subarray(0, this.pos);
   }
 
+  /** The buffer whose first `length` bytes are what was written (valid until the next write): take() without its view. */
+  get bytes(): Uint8Array {
+    return this.buf;
+  }
+
   private room(n: number): void {
     if (this.pos + n <= this.buf.byteLength) return;
     const next = new Uint8Array(Math.max(this.buf.byteLength * 2, this.pos + n));

@@ -57,6 +57,52 @@ export function toChanges(fields: Record<string, FieldValue | null> | Changes): 
   return changes;
 }
 
+/**
+ * One change set reused by a publisher that is done with each publish before
+ * it makes the next: the single-thread server's in-process publish, where
+ * the engine copies what it keeps (history ring, state) and fan-out encodes
+ * before the call returns. Fields with the names of the last publish, in the
+ * same order (a feed's usual shape), refill the same Map in place: no Map,
+ * no hash table and no key array per publish (≈ 550 B of the ≈ 1.4 KB a
+ * publish allocated). Any other shape gets a fresh Map, kept for the next.
+ * `take` while the last one is still out (a publish from inside a publish)
+ * gets a plain copy; `give` hands it back.
+ */
+export class ChangesScratch {
+  private map: Changes = new Map();
+  private keys: string[] = [];
+  private out = false;
+
+  take(fields: Record<string, FieldValue | null> | Changes): Changes {
+    if (this.out || fields instanceof Map) return toChanges(fields);
+    if (typeof fields !== 'object' || fields === null) return toChanges(fields);
+    const keys = this.keys;
+    let n = 0;
+    let same = true;
+    for (const k in fields) {
+      if (!Object.hasOwn(fields, k)) continue;
+      if (keys[n] !== k) {
+        same = false;
+        break;
+      }
+      n++;
+    }
+    const map = same && n === keys.length ? this.map : this.reshape(fields);
+    for (const k of this.keys) map.set(k, fields[k]!);
+    this.out = true;
+    return map;
+  }
+
+  give(changes: Changes): void {
+    if (changes === this.map) this.out = false;
+  }
+
+  private reshape(fields: Record<string, FieldValue | null>): Changes {
+    this.keys = Object.keys(fields);
+    return (this.map = new Map());
+  }
+}
+
 /** What a refused value is, for error messages: "an array", "a Date", "undefined"… */
 function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';

@@ -3,7 +3,7 @@
 // startServer (src/start.ts) picks this layout or the fan-out workers'.
 
 import type { TopicStore } from '../engine/index.js';
-import { ErrorCode, TickfanError, toChanges, type Changes, type FieldValue } from '../protocol/index.js';
+import { ChangesScratch, ErrorCode, TickfanError, type Changes, type FieldValue } from '../protocol/index.js';
 import type { Authenticator } from './auth.js';
 import { toTopicBatch, type BatchInput } from './batch-input.js';
 import { LocalIngest, type PublishResult } from './ingest.js';
@@ -54,13 +54,22 @@ export async function startSingleThread(opts: ServerOptions, auth: Authenticator
   const { store, fanout, stats } = node;
   opts.log('info', `listening on ${opts.host}:${port}`, { host: opts.host, port, auth: auth.enabled, anonymous: auth.enabled && auth.anonymous !== null, topicTtlMs: opts.topicTtlMs });
   let closed = false;
+  const scratch = new ChangesScratch();
   return {
     port,
     host: opts.host,
     stats,
     store,
     workers: 0,
-    publish: (topic, fields) => local.publish(topic, toChanges(fields)),
+    publish: (topic, fields) => {
+      // Applied and encoded before publish() returns: one change set serves every publish (values.ts).
+      const changes = scratch.take(fields);
+      try {
+        return local.publish(topic, changes);
+      } finally {
+        scratch.give(changes);
+      }
+    },
     publishBatch: (topic, batch) => local.publishBatch(topic, toTopicBatch(batch)),
     setStale(topic, stale) {
       const t = store.get(topic);
