@@ -2,8 +2,8 @@
 // the order service), with a real nats-server and origin + edges in this
 // process: a request on edge B is answered by a responder on edge A, or on
 // the origin, with the requester's token subject seen by the remote
-// responder; over WebSocket, HTTP POST /request and STOMP SEND with
-// reply-to; NO_RESPONDER fast (< 1 s) on any node, also once the last offer
+// responder; over WebSocket, HTTP POST /request, STOMP SEND with reply-to
+// and the SDK over SSE; NO_RESPONDER fast (< 1 s) on any node, also once the last offer
 // is withdrawn; a remote responder's failure, timeout and disappearance come
 // back as the same typed errors as locally, never a hang, a late answer
 // dropped; a request with a local responder stays local; requests from a
@@ -15,10 +15,10 @@ import { Client, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
-import type { RequestPayload } from '../../src/client/index.js';
+import { connect, type RequestPayload } from '../../src/client/index.js';
 import { ClusterHarness } from './cluster-helpers.js';
 import { ErrorCode } from '../../src/index.js';
-import { roundTrip, sleep, waitFor } from './helpers.js';
+import { roundTrip, sleep, waitFor, wsUrl } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 import { SECRET, token } from './security-helpers.js';
 
@@ -254,7 +254,7 @@ describe('request-reply across cluster nodes', () => {
     expect(origin.cluster.stats.toJSON()).toMatchObject({ requestsOut: 251, requestFailures: 0 });
   }, 30_000);
 
-  it('STOMP SEND with reply-to on edge B is answered by an SDK responder on edge A; a missing service answers NO_RESPONDER', async () => {
+  it('STOMP SEND with reply-to, and the SDK over SSE, on edge B are answered by an SDK responder on edge A; a missing service answers NO_RESPONDER', async () => {
     h = new ClusterHarness(nats.url);
     await h.origin();
     const a = await h.edge();
@@ -288,6 +288,13 @@ describe('request-reply across cluster nodes', () => {
       await client.deactivate({ force: true });
       (socket as WebSocket | null)?.terminate();
     }
+
+    // The SDK over SSE on edge B, likewise.
+    const sse = connect(wsUrl(b), { transport: 'sse' });
+    h.clients.push(sse);
+    expect(await sse.request('orders.submit', { qty: 4 })).toEqual({ qty: 4, requester: 'anonymous' });
+    expect(await settle(sse.request('orders.none', {}))).toMatchObject({ ok: false, code: 'TICKFAN_ERR_NO_RESPONDER' });
+    expect(b.cluster.stats.toJSON()).toMatchObject({ requestsOut: 4 });
   }, 30_000);
 });
 
