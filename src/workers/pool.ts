@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { TopicStore } from '../engine/index.js';
-import { ErrorCode, TickfanError, toChanges } from '../protocol/index.js';
+import { ChangesScratch, ErrorCode, TickfanError } from '../protocol/index.js';
 import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
@@ -149,6 +149,7 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator, 
   });
 
   let closed = false;
+  const scratch = new ChangesScratch();
   return {
     port,
     host: opts.host,
@@ -159,8 +160,14 @@ export async function startWorkerPool(opts: ServerOptions, auth: Authenticator, 
     store,
     workers: n,
     publish: (topic, fields) => {
-      const r = sequencer.publish(topic, toChanges(fields));
-      return { topic, ...r };
+      // Sequenced, encoded and written to the ring before it returns: one change set serves every publish (values.ts).
+      const changes = scratch.take(fields);
+      try {
+        const r = sequencer.publish(topic, changes);
+        return { topic, ...r };
+      } finally {
+        scratch.give(changes);
+      }
     },
     // Sequenced here; the batch's net row change goes to every worker with its update.
     publishBatch(topic, batch) {
