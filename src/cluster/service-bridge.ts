@@ -20,6 +20,15 @@ import type { Subjects } from './subjects.js';
 /** Longest the ack of a first offer waits for NATS to confirm its subscription (a hung NATS must not hold the responder). */
 const SUBSCRIBE_CONFIRM_MS = 2_000;
 
+/** Answers a forwarded request on NATS; with NATS closed or draining (this node stopping) the requester's node times it out. */
+function respond(msg: Msg, o: Outcome): void {
+  try {
+    msg.respond(encodeOutcome(o));
+  } catch {
+    // nothing to answer on
+  }
+}
+
 /** One NATS subscription per offered name or pattern, while this node has at least one offer for it. */
 interface Listening {
   sub: Subscription;
@@ -150,14 +159,11 @@ export class ClusterServices implements ServiceGate {
     try {
       req = readForwardedRequest(msg.data);
     } catch (err) {
-      const error = err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, `cluster: a forwarded request could not be read (${(err as Error).message})`);
-      msg.respond(encodeOutcome({ ok: false, error }));
+      respond(msg, { ok: false, error: err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, `cluster: a forwarded request could not be read (${(err as Error).message})`) });
       return;
     }
     this.cstats.requestsIn++;
-    this.local.request(this.peer, req.who, req.service, req.payload, req.timeoutMs, (o) => {
-      if (!this.link.nc.isClosed()) msg.respond(encodeOutcome(o));
-    });
+    this.local.request(this.peer, req.who, req.service, req.payload, req.timeoutMs, (o) => respond(msg, o));
   }
 
   private listen(source: string): Promise<void> {
@@ -167,7 +173,12 @@ export class ClusterServices implements ServiceGate {
       return l.ready;
     }
     const nc = this.link.nc;
-    const sub = nc.subscribe(this.subjects.service(source), { queue: this.subjects.serviceQueue, callback: (err, msg) => void (err || this.answer(msg)) });
+    let sub: Subscription;
+    try {
+      sub = nc.subscribe(this.subjects.service(source), { queue: this.subjects.serviceQueue, callback: (err, msg) => void (err || this.answer(msg)) });
+    } catch {
+      return Promise.resolve(); // NATS closed (this node stopping): the offer is local only
+    }
     // nats.js sends the subscription again by itself after a reconnect, on this same connection.
     const ready =
       this.link.state !== 'connected'

@@ -6,11 +6,12 @@
 // and the SDK over SSE; NO_RESPONDER fast (< 1 s) on any node, also once the last offer
 // is withdrawn; a remote responder's failure, timeout and disappearance come
 // back as the same typed errors as locally, never a hang, a late answer
-// dropped; a request with a local responder stays local; requests from a
+// dropped; garbage on a service subject gets a typed BAD_REQUEST; a request with a local responder stays local; requests from a
 // node without one spread over responders on two nodes (one NATS queue
 // group); and after nats-server restarts, the offers are back without the
 // responder doing anything (quiet case).
 
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { Client, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +162,15 @@ describe('request-reply across cluster nodes', () => {
     const slow = bot.serve('orders.slow', async (p) => (await sleep(slowMs), p));
     await Promise.all([fails.ready, slow.ready]);
     const desk = h!.client(() => b, { token: await token(ASK, { expSec: 600, sub: 'desk-7' }) });
+
+    // Garbage on the service subject (not a tickfan node): a typed BAD_REQUEST answer, edge A unharmed.
+    const raw = await natsConnect({ servers: nats.url });
+    try {
+      const m = await raw.request(`${h!.prefix}.svc.orders.fail`, new TextEncoder().encode('{"service": 7}'), { timeout: 2_000 });
+      expect(JSON.parse(new TextDecoder().decode(m.data))).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: expect.stringMatching(/needs service, who and timeoutMs/) });
+    } finally {
+      await raw.close();
+    }
 
     const f = await settle(desk.request('orders.fail', {}));
     expect(f).toMatchObject({ ok: false, code: 'TICKFAN_ERR_RESPONDER_FAILED', message: 'price outside the band' });
