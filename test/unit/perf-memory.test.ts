@@ -36,7 +36,8 @@ describe('per-connection memory', () => {
       expect(conn.published).toBeNull();
       expect((conn as unknown as { rare: unknown }).rare).toBeNull();
       // The outbox was flushed: no array kept.
-      expect((conn as unknown as { queuedMsgs: unknown }).queuedMsgs).toBeNull();
+      expect((conn as unknown as { pending: unknown }).pending).toBeNull();
+      expect(conn.outboxBytes).toBe(0);
     }
     // Their topics exist (and topics are never removed): no exact-name interest entry per subscription.
     const exact = (r.fanout as unknown as { interest: { exact: Map<string, Set<unknown>> } }).interest.exact;
@@ -125,6 +126,43 @@ describe('per-connection memory', () => {
     conn.slowSince = 5;
     expect(conn.slowSince).toBe(5);
     expect(conn.dirtySubs).toBeNull();
+    // The outbox and its bytes: made by the first message, given back by the flush's fresh array.
+    const pending = () => (conn as unknown as { pending: unknown }).pending;
+    expect(conn.outboxBytes).toBe(0);
+    conn.outboxBytes = 0;
+    expect(pending()).toBeNull();
+    conn.outbox.push(new Uint8Array(3));
+    conn.outboxBytes += 3;
+    conn.outbox.push(new Uint8Array(4));
+    conn.outboxBytes += 4;
+    expect(conn.outbox).toHaveLength(2);
+    expect(conn.outboxBytes).toBe(7);
+    conn.outbox = [];
+    conn.outboxBytes = 0;
+    expect(pending()).toBeNull();
+    // The frame counters: one field, the same sequence numbers as two (fast-path.ts and outbox.ts's arithmetic).
+    const two = { seq: 0, retired: 0, atLast: 0 };
+    let onChannels = 0; // frames counted by the channels it is on (fast-path.ts#frames adds them)
+    for (let i = 0; i < 200; i++) {
+      const step = (i * 7919) % 5;
+      if (step < 2) onChannels += step + 1; // frames published to it
+      else if (step === 2) {
+        // it leaves a channel: what that channel counted moves to retiredFrames
+        conn.retiredFrames += onChannels;
+        two.retired += onChannels;
+        onChannels = 0;
+      } else {
+        // a direct frame
+        const fast = conn.retiredFrames + onChannels;
+        conn.seq += fast - conn.fastAtLastSend + 1;
+        conn.fastAtLastSend = fast;
+        const fast2 = two.retired + onChannels;
+        two.seq += fast2 - two.atLast + 1;
+        two.atLast = fast2;
+        expect(conn.seq).toBe(two.seq);
+      }
+    }
+    expect(two.seq).toBeGreaterThan(100);
   });
 
   it('a topic subscription keeps any epoch exactly in its two small integers; a client subscription its fields and views aside', () => {

@@ -1,7 +1,7 @@
 // The scalar part of a connection's fan-out record (Conn, state.ts): its
 // sink, frame counters, flags, outbox and rarely used fields, laid out for
 // memory (issue 21): the booleans and the protocol share one small integer,
-// the outbox array exists only while messages wait, the rare fields sit in a
+// the outbox (messages and their bytes) exists only while messages wait, the rare fields sit in a
 // side record made on first use, and the frame counters are folded into one.
 
 import type { Sink } from '../sink.js';
@@ -35,14 +35,12 @@ export class ConnState<TS> {
   private frameDebt = 0;
   /** Its topic subscriptions on the fast path. */
   fastCount = 0;
-  /** Bytes of the messages waiting in its outbox. */
-  outboxBytes = 0;
   /** closed, json, holding, queued, slow, and the protocol number. */
   private bits = 1 << C_PROTOCOL_SHIFT;
   /** Where its frames go (a WebSocket connection keeps its socket here: ws-conn.ts). */
   protected out: unknown = null;
-  /** Messages queued for its next direct frame (null: none; the array is made by the first). */
-  private queuedMsgs: Uint8Array[] | null = null;
+  /** Messages queued for its next direct frame and their bytes (null: none; made by the first). */
+  private pending: { msgs: Uint8Array[]; bytes: number } | null = null;
   private rare: ConnRare<TS> | null = null;
 
   /** Where its frames go; null before it opens and once it closed. */
@@ -122,10 +120,21 @@ export class ConnState<TS> {
 
   /** Messages for its next direct frame (outbox.ts). Reading makes the array; assigning an empty one gives it back. */
   get outbox(): Uint8Array[] {
-    return (this.queuedMsgs ??= []);
+    return (this.pending ??= { msgs: [], bytes: 0 }).msgs;
   }
   set outbox(v: Uint8Array[]) {
-    this.queuedMsgs = v.length ? v : null;
+    if (v.length === 0) this.pending = null;
+    else if (this.pending) this.pending.msgs = v;
+    else this.pending = { msgs: v, bytes: 0 };
+  }
+
+  /** Bytes of the messages waiting in its outbox. */
+  get outboxBytes(): number {
+    return this.pending ? this.pending.bytes : 0;
+  }
+  set outboxBytes(v: number) {
+    if (this.pending) this.pending.bytes = v;
+    else if (v !== 0) this.pending = { msgs: [], bytes: v };
   }
 
   private more(): ConnRare<TS> {

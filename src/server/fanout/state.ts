@@ -115,7 +115,8 @@ export class TopicSub implements RecordMap<string, TopicSub> {
    * (an array only for two or more).
    */
   sids: ClientSub | ClientSub[];
-  channel: Channel | null = null;
+  /** Its channel, or its topic while it has none (one slot for both: a channel's topic is its subscribers'). */
+  private at: Channel | Topic;
   /** sentEpoch's high half (its low half shares `bits`): a double field would hold a heap number per record. */
   private epochHi = 0;
   sentVersion = -1;
@@ -123,12 +124,25 @@ export class TopicSub implements RecordMap<string, TopicSub> {
   frameBase = 0;
   /** paused, dirty, fast, bound in the low 4 bits; sentEpoch's low 26 bits above them. */
   private bits: number;
-  constructor(
-    readonly topic: Topic,
-    first: ClientSub,
-  ) {
+  constructor(topic: Topic, first: ClientSub) {
     this.sids = first;
+    this.at = topic;
     this.bits = first.conn.protocol < 2 ? TS_BOUND : 0;
+  }
+
+  /** The topic it receives. */
+  get topic(): Topic {
+    const at = this.at;
+    return at instanceof Channel ? at.topic : at;
+  }
+
+  /** The channel it receives the topic through (null: none, while it is being set up or taken down). */
+  get channel(): Channel | null {
+    const at = this.at;
+    return at instanceof Channel ? at : null;
+  }
+  set channel(ch: Channel | null) {
+    this.at = ch ?? this.topic;
   }
 
   /** Its connection (its client subscriptions'). */
