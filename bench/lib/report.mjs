@@ -45,6 +45,8 @@ export async function writeScenario(out, doc) {
   const json = JSON.stringify(doc, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v), 2);
   writeFileSync(join(out, `${doc.scenario}.json`), `${json}\n`);
   writeFileSync(join(out, `${doc.scenario}.svg`), `${r.svg}\n`);
+  // Charts of their own beside the scenario's (fanout: p99 against delivered updates/s).
+  for (const [file, svg] of Object.entries(r.files ?? {})) writeFileSync(join(out, file), `${svg}\n`);
   const md = [`# ${doc.title} (\`${doc.scenario}\`)`, '', `> ${doc.question}`, '', header(doc), '', `![${doc.title}](${doc.scenario}.svg)`, '', r.md, ''];
   if (doc.profiles?.length) {
     md.push('## CPU profile of the server (node --cpu-prof, self time)', '');

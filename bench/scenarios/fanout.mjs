@@ -11,6 +11,7 @@ import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
 import { DELIVERY, usableSystems } from '../lib/peers.mjs';
 import { curveCheck, curveNote, deliveryNote } from '../lib/peer-report.mjs';
+import { LATENCY_THROUGHPUT_SVG, latencyThroughputSvg } from '../lib/latency-throughput-chart.mjs';
 
 export const meta = {
   name: 'fanout',
@@ -282,7 +283,7 @@ export function render(doc) {
   md.push(targetsTable(doc.targets), '');
   md.push(deliveryNote(doc), '');
   const cn = curveNote(doc);
-  if (cn) md.push(cn, '');
+  if (cn) md.push(cn, '', `![p99 against delivered updates/s](${LATENCY_THROUGHPUT_SVG})`, '');
   if (doc.analysis) md.push(doc.analysis, '');
   md.push('<details><summary>Every step</summary>', '');
   const stepRows = [];
@@ -350,5 +351,7 @@ export function render(doc) {
       (doc.ratios.sio ? `; ${fmtRatio(doc.ratios.sio.sustained)} Socket.IO` : '') +
       ['nats', 'mosquitto'].filter((k) => doc.ratios[k]).map((k) => `; ${fmtRatio(doc.ratios[k].sustained)} ${SYSTEM_NAMES[k]}`).join('')
     : 'no tickfan step passed';
-  return { md: md.join('\n'), svg: stack([bars, lines]), headline };
+  // Every system's p99 against delivered updates/s, from this one run (the README's chart).
+  const files = { [LATENCY_THROUGHPUT_SVG]: latencyThroughputSvg(doc) };
+  return { md: md.join('\n'), svg: stack([bars, lines]), headline, files };
 }
