@@ -71,6 +71,39 @@ describe('per-connection memory', () => {
     expect(c.conn.spilled).toBe(false);
   });
 
+  it('random subscribes and unsubscribes: subs, topics and their ClientSubs always as a model says, in one slot whenever one subscription covers at most one topic', () => {
+    const r = rig();
+    const names = ['rm.A', 'rm.B', 'rm.C'];
+    for (const n of names) r.publish(n, { bid: 1 });
+    const c = r.connect();
+    const model = new Map<number, string[]>(); // id -> what it subscribed to
+    const choices = [['rm.A'], ['rm.B'], ['rm.A', 'rm.B'], ['rm.*'], ['rm.D']];
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let step = 0; step < 400; step++) {
+      const id = 1 + rnd(4);
+      if (model.has(id)) {
+        r.fanout.unsubscribe(c.conn, id);
+        model.delete(id);
+      } else {
+        const topics = choices[rnd(choices.length)]!;
+        r.subscribe(c, topics, { id });
+        model.set(id, topics);
+      }
+      // Half way, rm.D is published: its earlier subscribers (by name or rm.*) are attached.
+      if (step === 200) r.publish('rm.D', { bid: 2 });
+      const existing = step >= 200 ? [...names, 'rm.D'] : names;
+      const covered = new Map<string, number[]>();
+      for (const [k, subs] of model) {
+        for (const t of existing) if (subs.includes(t) || subs.includes('rm.*')) covered.set(t, [...(covered.get(t) ?? []), k].sort());
+      }
+      expect([...c.conn.subs.keys()].sort()).toEqual([...model.keys()].sort());
+      const held = new Map([...c.conn.topics].map(([n, ts]) => [n, (Array.isArray(ts.sids) ? ts.sids : [ts.sids]).map((cs) => cs.id).sort()]));
+      expect(held).toEqual(covered);
+      expect(c.conn.spilled).toBe(!(model.size <= 1 && covered.size <= 1));
+    }
+  });
+
   it("a connection's subscriptions behave as a Map through one, two and back to none", () => {
     const conn = new Conn(1, 'test');
     const ref = new Map<number, ClientSub>();

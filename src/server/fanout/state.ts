@@ -24,13 +24,13 @@ const CS_COUNTED = 4;
 export class ClientSub implements RecordMap<number, ClientSub> {
   /** paused, timestamps, counted (booleans in one field: one slot per record). */
   private bits: number;
-  /** Its field subset and table views, when it asked for either (most ask for neither). */
-  private readonly extra: { fields: ReadonlySet<string> | null; views: ViewReq | null } | null;
+  /** Its rate tier, field subset and table views, when it asked for any (most ask for none). */
+  private readonly extra: { tier: Tier; fields: ReadonlySet<string> | null; views: ViewReq | null } | null;
   constructor(
     readonly conn: Conn,
     readonly id: number,
     readonly patterns: readonly TopicPattern[],
-    readonly tier: Tier,
+    tier: Tier,
     fields: ReadonlySet<string> | null,
     /** Protocol 2: deltas carry their publish time. */
     timestamps = false,
@@ -38,7 +38,12 @@ export class ClientSub implements RecordMap<number, ClientSub> {
     views: ViewReq | null = null,
   ) {
     this.bits = timestamps ? CS_TIMESTAMPS : 0;
-    this.extra = fields || views ? { fields, views } : null;
+    this.extra = tier !== 0 || fields || views ? { tier, fields, views } : null;
+  }
+
+  /** Its rate tier (0: every update). */
+  get tier(): Tier {
+    return this.extra ? this.extra.tier : 0;
   }
 
   /** The fields it asked for (null: all). */
@@ -266,8 +271,12 @@ export class TopicSub implements RecordMap<string, TopicSub> {
  * topic is this record, one ClientSub and one TopicSub.
  */
 export class Conn extends ConnState<TopicSub> {
-  private subsHeld: Held<number, ClientSub> = null;
-  private topicsHeld: Held<string, TopicSub> = null;
+  /**
+   * Its subscriptions and topics in one slot: null (none), a ClientSub (its
+   * one subscription, no topic yet), a TopicSub (one subscription covering
+   * its one topic: the TopicSub's sids), or ConnRecords for anything else.
+   */
+  private recs: ClientSub | TopicSub | ConnRecords | null = null;
   constructor(
     readonly id: number,
     readonly remote: string,
@@ -275,15 +284,38 @@ export class Conn extends ConnState<TopicSub> {
     super();
   }
 
+  private get subsHeld(): Held<number, ClientSub> {
+    const r = this.recs;
+    if (r instanceof TopicSub) return r.sids as ClientSub;
+    return r instanceof ConnRecords ? r.subs : r;
+  }
+
+  private get topicsHeld(): Held<string, TopicSub> {
+    const r = this.recs;
+    if (r instanceof TopicSub) return r;
+    return r instanceof ConnRecords ? r.topics : null;
+  }
+
+  /** Holds subscriptions and topics in the smallest form that says them. */
+  private hold(subs: Held<number, ClientSub>, topics: Held<string, TopicSub>): void {
+    const r = this.recs;
+    if (topics === null && !(subs instanceof Map)) this.recs = subs;
+    else if (topics instanceof TopicSub && subs instanceof ClientSub && topics.sids === subs) this.recs = topics;
+    else if (r instanceof ConnRecords) {
+      r.subs = subs;
+      r.topics = topics;
+    } else this.recs = new ConnRecords(subs, topics);
+  }
+
   /** Its client subscriptions by id. */
   get subs(): RecordMap<number, ClientSub> {
     return this.subsHeld ?? noRecords();
   }
   setSub(cs: ClientSub): void {
-    this.subsHeld = heldSet(this.subsHeld, cs.id, cs, subId);
+    this.hold(heldSet(this.subsHeld, cs.id, cs, subId), this.topicsHeld);
   }
   deleteSub(id: number): void {
-    this.subsHeld = heldDelete(this.subsHeld, id, subId);
+    this.hold(heldDelete(this.subsHeld, id, subId), this.topicsHeld);
   }
 
   /** Its topic subscriptions by topic name. */
@@ -291,22 +323,34 @@ export class Conn extends ConnState<TopicSub> {
     return this.topicsHeld ?? noRecords();
   }
   setTopic(ts: TopicSub): void {
-    this.topicsHeld = heldSet(this.topicsHeld, ts.topic.name, ts, topicName);
+    this.hold(this.subsHeld, heldSet(this.topicsHeld, ts.topic.name, ts, topicName));
   }
   deleteTopic(name: string): void {
-    this.topicsHeld = heldDelete(this.topicsHeld, name, topicName);
+    this.hold(this.subsHeld, heldDelete(this.topicsHeld, name, topicName));
+  }
+
+  /** A topic subscription lost a ClientSub: back to the one-slot form when that now applies. */
+  compact(): void {
+    if (this.recs instanceof ConnRecords) this.hold(this.subsHeld, this.topicsHeld);
   }
 
   /** Forgets every subscription (the connection closed). */
   clearSubs(): void {
-    this.subsHeld = null;
-    this.topicsHeld = null;
+    this.recs = null;
   }
 
-  /** Whether its subscriptions or topics are held in a Map (tests check the common case holds none). */
+  /** Whether its subscriptions and topics are held in more than one record of their own (tests check the common case is not). */
   get spilled(): boolean {
-    return this.subsHeld instanceof Map || this.topicsHeld instanceof Map;
+    return this.recs instanceof ConnRecords;
   }
+}
+
+/** A connection's subscriptions and topics when they are not one ClientSub covering one TopicSub (Conn.recs). */
+class ConnRecords {
+  constructor(
+    public subs: Held<number, ClientSub>,
+    public topics: Held<string, TopicSub>,
+  ) {}
 }
 
 /** The fields one connection receives of a topic: the union of its subscriptions' subsets (null: all). */

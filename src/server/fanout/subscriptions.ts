@@ -69,6 +69,7 @@ export class Subscriptions {
         conn.dirtySubs?.delete(ts);
       } else {
         ts.removeSid(cs);
+        conn.compact();
         this.recompute(ts);
       }
     }
