@@ -8,6 +8,7 @@ import type { Changes } from '../../protocol/index.js';
 import type { Form } from './wire.js';
 import type { ChannelView, ViewReq } from './view-entry.js';
 import { ConnState } from './conn-state.js';
+import { LinkList } from './link-list.js';
 import { noRecords, heldDelete, heldSet, type Held, type RecordMap } from './record-map.js';
 
 export type { RecordMap } from './record-map.js';
@@ -122,6 +123,9 @@ export class TopicSub implements RecordMap<string, TopicSub> {
   sids: ClientSub | ClientSub[];
   /** Its channel, or its topic while it has none (one slot for both: a channel's topic is its subscribers'). */
   private at: Channel | Topic;
+  /** Its neighbours in its channel's list of subscribers (Channel.subs). */
+  prevLink: TopicSub | null = null;
+  nextLink: TopicSub | null = null;
   /** sentEpoch's high half (its low half shares `bits`): a double field would hold a heap number per record. */
   private epochHi = 0;
   sentVersion = -1;
@@ -370,7 +374,8 @@ export type Tier = number;
 
 /** All subscribers of one topic at one rate tier with one field subset; one uWS topic on the fast path. */
 export class Channel {
-  readonly subs = new Set<TopicSub>();
+  /** Its subscribers (a list through them: no Set entry per subscriber). */
+  readonly subs = new LinkList<TopicSub>();
   /** Subscribers not on the fast path (served one by one). */
   readonly outside = new Set<TopicSub>();
   /** Subscribers on the fast path. */
