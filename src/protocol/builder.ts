@@ -9,11 +9,19 @@ import { BARE_FLAG, type MessageKind } from './kinds.js';
 interface BuilderFields {
   bb: ByteBuffer;
   space: number;
+  minalign: number;
   vtable: number[] | null;
   vtable_in_use: number;
   isNested: boolean;
   object_start: number;
+  vtables: number[];
+  vector_num_elems: number;
+  force_defaults: boolean;
+  string_maps: Map<string, number> | null;
 }
+
+/** What the library's `vtables` holds here: endObject() below keeps its own list. */
+const NO_VTABLES: number[] = [];
 
 /**
  * A Builder that allocates nothing per message once warm. The library's
@@ -30,11 +38,19 @@ export class ReusingBuilder extends Builder {
   private readonly vtableList: number[] = [];
   private vtableCount = 0;
 
+  /** The library's clear() field by field, keeping the vtable scratch and making no `vtables = []`. */
   override clear(): void {
     const self = this as unknown as BuilderFields;
-    const vtable = self.vtable;
-    super.clear();
-    self.vtable = vtable;
+    self.bb.clear();
+    self.space = self.bb.capacity();
+    self.minalign = 1;
+    self.vtable_in_use = 0;
+    self.isNested = false;
+    self.object_start = 0;
+    self.vtables = NO_VTABLES;
+    self.vector_num_elems = 0;
+    self.force_defaults = false;
+    self.string_maps = null;
     this.vtableCount = 0;
   }
 
@@ -93,20 +109,44 @@ export function createByteVectorOf(b: Builder, bytes: Uint8Array, n: number): Of
 /** Finishes `root` and returns it as a fresh in-memory bare message; clears the builder. */
 export function finishBare(b: Builder, kind: MessageKind, root: Offset): Uint8Array {
   b.finish(root);
+  const n = b.dataBuffer().bytes().byteLength - b.dataBuffer().position();
+  const out = new Uint8Array(5 + n);
+  writeBare(b, kind, out, 0, n);
+  return out;
+}
+
+/**
+ * Where finishBareInto() writes: `reserve(n)` makes room for n bytes and
+ * returns where they start in `bytes` (which may be a new, larger array after it).
+ */
+export interface ByteSink {
+  reserve(n: number): number;
+  readonly bytes: Uint8Array;
+}
+
+/** finishBare() into `sink` instead of a fresh array (nothing allocated): returns where the message starts. */
+export function finishBareInto(b: Builder, kind: MessageKind, root: Offset, sink: ByteSink): number {
+  b.finish(root);
+  const n = b.dataBuffer().bytes().byteLength - b.dataBuffer().position();
+  const at = sink.reserve(5 + n);
+  writeBare(b, kind, sink.bytes, at, n);
+  return at;
+}
+
+/** The finished message's `n` bytes as an in-memory bare message at `out[at]`; clears the builder. */
+function writeBare(b: Builder, kind: MessageKind, out: Uint8Array, at: number, n: number): void {
   // Straight from the builder's bytes: no view or DataView per message.
   const bb = b.dataBuffer();
   const bytes = bb.bytes();
   const from = bb.position();
-  const n = bytes.byteLength - from;
-  const out = new Uint8Array(5 + n);
-  const head = 1 + n + BARE_FLAG;
-  out[0] = head & 0xff;
-  out[1] = (head >>> 8) & 0xff;
-  out[2] = (head >>> 16) & 0xff;
-  out[3] = head >>> 24;
-  out[4] = kind;
-  if (n <= 256) for (let i = 0; i < n; i++) out[5 + i] = bytes[from + i]!;
-  else out.set(bytes.subarray(from), 5);
+  // 1 + n, with BARE_FLAG's bit in the top byte (the sum itself would be a heap number).
+  const size = 1 + n;
+  out[at] = size & 0xff;
+  out[at + 1] = (size >>> 8) & 0xff;
+  out[at + 2] = (size >>> 16) & 0xff;
+  out[at + 3] = (size >>> 24) | (BARE_FLAG >>> 24);
+  out[at + 4] = kind;
+  if (n <= 256) for (let i = 0; i < n; i++) out[at + 5 + i] = bytes[from + i]!;
+  else out.set(bytes.subarray(from), at + 5);
   b.clear();
-  return out;
 }

@@ -3,7 +3,7 @@
 // cannot hold rather than write something else in its place.
 
 import type { Builder, Offset } from 'flatbuffers';
-import { createByteVectorOf, finishBare, ReusingBuilder } from './builder.js';
+import { createByteVectorOf, finishBare, finishBareInto, ReusingBuilder, type ByteSink } from './builder.js';
 import * as fb from './generated/tickfan.js';
 import { KeyedEncoder, publishKeyed, tableViewsVector } from './keyed-encode.js';
 import { MAX_PROTOCOL, PROTOCOL_VERSION, type AnyMessage, type TopicRef, type KeyedBatchMsg, type TableViewRequest, type Delta2Msg, type Payload, type ResumePoint, type Snapshot2Msg, type TopicState } from './messages.js';
@@ -377,6 +377,15 @@ export class Encoder {
 
   /** Protocol 2: from `base` to `version` (span = version − base publishes merged). */
   delta2(t: TopicRef, base: number, version: number, changes: FieldEntries, o: Delta2Options, only?: ReadonlySet<string>): Uint8Array {
+    return this.finishBare(MessageKind.DELTA2, this.delta2Root(t, base, version, changes, o, only));
+  }
+
+  /** delta2() written into `sink` (fan-out's per-turn stage) instead of a fresh array; returns where it starts there. */
+  delta2Into(sink: ByteSink, t: TopicRef, base: number, version: number, changes: FieldEntries, o: Delta2Options, only?: ReadonlySet<string>): number {
+    return finishBareInto(this.b, MessageKind.DELTA2, this.delta2Root(t, base, version, changes, o, only), sink);
+  }
+
+  private delta2Root(t: TopicRef, base: number, version: number, changes: FieldEntries, o: Delta2Options, only?: ReadonlySet<string>): Offset {
     const b = this.b;
     const packed = this.packed(t, changes, o.namesFrom, only);
     const name = o.bind ? b.createString(t.name) : 0;
@@ -397,7 +406,7 @@ export class Encoder {
     }
     if (hi) fb.Delta2.addVersionHi(b, hi);
     if (name) fb.Delta2.addTopic(b, name);
-    return this.finishBare(MessageKind.DELTA2, fb.Delta2.endDelta2(b));
+    return fb.Delta2.endDelta2(b);
   }
 
   topicStatus(topic: string, state: TopicState, epoch: number, version: number): Uint8Array {

@@ -2,6 +2,7 @@
 // decoder and framing, the JSON form, and topic names. Pure; runs in browsers.
 export type { FieldValue, Changes, State } from './values.js';
 export { isFieldValue, checkFieldValue, sameValue, valueSize, toChanges, ChangesScratch } from './values.js';
+export type { ByteSink } from './builder.js';
 export { valueToJson, valueFromJson, fieldsToJson, changesFromJson } from './json-values.js';
 export { messageToJson, messageFromJson, messageToCommand, commandToMessage, payloadToJson, payloadFromJson } from './json-messages.js';
 export { TopicPattern, validateTopic, isPattern, DEFAULT_MAX_TOPIC_LENGTH } from './topic-name.js';

@@ -327,7 +327,9 @@ export class Fanout {
         let buf = ch.fields || ch.form !== Form.P2 || keyed ? undefined : delta2;
         if (ch.keyed) buf = this.views.streamDelta(ch, a);
         else if (!buf) {
-          buf = this.wire.streamDelta(ch.form, topic, a.base, a.version, 1, a.changes, a.namesFrom, ch.fields);
+          // Read by the native stream alone: encoded into the turn's stage (stage.ts), else an array of its own.
+          if (this.fast.canStage(ch)) buf = this.fast.staged(ch, this.wire.stageDelta(this.fast.stage, ch.form, topic, a.base, a.version, a.changes, a.namesFrom, ch.fields));
+          else buf = this.wire.streamDelta(ch.form, topic, a.base, a.version, 1, a.changes, a.namesFrom, ch.fields);
           this.stats.encodes++;
         }
         if (ch.fast > 0) this.fast.queue(ch, buf);

@@ -8,6 +8,7 @@ import { FrameWriter, FrameWriter2 } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
 import type { Channel, Conn, TopicSub } from './state.js';
 import { Form } from './wire.js';
+import { STAGED, Stage } from './stage.js';
 
 /**
  * A uWS topic nothing is ever published to. A socket that leaves its last
@@ -22,6 +23,12 @@ export const HOLD_TOPIC = 'hold';
 /** What a sent slot of a channel's queue holds (one shared empty message, not the sent bytes). */
 const SENT = new Uint8Array(0);
 
+/** A channel's staged offsets this turn: the first `n` of `at` (kept between turns: `length = 0` would give its storage back). */
+class StagedList {
+  readonly at: number[] = [];
+  n = 0;
+}
+
 export type Broadcast = (uwsTopic: string, frame: Uint8Array) => void;
 
 /** Builds a channel's shared heartbeat at the version its stream reaches in this turn's frame. */
@@ -31,6 +38,10 @@ export class FastPath {
   private broadcast: Broadcast | null = null;
   private readonly writer = new FrameWriter();
   private readonly writer2 = new FrameWriter2();
+  /** This turn's staged protocol-2 deltas (stage.ts), and each channel's offsets there in queue order. */
+  readonly stage = new Stage();
+  private readonly stagedOf = new WeakMap<Channel, StagedList>();
+  private stagedAny = false;
   private dirty: Channel[] = [];
   /** The other of two arrays `dirty` alternates with (no new array per turn). */
   private spare: Channel[] = [];
@@ -133,6 +144,28 @@ export class FastPath {
   }
 
   /**
+   * Whether the channel's next stream delta may be encoded into the stage:
+   * protocol 2, on the native stream, and nobody outside it (who would keep
+   * the message past this turn).
+   */
+  canStage(ch: Channel): boolean {
+    return ch.fast > 0 && ch.outside.size === 0 && this.broadcast !== null && (ch.form === Form.P2 || ch.form === Form.P2_TS);
+  }
+
+  /**
+   * The message just encoded into the stage at `at` for `ch` (see canStage):
+   * returns what to queue for it (STAGED, found by its offset at publish).
+   * Queue it on `ch` before its next staged message.
+   */
+  staged(ch: Channel, at: number): Uint8Array {
+    let list = this.stagedOf.get(ch);
+    if (!list) this.stagedOf.set(ch, (list = new StagedList()));
+    list.at[list.n++] = at;
+    this.stagedAny = true;
+    return STAGED;
+  }
+
+  /**
    * Queues a message that is part of the topic's flags (stale, ok) for the
    * channel's stream: a subscriber that leaves the stream before this turn's
    * frame goes out is handed it directly (onMissed) instead of losing it.
@@ -168,8 +201,10 @@ export class FastPath {
       ch.queued = false;
       const n = ch.queueLength;
       if (n === 0) continue;
+      const staged = this.stagedAny ? this.stagedOf.get(ch) : undefined;
       if (ch.fast > 0 && this.broadcast) {
-        const frame = ch.form === Form.P1 ? this.writer.write(0, ch.queue, n) : this.writer2.write(0, ch.queue, n);
+        const frame =
+          ch.form === Form.P1 ? this.writer.write(0, ch.queue, n) : staged?.n ? this.stage.frame2(0, ch.queue, n, staged.at) : this.writer2.write(0, ch.queue, n);
         this.broadcast(ch.uwsTopic, frame);
         published += frame.byteLength;
         ch.frames++;
@@ -180,10 +215,16 @@ export class FastPath {
       // Drop the references, keep the slots.
       for (let i = 0; i < n; i++) ch.queue[i] = SENT;
       ch.queueLength = 0;
+      if (staged) staged.n = 0;
       ch.publishedVersion = ch.flushedVersion;
     }
     chans.length = 0;
     this.spare = chans;
+    // Every staged message went out (or was dropped with its channel's stream) above.
+    if (this.stagedAny) {
+      this.stagedAny = false;
+      this.stage.reset();
+    }
     if (this.owedSet.size) this.owedSet.clear();
     return published;
   }

@@ -6,7 +6,7 @@
 // has subscriptions.
 
 import type { CatchUpPlan, Topic } from '../../engine/index.js';
-import type { Changes, Delta2Options, Encoder } from '../../protocol/index.js';
+import type { ByteSink, Changes, Delta2Options, Encoder } from '../../protocol/index.js';
 
 export const Form = { P1: 1, P2: 2, P2_TS: 3, JSON: 4 } as const;
 export type Form = (typeof Form)[keyof typeof Form];
@@ -42,6 +42,17 @@ export class Wire {
     o.namesFrom = namesFrom;
     o.ts = form === Form.P2_TS ? topic.ts : undefined;
     return this.enc.delta2(topic, base, version, changes, o, only);
+  }
+
+  /**
+   * streamDelta() of a protocol-2 form written into `sink` (the fast path's
+   * stage) instead of a fresh array; returns where it starts there.
+   */
+  stageDelta(sink: ByteSink, form: Form, topic: Topic, base: number, version: number, changes: Changes, namesFrom: number, fields: ReadonlySet<string> | null): number {
+    const o = this.streamOpts;
+    o.namesFrom = namesFrom;
+    o.ts = form === Form.P2_TS ? topic.ts : undefined;
+    return this.enc.delta2Into(sink, topic, base, version, changes, o, fields ?? undefined);
   }
 
   /** A merged catch-up delta; protocol 2 binds the topic id and names every field. */
