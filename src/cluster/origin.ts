@@ -12,6 +12,7 @@ import type { Fanout } from '../server/fanout/index.js';
 import type { PublishResult } from '../server/ingest.js';
 import type { LogFn } from '../server/options.js';
 import { encodeUpdate, imageOf } from '../server/replication.js';
+import { bigintMarks } from '../server/replication-bigints.js';
 import { KeyedPartWriter } from '../server/replication-keyed.js';
 import type { ServerStats } from '../server/stats.js';
 import type { ClusterStats } from './cluster-stats.js';
@@ -77,7 +78,7 @@ export class Origin {
     // The very Delta2 full-rate protocol-2 subscribers get: new fields named, no timestamp.
     const delta2 = this.enc.delta2(t, a.base, a.version, a.changes, { namesFrom: a.namesFrom, bind: false });
     const keyed = a.keyed === undefined ? undefined : this.keyedParts.encode(a.keyed, t.tables!);
-    const body = encodeUpdate({ ts: t.ts, epoch: t.epoch, topicId: t.id, topic }, delta2, keyed);
+    const body = encodeUpdate({ ts: t.ts, epoch: t.epoch, topicId: t.id, topic }, delta2, keyed, bigintMarks(a.changes, a.keyed));
     try {
       if (this.toLose > 0) {
         this.toLose--;

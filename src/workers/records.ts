@@ -4,7 +4,7 @@
 // re-encoding; what a replica needs besides (name, epoch, time) rides in front.
 //
 // broadcast (sequencer → workers): u8 type | u8 origin worker | u16 0 | u32 request id | body
-//   UPDATE body: an encoded update (server/replication.ts: head + Delta2 [+ keyed part])
+//   UPDATE body: an encoded update (server/replication.ts: head + Delta2 [+ bigint marks] [+ keyed part])
 //   REJECT body: u16 error code | utf8 message; a refused keyed batch: u16 code | 0x8000,
 //               then utf8 JSON {message, refusal} (table, row key, reason: KeyedBatchError again)
 //   STATUS body: u8 stale | utf8 topic
@@ -41,8 +41,8 @@ function head(type: RecordType, origin: number, requestId: number, bodyLength: n
 }
 
 /** An UPDATE record: the sequenced update in replication's form (server/replication.ts). */
-export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array, keyed?: Uint8Array): Uint8Array {
-  const body = encodeUpdate(h, delta2, keyed);
+export function updateRecord(origin: number, requestId: number, h: UpdateHead, delta2: Uint8Array, keyed?: Uint8Array, marks?: Uint8Array): Uint8Array {
+  const body = encodeUpdate(h, delta2, keyed, marks);
   const { out } = head(RecordType.UPDATE, origin, requestId, body.byteLength);
   out.set(body, HEAD);
   return out;

@@ -6,6 +6,7 @@
 import type { Accepted, TopicBatch, TopicStore } from '../engine/index.js';
 import { Encoder, ErrorCode, TickfanError, decodeMessage, type Changes } from '../protocol/index.js';
 import { imageOf, type TopicImage } from '../server/replication.js';
+import { bigintMarks } from '../server/replication-bigints.js';
 import { KeyedPartWriter, refusalOf, type KeyedRefusal } from '../server/replication-keyed.js';
 import { NO_ORIGIN, readPublish, rejectRecord, statusRecord, updateRecord } from './records.js';
 import { RingReader, RingWriter } from './shared-ring.js';
@@ -68,7 +69,7 @@ export class Sequencer {
     // The very Delta2 full-rate protocol-2 subscribers get: new fields named, no timestamp.
     const delta2 = this.enc.delta2(t, a.base, a.version, a.changes, { namesFrom: a.namesFrom, bind: false });
     const keyed = a.keyed === undefined ? undefined : this.keyedParts.encode(a.keyed, t.tables!);
-    this.broadcast.write(updateRecord(origin, requestId, { ts: t.ts, epoch: t.epoch, topicId: t.id, topic: t.name }, delta2, keyed));
+    this.broadcast.write(updateRecord(origin, requestId, { ts: t.ts, epoch: t.epoch, topicId: t.id, topic: t.name }, delta2, keyed, bigintMarks(a.changes, a.keyed)));
     this.stats.publishes++;
     this.scheduleCommit();
     return { epoch: t.epoch, version: a.version };
