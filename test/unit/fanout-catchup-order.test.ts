@@ -1,19 +1,18 @@
 // The contract for live deltas around a catch-up (docs/protocol.md, "Catch-ups
 // in flight"): a catch-up answered in the same event-loop turn as a publish
-// brings the subscriber to the current version at once, and the subscriber
-// rejoins its channel's native stream right away; that stream still carries
-// the turn's delta, published after the direct frames. So a delta at a version
-// the catch-up already covered can arrive after it. It is a duplicate, not a
-// gap: clients ignore deltas whose version is at or below the one they hold.
-// These tests pin that ordering, and that a client following the rule stays
-// exact and asks for nothing more.
+// brings the subscriber to the current version at once. The turn's frame on
+// its channel's native stream still carries that publish's delta, so the
+// subscriber is served directly until the frame has gone out and rejoins the
+// stream right after it: the delta its catch-up covered never reaches it (no
+// wire duplicate), and the next one does, on the stream. Clients still ignore
+// a delta at or below the version they hold (the SDK's replica, below).
 
 import { describe, expect, it } from 'vitest';
 import { rig, sameState } from './fanout-fakes.js';
 import { TopicReplica } from '../../src/client/replica.js';
 
 describe('a live delta after the catch-up that covered it', () => {
-  it('arrives after the catch-up answer, as a duplicate the client ignores', () => {
+  it('does not reach the subscriber: it rejoins the stream after the frame that carried it', () => {
     const r = rig();
     r.publish('ord.A', { bid: 1 });
     const c = r.connect();
@@ -29,19 +28,20 @@ describe('a live delta after the catch-up that covered it', () => {
 
     const after = c.sink.frames.slice(before).flatMap((f) => f.messages.map((m) => ({ published: f.published, m })));
     const updates = after.filter(({ m }) => m.type === 'delta' || m.type === 'snapshot');
-    // First the catch-up to v2 (a direct frame: merged delta or snapshot, whichever is smaller), then the channel's delta to v2 (published).
-    expect(updates.map(({ published, m }) => [published, published ? m.type : 'catch-up', 'version' in m ? m.version : null])).toEqual([
-      [false, 'catch-up', 2],
-      [true, 'delta', 2],
-    ]);
-    expect(c.sink.duplicates).toBe(1);
+    // The catch-up to v2 (a direct frame: merged delta or snapshot, whichever is smaller), and not the channel's delta to v2 (published).
+    expect(updates.map(({ published, m }) => [published, published ? m.type : 'catch-up', 'version' in m ? m.version : null])).toEqual([[false, 'catch-up', 2]]);
+    expect(c.sink.duplicates).toBe(0);
     expect(c.sink.problems).toEqual([]);
     expect(sameState(c.sink.held.get('ord.A')!.state, r.store.get('ord.A')!.state)).toBe(true);
 
-    // The stream goes on from there: the next delta applies on its base.
+    // Back on the stream from there: the next delta is published and applies on its base.
+    const before3 = c.sink.frames.length;
     r.publish('ord.A', { bid: 3 });
     r.clock.runTurn();
+    const next = c.sink.frames.slice(before3).flatMap((f) => f.messages.map((m) => ({ published: f.published, m }))).filter(({ m }) => m.type === 'delta');
+    expect(next.map(({ published, m }) => [published, 'version' in m ? m.version : null])).toEqual([[true, 3]]);
     expect(c.sink.held.get('ord.A')!.version).toBe(3);
+    expect(c.sink.duplicates).toBe(0);
     expect(c.sink.problems).toEqual([]);
     expect(c.sink.healRequests).toEqual([]);
   });

@@ -51,6 +51,8 @@ export class FastPath {
   private readonly owed: Channel[] = [];
   private readonly owedSet = new Set<Channel>();
   private heartbeatOf: ChannelHeartbeat | null = null;
+  /** Subscribers holding what this turn's frame of their channel brings: they join once it is published. */
+  private readonly waiting = new Set<TopicSub>();
   /** Messages every subscriber present when they were queued must get (stale flags), per channel, this turn. */
   private readonly sticky = new Map<Channel, Uint8Array[]>();
   /** A subscriber left a channel before this turn's frame: the sticky messages it would miss. */
@@ -69,10 +71,15 @@ export class FastPath {
 
   /**
    * Puts a subscriber on its channel's native stream when it holds exactly
-   * what that stream continues from: for every update, a version between what
-   * the channel has published and what it has queued (earlier deltas then
-   * arrive as duplicates the client ignores); for a throttled tier, the
-   * version of its last flush (the next merged delta starts there).
+   * what that stream continues from: the version the channel has published
+   * (this turn's frame, if any, starts there), so that the next message it
+   * gets of the topic is based at the version it holds — never one it holds
+   * already (a wire duplicate), never one past it. A subscriber holding a
+   * version this turn's frame brings (a catch-up or snapshot taken while
+   * updates were queued) is served directly until the frame has gone out, and
+   * joins right after it (`waiting`, in `publish`). So does everyone while a
+   * channel with nobody on its stream still holds a queue (its last
+   * subscriber left during the turn: the queue continues from no one).
    */
   join(ts: TopicSub): void {
     const ch = ts.channel;
@@ -81,8 +88,10 @@ export class FastPath {
     if (ts.fast || !ch || !native || !this.broadcast || conn.slow || ts.paused || ts.dirty || conn.closed || !ts.bound) return;
     if (ts.sentEpoch !== ch.topic.epoch) return;
     const v = ts.sentVersion;
-    const aligned = ch.tier === 0 ? v >= ch.publishedVersion && v <= ch.flushedVersion : v === ch.flushedVersion;
-    if (!aligned) return;
+    if (v !== ch.publishedVersion || (ch.fast === 0 && ch.queueLength > 0)) {
+      if (ch.queued && v >= ch.publishedVersion) this.waiting.add(ts);
+      return;
+    }
     native.subscribe(ch.uwsTopic);
     if (conn.holding) {
       // A channel keeps its subscriber now: leaving the hold topic frees nothing.
@@ -115,7 +124,7 @@ export class FastPath {
       if (missed && this.onMissed) for (const m of missed) this.onMissed(ts.conn, m);
     }
     ts.sentEpoch = ch.topic.epoch;
-    ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // it may have joined ahead of what was published
+    ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // its stream brought it what was published
     const native = ts.conn.closed ? undefined : ts.conn.sink?.native;
     if (!native) return;
     if (ts.conn.fastCount === 0 && !ts.conn.holding) {
@@ -226,6 +235,11 @@ export class FastPath {
       this.stage.reset();
     }
     if (this.owedSet.size) this.owedSet.clear();
+    if (this.waiting.size) {
+      const joining = [...this.waiting];
+      this.waiting.clear();
+      for (const ts of joining) this.join(ts);
+    }
     return published;
   }
 
