@@ -63,7 +63,7 @@ export function toChanges(fields: Record<string, FieldValue | null> | Changes): 
  * the engine copies what it keeps (history ring, state) and fan-out encodes
  * before the call returns. Fields with the names of the last publish, in the
  * same order (a feed's usual shape), refill the same Map in place: no Map,
- * no hash table and no key array per publish (≈ 550 B of the ≈ 1.4 KB a
+ * no hash table and no key array per publish (≈ 460 B of the ≈ 1.4 KB a
  * publish allocated). Any other shape gets a fresh Map, kept for the next.
  * `take` while the last one is still out (a publish from inside a publish)
  * gets a plain copy; `give` hands it back.
