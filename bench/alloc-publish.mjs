@@ -141,8 +141,11 @@ async function main() {
     await turn();
     globalThis.gc();
     const read = heapAllocation();
+    const t0 = process.cpuUsage();
     await runTurns(updates, body);
-    return read();
+    const cpu = process.cpuUsage(t0);
+    // CPU of the whole process (GC threads too): indicative only while other work shares the cores.
+    return { ...read(), cpuUs: cpu.user + cpu.system };
   };
 
   // Warm-up: the JIT, the channels' queues and the sockets' buffers.
@@ -169,6 +172,7 @@ async function main() {
     publishPerUpdate: per('publish'),
     // What the server adds: the publish phase less the loop's own turns and the publisher's object.
     serverPerUpdate: per('publish') - per('idle') - (per('object') - per('idle')),
+    cpuUsPerUpdate: med(rows.publish.map((x) => x.cpuUs / updates)) - med(rows.idle.map((x) => x.cpuUs / updates)),
     gcs: { idle: rows.idle.map((x) => x.gcs), object: rows.object.map((x) => x.gcs), publish: rows.publish.map((x) => x.gcs) },
     check,
     profile,
@@ -181,6 +185,7 @@ async function main() {
     console.log(`  publisher's object:     ${b(out.objectPerUpdate - out.idlePerUpdate)} per update`);
     console.log(`  publish (all of it):    ${b(out.publishPerUpdate - out.idlePerUpdate)} per update`);
     console.log(`  the server's own share: ${b(out.serverPerUpdate)} per update`);
+    console.log(`  CPU per update (publish less idle turns; indicative): ${out.cpuUsPerUpdate.toFixed(2)} µs`);
     console.log(`  GCs in phases: ${JSON.stringify(out.gcs)}`);
     console.log(`  subscribers behind at the end: ${check.behind} (gaps ${check.gaps}, catch-ups ${check.catchUps})`);
     if (profile) {
