@@ -10,6 +10,7 @@
 //   node scripts/conn-heap.mjs                     # steps 500,2000,10000
 //   node scripts/conn-heap.mjs --steps 500,2000 --snapshot
 //   node scripts/conn-heap.mjs --json out.json     # the figures as JSON too
+//   node scripts/conn-heap.mjs --settle 20         # wait 20 s idle before each measure (V8's memory reducer)
 
 import { fork } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -39,7 +40,7 @@ async function child() {
   const measure = () => {
     for (let i = 0; i < 4; i++) globalThis.gc();
     const m = process.memoryUsage();
-    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: server.stats.connections, subscriptions: server.stats.subscriptions };
+    return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, connections: server.stats.connections, subscriptions: server.stats.subscriptions };
   };
   process.on('message', (msg) => {
     if (msg.type === 'measure') process.send({ id: msg.id, value: measure() });
@@ -87,6 +88,7 @@ async function parent() {
   const topicsN = Number(arg('topics', 1000));
   const withSnapshot = arg('snapshot', false) === true;
   const jsonOut = arg('json', '');
+  const settleMs = Number(arg('settle', 0.5)) * 1000;
   const { LoadGen } = await import('../bench/lib/loadgen.mjs');
   const { layout, loopbackAddrs } = await import('../bench/lib/common.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'conn-heap-'));
@@ -119,7 +121,7 @@ async function parent() {
     for (const [i, n] of steps.entries()) {
       const c = await lg.connect({ concurrency: 200, upTo: n, timeoutMs: 300_000 });
       if (c.connected < n) throw new Error(`only ${c.connected} of ${n} connected (${c.lastError ?? 'no error'})`);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, settleMs));
       const snap = withSnapshot && (i === 0 || i === steps.length - 1);
       const m = snap ? await ask('snapshot', { file: join(dir, `s${n}.heapsnapshot`) }) : await ask('measure');
       points.push({ target: n, ...m });
@@ -127,7 +129,7 @@ async function parent() {
       console.log(
         `${String(m.connections).padStart(6)} conns: heap ${(m.heapUsed / 2 ** 20).toFixed(2)} MiB ` +
           `(${Math.round((m.heapUsed - base.heapUsed) / m.connections)} B/conn over 0), RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB ` +
-          `(${Math.round((m.rss - base.rss) / m.connections)} B/conn over 0), external ${(m.external / 2 ** 20).toFixed(1)} MiB`,
+          `(${Math.round((m.rss - base.rss) / m.connections)} B/conn over 0), heap reserved ${(m.heapTotal / 2 ** 20).toFixed(1)} MiB, external ${(m.external / 2 ** 20).toFixed(1)} MiB`,
       );
     }
     const first = points[1];

@@ -25,6 +25,7 @@ export const meta = {
     rate: 1000,
     fields: 4,
     connectConcurrency: 400,
+    settleMs: 300,
     targetConnections: 50000,
     targetBytesPerConn: 2048,
     workers: 0,
@@ -39,6 +40,7 @@ export const meta = {
     addrs: 'loopback source addresses 127.0.0.1 … 127.0.0.N',
     rate: 'updates/s published at the top, to check every connection is live',
     connectConcurrency: 'connection attempts in flight',
+    settleMs: 'idle wait after each step before memory is read (tens of seconds let V8 give back the young generation the connect storm grew)',
   },
 };
 
@@ -83,7 +85,7 @@ async function runSystem(system, o, ctx, cap) {
       const c = await env.lg.connect({ concurrency: o.connectConcurrency, upTo: target, timeoutMs: 300_000 });
       failed += c.failed;
       lastError = c.lastError ?? lastError;
-      await sleep(300);
+      await sleep(o.settleMs ?? 300);
       const m = await env.server.ask('gc');
       const counters = await env.server.ask('counters');
       const conns = counters.stats.connections ?? c.connected;
@@ -172,7 +174,7 @@ export function render(doc) {
   const md = [];
   md.push(
     `Connections opened in ${p.steps} steps from ${p.addrs} loopback source addresses, each subscribed to ${p.topicsPerSub} of ${p.topics} topics; ` +
-      `server RSS read after a full GC (\`--expose-gc\`) at each step. Then ${p.rate} updates/s for 2 s to check every connection is live.` +
+      `server RSS read after a full GC (\`--expose-gc\`) at each step, ${p.settleMs ?? 300} ms after its last connection. Then ${p.rate} updates/s for 2 s to check every connection is live.` +
       (doc.capped ? ` **Capped at ${fmtInt(doc.cap)} by this machine's open-file limit** (soft ${doc.fdLimit.soft}, hard ${doc.fdLimit.hard}; the sandbox has no CAP_SYS_RESOURCE to raise it).` : '') +
       ` ${repeatNote(doc)}`,
     '',
