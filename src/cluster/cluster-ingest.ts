@@ -5,13 +5,16 @@
 // Without NATS, or with the shard's origin known gone, it fails at once
 // (NO_RESPONDER); an origin that does not answer within publishTimeoutMs
 // gives REQUEST_TIMEOUT (the publish may or may not have been applied).
+// A keyed body over HTTP naming tables this node does not hold goes to the
+// origin as JSON, typed there with the origin's tables.
 
-import { validateTopic, type Batch, type TopicBatch, type TopicStore } from '../engine/index.js';
+import { validateTopic, type TopicBatch, type TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
 import type { Ingest, PublishResult } from '../server/ingest.js';
+import { batchFromJson, keyTypesIn, type KeyedBody } from '../server/keyed-json.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { Layout } from './layout.js';
-import { publishRequest, readPublishReply } from './messages.js';
+import { publishJsonRequest, publishRequest, readPublishReply } from './messages.js';
 import type { NatsLink } from './nats-link.js';
 import type { Origin } from './origin.js';
 import { shardOf } from './shard.js';
@@ -33,7 +36,7 @@ export class ClusterIngest implements Ingest {
     // Refused here what the origin would refuse anyway, without a round trip.
     validateTopic(topic, this.store.limits.maxTopicLength);
     this.store.validateChanges(topic, changes);
-    return this.forward(topic, changes);
+    return this.forward(topic, () => publishRequest(topic, changes));
   }
 
   /** A keyed batch: sequenced here, or forwarded whole (the origin validates its rows; refusals come back typed). */
@@ -41,10 +44,21 @@ export class ClusterIngest implements Ingest {
     if (this.origin?.owns(topic)) return this.origin.sequenceBatch(topic, batch);
     validateTopic(topic, this.store.limits.maxTopicLength);
     if (batch.fields.size > 0) this.store.validateChanges(topic, batch.fields);
-    return this.forward(topic, batch.fields, batch.tables);
+    return this.forward(topic, () => publishRequest(topic, batch.fields, batch.tables));
   }
 
-  private async forward(topic: string, changes: Changes, tables?: Batch): Promise<PublishResult> {
+  /** A keyed body of POST /publish naming tables this node may not hold: read here when this origin sequences the topic, else by its origin. */
+  publishJson(topic: string, body: KeyedBody): PublishResult | Promise<PublishResult> {
+    if (this.origin?.owns(topic)) {
+      const b = batchFromJson(body, keyTypesIn(this.store, topic));
+      return b.tables === undefined ? this.origin.sequence(topic, b.fields) : this.origin.sequenceBatch(topic, b);
+    }
+    validateTopic(topic, this.store.limits.maxTopicLength);
+    return this.forward(topic, () => publishJsonRequest(topic, body));
+  }
+
+  /** `request`: the NATS payload, made once the origin is known reachable. */
+  private async forward(topic: string, request: () => Uint8Array): Promise<PublishResult> {
     const n = this.layout.of;
     if (!n) throw new TickfanError(ErrorCode.NO_RESPONDER, `no origin has announced itself on NATS yet: the publish to ${topic} was not applied`);
     const shard = shardOf(topic, n);
@@ -59,7 +73,7 @@ export class ClusterIngest implements Ingest {
     }
     this.cstats.forwardedOut++;
     try {
-      const reply = await this.link.nc.request(this.subjects.publish(shard), publishRequest(topic, changes, tables), { timeout: this.timeoutMs });
+      const reply = await this.link.nc.request(this.subjects.publish(shard), request(), { timeout: this.timeoutMs });
       return { topic, ...readPublishReply(reply.data) };
     } catch (err) {
       if (err instanceof TickfanError) throw err;

@@ -2,10 +2,13 @@
 // (which travel as replication.ts encodes them): announcements, forwarded
 // publishes and their answers, image requests and images. JSON, with field
 // values in the exact JSON form of the HTTP API (json-values); keyed topics'
-// rows, forwarded row ops and typed refusals (KeyedBatchError) likewise.
+// rows, forwarded row ops and typed refusals (KeyedBatchError) likewise. A
+// keyed batch an edge cannot type (it does not hold the topic's tables) goes
+// to the origin in its HTTP JSON form, typed there with the origin's specs.
 
 import type { Batch, KeyedImage, RowOp } from '../engine/index.js';
 import { ErrorCode, TickfanError, valueFromJson, valueToJson, type Changes, type FieldValue, type Key, type State, type TableSpec } from '../protocol/index.js';
+import { isKeyedBody, type KeyedBody } from '../server/keyed-json.js';
 import type { TopicImage } from '../server/replication.js';
 import { refusalError, refusalOf, type KeyedRefusal } from '../server/replication-keyed.js';
 
@@ -36,11 +39,20 @@ export interface Announcement {
   state: 'up' | 'leaving';
 }
 
-/** A publish an edge forwards to the origin of the topic's shard (`tables`: a keyed batch's declarations and row ops, in order). */
-export interface PublishRequest {
+/**
+ * A publish an edge forwards to the origin of the topic's shard (`tables`: a
+ * keyed batch's declarations and row ops, in order), or a keyed batch as
+ * POST /publish took it (`json`, without `fields`: an origin that predates it
+ * refuses it as malformed rather than applying an empty publish).
+ */
+export type PublishRequest = { topic: string; fields: [string, unknown][]; tables?: { declare: TableSpec[]; ops: OpJson[] } } | { topic: string; json: KeyedBody };
+
+/** A forwarded publish as the origin reads it: changes (and a batch), or (`json`, changes empty) a keyed body to type with its own tables. */
+export interface ForwardedPublish {
   topic: string;
-  fields: [string, unknown][];
-  tables?: { declare: TableSpec[]; ops: OpJson[] };
+  changes: Changes;
+  tables?: Batch;
+  json?: KeyedBody;
 }
 
 /** A row op as JSON: the engine's RowOp with fields as [name, JSON value] pairs (keys are safe integers or strings: exact in JSON). */
@@ -58,9 +70,18 @@ export function publishRequest(topic: string, changes: Changes, tables?: Batch):
   return encodeJson(r);
 }
 
-export function readPublishRequest(data: Uint8Array): { topic: string; changes: Changes; tables?: Batch } {
+/** A keyed body of POST /publish, as given (keys untyped: the origin types them with its tables). */
+export function publishJsonRequest(topic: string, body: KeyedBody): Uint8Array {
+  return encodeJson({ topic, json: body } satisfies PublishRequest);
+}
+
+export function readPublishRequest(data: Uint8Array): ForwardedPublish {
   const r = decodeJson<PublishRequest>(data, 'a forwarded publish');
-  if (typeof r?.topic !== 'string' || !Array.isArray(r.fields)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded publish needs topic and fields');
+  if (typeof r?.topic === 'string' && 'json' in r && !('fields' in r)) {
+    if (!isKeyedBody(r.json)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded keyed body needs "fields" and/or "tables" objects');
+    return { topic: r.topic, changes: new Map(), json: r.json };
+  }
+  if (typeof r?.topic !== 'string' || !('fields' in r) || !Array.isArray(r.fields)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded publish needs topic and fields');
   const changes = entriesFromJson(r.fields);
   if (r.tables === undefined) return { topic: r.topic, changes };
   if (!Array.isArray(r.tables.ops)) throw new TickfanError(ErrorCode.BAD_REQUEST, 'cluster: a forwarded keyed batch needs ops');

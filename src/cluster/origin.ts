@@ -11,6 +11,7 @@ import { Encoder, ErrorCode, TickfanError, type Changes } from '../protocol/inde
 import type { Fanout } from '../server/fanout/index.js';
 import type { PublishResult } from '../server/ingest.js';
 import type { LogFn } from '../server/options.js';
+import { batchFromJson, keyTypesIn } from '../server/keyed-json.js';
 import { encodeUpdate, imageOf } from '../server/replication.js';
 import { bigintMarks } from '../server/replication-bigints.js';
 import { KeyedPartWriter } from '../server/replication-keyed.js';
@@ -141,11 +142,14 @@ export class Origin {
   private forwarded(m: Msg): void {
     let reply: Uint8Array;
     try {
-      const { topic, changes, tables } = readPublishRequest(m.data);
+      const req = readPublishRequest(m.data);
+      const topic = req.topic;
       if (!this.owns(topic)) {
         throw new TickfanError(ErrorCode.BAD_REQUEST, `${topic} belongs to shard ${shardOf(topic, this.shard.of)}/${this.shard.of}, not to this origin's ${shardName(this.shard)}`);
       }
-      const r = tables === undefined ? this.sequence(topic, changes) : this.sequenceBatch(topic, { fields: changes, tables });
+      // A keyed body from an edge that does not hold the topic's tables: read with this origin's.
+      const b = req.json !== undefined ? batchFromJson(req.json, keyTypesIn(this.store, topic)) : { fields: req.changes, tables: req.tables };
+      const r = b.tables === undefined ? this.sequence(topic, b.fields) : this.sequenceBatch(topic, { fields: b.fields, tables: b.tables });
       this.cstats.forwardedIn++;
       reply = encodeJson({ epoch: r.epoch, version: r.version });
     } catch (err) {

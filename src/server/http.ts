@@ -11,7 +11,7 @@ import { callerOf } from './admission.js';
 import { mayPublish, mayRequest } from './auth.js';
 import { errorBody, readBodyWithin, sendError, sendJson } from './http-io.js';
 import { keyedNotSupported } from './ingest.js';
-import { batchFromJson, isKeyedBody } from './keyed-json.js';
+import { batchFromJson, isKeyedBody, keyTypesIn, namesUnknownTable } from './keyed-json.js';
 import { snapshotJson } from './snapshot-json.js';
 import type { NodeParts } from './node-parts.js';
 import { checkPayload } from './services/index.js';
@@ -89,8 +89,13 @@ export function registerHttp(node: NodeParts): void {
           let r;
           if (isKeyedBody(json)) {
             if (json.tables !== undefined && ingest.publishBatch === undefined) throw keyedNotSupported(topic);
-            const batch = batchFromJson(json, (t) => store.get(topic)?.tables?.table(t)?.spec.key);
-            r = batch.tables === undefined ? await ingest.publish(topic, batch.fields) : await ingest.publishBatch!(topic, batch);
+            const keyTypeOf = keyTypesIn(store, topic);
+            // A cluster edge that does not hold a table the body names lets the origin read the body with its own tables.
+            if (ingest.publishJson !== undefined && namesUnknownTable(json, keyTypeOf)) r = await ingest.publishJson(topic, json);
+            else {
+              const batch = batchFromJson(json, keyTypeOf);
+              r = batch.tables === undefined ? await ingest.publish(topic, batch.fields) : await ingest.publishBatch!(topic, batch);
+            }
           } else r = await ingest.publish(topic, changesFromJson(json));
           sendJson(res, '200 OK', JSON.stringify(r), state);
         } catch (err) {

@@ -4,6 +4,7 @@
 import type { TopicBatch, TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, type Changes } from '../protocol/index.js';
 import type { Fanout } from './fanout/index.js';
+import type { KeyedBody } from './keyed-json.js';
 import type { ServerStats } from './stats.js';
 
 /** A publish as sequenced: the topic's epoch and the version it got. */
@@ -23,6 +24,13 @@ export interface Ingest {
    * ingest without it makes callers refuse keyed batches with NOT_SUPPORTED.
    */
   publishBatch?(topic: string, batch: TopicBatch): PublishResult | Promise<PublishResult>;
+  /**
+   * A keyed batch in its POST /publish JSON form, for a node that does not
+   * hold a table the body names (a cluster edge not following the topic):
+   * read with the tables of the node that sequences the topic, refused there
+   * as a single node would (KeyedBatchError naming table and row).
+   */
+  publishJson?(topic: string, body: KeyedBody): PublishResult | Promise<PublishResult>;
   /** Fails what is still waiting and stops (called when the node closes). */
   close?(): void;
 }

@@ -6,8 +6,13 @@
 // and each of them holds a plain JSON object (not a value form such as
 // {"$bigint": "…"}). No flat body that was accepted before reads differently:
 // a flat field's value is never a plain object.
+//
+// Keys are typed with the tables' specs, so a body is read where the topic's
+// tables are known: a cluster edge that does not hold a table the body names
+// (it does not follow the topic) forwards the body itself to the origin
+// (namesUnknownTable, Ingest.publishJson), which reads it with its own.
 
-import { KeyedBatchError, type Batch, type Key, type KeyType, type RowOp, type TableSpec } from '../engine/index.js';
+import { KeyedBatchError, type Batch, type Key, type KeyType, type RowOp, type TableSpec, type TopicStore } from '../engine/index.js';
 import { ErrorCode, TickfanError, changesFromJson, type Changes } from '../protocol/index.js';
 
 export interface JsonBatch {
@@ -28,8 +33,14 @@ function isValueForm(v: Record<string, unknown>): boolean {
   return keys.length === 1 && VALUE_FORMS.has(keys[0]!);
 }
 
+/** A keyed body of POST /publish: summary fields and/or tables of ops, as JSON. */
+export interface KeyedBody {
+  fields?: Record<string, unknown>;
+  tables?: Record<string, unknown>;
+}
+
 /** True for `{"fields":{…}}`, `{"tables":{…}}` or both; false for a flat object of fields. */
-export function isKeyedBody(body: unknown): body is { fields?: Record<string, unknown>; tables?: Record<string, unknown> } {
+export function isKeyedBody(body: unknown): body is KeyedBody {
   if (!isObject(body)) return false;
   const keys = Object.keys(body);
   if (keys.length === 0 || keys.some((k) => k !== 'fields' && k !== 'tables')) return false;
@@ -68,11 +79,23 @@ function list(raw: unknown, table: string, what: string): unknown[] {
   return raw;
 }
 
+/** The key type of each table `store` holds for `topic` (undefined for any other). */
+export const keyTypesIn =
+  (store: TopicStore, topic: string) =>
+  (table: string): KeyType | undefined =>
+    store.get(topic)?.tables?.table(table)?.spec.key;
+
+/** True when the body names a table that it does not declare and `keyTypeOf` does not know: only a node holding the topic's tables can read it. */
+export function namesUnknownTable(body: KeyedBody, keyTypeOf: (table: string) => KeyType | undefined): boolean {
+  for (const [table, raw] of Object.entries(body.tables ?? {})) if (!(isObject(raw) && isObject(raw.declare)) && keyTypeOf(table) === undefined) return true;
+  return false;
+}
+
 /**
  * A keyed body as the store's batch. `keyTypeOf` gives the key type of a table
  * the topic already holds (a table declared in this body needs none).
  */
-export function batchFromJson(body: { fields?: Record<string, unknown>; tables?: Record<string, unknown> }, keyTypeOf: (table: string) => KeyType | undefined): JsonBatch {
+export function batchFromJson(body: KeyedBody, keyTypeOf: (table: string) => KeyType | undefined): JsonBatch {
   const fields = changesFromJson(body.fields ?? {});
   if (body.tables === undefined) return { fields };
   const declare: TableSpec[] = [];
