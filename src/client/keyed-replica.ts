@@ -58,6 +58,11 @@ export class KeyedReplica extends TopicReplica {
   /** Applied, not yet committed (the app's callbacks are running). */
   private next: { epoch: number; version: number } | null = null;
   private pending: PendingSnapshot | null = null;
+  /**
+   * The tables a snapshot replaced, until it is committed: what the
+   * subscriptions' views were cut from before it (keyed-view.ts).
+   */
+  replaced: ReadonlyMap<string, KeyedTable> | null = null;
 
   /** The (epoch, version) the view shows: the held one, or the one being delivered. */
   get viewEpoch(): number {
@@ -105,6 +110,7 @@ export class KeyedReplica extends TopicReplica {
       const actual = checksumOf(tables, p.summary);
       if (actual !== m.checksum >>> 0) return { kind: 'mismatch', expected: m.checksum >>> 0, actual };
     }
+    this.replaced = this.tables;
     this.tables = tables;
     this.state.clear();
     for (const [k, v] of p.summary) this.state.set(k, v);
@@ -172,6 +178,7 @@ export class KeyedReplica extends TopicReplica {
 
   /** The held (epoch, version) becomes the view's: call once the update was delivered. */
   commit(): void {
+    this.replaced = null;
     const n = this.next;
     if (n === null) return;
     this.next = null;

@@ -4,8 +4,9 @@
 
 import type { FieldValue, TickfanError } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
-import { tableRequests, type TableOptions } from './table-options.js';
+import type { TableOptions } from './table-options.js';
 import type { KeyedReplica } from './keyed-replica.js';
+import { KeyedViews } from './keyed-view.js';
 import { TableView, type RowUpdate } from './keyed-table.js';
 import type { TopicReplica } from './replica.js';
 import { PositionWaiters, type HeldPosition, type PositionLike, type ReachedOptions } from './reached.js';
@@ -91,6 +92,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   paused = false;
   active = true;
   readonly fieldSet: ReadonlySet<string> | null;
+  /** @internal Keyed topics: its own view of each (its tables, depths and fields), cut from the connection's. */
+  readonly keyedViews: KeyedViews;
   private waiters: PositionWaiters | null = null;
 
   constructor(
@@ -102,7 +105,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   ) {
     super();
     this.fieldSet = options.fields?.length ? new Set(options.fields) : null;
-    tableRequests(options.tables); // a bad depth throws BAD_OPTION here, before anything is sent
+    this.keyedViews = new KeyedViews(options.tables); // a bad depth throws BAD_OPTION here, before anything is sent
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -132,11 +135,16 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   }
 
   /**
-   * Keyed topics: one table of the view (of `topic`, for a pattern), a live
-   * handle: `rows()` in the table's sort order, `get(key)`, `size`.
+   * Keyed topics: one table of *this subscription's* view (of `topic`, for a
+   * pattern), a live handle: `rows()` in the table's sort order, `get(key)`,
+   * `size` — its depth and fields, whatever other subscriptions of the topic
+   * on this client asked for.
    */
   table(name: string, topic: string = this.pattern): TableView {
-    return new TableView(name, () => this.host.keyed?.(topic)?.tables.get(name));
+    return new TableView(name, () => {
+      const r = this.host.keyed?.(topic);
+      return r === undefined ? undefined : this.keyedViews.table(r, name);
+    });
   }
 
   /**
