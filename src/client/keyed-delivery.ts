@@ -12,12 +12,6 @@ import type { RowUpdate } from './keyed-table.js';
 import type { Router } from './router.js';
 import type { Subscription } from './subscription.js';
 
-interface Planned {
-  readonly sub: Subscription;
-  readonly snapshot: boolean;
-  readonly rows: readonly RowUpdate[];
-}
-
 /**
  * Delivers an applied keyed update of `r` to every active subscription of
  * its topic, then commits it (the held version advances). Every
@@ -30,18 +24,32 @@ interface Planned {
  */
 export function deliverKeyed(router: Router, r: KeyedReplica, m: KeyedSnapshotMsg | KeyedDeltaMsg, res: Extract<KeyedResult, { kind: 'applied' }>): void {
   try {
-    const planned: Planned[] = [];
+    const keyedSnapshot = m.type === 'keyedSnapshot';
+    // Views first (each subscription's at this version), then the listeners.
+    const subs: Subscription[] = [];
+    const rowsOf: (readonly RowUpdate[])[] = [];
+    const snapshots: boolean[] = [];
     for (const sub of router.subscribersOf(r.topic)) {
       if (!sub.active) continue;
-      const u = sub.keyedViews.update(r, m.type === 'keyedSnapshot', res.rows);
-      if (u !== null) planned.push({ sub, snapshot: u.snapshot, rows: u.rows });
+      // A subscription added to a topic held already, following summary fields the connection may not be sent
+      // yet: it waits for the server's snapshot of the new union (as for table views: keyed-view.ts).
+      if (!keyedSnapshot && !sub.keyedViews.holds(r.topic) && !summaryHeld(router, r.topic, sub)) continue;
+      const rows = sub.keyedViews.update(r, keyedSnapshot, res.rows, sub.fieldSet);
+      if (rows === null) continue;
+      subs.push(sub);
+      rowsOf.push(rows);
+      snapshots.push(sub.keyedViews.snapshot);
     }
-    const head = { topic: m.topic, epoch: r.viewEpoch, version: r.viewVersion, ts: m.ts };
-    const updates = m.type === 'keyedSnapshot' ? 0 : m.updates;
-    for (const { sub, snapshot, rows } of planned) {
+    const epoch = r.viewEpoch;
+    const version = r.viewVersion;
+    const updates = keyedSnapshot ? 0 : m.updates;
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i]!;
+      const rows = rowsOf[i]!;
+      const snapshot = snapshots[i]!;
       const fields = sub.fieldSet;
       // A snapshot of its view while the connection's was a delta (its first view, cut now): every summary field.
-      let changes = snapshot && m.type !== 'keyedSnapshot' ? (r.view(fields) as Record<string, FieldValue | null>) : res.changes;
+      let changes = snapshot && !keyedSnapshot ? (r.view(fields) as Record<string, FieldValue | null>) : res.changes;
       if (fields && changes === res.changes) {
         changes = Object.create(null) as Record<string, FieldValue | null>;
         let any = false;
@@ -53,7 +61,10 @@ export function deliverKeyed(router: Router, r: KeyedReplica, m: KeyedSnapshotMs
       }
       let state: Record<string, FieldValue> | undefined;
       sub.deliver({
-        ...head,
+        topic: m.topic,
+        epoch,
+        version,
+        ts: m.ts,
         snapshot,
         updates: snapshot ? 0 : updates,
         changes,
@@ -66,4 +77,22 @@ export function deliverKeyed(router: Router, r: KeyedReplica, m: KeyedSnapshotMs
   } finally {
     r.commit();
   }
+}
+
+/**
+ * True when the summary fields `sub` follows are among those the connection
+ * is sent: those of the subscriptions holding a view of the topic (the
+ * server has served them, so what it sends covers their fields).
+ */
+function summaryHeld(router: Router, topic: string, sub: Subscription): boolean {
+  const want = sub.fieldSet;
+  const have = new Set<string>();
+  for (const s of router.subscribersOf(topic)) {
+    if (s === sub || !s.active || !s.keyedViews.holds(topic)) continue;
+    if (s.fieldSet === null) return true;
+    for (const f of s.fieldSet) have.add(f);
+  }
+  if (want === null) return false;
+  for (const f of want) if (!have.has(f)) return false;
+  return true;
 }

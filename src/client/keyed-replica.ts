@@ -63,6 +63,8 @@ export class KeyedReplica extends TopicReplica {
    * subscriptions' views were cut from before it (keyed-view.ts).
    */
   replaced: ReadonlyMap<string, KeyedTable> | null = null;
+  /** The summary a snapshot replaced, likewise. */
+  replacedSummary: State | null = null;
 
   /** The (epoch, version) the view shows: the held one, or the one being delivered. */
   get viewEpoch(): number {
@@ -111,6 +113,7 @@ export class KeyedReplica extends TopicReplica {
       if (actual !== m.checksum >>> 0) return { kind: 'mismatch', expected: m.checksum >>> 0, actual };
     }
     this.replaced = this.tables;
+    this.replacedSummary = new Map(this.state);
     this.tables = tables;
     this.state.clear();
     for (const [k, v] of p.summary) this.state.set(k, v);
@@ -179,6 +182,7 @@ export class KeyedReplica extends TopicReplica {
   /** The held (epoch, version) becomes the view's: call once the update was delivered. */
   commit(): void {
     this.replaced = null;
+    this.replacedSummary = null;
     const n = this.next;
     if (n === null) return;
     this.next = null;

@@ -14,17 +14,19 @@
 // cover yet (a wider one just added: the server's snapshot of the new union
 // is on its way) sees nothing until it does.
 
-import { sameValue, type FieldValue, type Key, type State } from '../protocol/index.js';
+import { sameValue, sortsByFields, type FieldValue, type Key, type Row, type State } from '../protocol/index.js';
 import type { KeyedReplica } from './keyed-replica.js';
 import { KeyedTable, objectOf, type RowUpdate } from './keyed-table.js';
 import { WHOLE_TABLE, covers, sameView, tableWants, type TableOptions, type TableWant } from './table-options.js';
 
-/** What one applied connection update is for a subscription. */
-export type ViewUpdate =
-  /** Nothing to deliver: its view is not held yet, or this was a snapshot at the version it holds and changed nothing of its view. */
-  | null
-  /** Deliver `rows` (snapshot: every row of its view, as replace, in sort order: start again from it). */
-  | { readonly snapshot: boolean; readonly rows: readonly RowUpdate[] };
+/**
+ * What one applied connection update is for a subscription: the row changes
+ * to deliver (with `KeyedViews.snapshot` saying whether they are a snapshot
+ * of its view: every row, as replace, in sort order), or null: nothing to
+ * deliver (its view is not held yet, or a snapshot at the version it holds
+ * changed nothing of it).
+ */
+export type ViewUpdate = readonly RowUpdate[] | null;
 
 /** A subscription's view of one topic: the version it shows and the tables it holds itself. */
 class TopicView {
@@ -33,6 +35,8 @@ class TopicView {
   /** Every table of the connection was its own view when this was last brought up to date (and how many there were). */
   direct = true;
   tables = 0;
+  /** An update was delivered from it (a view only read so far gets a snapshot as its first update). */
+  delivered = false;
 
   constructor(
     public epoch: number,
@@ -44,6 +48,8 @@ class TopicView {
 export class KeyedViews {
   /** Its table views by name; a table not listed is whole. */
   readonly wants: ReadonlyMap<string, TableWant>;
+  /** Whether the last `update` gave a snapshot of its view (read it right after). */
+  snapshot = false;
   private readonly topics = new Map<string, TopicView>();
 
   constructor(tables: Record<string, TableOptions> | undefined) {
@@ -63,6 +69,11 @@ export class KeyedViews {
     return v.own.get(name) ?? ct;
   }
 
+  /** True when it holds a view of `topic` (it was delivered one, or read one). */
+  holds(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
   /** Forgets the view of a topic (no longer covered). */
   forget(topic: string): void {
     this.topics.delete(topic);
@@ -74,25 +85,33 @@ export class KeyedViews {
    * update, before any listener runs (so that a listener reading another
    * subscription's table sees it at this version too).
    */
-  update(r: KeyedReplica, snapshot: boolean, rows: readonly RowUpdate[]): ViewUpdate {
+  update(r: KeyedReplica, snapshot: boolean, rows: readonly RowUpdate[], fields: ReadonlySet<string> | null): ViewUpdate {
     const prev = this.topics.get(r.topic);
-    const following = !snapshot && prev !== undefined && prev.epoch === r.epoch && prev.version === r.version;
-    if (following && prev.direct && prev.tables === r.tables.size) {
-      // The widest view (a delta changes no table's view, so it still is): the connection's row changes as they are.
+    const following = prev !== undefined && prev.delivered && prev.epoch === r.epoch && prev.version === r.version;
+    if (!snapshot && following && prev.tables === r.tables.size) {
+      // A delta on the view it holds, over the same tables: a delta changes no table's view, so the
+      // connection's view still covers it (no check), and is still its own where it was.
       prev.epoch = r.viewEpoch;
       prev.version = r.viewVersion;
-      return { snapshot: false, rows };
+      this.snapshot = false;
+      // The widest view: the connection's row changes as they are.
+      return prev.direct ? rows : this.advance(prev, r, rows);
     }
     if (!this.covered(r)) return null;
-    if (snapshot) return this.rebase(r, prev);
-    if (!following) {
-      // Its first view (a subscription added to a topic the connection holds, read from nowhere yet), or one
-      // left behind: a snapshot of it, so that its row changes always start from what it was shown.
-      return { snapshot: true, rows: listRows(this.build(r, r.viewEpoch, r.viewVersion), r) };
+    if (snapshot) return this.rebase(r, prev, fields);
+    if (following) {
+      // The delta created a table (the connection holds it whole or as bound): cut it too.
+      prev.epoch = r.viewEpoch;
+      prev.version = r.viewVersion;
+      this.snapshot = false;
+      return this.advance(prev, r, rows);
     }
-    prev!.epoch = r.viewEpoch;
-    prev!.version = r.viewVersion;
-    return { snapshot: false, rows: this.advance(prev!, r, rows) };
+    // Its first view (a subscription added to a topic the connection holds, read from nowhere yet), or one
+    // left behind: a snapshot of it, so that its row changes always start from what it was shown.
+    const v = this.build(r, r.viewEpoch, r.viewVersion);
+    v.delivered = true;
+    this.snapshot = true;
+    return listRows(v, r);
   }
 
   /** True when the connection's held view holds all this subscription asked for, for every table it holds. */
@@ -125,12 +144,14 @@ export class KeyedViews {
    * very version it holds when its view is unchanged (the connection's view
    * widened or narrowed around it): then nothing.
    */
-  private rebase(r: KeyedReplica, prev: TopicView | undefined): ViewUpdate {
+  private rebase(r: KeyedReplica, prev: TopicView | undefined, fields: ReadonlySet<string> | null): ViewUpdate {
     const before = prev === undefined ? null : this.rowsOf(prev, r.replaced);
-    const unchangedAt = prev !== undefined && prev.epoch === r.viewEpoch && prev.version === r.viewVersion;
+    const unchangedAt = prev !== undefined && prev.delivered && prev.epoch === r.viewEpoch && prev.version === r.viewVersion;
     const v = this.build(r, r.viewEpoch, r.viewVersion);
-    if (unchangedAt && before !== null && sameRows(before, this.rowsOf(v, r.tables)!)) return null;
-    return { snapshot: true, rows: listRows(v, r) };
+    v.delivered = true;
+    if (unchangedAt && before !== null && sameRows(before, this.rowsOf(v, r.tables)!) && sameSummary(r.replacedSummary, r.state, fields)) return null;
+    this.snapshot = true;
+    return listRows(v, r);
   }
 
   /** Its rows by table as `v` shows them over the connection tables `tables` (null: not known). */
@@ -204,7 +225,7 @@ function follow(ot: KeyedTable, ct: KeyedTable, want: TableWant, named: Readonly
     return;
   }
   if (untouched(ot, ct, want.depth, named)) return;
-  const next = ct.top(want.depth);
+  const next = nextWindow(ot, ct, want.depth, named);
   const keep = new Set<Key>();
   for (const row of next) keep.add(row.key);
   for (const k of [...ot.rows.keys()]) {
@@ -221,6 +242,31 @@ function follow(ot: KeyedTable, ct: KeyedTable, want: TableWant, named: Readonly
     rowChange(out, table, row.key, was, after, u?.op === 'replace');
     ot.put(row.key, after);
   }
+}
+
+/**
+ * The new window: top `depth` of the connection's table. Ordered by key and
+ * with no row of the old window gone from the table, it is among the old
+ * window and the keys the update named (any other row was below the old
+ * window and did not change, nor did its rank): a sort of those, not a pass
+ * over the whole table.
+ */
+function nextWindow(ot: KeyedTable, ct: KeyedTable, depth: number, named: ReadonlyMap<Key, RowUpdate>): readonly Row[] {
+  if (sortsByFields(ct.view.spec.order)) return ct.top(depth);
+  const rows: Row[] = [];
+  for (const k of ot.rows.keys()) {
+    const f = ct.rows.get(k);
+    if (f === undefined) return ct.top(depth);
+    rows.push({ key: k, fields: f });
+  }
+  for (const k of named.keys()) {
+    if (ot.rows.has(k)) continue;
+    const f = ct.rows.get(k);
+    if (f !== undefined) rows.push({ key: k, fields: f });
+  }
+  rows.sort(ct.rank);
+  if (rows.length > depth) rows.length = depth;
+  return rows;
 }
 
 /** True when no key the update named can be in the window before or after it. */
@@ -284,6 +330,14 @@ function sameRows(a: Map<string, ReadonlyMap<Key, State>>, b: Map<string, Readon
       if (g === undefined || !sameFields(f, g)) return false;
     }
   }
+  return true;
+}
+
+/** The summary fields a subscription follows are the same in both (a null `before`: not known). */
+function sameSummary(before: State | null, after: State, fields: ReadonlySet<string> | null): boolean {
+  if (before === null) return false;
+  if (fields === null) return sameFields(before, after);
+  for (const f of fields) if (!sameValue(before.get(f), after.get(f))) return false;
   return true;
 }
 

@@ -76,9 +76,11 @@ class ServerSim {
   /** Re-derives the union from the live subscriptions; true when it changed (the server then sends a snapshot). */
   merge(subs: readonly SubscribeOptions[]): boolean {
     const next = mergeViewReqs(subs.map(reqOf));
-    const changed = (next?.key ?? '') !== (this.req?.key ?? '');
+    const fields = subs.some((s) => !s.fields?.length) ? null : new Set(subs.flatMap((s) => s.fields ?? []));
+    const key = (f: Set<string> | null): string => (f === null ? '*' : [...f].sort().join());
+    const changed = (next?.key ?? '') !== (this.req?.key ?? '') || key(fields) !== key(this.summaryFields);
     this.req = next;
-    this.summaryFields = subs.some((s) => !s.fields?.length) ? null : new Set(subs.flatMap((s) => s.fields ?? []));
+    this.summaryFields = fields;
     return changed;
   }
 
@@ -179,7 +181,7 @@ class Watched {
   }
 
   /** Its view read through rows() (and the app's copy, when `replayed`) equals the reference's top-N at `v`. */
-  check(v: number, when: string, replayed: boolean, state: Record<string, FieldValue> = this.sub.state): void {
+  check(v: number, when: string, replayed: boolean, state: Record<string, FieldValue> | null = this.sub.state): void {
     const model = this.refs[v]!.model;
     for (const table of SPECS.keys()) {
       const want = viewOf(model, table, wantOf(this.options, table));
@@ -191,7 +193,7 @@ class Watched {
     }
     const summary = this.refs[v]!.summary;
     const fields = this.options.fields;
-    for (const [k, x] of summary) if ((!fields || fields.includes(k)) && state[k] !== x) this.errors.push(`${this.name} v${v}: summary ${k}`);
+    if (state !== null) for (const [k, x] of summary) if ((!fields || fields.includes(k)) && state[k] !== x) this.errors.push(`${this.name} v${v}: summary ${k}`);
   }
 }
 
@@ -252,8 +254,9 @@ function run(p: Plan): string[] {
       server.delta(v);
       for (const x of live()) if (x !== w) x.check(v, 'before the new union', true);
       if (w.callbacks > 0 || w.sub.table('bids').size > 0) {
-        // Held view already covers it: it may read it (exactly), never more.
-        w.check(v, 'joined, covered', w.callbacks > 0);
+        // Held view already covers it: it may read its tables (exactly), never more. (Its summary, before its
+        // first update, is what the connection holds: summary fields only it follows come with the new union.)
+        w.check(v, 'joined, covered', w.callbacks > 0, w.callbacks > 0 ? w.sub.state : null);
       }
       if (server.merge(live().map((x) => x.options))) server.snapshot(v);
       for (const x of live()) x.check(v, 'after the new union', x.callbacks > 0);
@@ -327,5 +330,23 @@ describe('each subscription of a keyed topic sees its own view', () => {
     expect(seen.top!.map((u) => [u.version, u.rows?.length])).toEqual([[0, 2], [1, 0], [2, 1]]);
     expect(seen.topLast!.map((u) => [u.version, u.rows?.length])).toEqual([[0, 2], [2, 1]]);
     expect(seen.top![2]!.rows).toEqual([{ table: 'bids', key: 9, op: 'upsert', fields: { qty: 3 } }]);
+  });
+
+  it('a table a delta declares is cut for a depth subscription, whole for the others', () => {
+    const c = client();
+    const depth2 = c.subscribe(T, { tables: { asks: { depth: 2, fields: ['qty'] } } });
+    const whole = c.subscribe(T);
+    const seen: Update[] = [];
+    depth2.on('update', (u) => seen.push(u));
+    const bids = new Map<Key, State>([[10, new Map<string, FieldValue>([['qty', 1]])]]);
+    inject(c, { type: 'keyedSnapshot', topic: T, epoch: E, version: 1, summary: new Map(), tables: new Map([['bids', { spec: BIDS, depth: 0, fields: [] }]]), rows: new Map([['bids', bids]]), part: 0, last: true, checksum: null, ts: 0 });
+    const asks = new Map<Key, RowChange>([11, 12, 13].map((k) => [k, { op: 'replace', fields: new Map<string, FieldValue>([['qty', k], ['n', 0]]), existed: false }]));
+    inject(c, { type: 'keyedDelta', topic: T, epoch: E, base: 1, version: 2, updates: 1, summary: new Map(), tables: new Map(), change: { declared: [ASKS], tables: new Map([['asks', { clear: false, rows: asks }]]) }, checksum: null, ts: 0 });
+    expect(depth2.table('asks').rows()).toEqual([{ key: 11, fields: { qty: 11 } }, { key: 12, fields: { qty: 12 } }]);
+    expect(whole.table('asks').size).toBe(3);
+    expect(seen.map((u) => [u.version, u.snapshot, u.rows?.map((r) => `${r.op} ${r.table} ${String(r.key)}`)])).toEqual([
+      [1, true, ['replace bids 10']],
+      [2, false, ['replace asks 11', 'replace asks 12']],
+    ]);
   });
 });
