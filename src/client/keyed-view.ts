@@ -12,7 +12,10 @@
 // (no copy, and the connection's row changes as they are); only narrower
 // tables are held here. A subscription whose request the held view does not
 // cover yet (a wider one just added: the server's snapshot of the new union
-// is on its way) sees nothing until it does.
+// is on its way) sees nothing until it does. A subscription's first update
+// is a snapshot of its view; a connection snapshot at the version it holds
+// (the union of views changed around it) gives it no update when its view
+// and summary fields are unchanged.
 
 import { sameValue, sortsByFields, type FieldValue, type Key, type Row, type State } from '../protocol/index.js';
 import type { KeyedReplica } from './keyed-replica.js';
@@ -72,11 +75,6 @@ export class KeyedViews {
   /** True when it holds a view of `topic` (it was delivered one, or read one). */
   holds(topic: string): boolean {
     return this.topics.has(topic);
-  }
-
-  /** Forgets the view of a topic (no longer covered). */
-  forget(topic: string): void {
-    this.topics.delete(topic);
   }
 
   /**
