@@ -8,7 +8,8 @@ import { serve } from './driver.mjs';
 // Every benchmark client comes from 127.0.0.x: lift the per-address admission
 // limit (a guard against one abusive host, not a capacity limit).
 const BENCH_DEFAULTS = 'maxConnectionsPerIp' in DEFAULT_OPTIONS ? { maxConnectionsPerIp: 10_000_000 } : {};
-const given = { ...BENCH_DEFAULTS, ...JSON.parse(process.env.BENCH_SERVER_OPTS || '{}') };
+// BENCH_TICKFAN_OPTS (JSON) adds options to any scenario's tickfan, e.g. '{"eagerFlushes":32}'.
+const given = { ...BENCH_DEFAULTS, ...JSON.parse(process.env.BENCH_SERVER_OPTS || '{}'), ...JSON.parse(process.env.BENCH_TICKFAN_OPTS || '{}') };
 const warnings = { count: 0, last: '' };
 const server = await startServer({
   port: 0,

@@ -133,6 +133,7 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
   hardCapBytes: { type: 'int', min: 'slowThresholdBytes', max: 2 ** 31, default: 8 * MIB, env: 'TICKFAN_HARD_CAP_BYTES', flag: 'hard-cap-bytes', doc: 'buffered bytes that close a slow socket (4008)' },
   slowTimeoutMs: { type: 'int', min: 10, max: MS_HOUR, default: 15_000, env: 'TICKFAN_SLOW_TIMEOUT_MS', flag: 'slow-timeout-ms', doc: 'time in the slow lane before 4008' },
   eagerFlushes: { type: 'int', min: 0, max: 1_000_000, default: 0, env: 'TICKFAN_EAGER_FLUSHES', flag: 'eager-flushes', doc: 'publishes per event-loop turn sent at once, before the turn ends (the rest go out together at its end, one frame per channel); for low-rate feeds where a few µs matter more than frames per update' },
+  eagerBelowLoad: { type: 'int', min: 0, max: 100, default: 50, env: 'TICKFAN_EAGER_BELOW_LOAD', flag: 'eager-below-load', doc: "adaptive batching: the event loop's load (percent of the last 100 ms busy) from which a turn's publishes are batched, one frame per channel; below it (10 points under, once batching) every publish is sent at once, as a plain WebSocket server does, since batching saves nothing an idle server needs but adds the turn's work to latency. 0: always batch (then eagerFlushes alone decides)" },
   heartbeatMs: { type: 'int', min: 10, max: MS_HOUR, default: 5_000, env: 'TICKFAN_HEARTBEAT_MS', flag: 'heartbeat-ms', doc: "interval of the heartbeat carrying quiet topics' versions" },
   idleTimeoutSec: {
     type: 'int',

@@ -53,6 +53,7 @@ export interface ServerOptions {
   hardCapBytes: number;
   slowTimeoutMs: number;
   eagerFlushes: number;
+  eagerBelowLoad: number;
   heartbeatMs: number;
   idleTimeoutSec: number;
   maxPayloadBytes: number;

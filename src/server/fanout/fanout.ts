@@ -24,6 +24,7 @@ import { SlowLane } from './slow-lane.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Sink } from '../sink.js';
 import { Subscriptions } from './subscriptions.js';
+import { LoadGauge } from './load-gauge.js';
 import { Form, Wire } from './wire.js';
 import { KeyedViews, keyedNeedsProtocol2, type ViewReq } from './views.js';
 
@@ -40,6 +41,8 @@ export interface FanoutOptions {
   topicTtlMs: number;
   /** Publishes per event-loop turn flushed at once (the rest at the turn's end). */
   eagerFlushes: number;
+  /** Loop load (percent) from which a turn's publishes are batched; below it every one goes out at once (load-gauge.ts). 0: off. */
+  eagerBelowLoad?: number;
   log: LogFn;
 }
 
@@ -60,13 +63,13 @@ export class Fanout {
   private readonly wire: Wire;
   private flushScheduled = false;
   /**
-   * Publishes left in this turn that go out at once. The first few of a turn
-   * are sent as soon as they are accepted — a quiet feed's update does not
-   * wait for the rest of the turn's work — and the rest wait for its end,
-   * where each channel's go out together in one frame (what keeps a busy
-   * server's frames few). Refilled when the turn's deferred flush runs.
+   * Publishes left in this turn that go out at once (all of them while `load`
+   * says the loop is light): a quiet feed's update does not wait for the rest
+   * of the turn's work; the rest wait for its end, where each channel's go out
+   * in one frame (what keeps a busy server's frames few). Refilled each turn.
    */
   private eagerLeft: number;
+  private readonly load: LoadGauge | null;
   /** shared(): one frozen [pattern] per parsed pattern, dropped with it. */
   private readonly onePattern = new WeakMap<TopicPattern, readonly TopicPattern[]>();
 
@@ -77,6 +80,7 @@ export class Fanout {
     private readonly clock: Clock = realClock,
   ) {
     const enc = this.encoder;
+    this.load = opts.eagerBelowLoad ? new LoadGauge(clock, opts.eagerBelowLoad) : null;
     this.eagerLeft = opts.eagerFlushes;
     const schedule = () => this.scheduleFlush();
     const wire = (this.wire = new Wire(enc));
@@ -346,10 +350,7 @@ export class Fanout {
       }
     }
     // One of the turn's first publishes: out now (see eagerLeft).
-    if (this.flushScheduled && this.eagerLeft > 0) {
-      this.eagerLeft--;
-      this.flush();
-    }
+    if (this.flushScheduled && (this.eagerLeft-- > 0 || this.load?.light)) this.flush();
   }
 
   /**
@@ -492,6 +493,7 @@ export class Fanout {
     this.slow.stop();
     this.liveness.stop();
     this.tiers.stop();
+    this.load?.close();
     for (const conn of [...this.conns]) this.end(conn, code, reason);
   }
 }
