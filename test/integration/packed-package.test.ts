@@ -56,7 +56,10 @@ describe('the packed package', () => {
     // Every page the README links to is in the package.
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     for (const [, link] of readme.matchAll(/\]\((docs\/[\w.-]+\.md)(#[\w-]*)?\)/g)) expect(paths, link).toContain(link);
-    expect(packed.size, `tarball ${packed.size} B`).toBeLessThan(512 * 1024);
+    // A budget against accidents (maps, tests, a stray build): 452 KB at the end of session 4, 579 KB
+    // after session 5's features (keyed per-subscription views, request-reply across nodes, adaptive
+    // batching, the desk token issuer, the keyed wire's kind 5; d.ts files are 0.43 MB unpacked).
+    expect(packed.size, `tarball ${packed.size} B`).toBeLessThan(640 * 1024);
   });
 
   it("`import { connect } from 'tickfan/client'` type-checks and runs against startServer from 'tickfan'", () => {
