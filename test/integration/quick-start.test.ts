@@ -6,7 +6,8 @@
 // finds it through TICKFAN_URL, curl's `localhost:8080` is rewritten.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort, waitFor } from './helpers.js';
@@ -30,6 +31,11 @@ describe('the README quick start', () => {
   it('starts with npm install && npm start, npm test', () => {
     const [first] = quickStart();
     expect(first).toEqual(['npm install && npm start', 'npm test']);
+  });
+
+  it('the built CLI is executable (npx tickfan in a fresh clone runs it directly)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    for (const file of Object.values(pkg.bin)) expect(statSync(join(ROOT, file)).mode & 0o111, `${file} must be executable`).not.toBe(0);
   });
 
   it('`npm start`, then each command of the next block works against it', async () => {
