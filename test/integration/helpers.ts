@@ -160,8 +160,8 @@ export interface HttpAnswer {
   body: unknown;
 }
 
-/** One HTTP request without keep-alive (no socket outlives the test). */
-export function http(port: number, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+/** One HTTP request without keep-alive (no socket outlives the test); no answer within `timeoutMs` rejects. */
+export function http(port: number, method: string, path: string, body?: unknown, timeoutMs = 5_000): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const req = request(
@@ -180,7 +180,7 @@ export function http(port: number, method: string, path: string, body?: unknown)
         res.on('error', reject);
       },
     );
-    req.setTimeout(5_000, () => req.destroy(new Error(`${method} ${path}: no answer in 5 s`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs / 1000} s`)));
     req.on('error', reject);
     req.end(data);
   });
