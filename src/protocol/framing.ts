@@ -90,7 +90,8 @@ export class FrameWriter {
 
 // ---------------------------------------------------------------- protocol 2
 
-function varintSize(n: number): number {
+/** Bytes of `n` as an unsigned LEB128 varint. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 128) {
     n = Math.floor(n / 128);
@@ -99,7 +100,8 @@ function varintSize(n: number): number {
   return size;
 }
 
-function writeVarint(buf: Uint8Array, at: number, n: number): number {
+/** Writes `n` as an unsigned LEB128 varint at `at`; returns the offset after it. */
+export function writeVarint(buf: Uint8Array, at: number, n: number): number {
   while (n >= 128) {
     buf[at++] = (n % 128) | 128;
     n = Math.floor(n / 128);

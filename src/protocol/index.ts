@@ -69,6 +69,8 @@ export {
   splitMessages,
   splitMessages2,
   readVarint,
+  varintSize,
+  writeVarint,
   frameSeq,
   clientFrame,
   serverFrameSize,

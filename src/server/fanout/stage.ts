@@ -7,7 +7,7 @@
 // forgotten at the end of the turn's publish (reset): nothing keeps a
 // reference into the buffer.
 
-import { MessageKind, type ByteSink } from '../../protocol/index.js';
+import { MessageKind, varintSize, writeVarint, type ByteSink } from '../../protocol/index.js';
 
 /** A queue slot whose message lives in the stage (its offset in the channel's `staged` list, in order). */
 export const STAGED = new Uint8Array(0);
@@ -17,24 +17,6 @@ const MAX_VIEW = 2048;
 
 /** BARE_FLAG (kinds.ts) as seen in the head's last byte. */
 const BARE_BIT = 0x80;
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Uint8Array, at: number, n: number): number {
-  while (n >= 128) {
-    buf[at++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
-}
 
 /** Bytes of the in-memory message at `src[at]` (u32 little-endian head, BARE flag in its top bit). */
 function inMemoryLength(src: Uint8Array, at: number): number {
