@@ -25,6 +25,8 @@ export class Layout {
   private readonly known = new Map<number, Known>();
   private sub: Subscription | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** When expire() last ran (its ticks come every ANNOUNCE_MS while this node's loop keeps up). */
+  private lastTick = Date.now();
   private readonly arrivals: ((shard: number) => void)[] = [];
   private readonly departures: ((shard: number) => void)[] = [];
 
@@ -47,6 +49,7 @@ export class Layout {
   async start(): Promise<void> {
     const nc = this.link.nc;
     this.sub = nc.subscribe(this.subjects.origins, { callback: (err, msg) => void (err || this.heard(msg.data)) });
+    this.lastTick = Date.now();
     this.timer = setInterval(() => this.expire(), ANNOUNCE_MS);
     this.timer.unref();
     try {
@@ -101,12 +104,19 @@ export class Layout {
   }
 
   private expire(): void {
+    const now = Date.now();
+    // While this node's own loop was stalled, announcements may be waiting unread: the stall is this
+    // node's, not the origins'. A tick that comes late moves every origin's last sighting on by as much
+    // (an origin is taken as gone after ORIGIN_SILENCE_MS that this node spent listening).
+    const late = now - this.lastTick - ANNOUNCE_MS;
+    this.lastTick = now;
+    if (late > 250) for (const k of this.known.values()) k.seen += late;
     // While NATS is away nobody is heard of; that is the connection's fault, not the origins'.
     if (this.link.state !== 'connected') {
-      for (const k of this.known.values()) k.seen = Date.now();
+      for (const k of this.known.values()) k.seen = now;
       return;
     }
-    const before = Date.now() - ORIGIN_SILENCE_MS;
+    const before = now - ORIGIN_SILENCE_MS;
     for (const [shard, k] of this.known) if (k.seen < before) this.drop(shard, 'went quiet');
   }
 
