@@ -42,9 +42,17 @@ export class NatsServer {
   ) {}
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
-    const s = new NatsServer(await freePort(), await freePort(), opts);
-    await s.run();
-    return s;
+    // freePort() hands out a port another test process may take before nats-server binds it
+    // ("address already in use", seen once in a full run): new ports, a few times.
+    for (let attempt = 1; ; attempt++) {
+      const s = new NatsServer(await freePort(), await freePort(), opts);
+      try {
+        await s.run();
+        return s;
+      } catch (err) {
+        if (attempt >= 3 || !/address already in use/.test(s.log)) throw err;
+      }
+    }
   }
 
   get url(): string {
