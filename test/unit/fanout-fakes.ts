@@ -96,6 +96,11 @@ export class FakeClock implements Clock {
     this.deferred.push(fn);
   }
 
+  /** The end of the callback running now: modelled as the end of the turn (one callback per turn here). */
+  afterCallback(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+
   /** Timers still set (intervals included). */
   get pendingTimers(): number {
     return this.timers.length;

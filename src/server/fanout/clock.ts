@@ -17,6 +17,14 @@ export interface Clock {
   clearInterval(handle: TimerHandle): void;
   /** Runs `fn` once the current event-loop turn's I/O is done (setImmediate). */
   defer(fn: () => void): void;
+  /**
+   * Runs `fn` when the callback now running returns (a microtask): still in
+   * this turn's I/O, so what it publishes through uWebSockets.js goes out in
+   * this turn's drain. (uWS drains its topic tree in its check handle, which
+   * runs before Node's setImmediate callbacks: a frame published from
+   * `defer` waits one whole loop iteration more.)
+   */
+  afterCallback(fn: () => void): void;
 }
 
 /** The process's clock and timers. */
@@ -28,4 +36,5 @@ export const realClock: Clock = {
   setInterval: (fn, ms) => setInterval(fn, ms).unref(),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
   defer: (fn) => void setImmediate(fn),
+  afterCallback: (fn) => queueMicrotask(fn),
 };

@@ -6,6 +6,9 @@
 // Each update is encoded once per channel (topic × rate tier × field subset)
 // and reaches fast-path subscribers through one native publish per channel
 // per turn; everyone else is served directly, with exact sequence numbers.
+// A "turn" here is the callback that published (a timer tick, a client's
+// message, a ring read) with its microtasks: its frames go out when it
+// returns, inside the event-loop iteration uWS drains them in (clock.ts).
 
 import { mergeChanges, type Accepted, type Topic, type TopicPattern, type TopicStore } from '../../engine/index.js';
 import { CloseCode, Encoder, ErrorCode, TickfanError, TopicState, type ResumePoint } from '../../protocol/index.js';
@@ -39,7 +42,7 @@ export interface FanoutOptions {
   hardCapBytes: number;
   slowTimeoutMs: number;
   topicTtlMs: number;
-  /** Publishes per event-loop turn flushed at once (the rest at the turn's end). */
+  /** Publishes per turn (callback) flushed at once (the rest at the turn's end). */
   eagerFlushes: number;
   /** Loop load (percent) from which a turn's publishes are batched; below it every one goes out at once (load-gauge.ts). 0: off. */
   eagerBelowLoad?: number;
@@ -466,11 +469,11 @@ export class Fanout {
     this.flushScheduled = true;
     if (this.endScheduled) return;
     this.endScheduled = true;
-    this.clock.defer(this.endOfTurn);
+    this.clock.afterCallback(this.endOfTurn);
   }
 
   private endScheduled = false;
-  /** The turn's end: what is still queued goes out, and the next turn may send its first publishes at once again. */
+  /** The turn's end (the publishing callback returned): what is still queued goes out, and the next turn may send its first publishes at once again. */
   private readonly endOfTurn = (): void => {
     this.endScheduled = false;
     this.eagerLeft = this.opts.eagerFlushes;
@@ -478,7 +481,7 @@ export class Fanout {
   };
 
   /**
-   * Sends every queued frame, once per event-loop turn with work: direct
+   * Sends every queued frame, once per turn with work: direct
    * frames first (a catch-up must reach its connection before the stream it
    * rejoins continues past it), then one native publish per channel.
    */
