@@ -5,10 +5,8 @@
 //
 // Each update is encoded once per channel (topic × rate tier × field subset)
 // and reaches fast-path subscribers through one native publish per channel
-// per turn; everyone else is served directly, with exact sequence numbers.
-// A "turn" here is the callback that published (a timer tick, a client's
-// message, a ring read) with its microtasks: its frames go out when it
-// returns, inside the event-loop iteration uWS drains them in (clock.ts).
+// per turn (the publishing callback: a timer tick, a message, a ring read;
+// see clock.ts); everyone else is served directly, with exact sequence numbers.
 
 import { mergeChanges, type Accepted, type Topic, type TopicPattern, type TopicStore } from '../../engine/index.js';
 import { CloseCode, Encoder, ErrorCode, TickfanError, TopicState, type ResumePoint } from '../../protocol/index.js';
