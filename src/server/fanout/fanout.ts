@@ -64,10 +64,8 @@ export class Fanout {
   private readonly wire: Wire;
   private flushScheduled = false;
   /**
-   * Publishes left in this turn that go out at once (all of them while `load`
-   * says the loop is light): a quiet feed's update does not wait for the rest
-   * of the turn's work; the rest wait for its end, where each channel's go out
-   * in one frame (what keeps a busy server's frames few). Refilled each turn.
+   * Publishes left in this turn that go out at once (all while `load` says the loop is light); the
+   * rest wait for its end, one frame per channel (what keeps a busy server's frames few). Refilled each turn.
    */
   private eagerLeft: number;
   private readonly load: LoadGauge | null;
