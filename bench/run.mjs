@@ -193,6 +193,8 @@ async function main() {
         }
         result = mergeRounds(rounds);
       }
+      // Targets that need every round at once (fanout: the p99 curve from medians per rate).
+      if (mod.finish) result = mod.finish({ ...result, repeats: result.repeats ?? 1 });
       const doc = {
         scenario: name,
         title: mod.meta.title,

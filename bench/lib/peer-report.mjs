@@ -66,6 +66,50 @@ export function curveCheck(results, systems) {
 }
 
 /**
+ * The curve target over every round: at each rate a peer held (in most of
+ * its rounds), tickfan's median p99 at that rate against the peer's median
+ * p99 there — medians of interleaved rounds on both sides, as the issue's
+ * other targets, where one round's p99 moves several-fold on two cores.
+ * Replaces the per-round target (`curveCheck`), whose range it keeps in
+ * its note. A rate tickfan has no step at is read off its median curve
+ * (log-log) and marked so.
+ */
+export function curveTarget(doc) {
+  const c = curves(doc);
+  const tf = c.tickfan;
+  if (!tf) return null;
+  const at = (rate) => {
+    const exact = tf.find((x) => x.rate === rate);
+    if (exact) return { p99: exact.p99, interpolated: false };
+    const t = tickfanAt(tf.map((x) => ({ offeredRate: x.rate, ok: x.ok, latencyUs: { p99: x.p99 } })), rate);
+    return t ? { p99: t.p99, interpolated: true } : null;
+  };
+  const points = [];
+  for (const [peer, xs] of Object.entries(c)) {
+    if (peer === 'tickfan') continue;
+    for (const x of xs) {
+      if (!x.ok || !Number.isFinite(x.p99)) continue;
+      const t = at(x.rate);
+      if (t) points.push({ peer, rate: x.rate, peerP99: x.p99, tickfanP99: t.p99, interpolated: t.interpolated, ratio: t.p99 / x.p99 });
+    }
+  }
+  if (points.length === 0) return null;
+  const worst = points.reduce((a, p) => (p.ratio > a.ratio ? p : a));
+  const below = points.filter((p) => p.ratio <= 1).length;
+  const rounds = doc.repeats > 1 ? `medians of ${doc.repeats} rounds at each rate` : 'one round';
+  return {
+    name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)",
+    target: 1,
+    measured: worst.ratio,
+    unit: '×',
+    met: worst.ratio <= 1,
+    shown: `${fmtRatio(worst.ratio)} (worst)`,
+    note: `${rounds}; worst at ${fmtSi(worst.rate)} updates/s against ${SYSTEM_NAMES[worst.peer]}: tickfan ${fmtUs(worst.tickfanP99)}${worst.interpolated ? ' (between two of its steps)' : ''} vs ${fmtUs(worst.peerP99)}; at or below at ${below} of ${points.length} peer rates`,
+    points,
+  };
+}
+
+/**
  * Every system's p99 against delivered updates/s: the ramp's steps grouped
  * by offered rate, medians over rounds; `ok` when most rounds held the step.
  * @returns {{ [system]: { rate, deliveriesPerSec, p99, ok, rounds }[] }}

@@ -1,0 +1,94 @@
+// The fanout benchmark's "p99 at or below every peer's at every rate" target
+// (bench/lib/peer-report.mjs curveTarget, applied by fanout's finish()):
+// compared on medians over rounds at each rate a peer held in most of its
+// rounds, tickfan's own step at that rate when it has one, else read off its
+// median curve and marked as such. One round's worst ratio must not decide it.
+
+import { describe, expect, it } from 'vitest';
+
+interface Step {
+  offeredRate: number;
+  deliveriesPerSec: number;
+  ok: boolean;
+  round: number;
+  latencyUs: { p99: number };
+}
+interface Target {
+  name: string;
+  measured: number;
+  met: boolean;
+  note: string;
+  points: { peer: string; rate: number; tickfanP99: number; peerP99: number; interpolated: boolean; ratio: number }[];
+}
+type Doc = { repeats: number; systems: Record<string, { steps: Step[] }>; targets?: { name: string; spread?: number[]; metRounds?: number; rounds?: number }[]; curveMedians?: unknown[] };
+
+const peerReport = new URL('../../bench/lib/peer-report.mjs', import.meta.url).href;
+const fanout = new URL('../../bench/scenarios/fanout.mjs', import.meta.url).href;
+const curveTarget = async (doc: Doc): Promise<Target | null> => ((await import(peerReport)) as { curveTarget: (d: Doc) => Target | null }).curveTarget(doc);
+
+const step = (round: number, offeredRate: number, p99: number, ok = true): Step => ({ offeredRate, deliveriesPerSec: offeredRate * 1000, ok, round, latencyUs: { p99 } });
+
+describe('fanout curve target', () => {
+  it('compares medians per rate, so one bad round does not decide it, and says so', async () => {
+    const doc: Doc = {
+      repeats: 3,
+      systems: {
+        // tickfan at 400/s: 9, 30 (a bad round), 10 ms → median 10; uWS 11, 12, 13 → 12.
+        tickfan: { steps: [step(1, 400, 9_000), step(2, 400, 30_000), step(3, 400, 10_000)] },
+        uws: { steps: [step(1, 400, 11_000), step(2, 400, 12_000), step(3, 400, 13_000)] },
+      },
+    };
+    const t = (await curveTarget(doc))!;
+    expect(t.met).toBe(true);
+    expect(t.measured).toBeCloseTo(10 / 12, 5);
+    expect(t.note).toContain('medians of 3 rounds');
+    // The same rounds with tickfan's median above the peer's: missed, at that rate.
+    doc.systems.tickfan!.steps[2]!.latencyUs.p99 = 14_000;
+    const worse = (await curveTarget(doc))!;
+    expect(worse.met).toBe(false);
+    expect(worse.measured).toBeCloseTo(14 / 12, 5);
+    expect(worse.note).toContain('worst at 400 updates/s against raw uWebSockets.js');
+  });
+
+  it('skips rates the peer did not hold in most rounds, and marks rates read between two tickfan steps', async () => {
+    const doc: Doc = {
+      repeats: 3,
+      systems: {
+        tickfan: { steps: [1, 2, 3].flatMap((r) => [step(r, 100, 10_000), step(r, 400, 20_000)]) },
+        uws: {
+          steps: [
+            ...[1, 2, 3].map((r) => step(r, 200, 30_000)),
+            // 800/s broke down in 2 of 3 rounds: not a rate the peer sustains.
+            step(1, 800, 1_000),
+            step(2, 800, 1_000, false),
+            step(3, 800, 1_000, false),
+          ],
+        },
+      },
+    };
+    const t = (await curveTarget(doc))!;
+    expect(t.points.map((p) => p.rate)).toEqual([200]);
+    expect(t.points[0]!.interpolated).toBe(true);
+    // log-log halfway between 10 ms at 100/s and 20 ms at 400/s
+    expect(t.points[0]!.tickfanP99).toBeCloseTo(Math.SQRT2 * 10_000, 0);
+    expect(t.note).toContain('between two of its steps');
+    expect(t.met).toBe(true);
+  });
+
+  it("fanout's finish() replaces the per-round target with the medians' and keeps the rounds' range", async () => {
+    const { finish } = (await import(fanout)) as { finish: (d: Doc) => Doc };
+    const doc: Doc = {
+      repeats: 3,
+      systems: {
+        tickfan: { steps: [step(1, 400, 9_000), step(2, 400, 30_000), step(3, 400, 10_000)] },
+        uws: { steps: [step(1, 400, 11_000), step(2, 400, 12_000), step(3, 400, 13_000)] },
+      },
+      targets: [{ name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)", spread: [0.8, 2.5], metRounds: 2, rounds: 3 }],
+    };
+    const out = finish(doc) as Doc & { targets: Target[] };
+    expect(out.targets).toHaveLength(1);
+    expect(out.targets[0]!.met).toBe(true);
+    expect(out.targets[0]!.note).toContain("single rounds' worst 0.800×–2.50× (met in 2 of 3)");
+    expect(out.curveMedians).toHaveLength(1);
+  });
+});
