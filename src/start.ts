@@ -8,6 +8,7 @@ import { Authenticator } from './server/auth.js';
 import { resolveOptions, type ServerOptions } from './server/options.js';
 import { startSingleThread, type TickfanServer } from './server/server.js';
 import { loadUws } from './server/uws.js';
+import { keepYoungGenerationSmall } from './server/young-generation.js';
 import { startWorkerPool } from './workers/pool.js';
 
 /**
@@ -20,6 +21,7 @@ import { startWorkerPool } from './workers/pool.js';
 export async function startServer(given: Partial<ServerOptions> = {}): Promise<TickfanServer> {
   const opts = resolveOptions(given);
   loadUws(); // refuses to go on without the native binary
+  keepYoungGenerationSmall(opts.youngGeneration);
   const auth = await Authenticator.create(opts.auth);
   if (!auth.enabled) {
     opts.log(

@@ -17,6 +17,9 @@ export class OptionError extends Error {
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+/** How V8's young generation may grow (young-generation.ts). */
+export const YOUNG_GENERATION_MODES = ['small', 'node'] as const;
+export type YoungGeneration = (typeof YOUNG_GENERATION_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** permessage-deflate towards clients that offer it (option-table.ts says when it pays). */
@@ -88,6 +91,8 @@ export interface ServerOptions {
   /** Longest a starting origin waits for a shard lease that its crashed predecessor still holds (ms). */
   leaseWaitMs: number;
   demoPage: boolean;
+  /** 'small': V8's young generation keeps its starting size (the whole process; young-generation.ts). 'node': Node's default. */
+  youngGeneration: YoungGeneration;
   name: string;
   logLevel: LogLevel;
   log: LogFn;
