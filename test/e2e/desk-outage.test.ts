@@ -9,59 +9,37 @@
 // with nothing published after the reconnect (the quiet case). Then fills go
 // on live and the page follows them. Over WebSocket and over SSE.
 
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TickfanServer } from '../../src/index.js';
-import { connect, type TickfanClient } from '../../src/client/index.js';
-import { MarketSim, OrderService } from '../../src/demo/index.js';
+import type { TickfanServer } from '../../src/index.js';
+import type { OrderService } from '../../src/demo/index.js';
 import { INSTRUMENTS, qtyOf } from '../../src/demo/orders/index.js';
 import type { FieldValue } from '../../src/protocol/index.js';
 import { http } from '../integration/helpers.js';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
+import { ARTIFACTS, CHROMIUM, skip } from './chromium.js';
+import { deskRig, type DeskRig } from './desk-rig.js';
 import { blotterDom, orderFromTicket, pollPage, touch } from './desk-page.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 type Row = Record<string, FieldValue>;
 
 describe.skipIf(skip)(`a desk across an outage, in headless Chromium (${CHROMIUM})`, () => {
+  let rig: DeskRig;
   let server: TickfanServer;
-  let sim: MarketSim;
-  let svcClient: TickfanClient;
   let svc: OrderService;
   let proxy: TcpProxy;
   let context: BrowserContext;
-  let profile: string;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (missing) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get install chromium`);
-    execFileSync(process.execPath, [join(ROOT, 'scripts/build-browser.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer({ port: 0, host: '127.0.0.1', demoPage: true, heartbeatMs: 1_000, log: () => {} });
-    sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols: 20, rate: 200 }, (topic, batch) => server.publishBatch(topic, batch));
-    sim.start();
     // The demo order service as `npm start` runs it, but its fills come when the test steps it: every marketable order fills at each step.
-    svcClient = connect(`ws://127.0.0.1:${server.port}/ws`);
-    svc = new OrderService(svcClient, { fillChance: 1, seed: 33 });
-    await svc.start();
-    svc.quiesce();
-    proxy = await TcpProxy.start(server.port);
-    profile = mkdtempSync(join(tmpdir(), 'tickfan-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+    rig = await deskRig({ symbols: 20, rate: 200, service: { fillChance: 1, seed: 33 }, quiesce: true });
+    ({ server, svc, proxy, context } = rig);
   }, 40_000);
 
   afterAll(async () => {
-    await context?.close();
-    await proxy?.close();
-    svc?.stop();
-    svcClient?.close();
-    sim?.stop();
-    await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await rig?.close();
   });
 
   /** The blotter as the page's SDK holds it (window.tickfanDesk.blotter), by order id, and its version. */

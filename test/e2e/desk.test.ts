@@ -6,57 +6,34 @@
 // state live — checked against GET /snapshot/blotter.<desk>. Over WebSocket,
 // and over SSE with window.WebSocket removed. Saves test/e2e/artifacts/desk.png.
 
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TickfanServer } from '../../src/index.js';
-import { connect, type TickfanClient } from '../../src/client/index.js';
-import { MarketSim, OrderService } from '../../src/demo/index.js';
+import type { TickfanServer } from '../../src/index.js';
 import { http } from '../integration/helpers.js';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, missing, skip } from './chromium.js';
+import { ARTIFACTS, CHROMIUM, skip } from './chromium.js';
+import { deskRig, type DeskRig } from './desk-rig.js';
 import { blotterDom as blotter, orderFromTicket, pollPage, touch } from './desk-page.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 
 describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM})`, () => {
+  let rig: DeskRig;
   let server: TickfanServer;
-  let sim: MarketSim;
-  let svcClient: TickfanClient;
-  let svc: OrderService;
   let proxy: TcpProxy;
   let context: BrowserContext;
-  let profile: string;
   let url: string;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (missing) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get install chromium`);
-    execFileSync(process.execPath, [join(ROOT, 'scripts/build-browser.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer({ port: 0, host: '127.0.0.1', demoPage: true, heartbeatMs: 1_000, log: () => {} });
-    sim = new MarketSim((topic, changes) => server.publish(topic, changes), { symbols: 40, rate: 400 }, (topic, batch) => server.publishBatch(topic, batch));
-    sim.start();
-    // The demo order service as `npm start` runs it: an SDK client of the server, fills at random times (every 200 ms, chance 0.25).
-    svcClient = connect(`ws://127.0.0.1:${server.port}/ws`);
-    svc = new OrderService(svcClient);
-    await svc.start();
-    proxy = await TcpProxy.start(server.port);
+    // The demo order service as `npm start` runs it: fills at random times (every 200 ms, chance 0.25).
+    rig = await deskRig({ symbols: 40, rate: 400 });
+    ({ server, proxy, context } = rig);
     url = `http://127.0.0.1:${proxy.port}/`;
-    profile = mkdtempSync(join(tmpdir(), 'tickfan-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
   }, 40_000);
 
   afterAll(async () => {
-    await context?.close();
-    await proxy?.close();
-    svc?.stop();
-    svcClient?.close();
-    sim?.stop();
-    await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await rig?.close();
   });
 
   async function open(query: string, opts: { noWebSocket?: boolean } = {}): Promise<Page> {
