@@ -377,8 +377,10 @@ export class TickfanClient extends Emitter<ClientEvents> implements Subscription
         // Catch-ups for this subscription came before its ack; a topic that got none was already current.
         this.healer.acked(sub.topics);
         // A pattern is ready once its current topics' images arrived (they
-        // precede the ack); a single topic once its first image is held.
-        if (sub.isPattern || this.healer.held(sub.pattern)) sub.markReady();
+        // precede the ack); a single topic once its first image is held, and
+        // a keyed one once the held view covers what it asked for (else at
+        // its first delivery: the widened view's image is on its way).
+        if (sub.isPattern || (this.healer.held(sub.pattern) && sub.viewHeld())) sub.markReady();
         return;
       }
       case 'error': {

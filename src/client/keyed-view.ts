@@ -113,7 +113,8 @@ export class KeyedViews {
   }
 
   /** True when the connection's held view holds all this subscription asked for, for every table it holds. */
-  private covered(r: KeyedReplica): boolean {
+  /** The connection's view of `r` holds at least what this subscription asked for (every table deep and wide enough). */
+  covered(r: KeyedReplica): boolean {
     for (const [name, ct] of r.tables) if (!covers(ct.view.depth, ct.view.fields, this.want(name))) return false;
     return true;
   }

@@ -206,6 +206,17 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.waiters?.failAll(new ClientError(ClientErrorCode.CLOSED, `the subscription to ${this.pattern} was ended (unsubscribe)`));
   }
 
+  /**
+   * @internal For a single-topic subscription: the connection's state of its
+   * topic shows what it asked for — for a keyed topic, a view at least as
+   * deep and wide as its own (a wider subscription added to a topic already
+   * held waits for the server's image of the widened view).
+   */
+  viewHeld(): boolean {
+    const r = this.host.keyed?.(this.pattern);
+    return r === undefined || this.keyedViews.covered(r);
+  }
+
   /** Called by the client when the server acknowledged the subscription and sent its images. */
   markReady(): void {
     if (this.isReady) return;

@@ -130,4 +130,29 @@ describe.each(['ws', 'sse'] as const)('each subscription of a book sees its own 
     expect(client.stats.checksumMismatches).toBe(0);
     expect(client.stats.gaps).toBe(0);
   }, 60_000);
+
+  it("a wider subscription's ready waits for its view (quiet: nothing published after it)", async () => {
+    // A depth-5 ladder is held; a depth-20 one joins. The topic is already held, so the ack alone used to
+    // resolve `ready` while the connection held depth 5: right after `await ready` the new ladder showed
+    // no rows until the server's image of the widened view came in. Nothing is published meanwhile.
+    const server = await h.server();
+    const topic = `svr.${transport}`;
+    const ref = new Reference(server, topic);
+    seed(server, ref, topic);
+    const client = await h.connected(server, transport === 'sse' ? { transport: 'sse' } : {});
+    const narrow = client.subscribe(topic, { tables: { bids: { depth: 5 }, asks: { depth: 5 } } });
+    await narrow.ready;
+    expect(narrow.table('bids').rows()).toHaveLength(5);
+    for (const depth of [20, 0]) {
+      const wide = client.subscribe(topic, { tables: { bids: { depth }, asks: { depth } } });
+      await wide.ready;
+      const want = depth || 80;
+      expect(wide.table('bids').rows().map((r: TableRow) => r.key), `depth ${depth}: bids right after ready`).toEqual(
+        project(ref.at.get(ref.version)!.bids!, want, undefined).map(([k]) => k),
+      );
+      expect(wide.table('asks').rows(), `depth ${depth}: asks right after ready`).toHaveLength(want);
+      expect(wide.version).toBe(ref.version);
+    }
+    expect(narrow.table('bids').rows()).toHaveLength(5);
+  }, 30_000);
 });

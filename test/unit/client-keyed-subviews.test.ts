@@ -332,6 +332,32 @@ describe('each subscription of a keyed topic sees its own view', () => {
     expect(seen.top![2]!.rows).toEqual([{ table: 'bids', key: 9, op: 'upsert', fields: { qty: 3 } }]);
   });
 
+  it("a wider subscription's ready waits for the widened view when the ack comes first", async () => {
+    const c = client();
+    const ladder = (depth: number, rows: number, version: number) => {
+      const bids = new Map<Key, State>(Array.from({ length: rows }, (_, i) => [100 - i, new Map<string, FieldValue>([['qty', i + 1]])]));
+      inject(c, { type: 'keyedSnapshot', topic: T, epoch: E, version, summary: new Map(), tables: new Map([['bids', { spec: BIDS, depth, fields: [] }]]), rows: new Map([['bids', bids]]), part: 0, last: true, checksum: null, ts: 0 });
+    };
+    const ack = (id: number, version: number) => (c as unknown as { onMessage(m: unknown): void }).onMessage({ type: 'ack', id, topic: T, epoch: E, version, count: 1 });
+    const narrow = c.subscribe(T, { tables: { bids: { depth: 2 } } });
+    ladder(2, 2, 5);
+    ack(1, 5);
+    await narrow.ready;
+    const wide = c.subscribe(T, { tables: { bids: { depth: 4 } } });
+    let ready = false;
+    void wide.ready.then(() => (ready = true));
+    // The server acknowledges before its image of the widened view (a slow or paused connection gets it later).
+    ack(2, 5);
+    await new Promise((res) => setImmediate(res));
+    expect(ready, 'ready while the connection still held depth 2').toBe(false);
+    expect(wide.table('bids').rows()).toEqual([]);
+    ladder(4, 4, 5);
+    await new Promise((res) => setImmediate(res));
+    expect(ready).toBe(true);
+    expect(wide.table('bids').rows().map((r) => r.key)).toEqual([100, 99, 98, 97]);
+    expect(narrow.table('bids').rows().map((r) => r.key)).toEqual([100, 99]);
+  });
+
   it('a table a delta declares is cut for a depth subscription, whole for the others', () => {
     const c = client();
     const depth2 = c.subscribe(T, { tables: { asks: { depth: 2, fields: ['qty'] } } });
