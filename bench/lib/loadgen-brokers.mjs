@@ -1,7 +1,7 @@
 // The load generator's subscribers for the outside brokers: the NATS client
 // protocol (text lines; MSG with a binary payload) and MQTT 3.1.1 at QoS 0,
 // each spoken over the load generator's own WebSocket client
-// (loadgen-worker.mjs hands every data frame's payload here). Both brokers
+// (loadgen-client.mjs hands every data frame's payload here). Both brokers
 // treat WebSocket frames as a byte stream (a message may span frames, a frame
 // may hold many), so each reader is a streaming parser that handles complete
 // messages in place and copies only one that is cut by a frame boundary.
