@@ -49,19 +49,21 @@ export function curveCheck(results, systems) {
   }
   const compared = points.filter((p) => p.ratio !== null);
   if (compared.length === 0) return { points, target: null };
-  const worst = compared.reduce((a, p) => (p.ratio > a.ratio ? p : a));
-  const below = compared.filter((p) => p.ratio <= 1).length;
+  return { points, target: worstTarget(compared, '', 'peer steps') };
+}
+
+/** The curve target's row from compared points ({ peer, rate, tickfanP99, peerP99, ratio, interpolated? }): met when the worst ratio is ≤ 1. */
+function worstTarget(points, prefix, unit) {
+  const worst = points.reduce((a, p) => (p.ratio > a.ratio ? p : a));
+  const below = points.filter((p) => p.ratio <= 1).length;
   return {
-    points,
-    target: {
-      name: 'p99 at or below every peer\'s at every rate the peer sustains (same updates/s offered)',
-      target: 1,
-      measured: worst.ratio,
-      unit: '×',
-      met: worst.ratio <= 1,
-      shown: `${fmtRatio(worst.ratio)} (worst)`,
-      note: `worst at ${fmtSi(worst.rate)} updates/s against ${SYSTEM_NAMES[worst.peer]}: tickfan ${fmtUs(worst.tickfanP99)} vs ${fmtUs(worst.peerP99)}; at or below at ${below} of ${compared.length} peer steps`,
-    },
+    name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)",
+    target: 1,
+    measured: worst.ratio,
+    unit: '×',
+    met: worst.ratio <= 1,
+    shown: `${fmtRatio(worst.ratio)} (worst)`,
+    note: `${prefix}worst at ${fmtSi(worst.rate)} updates/s against ${SYSTEM_NAMES[worst.peer]}: tickfan ${fmtUs(worst.tickfanP99)}${worst.interpolated ? ' (between two of its steps)' : ''} vs ${fmtUs(worst.peerP99)}; at or below at ${below} of ${points.length} ${unit}`,
   };
 }
 
@@ -94,19 +96,8 @@ export function curveTarget(doc) {
     }
   }
   if (points.length === 0) return null;
-  const worst = points.reduce((a, p) => (p.ratio > a.ratio ? p : a));
-  const below = points.filter((p) => p.ratio <= 1).length;
   const rounds = doc.repeats > 1 ? `medians of ${doc.repeats} rounds at each rate` : 'one round';
-  return {
-    name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)",
-    target: 1,
-    measured: worst.ratio,
-    unit: '×',
-    met: worst.ratio <= 1,
-    shown: `${fmtRatio(worst.ratio)} (worst)`,
-    note: `${rounds}; worst at ${fmtSi(worst.rate)} updates/s against ${SYSTEM_NAMES[worst.peer]}: tickfan ${fmtUs(worst.tickfanP99)}${worst.interpolated ? ' (between two of its steps)' : ''} vs ${fmtUs(worst.peerP99)}; at or below at ${below} of ${points.length} peer rates`,
-    points,
-  };
+  return { ...worstTarget(points, `${rounds}; `, 'peer rates'), points };
 }
 
 /**
