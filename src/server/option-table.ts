@@ -281,7 +281,7 @@ export const SERVER_OPTION_TABLE: { [K in keyof ServerOptions]-?: OptionSpec } =
     env: 'TICKFAN_YOUNG_GENERATION',
     flag: 'young-generation',
     arg: 'MODE',
-    doc: "`small`: V8's young generation keeps its starting size for the whole process (tickfan sets V8's `--semi-space-growth-factor=1` at start), so a connect storm does not leave ≈ 30 MiB of semi-spaces behind (measured: 2.4–2.5 → 1.3 KiB of RSS per idle connection on average at 19,700) and scavenges stay short; skipped when node was started with its own `--max-semi-space-size` or `--semi-space-growth-factor`. `node`: Node's default (grows to 16 MiB semi-spaces and keeps them)",
+    doc: "`small`: V8's young generation keeps its starting size for the whole process (tickfan sets V8's `--semi-space-growth-factor=1` at start), so a connect storm does not leave ≈ 23 MiB of young-generation RSS behind (measured: 2.4–2.5 → 1.3 KiB of RSS per idle connection on average at 19,700) and scavenges stay short; skipped when node was started with its own `--max-semi-space-size` or `--semi-space-growth-factor`. `node`: Node's default (grows to 16 MiB semi-spaces and keeps them)",
   },
   logLevel: { type: 'enum', values: LOG_LEVELS, default: 'info', shown: 'info (warn with TICKFAN_QUIET=1)', env: 'TICKFAN_LOG_LEVEL', flag: 'log-level', arg: 'LEVEL', doc: 'level of the default logger' },
   log: {

@@ -1,7 +1,7 @@
 // V8's young generation, kept small. Node lets it grow from 1 MiB semi-spaces
 // to 16 MiB ones whenever many allocations survive a scavenge, as they do in
 // a connect storm (every connection's records are long-lived), and it never
-// gives them back while the server runs: ≈ 30 MiB of RSS that a server
+// gives them back while the server runs: ≈ 23 MiB of RSS that a server
 // holding 20,000 idle connections pays for one burst. Node cannot set
 // --max-semi-space-size once started, but V8 reads --semi-space-growth-factor
 // each time it would grow new space, so setting it to 1 at start keeps the
