@@ -4,11 +4,13 @@
 // checked against the origin's GET /snapshot.
 
 import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startServer, type ServerOptions } from '../../src/index.js';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import { connect, type ClientOptions, type TickfanClient, type WebSocketCtor } from '../../src/client/index.js';
 import { fieldsToJson } from '../../src/protocol/index.js';
 import { http, waitFor } from './helpers.js';
+import { NatsServer } from './nats-server.js';
 
 let prefixes = 0;
 
@@ -18,6 +20,38 @@ export function freshPrefix(): string {
 }
 
 /** Owns the nodes and clients of one test; close() in afterEach. */
+/**
+ * The cluster tests' fixture: one nats-server for the test file (started
+ * before its tests, stopped after them) and, per test, the harnesses made
+ * with `harness()`, closed after it (each test file used to repeat these hooks).
+ */
+export function clusterFixture(): { readonly nats: NatsServer; harness(natsUrl?: string): ClusterHarness } {
+  let nats: NatsServer | undefined;
+  const open: ClusterHarness[] = [];
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close();
+  });
+  const fx = {
+    get nats(): NatsServer {
+      if (!nats) throw new Error('the nats-server starts in beforeAll: use it inside a test');
+      return nats;
+    },
+    /** A harness on this file's nats-server (or on `natsUrl`: a proxy in front of it, say), closed after the test. */
+    harness(natsUrl?: string): ClusterHarness {
+      const h = new ClusterHarness(natsUrl ?? fx.nats.url);
+      open.push(h);
+      return h;
+    },
+  };
+  return fx;
+}
+
 export class ClusterHarness {
   readonly nodes: ClusterServer[] = [];
   readonly clients: TickfanClient[] = [];

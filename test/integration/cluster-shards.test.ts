@@ -3,27 +3,17 @@
 // collide), publishes from anywhere reach the owner; a second origin for the
 // same shard, or one that cuts the topics another way, refuses to start.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ShardTakenError, shardOf, type ClusterServer } from '../../src/cluster/index.js';
-import { ClusterHarness, exactly, heldBy, snapshotOn } from './cluster-helpers.js';
+import { ClusterHarness, exactly, heldBy, snapshotOn, clusterFixture } from './cluster-helpers.js';
 import { chainProblem, record, waitFor } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 describe('cluster: two origins sharding topics', () => {
   it('1,000 topics over two origins: each topic has one owner and one version chain', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const o1 = await h.origin({ shard: '1/2' });
     const o2 = await h.origin({ shard: '2/2' });
     const [a, b] = [await h.edge(), await h.edge()];
@@ -77,7 +67,7 @@ describe('cluster: two origins sharding topics', () => {
   }, 30_000);
 
   it("a 'both' node sequences its shard and serves its clients replicas of the other shard's topics", async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const both = await h.node({ role: 'both', shard: '1/2' });
     const o2 = await h.origin({ shard: '2/2' });
     const c = h.client(() => both);
@@ -102,7 +92,7 @@ describe('cluster: two origins sharding topics', () => {
   });
 
   it('an edge follows only what its clients want: it lets a topic go 5 s after its last subscriber, and takes it up again exactly', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const a = await h.edge();
     origin.publish('if.x', { v: 0 });
@@ -130,7 +120,7 @@ describe('cluster: two origins sharding topics', () => {
   }, 20_000);
 
   it('a second origin for the same shard refuses to start, naming the holder; it may once the holder stops', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const o1 = await h.origin({ shard: '1/2' });
     const second = h.origin({ shard: '1/2' });
     await expect(second).rejects.toBeInstanceOf(ShardTakenError);

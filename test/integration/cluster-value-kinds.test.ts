@@ -9,13 +9,12 @@
 // clients are compared with the origin's clients of the same transport
 // (protocol 2 over WebSocket, the JSON form over SSE).
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import { connect, type Subscription, type TickfanClient } from '../../src/client/index.js';
 import { fieldsToJson, type FieldValue } from '../../src/protocol/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http, waitFor, wsUrl } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 
 /** Every value kind at its boundaries. */
 const KINDS: Record<string, FieldValue> = {
@@ -61,17 +60,8 @@ function differences(what: string, got: Record<string, unknown> | undefined, wan
 
 const plain = (m: Iterable<readonly [string, FieldValue]>): Record<string, FieldValue> => Object.fromEntries(m);
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const SPEC = { name: 'rows', key: 'int' as const, order: { key: 'asc' as const } };
 
@@ -145,7 +135,7 @@ function publishKinds(origin: ClusterServer, flat: string, book: string, n: numb
 
 describe('cluster: value kinds stay exact on edges', () => {
   it('in live deltas, keyed rows, and a publish forwarded from an edge over HTTP', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const edge = await h.edge();
     const [flat, book] = ['vk.flat', 'vk.book'];
@@ -175,7 +165,7 @@ describe('cluster: value kinds stay exact on edges', () => {
   }, 60_000);
 
   it('after a heal by image, with nothing published after the lost update (quiet), and on an edge that joins later', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin({ clusterHeartbeatMs: 100 });
     const edge = await h.edge();
     const [flat, book] = ['vk.heal', 'vk.hbook'];

@@ -4,23 +4,12 @@
 // resumes on edge B — by merged delta when B's history covers the gap, by
 // snapshot when not — and holds exactly what the origin's GET /snapshot says.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterHarness, exactly, snapshotOn } from './cluster-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ClusterHarness, exactly, snapshotOn, clusterFixture } from './cluster-helpers.js';
 import { chainProblem, http, record, waitFor, type Recorded } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 function byTopic(updates: readonly Recorded[]): Map<string, Recorded[]> {
   const m = new Map<string, Recorded[]>();
@@ -30,7 +19,7 @@ function byTopic(updates: readonly Recorded[]): Map<string, Recorded[]> {
 
 describe('cluster: one origin, two edges', () => {
   it('clients on both edges see the same version chains, exact against the origin', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const [a, b] = [await h.edge(), await h.edge()];
     const ca = h.client(() => a);
@@ -63,7 +52,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it('a publish on edge B is acknowledged with the origin version and reaches clients on edge A', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin({ limits: { maxFieldsPerTopic: 4 } });
     const [a, b] = [await h.edge(), await h.edge()];
     const ca = h.client(() => a);
@@ -89,7 +78,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it('a client cut from edge A resumes on edge B: merged delta when B has the history, exact', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const [a, b] = [await h.edge(), await h.edge()];
     // Edge B follows the topic already (another client), so its history covers what follows.
@@ -120,7 +109,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it('a client cut from edge A resumes on edge B: snapshot when the gap is past B history, exact', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const a = await h.edge();
     const b = await h.edge({ limits: { historySize: 8 } });
@@ -148,7 +137,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it("a publisher on edge B goes away: its topic is flagged stale on every edge, and ok at the next update", async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const [a, b] = [await h.edge(), await h.edge()];
     const ca = h.client(() => a);
@@ -171,7 +160,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it('an edge started before any origin: publishes are refused (not applied), then it finds the origin by its announcement', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const a = await h.edge();
     const c = h.client(() => a);
     const rec = record(c.subscribe('eb.*'));
@@ -191,7 +180,7 @@ describe('cluster: one origin, two edges', () => {
   });
 
   it('/healthz and /metrics show the role, NATS state, replica lag and heals', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const a = await h.edge();
     const c = h.client(() => a);

@@ -10,14 +10,13 @@
 // blotter is exact again once quiet. Then once more, cut from B and back on A
 // after more fills.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import type { FieldValue, Subscription, TickfanClient } from '../../src/client/index.js';
 import { OrderService, type OrderServiceOptions } from '../../src/demo/index.js';
 import { INSTRUMENTS, qtyOf } from '../../src/demo/orders/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http, sleep, waitFor } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 
 type Row = Record<string, FieldValue>;
 
@@ -26,18 +25,8 @@ const fixedTop: OrderServiceOptions['top'] = () => ({ bid: 130_000, ask: 130_001
 const DESK = 'desk-edge';
 const TOPIC = `blotter.${DESK}`;
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness | undefined;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
 
 /** Every row change the desk's SDK delivers, as the row then stood. */
 function watchRows(sub: Subscription) {
@@ -53,7 +42,7 @@ function watchRows(sub: Subscription) {
 
 describe('a desk moving to another cluster edge', () => {
   it('orders fill while the desk is cut from edge A; back on edge B its blotter is the record, each fill once (quiet case); it submits and cancels from B (to the service on A); and back on A', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const [a, b] = [await h.edge(), await h.edge()];
     // The order service on edge A: answers there, its blotter batches forwarded to the origin. Fills only when the test steps it.

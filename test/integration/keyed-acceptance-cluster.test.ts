@@ -10,26 +10,15 @@
 // at the same version with no later update to help. The view is also compared
 // with the origin's top 10 after every update the client was delivered.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import type { Subscription } from '../../src/client/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http, sleep, waitFor } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 import { TopReference, rng, seedBatch, viewJson, watch } from './keyed-acceptance-helpers.js';
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness | undefined;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
 
 const VIEW = { tables: { bids: { depth: 10 }, asks: { depth: 10 } } };
 
@@ -53,7 +42,7 @@ async function quietExact(origin: ClusterServer, sub: Subscription, topic: strin
 
 describe('keyed catch-up across cluster edges', () => {
   it('a depth-10 view cut from edge A resumes on edge B (merged delta) and on edge C (snapshot), exact in the quiet case', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const [a, b, c] = [await h.edge(), await h.edge(), await h.edge()];
     const topic = 'ka.cl';

@@ -6,25 +6,15 @@
 // subscribes while the book is being published (its updates race the image:
 // heal buffer) ends exact; batches refused by the origin come back typed.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyedBatchError } from '../../src/index.js';
 import type { ClusterServer } from '../../src/cluster/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http, sleep, waitFor } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 import { randomBatch, rng } from './keyed-random.js';
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const snap = async (node: ClusterServer, topic: string, depth?: number) => (await http(node.port, 'GET', `/snapshot/${topic}${depth === undefined ? '' : `?depth=${depth}`}`)).body as { version: number };
 
@@ -46,7 +36,7 @@ async function quietEqual(origin: ClusterServer, edges: ClusterServer[], topic: 
 
 describe('keyed topics in a cluster', () => {
   it('a random sequence published on both edges (forwarded) and on the origin: both edges serve the origin\u2019s tables at its version', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const edges = [await h.edge(), await h.edge()];
     const topic = 'kc.book';
@@ -82,7 +72,7 @@ describe('keyed topics in a cluster', () => {
   }, 60_000);
 
   it('an edge that subscribes while the book is being published (updates racing its image) ends exact', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const early = await h.edge();
     const topic = 'kc.race';
@@ -114,7 +104,7 @@ describe('keyed topics in a cluster', () => {
   }, 30_000);
 
   it('batches refused by the origin come back typed through an edge (ROW_GUARD, BAD_KEY, TOO_MANY_ROWS: table and row named); nothing changes', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const edge = await h.edge();
     const topic = 'kc.refuse';

@@ -5,23 +5,13 @@
 // refusal (ROW_GUARD 409, BAD_KEY, undeclared table, table and row named),
 // nothing changed; declaring the tables in the body still works.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http } from './helpers.js';
-import { NatsServer } from './nats-server.js';
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const TOPIC = 'kh.book';
 const BIDS = { key: 'int', order: { key: 'desc' } };
@@ -31,7 +21,7 @@ const rowsOf = (node: ClusterServer, table: string) => [...(node.store.get(TOPIC
 
 describe('keyed publish over HTTP on an edge that does not follow the topic', () => {
   it('is read with the origin\u2019s tables: accepted with the origin\u2019s version, refused with the origin\u2019s typed errors, nothing changed', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     const origin = await h.origin();
     const edge = await h.edge();
     const first = await http(origin.port, 'POST', `/publish/${TOPIC}`, { tables: { bids: { declare: BIDS, upsert: { '6500040': { qty: 1 } } }, orders: { declare: ORDERS, upsert: { a: { px: 1 } } } } });

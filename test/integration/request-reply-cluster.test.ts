@@ -14,10 +14,10 @@
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { Client, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import { connect, type RequestPayload } from '../../src/client/index.js';
-import { ClusterHarness } from './cluster-helpers.js';
+import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { ErrorCode } from '../../src/index.js';
 import { roundTrip, sleep, waitFor, wsUrl } from './helpers.js';
 import { NatsServer } from './nats-server.js';
@@ -44,22 +44,12 @@ async function postRequest(node: ClusterServer, service: string, body: unknown, 
   return { status: r.status, body: await r.json(), ms: performance.now() - t0 };
 }
 
-let nats: NatsServer;
+const fx = clusterFixture();
 let h: ClusterHarness | undefined;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
 
 /** An origin and two edges with HS256 tokens. */
-async function cluster(url = nats.url) {
-  h = new ClusterHarness(url);
+async function cluster(url = fx.nats.url) {
+  h = fx.harness(url);
   const auth = { auth: { secret: SECRET } };
   const origin = await h.origin(auth);
   const a = await h.edge(auth);
@@ -164,7 +154,7 @@ describe('request-reply across cluster nodes', () => {
     const desk = h!.client(() => b, { token: await token(ASK, { expSec: 600, sub: 'desk-7' }) });
 
     // Garbage on the service subject (not a tickfan node): a typed BAD_REQUEST answer, edge A unharmed.
-    const raw = await natsConnect({ servers: nats.url });
+    const raw = await natsConnect({ servers: fx.nats.url });
     try {
       const m = await raw.request(`${h!.prefix}.svc.orders.fail`, new TextEncoder().encode('{"service": 7}'), { timeout: 2_000 });
       expect(JSON.parse(new TextDecoder().decode(m.data))).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: expect.stringMatching(/needs service, who and timeoutMs/) });
@@ -265,7 +255,7 @@ describe('request-reply across cluster nodes', () => {
   }, 30_000);
 
   it('STOMP SEND with reply-to, and the SDK over SSE, on edge B are answered by an SDK responder on edge A; a missing service answers NO_RESPONDER', async () => {
-    h = new ClusterHarness(nats.url);
+    h = fx.harness();
     await h.origin();
     const a = await h.edge();
     const b = await h.edge();
@@ -312,7 +302,7 @@ describe('request-reply across nodes when NATS goes away', () => {
   it('while NATS is down a request with no local responder is NO_RESPONDER at once; after nats-server restarts the offers are back with nothing re-offered (quiet case)', async () => {
     const own = await NatsServer.start();
     try {
-      h = new ClusterHarness(own.url);
+      h = fx.harness(own.url);
       await h.origin();
       const a = await h.edge();
       const b = await h.edge();
