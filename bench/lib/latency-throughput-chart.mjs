@@ -11,6 +11,19 @@ import { SYSTEM_NAMES } from './peers.mjs';
 
 export const LATENCY_THROUGHPUT_SVG = 'fanout-latency-throughput.svg';
 
+/** The axes every p99-against-deliveries chart shares (this one and fanout.svg's every-step chart): log-log, the breakdown limit marked. */
+export function p99Axes(maxP99Ms) {
+  return {
+    xLog: true,
+    yLog: true,
+    xLabel: 'deliveries per second achieved',
+    yLabel: 'p99 publish → receive',
+    xFmt: fmtSi,
+    yFmt: fmtUs,
+    refs: [{ y: maxP99Ms * 1000, label: `breakdown limit ${maxP99Ms} ms` }],
+  };
+}
+
 /** The SVG: one line per system, log-log, hollow points where the step broke down. */
 export function latencyThroughputSvg(doc) {
   const c = curves(doc);
@@ -18,13 +31,7 @@ export function latencyThroughputSvg(doc) {
   return lineChart({
     title: `p99 against delivered updates/s — ${p.subscribers.toLocaleString('en-US')} subscribers × ${Math.min(p.topicsPerSub, p.topics)} of ${p.topics} topics`,
     subtitle: `${doc.machine.cores} cores, tickfan ${doc.machine.commit}, ${doc.repeats > 1 ? `median of ${doc.repeats} rounds` : 'one round'}; hollow: the step broke down; lower and further right is better`,
-    xLog: true,
-    yLog: true,
-    xLabel: 'deliveries per second achieved',
-    yLabel: 'p99 publish → receive',
-    xFmt: fmtSi,
-    yFmt: fmtUs,
-    refs: [{ y: p.maxP99Ms * 1000, label: `breakdown limit ${p.maxP99Ms} ms` }],
+    ...p99Axes(p.maxP99Ms),
     series: Object.keys(c).map((k) => ({
       name: SYSTEM_NAMES[k],
       color: COLORS[k],

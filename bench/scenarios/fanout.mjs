@@ -11,7 +11,7 @@ import { repeatNote, withSpread } from '../lib/repeat.mjs';
 import { SYSTEM_NAMES, measureQuiet, setup, stepLine, teardown } from '../lib/measure.mjs';
 import { DELIVERY, usableSystems } from '../lib/peers.mjs';
 import { curveCheck, curveNote, curveTarget, deliveryNote } from '../lib/peer-report.mjs';
-import { LATENCY_THROUGHPUT_SVG, latencyThroughputSvg } from '../lib/latency-throughput-chart.mjs';
+import { LATENCY_THROUGHPUT_SVG, latencyThroughputSvg, p99Axes } from '../lib/latency-throughput-chart.mjs';
 
 export const meta = {
   name: 'fanout',
@@ -387,13 +387,7 @@ export function render(doc) {
   const lines = lineChart({
     title: 'p99 latency as the offered load grows',
     subtitle: 'hollow points: the step broke down',
-    xLog: true,
-    yLog: true,
-    xLabel: 'deliveries per second achieved',
-    yLabel: 'p99 publish → receive',
-    xFmt: fmtSi,
-    yFmt: fmtUs,
-    refs: [{ y: p.maxP99Ms * 1000, label: `breakdown limit ${p.maxP99Ms} ms` }],
+    ...p99Axes(p.maxP99Ms),
     series: order.map((k) => {
       const steps = [...doc.systems[k].steps].sort((a, b) => a.offeredRate - b.offeredRate);
       return {
