@@ -15,12 +15,13 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { connect, type Subscription, type SubscribeOptions, type TickfanClient, type Update, type WebSocketCtor } from '../../src/client/index.js';
+import type { Subscription, SubscribeOptions, TickfanClient, Update } from '../../src/client/index.js';
 import { DELETE, diffRow, viewChecksum, type Changes, type FieldValue, type Key, type RowChange, type State, type TableChange, type TableSpec } from '../../src/protocol/index.js';
-import type { KeyedDeltaMsg, KeyedSnapshotMsg, KeyedTableView } from '../../src/protocol/messages.js';
+import type { KeyedTableView } from '../../src/protocol/messages.js';
 import { mergeViewReqs, viewReq, type ViewReq } from '../../src/server/fanout/view-entry.js';
 import { ASKS, BIDS, ORDERS, applyModel, opArb, sameList, sameRows, topN, type Model } from './keyed-model.js';
 import { FakeWs } from './fake-ws.js';
+import { acceptedClient, inject } from './fake-client.js';
 
 const T = 'book.SV';
 const E = 4;
@@ -32,13 +33,7 @@ afterEach(() => {
   FakeWs.all = [];
 });
 
-function client(): TickfanClient {
-  const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor, backoff: { initialMs: 1, maxMs: 1 } });
-  clients.push(c);
-  FakeWs.last().accept();
-  return c;
-}
-const inject = (c: TickfanClient, m: KeyedSnapshotMsg | KeyedDeltaMsg): void => (c as unknown as { onMessage(m: unknown): void }).onMessage(m);
+const client = (): TickfanClient => acceptedClient(clients);
 
 type Want = { depth: number; fields: readonly string[] };
 /** A subscription's view of a table (not listed: whole). */
@@ -338,7 +333,7 @@ describe('each subscription of a keyed topic sees its own view', () => {
       const bids = new Map<Key, State>(Array.from({ length: rows }, (_, i) => [100 - i, new Map<string, FieldValue>([['qty', i + 1]])]));
       inject(c, { type: 'keyedSnapshot', topic: T, epoch: E, version, summary: new Map(), tables: new Map([['bids', { spec: BIDS, depth, fields: [] }]]), rows: new Map([['bids', bids]]), part: 0, last: true, checksum: null, ts: 0 });
     };
-    const ack = (id: number, version: number) => (c as unknown as { onMessage(m: unknown): void }).onMessage({ type: 'ack', id, topic: T, epoch: E, version, count: 1 });
+    const ack = (id: number, version: number) => inject(c, { type: 'ack', id, topic: T, epoch: E, version, count: 1 });
     const narrow = c.subscribe(T, { tables: { bids: { depth: 2 } } });
     ladder(2, 2, 5);
     ack(1, 5);

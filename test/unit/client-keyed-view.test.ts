@@ -9,10 +9,11 @@
 // directly until the codec produces them.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ClientError, connect, type Subscription, type TickfanClient, type Update, type WebSocketCtor } from '../../src/client/index.js';
+import { ClientError, type Subscription, type TickfanClient, type Update } from '../../src/client/index.js';
 import { viewChecksum, type Changes, type Key, type KeyedChange, type RowChange, type State, type TableSpec } from '../../src/protocol/index.js';
 import type { KeyedDeltaMsg, KeyedSnapshotMsg, KeyedTableView, SubscribeMsg } from '../../src/protocol/messages.js';
 import { FakeWs } from './fake-ws.js';
+import { acceptedClient, inject } from './fake-client.js';
 
 const BIDS: TableSpec = { name: 'bids', key: 'int', order: { key: 'desc' } };
 const ASKS: TableSpec = { name: 'asks', key: 'int', order: { key: 'asc' } };
@@ -27,14 +28,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function client(): TickfanClient {
-  const c = connect('ws://fake/ws', { WebSocket: FakeWs as unknown as WebSocketCtor, backoff: { initialMs: 1, maxMs: 1 } });
-  clients.push(c);
-  FakeWs.last().accept();
-  return c;
-}
+const client = (): TickfanClient => acceptedClient(clients);
 
-const inject = (c: TickfanClient, m: KeyedSnapshotMsg | KeyedDeltaMsg): void => (c as unknown as { onMessage(m: unknown): void }).onMessage(m);
 const views = (...specs: TableSpec[]): Map<string, KeyedTableView> => new Map(specs.map((spec) => [spec.name, { spec, depth: 0, fields: [] }]));
 const row = (o: Record<string, number | string>): State => new Map(Object.entries(o));
 const rows = (...r: [Key, Record<string, number | string>][]): Map<Key, State> => new Map(r.map(([k, f]) => [k, row(f)]));
