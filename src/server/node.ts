@@ -17,7 +17,7 @@ import { Sessions } from './session.js';
 import { registerSse } from './sse/index.js';
 import { registerStomp } from './stomp/index.js';
 import { ServerStats } from './stats.js';
-import { listen, loadUws } from './uws.js';
+import { listen, listenSocketsFor, loadUws } from './uws.js';
 import { registerWebSocket } from './ws-route.js';
 
 export interface NodeInit {
@@ -68,25 +68,26 @@ export function createNode(init: NodeInit): TickfanNode {
   registerStomp(parts);
   registerStaticAndFallback(parts);
 
-  let socket: unknown = null;
+  let sockets: Parameters<typeof uws.us_listen_socket_close>[0][] = [];
   let closed = false;
   return {
     ...parts,
     async listen() {
-      const l = await listen(uws, app, opts.host, opts.port).catch((err: unknown) => {
+      const l = await listen(uws, app, opts.host, opts.port, listenSocketsFor(opts.listenBacklog)).catch((err: unknown) => {
         // Leave no uWebSockets.js handle behind: a thread ending with one aborts the process.
         fanout.shutdown();
         metrics.stop();
         (app as unknown as { close(): void }).close();
         throw err;
       });
-      socket = l.socket;
+      sockets = l.sockets;
       return l.port;
     },
     async close() {
       if (closed) return;
       closed = true;
-      if (socket) uws.us_listen_socket_close(socket as Parameters<typeof uws.us_listen_socket_close>[0]);
+      for (const s of sockets) uws.us_listen_socket_close(s);
+      sockets = [];
       fanout.shutdown();
       services.close();
       ingest.close?.();

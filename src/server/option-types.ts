@@ -51,6 +51,7 @@ export interface AuthOptions {
 export interface ServerOptions {
   port: number;
   host: string;
+  listenBacklog: number;
   rateTiers: number[];
   slowThresholdBytes: number;
   hardCapBytes: number;

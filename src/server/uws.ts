@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { ErrorCode, TickfanError } from '../protocol/index.js';
+import { freePort } from './free-port.js';
 import { currentRuntime, uwsAdvice, type Runtime } from './uws-builds.js';
 
 const require = createRequire(import.meta.url);
@@ -64,8 +65,43 @@ export function loadUws(): typeof UWS {
 
 export type { UWS };
 
-/** Listens on host:port; resolves with the listen socket and the bound port. */
-export function listen(uws: typeof UWS, app: UWS.TemplatedApp, host: string, port: number): Promise<{ socket: UWS.us_listen_socket; port: number }> {
+/** The backlog uSockets passes to listen(2): fixed in its C code. */
+export const USOCKETS_BACKLOG = 512;
+
+/** How many listen sockets give a kernel accept queue of at least `backlog` connections. */
+export function listenSocketsFor(backlog: number): number {
+  return Math.max(1, Math.ceil(backlog / USOCKETS_BACKLOG));
+}
+
+/**
+ * Listens on host:port with `sockets` listen sockets (SO_REUSEPORT, which
+ * uSockets sets on a named port: the kernel spreads new connections over
+ * their accept queues), so a connect storm overflows 512 × sockets rather
+ * than 512. Port 0 with several sockets: a free port is picked and named
+ * (retried if another process takes it first). Resolves with the listen
+ * sockets and the bound port.
+ */
+export async function listen(uws: typeof UWS, app: UWS.TemplatedApp, host: string, port: number, sockets = 1): Promise<{ sockets: UWS.us_listen_socket[]; port: number }> {
+  let first: { socket: UWS.us_listen_socket; port: number } | undefined;
+  for (let attempt = 0; !first; attempt++) {
+    const named = port || sockets === 1 ? port : await freePort(host);
+    try {
+      first = await listenOne(uws, app, host, named);
+    } catch (err) {
+      if (port || sockets === 1 || attempt >= 4) throw err;
+    }
+  }
+  const all = [first.socket];
+  try {
+    for (let i = 1; i < sockets; i++) all.push((await listenOne(uws, app, host, first.port)).socket);
+  } catch (err) {
+    for (const s of all) uws.us_listen_socket_close(s);
+    throw err;
+  }
+  return { sockets: all, port: first.port };
+}
+
+function listenOne(uws: typeof UWS, app: UWS.TemplatedApp, host: string, port: number): Promise<{ socket: UWS.us_listen_socket; port: number }> {
   return new Promise((resolve, reject) => {
     app.listen(host, port, (s) => {
       if (s) resolve({ socket: s, port: uws.us_socket_local_port(s as unknown as UWS.us_socket) });

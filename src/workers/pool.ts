@@ -3,13 +3,13 @@
 // and shared rings carry publishes in and sequenced updates out.
 
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { TopicStore } from '../engine/index.js';
 import { ChangesScratch, ErrorCode, TickfanError } from '../protocol/index.js';
 import type { Authenticator } from '../server/auth.js';
 import type { ServerOptions } from '../server/options.js';
 import type { TickfanServer } from '../server/server.js';
+import { freePort } from '../server/free-port.js';
 import { ServerStats } from '../server/stats.js';
 import { toTopicBatch } from '../server/batch-input.js';
 import type { FromWorker, ServiceToMain, ToWorker, WorkerInit } from './messages.js';
@@ -19,17 +19,6 @@ import { RingReader, RingWriter, createRing } from './shared-ring.js';
 
 /** Each worker's publish ring: room for bursts of publishes between sequencer turns. */
 const PUBLISH_RING_BYTES = 4 * 1024 * 1024;
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The worker's compiled script. Run from TypeScript sources (the tests), this

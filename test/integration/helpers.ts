@@ -4,10 +4,11 @@
 // Harness and closes it in afterEach.
 
 import { request } from 'node:http';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startServer, type ServerOptions, type TickfanServer } from '../../src/index.js';
 import { connect, type ClientOptions, type TickfanClient, type Subscription, type Update, type WebSocketCtor } from '../../src/client/index.js';
+import { freePort as freeServerPort } from '../../src/server/free-port.js';
 import { Encoder, clientFrame, decodeServerFrame, type AnyMessage, type FieldValue } from '../../src/protocol/index.js';
 
 /** Encodes the Pings of RawClient.roundTrip(). */
@@ -41,14 +42,7 @@ export const QUIET = (): Partial<ServerOptions> => ({ port: 0, host: '127.0.0.1'
  * started with port 0 leaves TIME_WAIT connections that block a re-listen.
  */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  return freeServerPort('127.0.0.1');
 }
 
 export function wsUrl(server: TickfanServer | number): string {
