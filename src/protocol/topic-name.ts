@@ -29,7 +29,13 @@ export function validateTopic(name: string, maxLength = DEFAULT_MAX_TOPIC_LENGTH
 export function isPattern(s: string): boolean {
   // Any `*` or `>` level counts, even a misplaced one (`px.>.x`), so that
   // parsing it reports BAD_PATTERN instead of the name passing as a topic.
-  return s.split('.').some((l) => l === '*' || l === '>');
+  // Scanned in place (no split: every subscription of a reconnect storm asks).
+  const last = s.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const c = s.charCodeAt(i);
+    if ((c === 42 /* * */ || c === 62) /* > */ && (i === 0 || s.charCodeAt(i - 1) === 46) /* . */ && (i === last || s.charCodeAt(i + 1) === 46)) return true;
+  }
+  return false;
 }
 
 /** A compiled subscription pattern (or a plain topic name). */

@@ -180,15 +180,16 @@ export class Authenticator {
 
 /** True when every topic `inner` can match is matched by `outer` (pattern containment). */
 export function patternWithin(inner: TopicPattern, outer: TopicPattern): boolean {
-  const p = inner.source.split('.');
-  const g = outer.source.split('.');
+  // On the parsed levels (a trailing `>` apart), without splitting either source.
+  const p = inner.parts;
+  const g = outer.parts;
+  if (g.length > p.length) return false;
   for (let i = 0; i < g.length; i++) {
-    if (g[i] === '>') return i < p.length;
-    if (i >= p.length || p[i] === '>') return false;
-    if (g[i] === '*') continue;
-    if (p[i] !== g[i]) return false;
+    if (g[i] !== '*' && p[i] !== g[i]) return false;
   }
-  return p.length === g.length;
+  // Past outer's levels: its `>` takes one or more further levels of inner's
+  // (a level or inner's own `>`); without one, inner must end there too.
+  return outer.trailing ? p.length > g.length || inner.trailing : p.length === g.length && !inner.trailing;
 }
 
 export function maySubscribe(grants: Grants, pattern: TopicPattern): boolean {

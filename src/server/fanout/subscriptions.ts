@@ -81,7 +81,10 @@ export class Subscriptions {
     let paused = true;
     let timestamps = false;
     const sids = ts.sids;
-    for (const cs of Array.isArray(sids) ? sids : [sids]) {
+    // One client subscription (the usual case) without an array around it.
+    const n = Array.isArray(sids) ? sids.length : 1;
+    for (let i = 0; i < n; i++) {
+      const cs = Array.isArray(sids) ? sids[i]! : sids;
       timestamps ||= cs.timestamps;
       if (cs.paused) continue;
       paused = false;
