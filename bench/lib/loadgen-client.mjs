@@ -9,8 +9,9 @@
 //
 // Protocols: "tickfan" (seq + size-prefixed FlatBuffers; with spec.protocol
 // 2, after the Welcome{2} frame: varint seq + varint-sized kind + root),
-// "uws" (one size-prefixed FlatBuffers Delta per frame; protocol 2: one
-// varint-sized Delta2 with its kind byte), "sio" (Engine.IO v4 / Socket.IO
+// "uws" (one size-prefixed FlatBuffers Delta per frame; protocol 2: the
+// frame tickfan itself would send for the update — sequence 0, then one
+// varint-sized Delta2 with its kind byte — read by tickfan's parser), "sio" (Engine.IO v4 / Socket.IO
 // text packets over WebSocket), "nats" and "mosquitto" (the NATS protocol
 // and MQTT 3.1.1 QoS 0 in WebSocket frames: loadgen-brokers.mjs).
 
@@ -42,21 +43,29 @@ export class Client {
     this.held = g.spec.trackVersions ? new Map() : null;
   }
 
+  /** A new connection's frame parser: at a frame header, in the protocol its system starts with. */
+  resetParser() {
+    const g = this.g;
+    this.carry = null;
+    this.state = HDR;
+    this.left = 0;
+    // Raw uWS with protocol 2 sends tickfan's own frames (payload.mjs): the same parser reads both.
+    const uwsFrames2 = g.proto === 'uws' && g.spec.protocol === 2;
+    this.streamed = g.proto === 'tickfan' || uwsFrames2;
+    // tickfan: protocol 2 framing from the frame after the one holding Welcome{2}.
+    this.p2 = false;
+    this.to2 = uwsFrames2;
+    this.seq = 0;
+  }
+
   /** Opens the socket, upgrades, subscribes; `done(ok)` once subscribed (or failed). */
   open(done, resume = false) {
     const g = this.g;
     this.ready = false;
     this.upgraded = false;
     this.hs = null;
-    this.carry = null;
-    this.state = HDR;
-    this.left = 0;
-    this.streamed = g.proto === 'tickfan';
+    this.resetParser();
     this.broker = g.Broker ? new g.Broker(this) : null;
-    // Protocol 2 framing from the frame after the one holding Welcome{2}.
-    this.p2 = false;
-    this.to2 = false;
-    this.seq = 0;
     this.closeCode = 0;
     this.resume = resume;
     this.done = done;
@@ -329,6 +338,11 @@ export class Client {
     const kind = b[m];
     if (kind === KIND.DELTA2) {
       g.deliveries++;
+      // The raw uWS floor of a storm has no versions: a client counts once its first update arrives again.
+      if (g.storm?.firstMessage && this.stormBehind === -1) {
+        this.stormBehind = -2;
+        g.clientCurrent(this);
+      }
       if (--g.countdown === 0) {
         g.countdown = g.sampleEvery;
         const ts = stamp2(b, m + 1);

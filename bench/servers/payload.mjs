@@ -9,7 +9,13 @@
 
 import { Encoder, FrameWriter2 } from '../../dist/protocol/index.js';
 
-export function payloadEncoder(protocol = Number(process.env.BENCH_PROTOCOL ?? 1)) {
+/**
+ * `frame`: protocol 2 only — the whole frame tickfan sends a protocol-2
+ * subscriber for one update (sequence 0, "count me", then the message), not
+ * just the message: raw uWebSockets.js sends it so that the load generator
+ * reads both servers' frames with the same parser (loadgen-client.mjs).
+ */
+export function payloadEncoder(protocol = Number(process.env.BENCH_PROTOCOL ?? 1), { frame = false } = {}) {
   const enc = new Encoder();
   const writer2 = new FrameWriter2();
   const versions = new Map();
@@ -32,8 +38,9 @@ export function payloadEncoder(protocol = Number(process.env.BENCH_PROTOCOL ?? 1
       const namesFrom = r.ids.size + 1;
       for (const f of Object.keys(fields)) if (!r.ids.has(f)) r.ids.set(f, r.ids.size + 1);
       const msg = enc.delta2(r, v - 1, v, Object.entries(fields), { namesFrom, bind: false });
-      // FrameWriter2 writes seq 0 (one byte) first: the peers have no sequence numbers.
-      return writer2.write(0, [msg]).subarray(1);
+      // FrameWriter2 writes seq 0 (one byte) first: the brokers have no sequence numbers.
+      const f = writer2.write(0, [msg]);
+      return frame ? f : f.subarray(1);
     }
     return enc.delta(topic, 1, v - 1, v, 1, Object.entries(fields), Date.now());
   };

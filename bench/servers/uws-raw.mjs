@@ -3,9 +3,11 @@
 // FlatBuffers Delta tickfan would send (encoded once with tickfan's Encoder,
 // so the payload is byte for byte the same size) published with the native
 // app.publish(), one WebSocket frame per update per subscriber. With
-// BENCH_PROTOCOL=2 the frame is the protocol-2 Delta2 tickfan sends its
-// protocol-2 subscribers (varint size, kind byte, root; field ids in order
-// of first use, names only in a topic's first delta), so again the same payload.
+// BENCH_PROTOCOL=2 the frame is the very frame tickfan sends its protocol-2
+// subscribers for one update: sequence 0 (one byte), then the Delta2 (varint
+// size, kind byte, root; field ids in order of first use, names only in a
+// topic's first delta) — the same bytes, read by the load generator with the
+// same parser as tickfan's (its cost, near saturation, shows in latency).
 // Client → server: a text frame "sub <topic>,<topic>,…", answered "ok <n>".
 
 import { createRequire } from 'node:module';
@@ -15,7 +17,7 @@ import { serve } from './driver.mjs';
 const require = createRequire(import.meta.url);
 const uws = require('uWebSockets.js');
 const given = JSON.parse(process.env.BENCH_SERVER_OPTS || '{}');
-const payload = payloadEncoder();
+const payload = payloadEncoder(undefined, { frame: true });
 const decoder = new TextDecoder();
 let connections = 0;
 let published = 0;
