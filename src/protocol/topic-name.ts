@@ -33,7 +33,8 @@ export function isPattern(s: string): boolean {
   const last = s.length - 1;
   for (let i = 0; i <= last; i++) {
     const c = s.charCodeAt(i);
-    if ((c === 42 /* * */ || c === 62) /* > */ && (i === 0 || s.charCodeAt(i - 1) === 46) /* . */ && (i === last || s.charCodeAt(i + 1) === 46)) return true;
+    const wildcard = c === 42 || c === 62; // '*' or '>'
+    if (wildcard && (i === 0 || s.charCodeAt(i - 1) === 46) && (i === last || s.charCodeAt(i + 1) === 46)) return true; // a whole level ('.' = 46)
   }
   return false;
 }
