@@ -19,7 +19,9 @@
 //     holding anything proportional to the book (a row map, a cursor per
 //     row) would cost ≥ 8,000 × ~50 B = 400 KB;
 //   - this process' RSS (the server's, uWS buffers included): reported, and
-//     only coarsely asserted (≤ 2× + 8 KiB): freed memory is not returned to
+//     only coarsely asserted (≤ 2× + 16 KiB; the first run's fresh pages
+//     alone were seen at 7.7–9.9 KiB a subscriber, still 25× below a copy of
+//     the book per subscriber): freed memory is not returned to
 //     the OS and the second run reuses it (or is, and a delta is negative),
 //     so RSS deltas are noisy. The big book runs first, so that reuse
 //     flatters the small book, not the big one.
@@ -130,6 +132,7 @@ describe('one keyed view, thousands of subscribers', () => {
     for (const r of [big, small]) expect(r.encodes, `${r.levels} levels: encodes for 20 updates`).toBe(20);
     expect(big.heapPerSub).toBeLessThanOrEqual(small.heapPerSub * 1.25 + 256);
     // Clamped at 0: the server's RSS alone can shrink between two points (pages given back), seen -3.1 KiB.
-    expect(big.rssPerSub).toBeLessThanOrEqual(Math.max(0, small.rssPerSub) * 2 + 8 * 1024);
+    // 16 KiB: the first run's fresh pages (seen up to 9.9 KiB against 0.48 KiB), far below a book's 400 KB.
+    expect(big.rssPerSub).toBeLessThanOrEqual(Math.max(0, small.rssPerSub) * 2 + 16 * 1024);
   }, 60_000 + SUBSCRIBERS * 15);
 });
