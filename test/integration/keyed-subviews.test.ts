@@ -80,13 +80,18 @@ function watcher(client: TickfanClient, ref: Reference, topic: string, name: str
 
 const yieldTurn = () => new Promise((res) => setImmediate(res));
 
+/** A server with a seeded book on `topic`, its reference, and a client connected over `transport`. */
+async function seededBook(topic: string, transport: 'ws' | 'sse') {
+  const server = await h.server();
+  const ref = new Reference(server, topic);
+  seed(server, ref, topic);
+  const client = await h.connected(server, transport === 'sse' ? { transport: 'sse' } : {});
+  return { server, topic, ref, client };
+}
+
 describe.each(['ws', 'sse'] as const)('each subscription of a book sees its own view (%s)', (transport) => {
   it('a depth-10 ladder and a full-book pane on one client, subscriptions joining and leaving', async () => {
-    const server = await h.server();
-    const topic = `sv.${transport}`;
-    const ref = new Reference(server, topic);
-    seed(server, ref, topic);
-    const client = await h.connected(server, transport === 'sse' ? { transport: 'sse' } : {});
+    const { server, topic, ref, client } = await seededBook(`sv.${transport}`, transport);
     const ladder = watcher(client, ref, topic, 'ladder', LADDER);
     let full = watcher(client, ref, topic, 'full', FULL);
     const all = [ladder, full];
@@ -135,11 +140,7 @@ describe.each(['ws', 'sse'] as const)('each subscription of a book sees its own 
     // A depth-5 ladder is held; a depth-20 one joins. The topic is already held, so the ack alone used to
     // resolve `ready` while the connection held depth 5: right after `await ready` the new ladder showed
     // no rows until the server's image of the widened view came in. Nothing is published meanwhile.
-    const server = await h.server();
-    const topic = `svr.${transport}`;
-    const ref = new Reference(server, topic);
-    seed(server, ref, topic);
-    const client = await h.connected(server, transport === 'sse' ? { transport: 'sse' } : {});
+    const { topic, ref, client } = await seededBook(`svr.${transport}`, transport);
     const narrow = client.subscribe(topic, { tables: { bids: { depth: 5 }, asks: { depth: 5 } } });
     await narrow.ready;
     expect(narrow.table('bids').rows()).toHaveLength(5);
