@@ -50,6 +50,7 @@ export function createMetrics(stats: ServerStats, topics: () => number, extend?:
   gauge('tickfan_subscriptions', 'Active subscriptions', () => stats.subscriptions);
   gauge('tickfan_topics', 'Topics held', topics);
   gauge('tickfan_stale_topics', 'Topics flagged stale (publisher gone, or quiet past topicTtlMs)', () => stats.staleTopics);
+  gauge('tickfan_shared_sets', 'Sets of topics that many connections follow together, published as one uWebSockets.js topic (groupMinConnections)', () => stats.sharedSets);
   gauge('tickfan_event_loop_lag_seconds', 'Event-loop delay p99 over the last scrape interval', () => {
     const v = lag.percentile(99) / 1e9;
     lag.reset();

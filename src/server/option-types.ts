@@ -58,6 +58,7 @@ export interface ServerOptions {
   slowTimeoutMs: number;
   eagerFlushes: number;
   eagerBelowLoad: number;
+  groupMinConnections: number;
   heartbeatMs: number;
   idleTimeoutSec: number;
   maxPayloadBytes: number;

@@ -19,6 +19,8 @@ export class ServerStats {
   slowDisconnects = 0;
   /** Topics flagged stale right now (publisher gone, or quiet past topicTtlMs). */
   staleTopics = 0;
+  /** Channel sets that connections share on one uWS topic right now (fanout/fast-groups.ts, groupMinConnections). */
+  sharedSets = 0;
   errors = 0;
   /** Request-reply (counted where requests are routed: this thread, or the main thread with workers). */
   requests = 0;

@@ -4,9 +4,9 @@
 // come and go, accepted publishes arrive in version order.
 //
 // Each update is encoded once per channel (topic × rate tier × field subset)
-// and reaches fast-path subscribers through one native publish per channel
-// per turn (the publishing callback: a timer tick, a message, a ring read;
-// see clock.ts); everyone else is served directly, with exact sequence numbers.
+// and reaches fast-path subscribers by one native publish per channel (or
+// shared channel set) per turn (the publishing callback: clock.ts); everyone
+// else is served directly, with exact sequence numbers.
 
 import { mergeChanges, type Accepted, type Topic, type TopicPattern, type TopicStore } from '../../engine/index.js';
 import { CloseCode, Encoder, ErrorCode, TickfanError, TopicState, type ResumePoint } from '../../protocol/index.js';
@@ -44,6 +44,8 @@ export interface FanoutOptions {
   eagerFlushes: number;
   /** Loop load (percent) from which a turn's publishes are batched; below it every one goes out at once (load-gauge.ts). 0: off. */
   eagerBelowLoad?: number;
+  /** Connections on the same two or more channels from which the set shares a uWS topic (fast-groups.ts); 0 or absent: never. */
+  groupMinConnections?: number;
   log: LogFn;
 }
 
@@ -85,7 +87,7 @@ export class Fanout {
     const wire = (this.wire = new Wire(enc));
     this.snapshots = new SnapshotCache(wire, stats);
     this.interest = new Interest(store.limits.maxTopicLength, (name) => store.get(name) !== undefined);
-    this.fast = new FastPath(stats, schedule);
+    this.fast = new FastPath(stats, schedule, opts.groupMinConnections ?? 0);
     this.outbox = new Outbox(stats, {
       fastFrames: (conn) => this.fast.frames(conn),
       dropped: (conn) => this.slow.disconnect(conn, 'buffered data passed the hard cap'),
@@ -122,7 +124,6 @@ export class Fanout {
     if (hooks.stale) this.liveness.onChange = hooks.stale;
     if (hooks.unheld) this.onUnheld = hooks.unheld;
   }
-
   private onUnheld: ((conn: Conn, points: ResumePoint[]) => void) | null = null;
 
   /**

@@ -2,13 +2,16 @@
 // event-loop turn each channel with news publishes ONE frame holding all of
 // it, so the per-subscriber loop runs in C++. Published frames carry sequence
 // 0 ("count me"); this file counts, per connection, the frames it received,
-// and keeps uWS from dropping a frame it counted (HOLD_TOPIC).
+// and keeps uWS from dropping a frame it counted (HOLD_TOPIC). Connections
+// that follow the same set of channels may share one uWS topic instead
+// (fast-groups.ts): one frame per set per turn, counted per group.
 
 import { FrameWriter, FrameWriter2 } from '../../protocol/index.js';
 import type { ServerStats } from '../stats.js';
 import type { Channel, Conn, TopicSub } from './state.js';
 import { Form } from './wire.js';
 import { STAGED, Stage } from './stage.js';
+import { Groups, type Group, type Membership } from './fast-groups.js';
 
 /**
  * A uWS topic nothing is ever published to. A socket that leaves its last
@@ -57,12 +60,24 @@ export class FastPath {
   private readonly sticky = new Map<Channel, Uint8Array[]>();
   /** A subscriber left a channel before this turn's frame: the sticky messages it would miss. */
   onMissed: ((conn: Conn, msg: Uint8Array) => void) | null = null;
+  /** Channel sets shared by connections, one uWS topic each. */
+  readonly groups: Groups;
+  /** Connections whose set of fast-path channels changed: filed under their new set after the turn's publish. */
+  private readonly regroup = new Set<Conn>();
+  /** Groups with news this turn, and the parts of one group's frame (reused). */
+  private readonly groupsDirty: Group[] = [];
+  private readonly parts: Uint8Array[] = [];
+  private readonly partsStaged: number[] = [];
 
   constructor(
     private readonly stats: ServerStats,
     /** Something was queued: a flush must run later in this turn. */
     private readonly schedule: () => void,
-  ) {}
+    /** Connections that share a set of channels before it gets its own uWS topic (0: never). */
+    groupMinConnections = 0,
+  ) {
+    this.groups = new Groups(groupMinConnections);
+  }
 
   /** Enables the fast path: `publish` is the uWS app's topic publish. */
   setBroadcaster(publish: Broadcast): void {
@@ -92,7 +107,10 @@ export class FastPath {
       if (ch.queued && v >= ch.publishedVersion) this.waiting.add(ts);
       return;
     }
+    const m = this.groups.membership(conn);
+    if (m) this.ungroup(conn, m);
     native.subscribe(ch.uwsTopic);
+    ch.topicSubs++;
     if (conn.holding) {
       // A channel keeps its subscriber now: leaving the hold topic frees nothing.
       native.unsubscribe(HOLD_TOPIC);
@@ -103,6 +121,7 @@ export class FastPath {
     ch.fast++;
     if (conn.fastCount++ === 0) this.connCount++;
     ch.outside.delete(ts);
+    this.setChanged(conn);
   }
 
   /**
@@ -114,8 +133,11 @@ export class FastPath {
   leave(ts: TopicSub): void {
     if (!ts.fast) return;
     const ch = ts.channel!;
+    const m = this.groups.membership(ts.conn);
+    if (m) this.ungroup(ts.conn, m);
     ts.fast = false;
     ch.fast--;
+    ch.topicSubs--;
     if (--ts.conn.fastCount === 0) this.connCount--;
     ch.outside.add(ts);
     ts.conn.retiredFrames += ch.frames - ts.frameBase;
@@ -125,6 +147,7 @@ export class FastPath {
     }
     ts.sentEpoch = ch.topic.epoch;
     ts.sentVersion = Math.max(ts.sentVersion, ch.publishedVersion); // its stream brought it what was published
+    this.setChanged(ts.conn);
     const native = ts.conn.closed ? undefined : ts.conn.sink?.native;
     if (!native) return;
     if (ts.conn.fastCount === 0 && !ts.conn.holding) {
@@ -134,10 +157,73 @@ export class FastPath {
     native.unsubscribe(ch.uwsTopic);
   }
 
+  /** A connection's set of fast-path channels changed: it is filed under the new one after this turn's publish. */
+  private setChanged(conn: Conn): void {
+    if (this.groups.minMembers === 0) return;
+    this.groups.forget(conn);
+    if (conn.fastCount >= 2) this.regroup.add(conn);
+    else this.regroup.delete(conn);
+  }
+
+  /**
+   * Out of its group, back on each of its channels' own uWS topics (subscribed
+   * before the group's is left: the socket is never without a topic, so uWS
+   * keeps what it queued for it). It has the group's frames so far; from now
+   * on it counts its channels'.
+   */
+  private ungroup(conn: Conn, m: Membership): void {
+    const native = conn.closed ? undefined : conn.sink?.native;
+    for (const ts of conn.topics.values()) {
+      if (!ts.fast) continue;
+      const ch = ts.channel!;
+      ts.frameBase = ch.frames;
+      ch.topicSubs++;
+      native?.subscribe(ch.uwsTopic);
+    }
+    conn.retiredFrames += m.group.frames - m.base;
+    this.groups.forget(conn);
+    this.stats.sharedSets = this.groups.count;
+    native?.unsubscribe(m.group.uwsTopic);
+  }
+
+  /** Into a group, off its channels' own topics (subscribed to the group's first); it counts the group's frames from now. */
+  private enterGroup(conn: Conn, g: Group): void {
+    const native = conn.sink!.native!;
+    native.subscribe(g.uwsTopic);
+    for (const ts of conn.topics.values()) {
+      if (!ts.fast) continue;
+      const ch = ts.channel!;
+      conn.retiredFrames += ch.frames - ts.frameBase;
+      ch.topicSubs--;
+      native.unsubscribe(ch.uwsTopic);
+    }
+    this.groups.enter(conn, g);
+  }
+
+  /** Files each connection whose set changed; one that completes a set's quorum, or finds its group, joins it with the others waiting. */
+  private fileChanged(): void {
+    const joining: Conn[] = [];
+    for (const conn of this.regroup) {
+      if (conn.closed || conn.slow || conn.fastCount < 2 || !conn.sink?.native || this.groups.membership(conn)) continue;
+      const chans: Channel[] = [];
+      for (const ts of conn.topics.values()) if (ts.fast) chans.push(ts.channel!);
+      chans.sort((a, b) => a.id - b.id);
+      const g = this.groups.file(conn, chans, joining);
+      if (!g) continue;
+      this.enterGroup(conn, g);
+      for (const c of joining) this.enterGroup(c, g);
+      joining.length = 0;
+    }
+    this.regroup.clear();
+    this.stats.sharedSets = this.groups.count;
+  }
+
   /** Published frames a connection has received (through channels it is in or has left). */
   frames(conn: Conn): number {
     let n = conn.retiredFrames;
     if (conn.fastCount === 0) return n;
+    const m = this.groups.membership(conn);
+    if (m) return n + m.group.frames - m.base;
     for (const ts of conn.topics.values()) if (ts.fast) n += ts.channel!.frames - ts.frameBase;
     return n;
   }
@@ -209,22 +295,38 @@ export class FastPath {
     for (const ch of chans) {
       ch.queued = false;
       const n = ch.queueLength;
-      if (n === 0) continue;
-      const staged = this.stagedAny ? this.stagedOf.get(ch) : undefined;
-      if (ch.fast > 0 && this.broadcast) {
+      if (n === 0 || ch.fast === 0 || !this.broadcast) continue;
+      if (ch.topicSubs > 0) {
+        const staged = this.stagedAny ? this.stagedOf.get(ch) : undefined;
         const frame =
           ch.form === Form.P1 ? this.writer.write(0, ch.queue, n) : staged?.n ? this.stage.frame2(0, ch.queue, n, staged.at) : this.writer2.write(0, ch.queue, n);
         this.broadcast(ch.uwsTopic, frame);
         published += frame.byteLength;
         ch.frames++;
         this.stats.frames++;
-        this.stats.deliveries += (n - (this.owedSet.size && this.owedSet.has(ch) ? 1 : 0)) * ch.fast;
-        this.stats.bytesOut += frame.byteLength * ch.fast;
+        this.stats.bytesOut += frame.byteLength * ch.topicSubs;
       }
+      this.stats.deliveries += (n - (this.owedSet.size && this.owedSet.has(ch) ? 1 : 0)) * ch.fast;
+      const groups = this.groups.of(ch);
+      if (groups) {
+        for (const g of groups) {
+          if (g.queued) continue;
+          g.queued = true;
+          this.groupsDirty.push(g);
+        }
+      }
+    }
+    if (this.groupsDirty.length) published += this.publishGroups();
+    for (const ch of chans) {
+      const n = ch.queueLength;
+      if (n === 0) continue;
       // Drop the references, keep the slots.
       for (let i = 0; i < n; i++) ch.queue[i] = SENT;
       ch.queueLength = 0;
-      if (staged) staged.n = 0;
+      if (this.stagedAny) {
+        const staged = this.stagedOf.get(ch);
+        if (staged) staged.n = 0;
+      }
       ch.publishedVersion = ch.flushedVersion;
     }
     chans.length = 0;
@@ -240,6 +342,35 @@ export class FastPath {
       this.waiting.clear();
       for (const ts of joining) this.join(ts);
     }
+    if (this.regroup.size) this.fileChanged();
+    return published;
+  }
+
+  /** One native publish per group with news: its channels' queued messages, channel by channel, in one frame. Returns the bytes published. */
+  private publishGroups(): number {
+    let published = 0;
+    const parts = this.parts;
+    const at = this.partsStaged;
+    for (const g of this.groupsDirty) {
+      g.queued = false;
+      let count = 0;
+      let staged = 0;
+      for (const ch of g.chans) {
+        const n = ch.queueLength;
+        if (n === 0) continue;
+        for (let i = 0; i < n; i++) parts[count++] = ch.queue[i]!;
+        const list = this.stagedAny ? this.stagedOf.get(ch) : undefined;
+        if (list) for (let i = 0; i < list.n; i++) at[staged++] = list.at[i]!;
+      }
+      const frame = g.chans[0]!.form === Form.P1 ? this.writer.write(0, parts, count) : staged ? this.stage.frame2(0, parts, count, at) : this.writer2.write(0, parts, count);
+      this.broadcast!(g.uwsTopic, frame);
+      published += frame.byteLength;
+      g.frames++;
+      this.stats.frames++;
+      this.stats.bytesOut += frame.byteLength * g.members;
+      for (let i = 0; i < count; i++) parts[i] = SENT;
+    }
+    this.groupsDirty.length = 0;
     return published;
   }
 

@@ -380,6 +380,8 @@ export class Channel {
   readonly outside = new Set<TopicSub>();
   /** Subscribers on the fast path. */
   fast = 0;
+  /** Those of them on its own uWS topic (the others get its messages through a group's: fast-groups.ts). */
+  topicSubs = 0;
   /** Throttled tiers: changes merged since the last flush. */
   pending: Changes = new Map();
   pendingUpdates = 0;
@@ -418,7 +420,8 @@ export class Channel {
     readonly fields: ReadonlySet<string> | null,
     /** The wire form its messages are encoded in (wire.ts). */
     readonly form: Form,
-    id: number,
+    /** Unique among channels (its uWS topic is `c<id>`). */
+    readonly id: number,
   ) {
     this.flushedVersion = this.publishedVersion = topic.version;
     this.namesFrom = topic.fieldIdsEnd;
