@@ -9,6 +9,10 @@ import { fmtRatio, fmtSi, fmtUs } from './common.mjs';
 import { mdTable } from './report.mjs';
 import { median } from './repeat.mjs';
 import { SYSTEM_NAMES } from './peers.mjs';
+import { rankSumGreaterP } from './rank-test.mjs';
+
+/** Below this one-sided p-value tickfan's p99 at a rate counts as above the peer's (not a coin toss of the rounds). */
+export const SIGNIFICANT_P = 0.05;
 
 /** tickfan's p99 at `rate` updates/s offered: its step there, else log-log between the steps around it. */
 function tickfanAt(steps, rate) {
@@ -97,7 +101,42 @@ export function curveTarget(doc) {
   }
   if (points.length === 0) return null;
   const rounds = doc.repeats > 1 ? `medians of ${doc.repeats} rounds at each rate` : 'one round';
-  return { ...worstTarget(points, `${rounds}; `, 'peer rates'), points };
+  const significance = doc.repeats >= 3 ? significanceTarget(doc, points) : null;
+  return { ...worstTarget(points, `${rounds}; `, 'peer rates'), points, significance };
+}
+
+/** Each system's p99 in every round at one offered rate. */
+function p99sAt(doc, system, rate) {
+  return (doc.systems[system]?.steps ?? []).filter((s) => s.offeredRate === rate && Number.isFinite(s.latencyUs?.p99)).map((s) => s.latencyUs.p99);
+}
+
+/**
+ * The curve target read over the rounds rather than their medians: at every
+ * rate a peer held where tickfan has a step too, the one-sided rank-sum test
+ * (rank-test.mjs) of tickfan's per-round p99s against the peer's. Met when
+ * at no such rate is tickfan's p99 significantly above (p < SIGNIFICANT_P).
+ * Sets `p` on each point it tests.
+ */
+function significanceTarget(doc, points) {
+  const tested = [];
+  for (const pt of points) {
+    if (pt.interpolated) continue;
+    pt.p = rankSumGreaterP(p99sAt(doc, 'tickfan', pt.rate), p99sAt(doc, pt.peer, pt.rate));
+    if (pt.p !== null) tested.push(pt);
+  }
+  if (tested.length === 0) return null;
+  const above = tested.filter((pt) => pt.p < SIGNIFICANT_P);
+  const least = tested.reduce((a, pt) => (pt.p < a.p ? pt : a));
+  const list = above.map((pt) => `${fmtSi(pt.rate)} updates/s vs ${SYSTEM_NAMES[pt.peer]} (p ${pt.p.toFixed(3)})`).join(', ');
+  return {
+    name: `p99 not significantly above any peer's at any rate the peer sustains (one-sided rank-sum over the rounds, p < ${SIGNIFICANT_P})`,
+    target: SIGNIFICANT_P,
+    measured: least.p,
+    unit: 'p',
+    met: above.length === 0,
+    shown: above.length === 0 ? `none of ${tested.length}` : `${above.length} of ${tested.length}`,
+    note: `${doc.repeats} rounds per rate; ${above.length ? `above at ${list}` : `lowest p ${least.p.toFixed(3)} at ${fmtSi(least.rate)} updates/s vs ${SYSTEM_NAMES[least.peer]} (tickfan ${fmtUs(least.tickfanP99)} vs ${fmtUs(least.peerP99)} in medians)`}`,
+  };
 }
 
 /**

@@ -257,9 +257,13 @@ export function finish(doc) {
   const t = curveTarget(doc);
   if (!t || i === undefined || i < 0) return doc;
   const perRound = doc.targets[i];
-  const { points, ...target } = t;
+  const { points, significance, ...target } = t;
   if (doc.repeats > 1 && perRound.spread) target.note += `; single rounds' worst ${fmtRatio(perRound.spread[0])}–${fmtRatio(perRound.spread[1])} (met in ${perRound.metRounds} of ${perRound.rounds})`;
   doc.targets[i] = target;
+  // The same comparison read over the rounds (rank-sum): next to it, replaced after each round.
+  const j = doc.targets.findIndex((x) => x.name.startsWith('p99 not significantly above'));
+  if (j >= 0) doc.targets.splice(j, 1);
+  if (significance) doc.targets.splice(i + 1, 0, significance);
   doc.curveMedians = points;
   return doc;
 }

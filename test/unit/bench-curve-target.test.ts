@@ -86,9 +86,50 @@ describe('fanout curve target', () => {
       targets: [{ name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)", spread: [0.8, 2.5], metRounds: 2, rounds: 3 }],
     };
     const out = finish(doc) as Doc & { targets: Target[] };
-    expect(out.targets).toHaveLength(1);
+    // The medians' row, then the same comparison read over the rounds (rank-sum).
+    expect(out.targets).toHaveLength(2);
     expect(out.targets[0]!.met).toBe(true);
     expect(out.targets[0]!.note).toContain("single rounds' worst 0.800×–2.50× (met in 2 of 3)");
+    expect(out.targets[1]!.name).toContain('not significantly above');
+    expect(out.targets[1]!.met).toBe(true);
     expect(out.curveMedians).toHaveLength(1);
+  });
+
+  it('reads the rounds with a rank-sum test: above in every round is a miss, a coin toss of the rounds is not', async () => {
+    const { finish } = (await import(fanout)) as { finish: (d: Doc) => Doc };
+    const rounds = [1, 2, 3, 4, 5];
+    const doc = (tickfan: number[], uws: number[]): Doc => ({
+      repeats: 5,
+      systems: { tickfan: { steps: rounds.map((r, i) => step(r, 400, tickfan[i]!)) }, uws: { steps: rounds.map((r, i) => step(r, 400, uws[i]!)) } },
+      targets: [{ name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)", spread: [1, 1], metRounds: 0, rounds: 5 }],
+    });
+    const sig = (d: Doc) => (finish(d) as Doc & { targets: Target[] }).targets.find((t) => t.name.includes('not significantly above'))!;
+    // Every tickfan round above every uWS round: p = 1/252.
+    const above = sig(doc([20e3, 21e3, 22e3, 23e3, 24e3], [10e3, 11e3, 12e3, 13e3, 14e3]));
+    expect(above.met).toBe(false);
+    expect(above.measured).toBeCloseTo(1 / 252, 6);
+    expect(above.note).toContain('above at 400 updates/s vs raw uWebSockets.js (p 0.004)');
+    // Interleaved (tickfan's median a little higher: the medians' row misses, the rounds do not say tickfan is slower).
+    const mixed = sig(doc([10e3, 12.5e3, 13e3, 15e3, 16e3], [11e3, 12e3, 12.8e3, 14e3, 17e3]));
+    expect(mixed.met).toBe(true);
+    expect(mixed.measured).toBeGreaterThan(0.2);
+  });
+});
+
+describe('rank-sum test (bench/lib/rank-test.mjs)', () => {
+  const lib = new URL('../../bench/lib/rank-test.mjs', import.meta.url).href;
+  type P = (a: number[], b: number[]) => number | null;
+  it('gives the exact one-sided p-value, mid-ranks for ties, and null where it cannot', async () => {
+    const { rankSumGreaterP, MAX_EXACT } = (await import(lib)) as { rankSumGreaterP: P; MAX_EXACT: number };
+    expect(rankSumGreaterP([10, 11, 12, 13, 14], [1, 2, 3, 4, 5])).toBeCloseTo(1 / 252, 12);
+    expect(rankSumGreaterP([1, 2, 3, 4, 5], [10, 11, 12, 13, 14])).toBe(1);
+    // 3 vs 1 and 2: the a-side has the top rank in 1 of the 3 splits.
+    expect(rankSumGreaterP([3], [1, 2])).toBeCloseTo(1 / 3, 12);
+    // All tied: every split has the same rank sum.
+    expect(rankSumGreaterP([5, 5], [5, 5])).toBe(1);
+    // Ties across the groups: [2, 2] vs [1, 2] have mid-ranks 3, 3 | 1, 3 (observed sum 6); of the 6 splits, 3 sum to 6 and 3 to 4.
+    expect(rankSumGreaterP([2, 2], [1, 2])).toBeCloseTo(3 / 6, 12);
+    expect(rankSumGreaterP([], [1])).toBeNull();
+    expect(rankSumGreaterP(Array.from({ length: MAX_EXACT }, (_, i) => i), [1])).toBeNull();
   });
 });
