@@ -103,7 +103,7 @@ describe('fanout curve target', () => {
       systems: { tickfan: { steps: rounds.map((r, i) => step(r, 400, tickfan[i]!)) }, uws: { steps: rounds.map((r, i) => step(r, 400, uws[i]!)) } },
       targets: [{ name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)", spread: [1, 1], metRounds: 0, rounds: 5 }],
     });
-    const sig = (d: Doc) => (finish(d) as Doc & { targets: Target[] }).targets.find((t) => t.name.includes('not significantly above'))!;
+    const sig = (d: Doc): Target => (finish(d) as unknown as { targets: Target[] }).targets.find((t) => t.name.includes('not significantly above'))!;
     // Every tickfan round above every uWS round: p = 1/252.
     const above = sig(doc([20e3, 21e3, 22e3, 23e3, 24e3], [10e3, 11e3, 12e3, 13e3, 14e3]));
     expect(above.met).toBe(false);

@@ -4,6 +4,7 @@
 // topic's state — through joining, leaving, the slow lane and a close.
 
 import { describe, expect, it } from 'vitest';
+import { REGROUP_MS } from '../../src/server/fanout/fast-path.js';
 import { rig, type Client, type Rig } from './fanout-fakes.js';
 
 const TOPICS = ['px.A', 'px.B', 'px.C'];
@@ -38,10 +39,17 @@ function publishAll(r: Rig): void {
   r.clock.runTurn();
 }
 
+/** Publishes until changed sets have been filed: a regroup pass makes them settled, the next publish files them. */
+function settle(r: Rig): void {
+  publishAll(r);
+  r.clock.advance(REGROUP_MS);
+  publishAll(r);
+}
+
 describe('shared channel sets', () => {
   it('publish one frame per turn to a set many connections follow, instead of one per channel', () => {
     const { r, clients } = setUp(10, 8);
-    publishAll(r); // the first publish after the joins files them: the set becomes a group
+    settle(r); // the set becomes a group
     expect(r.stats.sharedSets).toBe(1);
     const before = r.uws.publishes;
     for (let i = 0; i < 5; i++) publishAll(r);
@@ -49,7 +57,7 @@ describe('shared channel sets', () => {
     for (const c of clients) expectExact(r, c);
     // The same workload without groups: one native publish per channel per turn.
     const off = setUp(10, 0);
-    publishAll(off.r);
+    settle(off.r);
     const offBefore = off.r.uws.publishes;
     for (let i = 0; i < 5; i++) publishAll(off.r);
     expect(off.r.uws.publishes - offBefore).toBe(15);
@@ -58,7 +66,7 @@ describe('shared channel sets', () => {
 
   it('leave a set below the quorum on the channels’ own topics', () => {
     const { r } = setUp(7, 8);
-    publishAll(r);
+    settle(r);
     expect(r.stats.sharedSets).toBe(0);
     const before = r.uws.publishes;
     publishAll(r);
@@ -67,7 +75,7 @@ describe('shared channel sets', () => {
 
   it('keep every client exact as members leave a channel, pause, fall behind, close and come back (quiet at the end)', () => {
     const { r, clients } = setUp(10, 3);
-    publishAll(r);
+    settle(r);
     expect(r.stats.sharedSets).toBe(1);
     const [a, b, c, d, e] = clients as [Client, Client, Client, Client, Client];
     // a: one more subscription (its set grows: out of the group, then filed under a new set alone).
@@ -94,7 +102,8 @@ describe('shared channel sets', () => {
     e.sink.end(1000, 'bye');
     r.fanout.setPaused(d.conn, dSub, false);
     publishAll(r);
-    // Members in the group still get one frame per turn; everyone is exact.
+    // The others are still in the group (a and b are on sets of their own, d back in after it settles); everyone is exact.
+    settle(r);
     expect(r.stats.sharedSets).toBeGreaterThanOrEqual(1);
     // Quiet: no publish after the last moves; time passes, nothing is owed.
     r.clock.advance(2_000);
@@ -107,7 +116,7 @@ describe('shared channel sets', () => {
 
   it('dissolve a group when its last member leaves, and form it again', () => {
     const { r, clients } = setUp(3, 2);
-    publishAll(r);
+    settle(r);
     expect(r.stats.sharedSets).toBe(1);
     for (const c of clients) c.sink.end(1000, 'bye');
     r.clock.runTurn();
@@ -115,9 +124,39 @@ describe('shared channel sets', () => {
     const again = [r.connect(true, { protocol: 2 }), r.connect(true, { protocol: 2 })];
     for (const c of again) r.subscribe(c, TOPICS);
     r.clock.runTurn();
-    publishAll(r);
+    r.clock.advance(REGROUP_MS);
+    settle(r);
     expect(r.stats.sharedSets).toBe(1);
     publishAll(r);
     for (const c of again) expectExact(r, c);
+  });
+
+  it('file a changed connection after the next regroup pass, and only if its set held still until then', () => {
+    const { r, clients } = setUp(4, 2);
+    settle(r);
+    expect(r.stats.sharedSets).toBe(1);
+    const [a, b] = clients as [Client, Client];
+    r.publish('px.D', { bid: 1 });
+    r.publish('px.E', { bid: 1 });
+    r.subscribe(a, ['px.D']);
+    r.clock.runTurn();
+    publishAll(r); // a pass (the last was a pass interval ago): a is settled on {A, B, C, D}
+    r.subscribe(b, ['px.D']);
+    r.clock.runTurn();
+    publishAll(r); // a is filed alone (no quorum); b changed after the pass and waits for the next
+    publishAll(r);
+    expect(r.stats.sharedSets).toBe(1);
+    r.clock.advance(REGROUP_MS);
+    publishAll(r); // the pass: b is settled
+    r.subscribe(a, ['px.E'], { id: 99 }); // a leaves that set before b is filed
+    r.clock.runTurn();
+    publishAll(r); // b is filed alone: no quorum
+    expect(r.stats.sharedSets).toBe(1);
+    r.fanout.unsubscribe(a.conn, 99); // a is back on b's set
+    r.clock.runTurn();
+    r.clock.advance(REGROUP_MS);
+    settle(r);
+    expect(r.stats.sharedSets).toBe(2);
+    for (const c of clients) expectExact(r, c);
   });
 });

@@ -87,7 +87,7 @@ export class Fanout {
     const wire = (this.wire = new Wire(enc));
     this.snapshots = new SnapshotCache(wire, stats);
     this.interest = new Interest(store.limits.maxTopicLength, (name) => store.get(name) !== undefined);
-    this.fast = new FastPath(stats, schedule, opts.groupMinConnections ?? 0);
+    this.fast = new FastPath(stats, schedule, opts.groupMinConnections ?? 0, () => clock.now());
     this.outbox = new Outbox(stats, {
       fastFrames: (conn) => this.fast.frames(conn),
       dropped: (conn) => this.slow.disconnect(conn, 'buffered data passed the hard cap'),

@@ -23,6 +23,12 @@ import { Groups, type Group, type Membership } from './fast-groups.js';
  */
 export const HOLD_TOPIC = 'hold';
 
+/** Regroup passes are at least this far apart: a changed connection is filed after the next one if its set held still until then. */
+export const REGROUP_MS = 100;
+
+/** Settled connections filed per turn at most (≈ 3 µs each: a storm's 10,000 clients are filed over several turns). */
+const FILE_PER_TURN = 512;
+
 /** What a sent slot of a channel's queue holds (one shared empty message, not the sent bytes). */
 const SENT = new Uint8Array(0);
 
@@ -62,8 +68,11 @@ export class FastPath {
   onMissed: ((conn: Conn, msg: Uint8Array) => void) | null = null;
   /** Channel sets shared by connections, one uWS topic each. */
   readonly groups: Groups;
-  /** Connections whose set of fast-path channels changed: filed under their new set after the turn's publish. */
-  private readonly regroup = new Set<Conn>();
+  /** Connections whose set of fast-path channels changed since the last regroup pass. */
+  private readonly changed = new Set<Conn>();
+  /** Connections whose set has not changed for a whole pass: filed under it, at most FILE_PER_TURN a turn. */
+  private readonly settled = new Set<Conn>();
+  private lastPass = -Infinity;
   /** Groups with news this turn, and the parts of one group's frame (reused). */
   private readonly groupsDirty: Group[] = [];
   private readonly parts: Uint8Array[] = [];
@@ -75,6 +84,8 @@ export class FastPath {
     private readonly schedule: () => void,
     /** Connections that share a set of channels before it gets its own uWS topic (0: never). */
     groupMinConnections = 0,
+    /** Milliseconds (a Clock's now()): when regroup passes are due. */
+    private readonly now: () => number = () => 0,
   ) {
     this.groups = new Groups(groupMinConnections);
   }
@@ -157,12 +168,29 @@ export class FastPath {
     native.unsubscribe(ch.uwsTopic);
   }
 
-  /** A connection's set of fast-path channels changed: it is filed under the new one after this turn's publish. */
+  /**
+   * A connection's set of fast-path channels changed: it is filed under the
+   * new one after the next regroup pass if the set holds still until then (a
+   * reconnecting client joins its channels one by one over a few turns:
+   * filing every intermediate set made a 10,000-client storm slower).
+   */
   private setChanged(conn: Conn): void {
     if (this.groups.minMembers === 0) return;
     this.groups.forget(conn);
-    if (conn.fastCount >= 2) this.regroup.add(conn);
-    else this.regroup.delete(conn);
+    this.settled.delete(conn);
+    if (conn.fastCount >= 2) this.changed.add(conn);
+    else this.changed.delete(conn);
+  }
+
+  /** After a turn's publish: files settled connections (a bounded number); every REGROUP_MS the changed ones become settled. */
+  private regroup(): void {
+    if (this.settled.size) this.fileSettled();
+    if (this.changed.size === 0) return;
+    const now = this.now();
+    if (now - this.lastPass < REGROUP_MS) return;
+    this.lastPass = now;
+    for (const conn of this.changed) this.settled.add(conn);
+    this.changed.clear();
   }
 
   /**
@@ -200,10 +228,13 @@ export class FastPath {
     this.groups.enter(conn, g);
   }
 
-  /** Files each connection whose set changed; one that completes a set's quorum, or finds its group, joins it with the others waiting. */
-  private fileChanged(): void {
+  /** Files settled connections; one that completes a set's quorum, or finds its group, joins it with the others waiting. */
+  private fileSettled(): void {
     const joining: Conn[] = [];
-    for (const conn of this.regroup) {
+    let budget = FILE_PER_TURN;
+    for (const conn of this.settled) {
+      if (budget-- === 0) break;
+      this.settled.delete(conn);
       if (conn.closed || conn.slow || conn.fastCount < 2 || !conn.sink?.native || this.groups.membership(conn)) continue;
       const chans: Channel[] = [];
       for (const ts of conn.topics.values()) if (ts.fast) chans.push(ts.channel!);
@@ -214,7 +245,6 @@ export class FastPath {
       for (const c of joining) this.enterGroup(c, g);
       joining.length = 0;
     }
-    this.regroup.clear();
     this.stats.sharedSets = this.groups.count;
   }
 
@@ -342,7 +372,7 @@ export class FastPath {
       this.waiting.clear();
       for (const ts of joining) this.join(ts);
     }
-    if (this.regroup.size) this.fileChanged();
+    if (this.changed.size || this.settled.size) this.regroup();
     return published;
   }
 
