@@ -83,9 +83,9 @@ export class FastPath {
     /** Something was queued: a flush must run later in this turn. */
     private readonly schedule: () => void,
     /** Connections that share a set of channels before it gets its own uWS topic (0: never). */
-    groupMinConnections = 0,
+    groupMinConnections: number,
     /** Milliseconds (a Clock's now()): when regroup passes are due. */
-    private readonly now: () => number = () => 0,
+    private readonly now: () => number,
   ) {
     this.groups = new Groups(groupMinConnections);
   }
