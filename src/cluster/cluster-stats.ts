@@ -13,6 +13,8 @@ export class ClusterStats {
   /** Images applied (replica reset to the origin's exact state), by why they were asked for. */
   readonly heals: Record<HealKind, number> = { gap: 0, epoch: 0, reconnect: 0, interest: 0, origin: 0, beat: 0 };
   imageRequests = 0;
+  /** Image requests answered (applied, whatever the origin held); with imageFailures, the rest are in flight. */
+  imageAnswers = 0;
   imageFailures = 0;
   /** Versions an edge's replicas jumped forward by images (what the heals made up for). */
   healedVersions = 0;

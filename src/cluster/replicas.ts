@@ -324,6 +324,7 @@ export class Replicas {
       // No origin for the shard now (null) or it lacks some: what this edge holds of them is not current.
       if (exhaustive || images === null) this.notHeld(shard, patterns, got);
       answered = true;
+      this.cstats.imageAnswers++;
     } catch (err) {
       this.cstats.imageFailures++;
       if (this.closed) return;

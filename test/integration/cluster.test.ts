@@ -185,7 +185,9 @@ describe('cluster: one origin, two edges', () => {
     const a = await h.edge();
     const c = h.client(() => a);
     c.subscribe('hz.x');
-    await waitFor(() => a.cluster.stats.imageRequests > 0, 5_000, 'edge A to follow hz.x');
+    // Answered, not just asked: an update published while the image is in
+    // flight may arrive inside the image (no update counted, a heal instead).
+    await waitFor(() => a.cluster.stats.imageAnswers > 0, 5_000, 'edge A to follow hz.x');
     origin.publish('hz.x', { v: 1 });
     await exactly(c, origin, ['hz.x']);
     const edge = (await http(a.port, 'GET', '/healthz')).body as { status: string; cluster: Record<string, unknown> };
