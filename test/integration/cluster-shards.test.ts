@@ -72,7 +72,7 @@ describe('cluster: two origins sharding topics', () => {
     const o2 = await h.origin({ shard: '2/2' });
     const c = h.client(() => both);
     const rec = record(c.subscribe('bo.>'));
-    await waitFor(() => both.cluster.stats.imageRequests > 0, 5_000, "the 'both' node to ask shard 2 for bo.>");
+    await waitFor(() => both.cluster.stats.imageAnswers > 0, 5_000, "shard 2 to answer the 'both' node's image request for bo.>");
     const topics = Array.from({ length: 20 }, (_, i) => `bo.t${i}`);
     for (const t of topics) for (let v = 0; v < 3; v++) await c.publish(t, { v });
     const theirs = topics.filter((t) => shardOf(t, 2) === 2);
