@@ -58,6 +58,13 @@ export type PublishMsg = {
   changes: Changes;
   /** Keyed topics: the batch's declarations and row ops, atomic with `changes` (one version). */
   keyed?: KeyedBatchMsg;
+  /**
+   * Keyed topics, JSON commands (SSE, STOMP): a batch in the HTTP publish's
+   * JSON form naming a table this node cannot read (a cluster edge that does
+   * not follow the topic has no key types for it). Sent as given to the
+   * topic's origin, which reads it with its own tables; `changes` is empty.
+   */
+  keyedJson?: { fields?: Record<string, unknown>; tables?: Record<string, unknown> };
 };
 
 // ---------------------------------------------------------------- keyed topics: publish

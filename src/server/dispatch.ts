@@ -3,7 +3,7 @@
 // typed error) back on the same connection.
 
 import { TopicPattern, isPattern, validateTopic, type TopicStore } from '../engine/index.js';
-import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type KeyedBatchMsg, type Payload, type ReplyMsg, type RequestMsg, type SubscribeMsg } from '../protocol/index.js';
+import { CloseCode, ErrorCode, MAX_PROTOCOL, PROTOCOL_VERSION, TickfanError, type Changes, type ClientMessage, type KeyedBatchMsg, type Payload, type PublishMsg, type ReplyMsg, type RequestMsg, type SubscribeMsg } from '../protocol/index.js';
 import { mayPublish, mayRequest, mayServe, maySubscribe } from './auth.js';
 import { viewReq, type Fanout } from './fanout/index.js';
 import { keyedNotSupported, type Ingest, type PublishResult } from './ingest.js';
@@ -83,7 +83,7 @@ export class Dispatch {
         return;
       case 'publish':
         try {
-          this.publish(s, m.id, m.topic, m.changes, m.keyed);
+          this.publish(s, m.id, m.topic, m.changes, m.keyed, m.keyedJson);
         } catch (err) {
           sessions.fail(s, err, m.id, m.topic);
         }
@@ -205,7 +205,7 @@ export class Dispatch {
     return this.fanout.subscribe(s.conn, m.id, patterns, m.maxRate, m.fields, m.resume, m.timestamps, viewReq(m.tables, m.checksums));
   }
 
-  private publish(s: Session, id: number, topic: string, changes: Changes, keyed?: KeyedBatchMsg): void {
+  private publish(s: Session, id: number, topic: string, changes: Changes, keyed?: KeyedBatchMsg, keyedJson?: PublishMsg['keyedJson']): void {
     const { fanout } = this;
     const grants = s.grants;
     if (!grants) throw new TickfanError(ErrorCode.UNAUTHORIZED, 'send a token before publishing');
@@ -217,7 +217,11 @@ export class Dispatch {
     };
     // A keyed batch (row ops with the summary, one version): only where the ingest can apply one.
     let r: PublishResult | Promise<PublishResult>;
-    if (keyed) {
+    if (keyedJson) {
+      // A JSON command's batch naming tables this node does not hold (sse/keyed-commands.ts): read by the topic's origin.
+      if (!this.ingest.publishJson) throw keyedNotSupported(topic);
+      r = this.ingest.publishJson(topic, keyedJson);
+    } else if (keyed) {
       if (!this.ingest.publishBatch) throw keyedNotSupported(topic);
       r = this.ingest.publishBatch(topic, { fields: changes, tables: keyed });
     } else r = this.ingest.publish(topic, changes);

@@ -14,6 +14,7 @@ interface Step {
   latencyUs: { p99: number };
 }
 interface Target {
+  shown?: string;
   name: string;
   measured: number;
   met: boolean;

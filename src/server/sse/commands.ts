@@ -11,7 +11,7 @@ import type { SseSession, SseSessions } from './sessions.js';
 
 export class SseCommands {
   constructor(
-    private readonly node: Pick<NodeParts, 'fanout' | 'dispatch' | 'store'>,
+    private readonly node: Pick<NodeParts, 'fanout' | 'dispatch' | 'store' | 'ingest'>,
     private readonly sessions: SseSessions,
     private readonly peers: SsePeers | null,
     private readonly answers: SseAnswers,
@@ -51,7 +51,9 @@ export class SseCommands {
       } catch (err) {
         throw new TickfanError(ErrorCode.BAD_REQUEST, `the body is not valid JSON: ${(err as Error).message}`);
       }
-      msgs = (Array.isArray(json) ? json : [json]).map((c) => sseCommand(this.node.store, c));
+      // A cluster node hands a keyed batch it cannot read to the topic's origin (keyedPublish).
+      const forward = this.node.ingest.publishJson !== undefined;
+      msgs = (Array.isArray(json) ? json : [json]).map((c) => sseCommand(this.node.store, c, forward));
     } catch (err) {
       const e = err instanceof TickfanError ? err : new TickfanError(ErrorCode.BAD_REQUEST, String(err));
       return this.answers.failure('400 Bad Request', e.errorCode, e.message);

@@ -104,7 +104,7 @@ export function send(ctx: StompContext, f: StompFrame): void {
     if (!isJson(contentType)) throw bad(`a publish carries a JSON object of fields: send content-type:application/json (or none), not ${contentType}`);
     const body = jsonBody(f, `publish to ${dest.name}`);
     // A keyed batch ({"fields":{…},"tables":{…}}, as POST /publish takes it) or a flat object of fields.
-    const keyed = keyedPublish(ctx.node.store, 0, dest.name, body);
+    const keyed = keyedPublish(ctx.node.store, 0, dest.name, body, ctx.node.ingest.publishJson !== undefined);
     const changes = keyed ? keyed.changes : changesFromJson(body);
     // id 0: no ack wanted (an error still comes back, without a receipt-id).
     const id = receipt !== null ? ctx.nextId() : 0;

@@ -23,7 +23,7 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 /** Frames a client may send while its CONNECT token is being verified. */
 const MAX_HELD_FRAMES = 1_000;
 
-export type StompNode = Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions' | 'store'>;
+export type StompNode = Pick<NodeParts, 'dispatch' | 'fanout' | 'ingest' | 'opts' | 'sessions' | 'store'>;
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closing';
 

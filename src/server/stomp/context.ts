@@ -9,7 +9,7 @@ import type { PendingTable } from './pending.js';
 import type { StompSubscriptions } from './subscriptions.js';
 
 export interface StompContext {
-  readonly node: Pick<NodeParts, 'dispatch' | 'fanout' | 'opts' | 'sessions' | 'store'>;
+  readonly node: Pick<NodeParts, 'dispatch' | 'fanout' | 'ingest' | 'opts' | 'sessions' | 'store'>;
   readonly session: Session;
   readonly subs: StompSubscriptions;
   readonly pending: PendingTable;
