@@ -9,7 +9,7 @@ import { fmtRatio, fmtSi, fmtUs } from './common.mjs';
 import { mdTable } from './report.mjs';
 import { median } from './repeat.mjs';
 import { SYSTEM_NAMES } from './peers.mjs';
-import { holmReject, minRankSumP, rankSumGreaterP } from './rank-test.mjs';
+import { minRankSumP, rankSumGreaterP, taroneReject } from './rank-test.mjs';
 
 /** Below this one-sided p-value tickfan's p99 at a rate counts as above the peer's (not a coin toss of the rounds). */
 export const SIGNIFICANT_P = 0.05;
@@ -116,40 +116,45 @@ function p99sAt(doc, system, rate) {
  * (rank-test.mjs) of tickfan's per-round p99s against the peer's. Met when
  * at no such rate is tickfan's p99 significantly above. With many rates
  * tested, some p below SIGNIFICANT_P is expected by chance alone, so the
- * rates are read together with Holm's correction — when the rounds are
- * enough for it to reject anything (each test's smallest possible p is
- * 1 / C(2n, n) for n rounds: 5 rounds cannot go below 0.004, 9 rounds below
- * 0.00002); with fewer rounds each rate is read alone at SIGNIFICANT_P, and
- * the note says so. No row when the rounds are too few for even that (3: the
- * smallest p is 0.05). Sets `p` on each point it tests.
+ * rates are read together, with Tarone's correction: a test's smallest
+ * possible p is 1 / C(a + b, a) for a and b rounds (5 and 5: 0.004; 9 and
+ * 9: 0.00002; a bisection step held in 3 rounds of 9: 0.0045), and only the
+ * rates whose tests can get below the corrected threshold count in it. With
+ * too few rounds for any (5 rounds, 21 rates) each rate is read alone at
+ * SIGNIFICANT_P, and the note says so. No row when no rate can get below
+ * SIGNIFICANT_P even alone (3 rounds a side: 0.05). Sets `p` on each point
+ * it tests.
  */
 function significanceTarget(doc, points) {
   const tested = [];
-  let floor = 0;
+  const pmins = [];
   for (const pt of points) {
     if (pt.interpolated) continue;
     const a = p99sAt(doc, 'tickfan', pt.rate);
     const b = p99sAt(doc, pt.peer, pt.rate);
     pt.p = rankSumGreaterP(a, b);
     if (pt.p === null) continue;
+    const pmin = minRankSumP(a.length, b.length);
+    // A rate held in too few rounds to reach significance even alone is not a test.
+    if (pmin >= SIGNIFICANT_P) continue;
     tested.push(pt);
-    floor = Math.max(floor, minRankSumP(a.length, b.length));
+    pmins.push(pmin);
   }
-  // 3 rounds a side cannot go below p 0.05: no row that could not fail.
-  if (tested.length === 0 || floor >= SIGNIFICANT_P) return null;
+  if (tested.length === 0) return null;
   const m = tested.length;
-  // Holm can only reject if the smallest p can fall below alpha / m; every test here can get that low.
-  const corrected = m > 1 && floor < SIGNIFICANT_P / m;
-  const rejected = corrected ? holmReject(tested.map((pt) => pt.p), SIGNIFICANT_P) : tested.map((pt) => pt.p < SIGNIFICANT_P);
+  const t = taroneReject(tested.map((pt) => pt.p), pmins, SIGNIFICANT_P);
+  const corrected = m > 1 && t.k > 0;
+  const rejected = corrected ? t.rejected : tested.map((pt) => pt.p < SIGNIFICANT_P);
   const above = tested.filter((_, i) => rejected[i]);
   const least = tested.reduce((a, pt) => (pt.p < a.p ? pt : a));
   const list = above.map((pt) => `${fmtSi(pt.rate)} updates/s vs ${SYSTEM_NAMES[pt.peer]} (p ${fmtP(pt.p)})`).join(', ');
+  const counted = t.tested.filter(Boolean).length;
   const how =
     m === 1
       ? `p < ${SIGNIFICANT_P}`
       : corrected
-        ? `Holm-corrected over the ${m} rates tested, family-wise p < ${SIGNIFICANT_P}`
-        : `each rate alone at p < ${SIGNIFICANT_P}: ${doc.repeats} rounds are too few for a correction over ${m} rates (about ${fmtCount(m * SIGNIFICANT_P)} expected below it by chance)`;
+        ? `corrected over the ${m} rates tested (Tarone: ${counted === m ? 'each' : `the ${counted} with rounds enough`} at p < ${fmtP(SIGNIFICANT_P / t.k)}; family-wise p < ${SIGNIFICANT_P})`
+        : `each rate alone at p < ${SIGNIFICANT_P}: too few rounds for a correction over ${m} rates (about ${fmtCount(m * SIGNIFICANT_P)} expected below it by chance)`;
   return {
     name: `p99 not significantly above any peer's at any rate the peer sustains (one-sided rank-sum over the rounds)`,
     target: SIGNIFICANT_P,

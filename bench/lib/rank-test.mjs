@@ -6,8 +6,9 @@
 // same work; the reports give this test's p-value beside the medians.
 // Exact: every split of the pooled values into groups of the two sizes is
 // enumerated (ties get mid-ranks), for up to 24 values in all. Many rates
-// tested at once are read with Holm's step-down correction (holmReject) when
-// there are rounds enough for it to find anything.
+// tested at once are read together with Tarone's correction for discrete
+// tests (taroneReject): a rate measured in too few rounds to ever reach
+// significance does not dilute the others.
 
 /** Mid-ranks (1-based) of `values`, ties sharing the mean of their ranks. */
 export function midRanks(values) {
@@ -63,18 +64,21 @@ export function minRankSumP(n1, n2) {
 }
 
 /**
- * Holm's step-down test over `ps` (one p-value per hypothesis), family-wise
- * error below `alpha`: the i-th smallest p is compared with alpha / (m − i)
- * until one is not below it. Returns, per input, whether it is rejected.
+ * Tarone's correction (Bonferroni over the hypotheses that can count) for
+ * discrete tests, family-wise error below `alpha`: K is the smallest number
+ * such that at most K of the hypotheses can reach a p below alpha / K (their
+ * smallest attainable p, `pmins`); those are tested at alpha / K, the others
+ * cannot be rejected. Returns K (0 when none can: too few rounds anywhere),
+ * which hypotheses were tested, and which were rejected.
  */
-export function holmReject(ps, alpha) {
+export function taroneReject(ps, pmins, alpha) {
   const m = ps.length;
-  const order = ps.map((p, i) => [p, i]).sort((a, b) => a[0] - b[0]);
-  const out = new Array(m).fill(false);
-  for (let k = 0; k < m; k++) {
-    const [p, i] = order[k];
-    if (!(p < alpha / (m - k))) break;
-    out[i] = true;
+  for (let k = 1; k <= m; k++) {
+    const tested = pmins.map((q) => q < alpha / k);
+    const n = tested.filter(Boolean).length;
+    if (n > k) continue;
+    if (n === 0) break;
+    return { k, tested, rejected: ps.map((p, i) => tested[i] && p < alpha / k) };
   }
-  return out;
+  return { k: 0, tested: ps.map(() => false), rejected: ps.map(() => false) };
 }

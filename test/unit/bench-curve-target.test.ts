@@ -114,18 +114,17 @@ describe('fanout curve target', () => {
     expect(mixed.measured).toBeGreaterThan(0.2);
   });
 
-  it('reads many rates together: Holm-corrected when the rounds allow it, each alone (and said so) when they do not', async () => {
+  it('reads many rates together: corrected (Tarone) when the rounds allow it, each alone (and said so) when they do not', async () => {
     const { finish } = (await import(fanout)) as { finish: (d: Doc) => Doc };
     const rates = [100, 200, 400, 800];
     // Per rate: tickfan's and uWS' p99 per round, as offsets from 10 ms.
     const doc = (rounds: number, perRate: Record<number, [number[], number[]]>): Doc => {
       const systems: Doc['systems'] = { tickfan: { steps: [] }, uws: { steps: [] } };
-      for (const rate of rates) {
+      for (const rate of Object.keys(perRate).map(Number)) {
         const [t, u] = perRate[rate]!;
-        for (let r = 0; r < rounds; r++) {
-          systems.tickfan!.steps.push(step(r + 1, rate, 10e3 + t[r]!));
-          systems.uws!.steps.push(step(r + 1, rate, 10e3 + u[r]!));
-        }
+        // A side may hold a rate in fewer rounds (a bisection step some rounds did not reach).
+        t.forEach((v, r) => systems.tickfan!.steps.push(step(r + 1, rate, 10e3 + v)));
+        u.forEach((v, r) => systems.uws!.steps.push(step(r + 1, rate, 10e3 + v)));
       }
       return { repeats: rounds, systems, targets: [{ name: "p99 at or below every peer's at every rate the peer sustains (same updates/s offered)", spread: [1, 1], metRounds: 0, rounds }] };
     };
@@ -140,7 +139,7 @@ describe('fanout curve target', () => {
       800: [seq(9, 1, 2), seq(9, 0, 2)] as [number[], number[]],
     };
     const corrected = sig(doc(9, nine));
-    expect(corrected.note).toContain('9 rounds per rate, Holm-corrected over the 4 rates tested');
+    expect(corrected.note).toContain('9 rounds per rate, corrected over the 4 rates tested (Tarone: each at p < 0.013; family-wise p < 0.05)');
     expect(corrected.met).toBe(false);
     expect(corrected.note).toContain('above at 400 updates/s vs raw uWebSockets.js (p 2.1e-5)');
     expect(corrected.note).not.toContain('200 updates/s');
@@ -155,12 +154,19 @@ describe('fanout curve target', () => {
     // 4 rounds: no p can go below 1/70 > 0.05 / 4, so each rate is read alone, and the note says so.
     const cut = (n: number) => Object.fromEntries(rates.map((r) => [r, [nine[r as 100][0].slice(0, n), nine[r as 100][1].slice(0, n)]])) as typeof nine;
     const alone = sig(doc(4, cut(4)));
-    expect(alone.note).toContain('each rate alone at p < 0.05: 4 rounds are too few for a correction over 4 rates (about 0.2 expected below it by chance)');
+    expect(alone.note).toContain('4 rounds per rate, each rate alone at p < 0.05: too few rounds for a correction over 4 rates (about 0.2 expected below it by chance)');
     expect(alone.met).toBe(false);
     // Read alone, the 200/s rate counts too.
     expect(alone.note).toContain('above at 200 updates/s vs raw uWebSockets.js (p 0.029), 400 updates/s vs raw uWebSockets.js (p 0.014)');
     // 3 rounds: the smallest p is 0.05, a row that could never miss; there is none.
     expect(sig(doc(3, cut(3)))).toBeUndefined();
+    // A rate the peer held in only 2 of 9 rounds (smallest p 1/55 = 0.018) cannot reach 0.05 / 3 (the 3 full rates'
+    // threshold): tickfan above there in every round is not counted, where read alone it would be.
+    const thin = { 100: nine[100], 200: nine[800], 800: nine[800], 1600: [seq(9, 100), [0, 1]] as [number[], number[]] };
+    const partial = sig(doc(9, thin));
+    expect(partial.note).toContain('corrected over the 4 rates tested (Tarone: the 3 with rounds enough at p < 0.017; family-wise p < 0.05)');
+    expect(partial.met).toBe(true);
+    expect(partial.measured).toBeCloseTo(1 / 55, 6);
   });
 });
 
@@ -181,21 +187,25 @@ describe('rank-sum test (bench/lib/rank-test.mjs)', () => {
     expect(rankSumGreaterP(Array.from({ length: MAX_EXACT }, (_, i) => i), [1])).toBeNull();
   });
 
-  it("gives the smallest attainable p, and Holm's step-down rejections", async () => {
-    const { minRankSumP, holmReject, rankSumGreaterP } = (await import(lib)) as {
+  it("gives the smallest attainable p, and Tarone's correction over tests that can and cannot reach significance", async () => {
+    type Tarone = { k: number; tested: boolean[]; rejected: boolean[] };
+    const { minRankSumP, taroneReject, rankSumGreaterP } = (await import(lib)) as {
       minRankSumP: (a: number, b: number) => number;
-      holmReject: (ps: number[], alpha: number) => boolean[];
+      taroneReject: (ps: number[], pmins: number[], alpha: number) => Tarone;
       rankSumGreaterP: P;
     };
     expect(minRankSumP(5, 5)).toBeCloseTo(1 / 252, 12);
     expect(minRankSumP(9, 9)).toBeCloseTo(1 / 48_620, 15);
     expect(minRankSumP(3, 2)).toBeCloseTo(1 / 10, 12);
     expect(rankSumGreaterP([10, 11, 12], [1, 2])).toBeCloseTo(minRankSumP(3, 2), 12);
-    // m = 4, alpha 0.05: thresholds 0.0125, 0.0167, 0.025, 0.05 in order of p.
-    expect(holmReject([0.01, 0.04, 0.016, 0.3], 0.05)).toEqual([true, false, true, false]);
-    // The step-down stops at the first p not below its threshold, even if a later one is below 0.05.
-    expect(holmReject([0.013, 0.02, 0.03, 0.04], 0.05)).toEqual([false, false, false, false]);
-    expect(holmReject([0.04], 0.05)).toEqual([true]);
-    expect(holmReject([], 0.05)).toEqual([]);
+    // Every test can get low: Bonferroni over all 3 (0.05 / 3).
+    expect(taroneReject([0.001, 0.2, 0.016], [1e-5, 1e-5, 1e-5], 0.05)).toEqual({ k: 3, tested: [true, true, true], rejected: [true, false, true] });
+    // One cannot get below 0.025: the other two are tested at 0.05 / 2; it is not, whatever its p.
+    expect(taroneReject([0.001, 0.2, 0.03], [1e-5, 1e-5, 0.03], 0.05)).toEqual({ k: 2, tested: [true, true, false], rejected: [true, false, false] });
+    expect(taroneReject([0.02, 0.2], [1e-5, 1e-5], 0.05).rejected).toEqual([true, false]);
+    // 21 tests of 5 rounds a side (smallest p 1/252 = 0.004): none can reach 0.05 / 13 — no correction is possible.
+    const many = Array.from({ length: 21 }, () => 1 / 252);
+    expect(taroneReject(many, many, 0.05)).toMatchObject({ k: 0, rejected: many.map(() => false) });
+    expect(taroneReject([], [], 0.05).k).toBe(0);
   });
 });
