@@ -6,17 +6,16 @@
 // and row as the origin's own answer), nothing changed. Before, the edge
 // refused it itself: "undeclared" until the command declared its tables.
 
-import { request } from 'node:http';
-import { Client, type IFrame } from '@stomp/stompjs';
-import WebSocket from 'ws';
+import type { IFrame } from '@stomp/stompjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterServer } from '../../src/cluster/index.js';
 import { ClusterHarness, clusterFixture } from './cluster-helpers.js';
 import { http, waitFor } from './helpers.js';
+import { RawSse, stompClient, type Cleanup } from './json-clients.js';
 
 const fx = clusterFixture();
 let h: ClusterHarness;
-const cleanup: (() => unknown)[] = [];
+const cleanup: Cleanup = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
@@ -47,7 +46,7 @@ describe('keyed publish through SSE and STOMP on an edge that does not follow th
     const edge = await h.edge();
     const topic = 'kc.sse';
     const epoch = await seeded(origin, topic);
-    const s = await SseStream.open(edge.port);
+    const s = await RawSse.open(edge.port, cleanup);
     await waitFor(() => s.session !== '', 5_000, 'the session event');
     const send = async (id: number, body: Record<string, unknown>) => {
       const res = await http(edge.port, 'POST', `/sse/${s.session}`, [{ type: 'publish', id, topic, ...body }]);
@@ -84,7 +83,7 @@ describe('keyed publish through SSE and STOMP on an edge that does not follow th
     const edge = await h.edge();
     const topic = 'kc.stomp';
     await seeded(origin, topic);
-    const pub = await stomp(edge.port);
+    const pub = await stompClient(edge.port, cleanup);
     const receipt = new Promise<IFrame>((resolve) => pub.client.watchForReceipt('r1', resolve));
     pub.client.publish({ destination: `/topic/${topic}`, headers: { receipt: 'r1', 'content-type': 'application/json' }, body: JSON.stringify({ fields: { last: 7 }, tables: { bids: { upsert: { '6500050': { qty: 3 } } }, orders: { delete: ['a'] } } }) });
     await receipt;
@@ -103,70 +102,3 @@ describe('keyed publish through SSE and STOMP on an edge that does not follow th
     expect(edge.store.get(topic)).toBeUndefined();
   }, 30_000);
 });
-
-/** A connected stompjs Client over `ws`; its ERROR frames collected. */
-async function stomp(port: number): Promise<{ client: Client; errors: IFrame[] }> {
-  const errors: IFrame[] = [];
-  let socket: WebSocket | null = null;
-  const client = new Client({
-    webSocketFactory: () => (socket = new WebSocket(`ws://127.0.0.1:${port}/stomp`, ['v12.stomp'])),
-    reconnectDelay: 0,
-    heartbeatIncoming: 0,
-    heartbeatOutgoing: 0,
-    debug: () => {},
-  });
-  client.onStompError = (f) => errors.push(f);
-  const ready = new Promise<void>((resolve, reject) => {
-    client.onConnect = () => resolve();
-    setTimeout(() => reject(new Error('no CONNECTED within 5 s')), 5_000).unref();
-  });
-  client.activate();
-  cleanup.push(async () => {
-    await client.deactivate({ force: true });
-    (socket as WebSocket | null)?.terminate();
-  });
-  await ready;
-  return { client, errors };
-}
-
-/** A raw SSE reader: its session id and every message, answers found by command id. */
-class SseStream {
-  session = '';
-  readonly messages: Record<string, any>[] = [];
-  private buf = '';
-
-  static open(port: number): Promise<SseStream> {
-    return new Promise((resolve, reject) => {
-      const s = new SseStream();
-      const req = request({ host: '127.0.0.1', port, path: '/sse', agent: false, headers: { accept: 'text/event-stream' } });
-      req.on('response', (res) => {
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => s.onData(c));
-        resolve(s);
-      });
-      req.on('error', reject);
-      req.end();
-      cleanup.push(() => req.destroy());
-    });
-  }
-
-  answer(id: number): Record<string, any> | undefined {
-    return this.messages.find((m) => (m.type === 'ack' || m.type === 'error') && m.id === id);
-  }
-
-  private onData(chunk: string): void {
-    this.buf += chunk;
-    let at: number;
-    while ((at = this.buf.indexOf('\n\n')) >= 0) {
-      const block = this.buf.slice(0, at);
-      this.buf = this.buf.slice(at + 2);
-      for (const line of block.split('\n')) {
-        if (!line.startsWith('data: ')) continue;
-        for (const m of JSON.parse(line.slice(6)) as Record<string, any>[]) {
-          if (m.type === 'session') this.session = m.session;
-          this.messages.push(m);
-        }
-      }
-    }
-  }
-}

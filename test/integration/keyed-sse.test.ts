@@ -14,6 +14,7 @@ import type { FetchLike, TableRow, TickfanClient, Update } from '../../src/clien
 import { TcpProxy } from '../e2e/tcp-proxy.js';
 import { Harness, waitFor } from './helpers.js';
 import { JsonView, Reference, SIDES, project, publish, randomBatch, rng, seed } from './keyed-transport-helpers.js';
+import { RawSse } from './json-clients.js';
 
 const h = new Harness();
 const cleanup: (() => unknown)[] = [];
@@ -112,7 +113,7 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
     const topic = 'ks.raw';
     const ref = new Reference(server, topic);
     seed(server, ref, topic);
-    const streams = await Promise.all([0, 1, 2].map(() => RawStream.open(server.port)));
+    const streams = await Promise.all([0, 1, 2].map(() => RawStream.open(server.port, cleanup)));
     for (const s of streams) {
       await waitFor(() => s.session !== '', 5_000, 'the session event');
       const a = await post(server.port, `/sse/${s.session}`, [{ type: 'subscribe', id: 1, topics: [topic], tables: { bids: { depth: 5 }, asks: { depth: 5 } }, checksums: true }]);
@@ -149,7 +150,7 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
     const server = await h.server();
     const topic = 'ks.grows';
     server.publish(topic, { last: 1 });
-    const s = await RawStream.open(server.port);
+    const s = await RawStream.open(server.port, cleanup);
     await waitFor(() => s.session !== '', 5_000, 'the session event');
     await post(server.port, `/sse/${s.session}`, [{ type: 'subscribe', id: 1, topics: [topic], tables: { bids: { depth: 3 } } }]);
     await waitFor(() => s.messages.some((m) => m.type === 'snapshot'), 5_000, 'the flat snapshot');
@@ -171,9 +172,9 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
     const ref = new Reference(server, topic);
     seed(server, ref, topic);
     // bids at depth 3 with qty only, asks at depth 5 whole rows; the `depth` form; checksums.
-    const a = await RawStream.open(server.port, `/sse?topics=${topic}&tables=bids:3:qty,asks:5&checksums=true`);
-    const b = await RawStream.open(server.port, `/sse?topics=${topic}&tables=bids,asks&depth=4`);
-    const c = await RawStream.open(server.port, `/sse?topics=${topic}`);
+    const a = await RawStream.open(server.port, cleanup, `/sse?topics=${topic}&tables=bids:3:qty,asks:5&checksums=true`);
+    const b = await RawStream.open(server.port, cleanup, `/sse?topics=${topic}&tables=bids,asks&depth=4`);
+    const c = await RawStream.open(server.port, cleanup, `/sse?topics=${topic}`);
     await waitFor(() => [a, b, c].every((s) => s.view.version === ref.version), 5_000, 'the snapshots');
     const r = rng(77);
     for (let step = 1; step <= 60; step++) publish(server, ref, topic, randomBatch(r, step));
@@ -213,42 +214,12 @@ describe('keyed topics over SSE (SDK, transport sse)', () => {
 
 // ------------------------------------------------------------------ a raw SSE reader
 
-class RawStream {
-  session = '';
-  readonly messages: Record<string, any>[] = [];
+/** A raw SSE reader whose messages also build a JSON view of the keyed topic. */
+class RawStream extends RawSse {
   readonly view = new JsonView();
-  private buf = '';
 
-  static open(port: number, path = '/sse'): Promise<RawStream> {
-    return new Promise((resolve, reject) => {
-      const s = new RawStream();
-      const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { accept: 'text/event-stream' } });
-      req.on('response', (res) => {
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => s.onData(c));
-        resolve(s);
-      });
-      req.on('error', reject);
-      req.end();
-      cleanup.push(() => req.destroy());
-    });
-  }
-
-  private onData(chunk: string): void {
-    this.buf += chunk;
-    let at: number;
-    while ((at = this.buf.indexOf('\n\n')) >= 0) {
-      const block = this.buf.slice(0, at);
-      this.buf = this.buf.slice(at + 2);
-      for (const line of block.split('\n')) {
-        if (!line.startsWith('data: ')) continue;
-        for (const m of JSON.parse(line.slice(6)) as Record<string, any>[]) {
-          if (m.type === 'session') this.session = m.session;
-          this.messages.push(m);
-          this.view.apply(m);
-        }
-      }
-    }
+  protected override onMessage(m: Record<string, any>): void {
+    this.view.apply(m);
   }
 }
 

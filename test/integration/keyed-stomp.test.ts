@@ -7,11 +7,11 @@
 // an ERROR naming the row.
 
 import { Client, type IFrame, type IMessage, type StompHeaders } from '@stomp/stompjs';
-import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TickfanServer } from '../../src/index.js';
 import { Harness, waitFor } from './helpers.js';
 import { JsonView, Reference, publish, randomBatch, rng, seed } from './keyed-transport-helpers.js';
+import { stompClient } from './json-clients.js';
 
 const h = new Harness();
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -20,29 +20,9 @@ afterEach(async () => {
   await h.close();
 });
 
-/** A connected stompjs Client over `ws`; its ERROR frames collected. */
-async function stomp(server: TickfanServer): Promise<{ client: Client; errors: IFrame[] }> {
-  const errors: IFrame[] = [];
-  let socket: WebSocket | null = null;
-  const client = new Client({
-    webSocketFactory: () => (socket = new WebSocket(`ws://127.0.0.1:${server.port}/stomp`, ['v12.stomp'])),
-    reconnectDelay: 0,
-    heartbeatIncoming: 0,
-    heartbeatOutgoing: 0,
-    debug: () => {},
-  });
-  client.onStompError = (f) => errors.push(f);
-  const ready = new Promise<void>((resolve, reject) => {
-    client.onConnect = () => resolve();
-    setTimeout(() => reject(new Error('no CONNECTED within 5 s')), 5_000).unref();
-  });
-  client.activate();
-  cleanup.push(async () => {
-    await client.deactivate({ force: true });
-    (socket as WebSocket | null)?.terminate();
-  });
-  await ready;
-  return { client, errors };
+/** A connected stompjs Client on the server; its ERROR frames collected. */
+function stomp(server: TickfanServer): Promise<{ client: Client; errors: IFrame[] }> {
+  return stompClient(server.port, cleanup);
 }
 
 /** A STOMP subscription whose JSON view is checked against the reference after every completed version. */
