@@ -143,7 +143,7 @@ function significanceTarget(doc, points) {
   if (tested.length === 0) return null;
   const m = tested.length;
   const t = taroneReject(tested.map((pt) => pt.p), pmins, SIGNIFICANT_P);
-  const corrected = m > 1 && t.k > 0;
+  const corrected = t.k > 0;
   const rejected = corrected ? t.rejected : tested.map((pt) => pt.p < SIGNIFICANT_P);
   const above = tested.filter((_, i) => rejected[i]);
   const least = tested.reduce((a, pt) => (pt.p < a.p ? pt : a));
@@ -166,7 +166,7 @@ function significanceTarget(doc, points) {
   };
 }
 
-/** A p-value with three significant decimals' worth (0.048, 0.0039, 2.1e-5). */
+/** A p-value, short: 0.048, 0.0040, 2.1e-5. */
 function fmtP(p) {
   return p >= 0.01 ? p.toFixed(3) : p >= 0.0001 ? p.toPrecision(2) : p.toExponential(1);
 }
