@@ -204,7 +204,8 @@ function ticketSymbol() {
 
 function followTouch() {
   $('t-touch').textContent = touch && touch.symbol === bookName ? `bid ${fmt(touch.bid, touch.pd)} · ask ${fmt(touch.ask, touch.pd)}` : '';
-  if (!priceFollows || !touch || touch.symbol !== bookName) return;
+  // Not under the trader's cursor: a keystroke would land in a replaced value.
+  if (!priceFollows || !touch || touch.symbol !== bookName || document.activeElement === $('t-price')) return;
   const px = side === 'buy' ? touch.ask : touch.bid;
   if (typeof px === 'number') $('t-price').value = px.toFixed(touch.pd);
 }
@@ -329,6 +330,7 @@ $('t-side').addEventListener('click', (e) => {
 });
 $('t-symbol').addEventListener('change', (e) => setBook(e.target.value));
 $('t-price').addEventListener('input', () => (priceFollows = false));
+$('t-price').addEventListener('blur', followTouch);
 $('t-follow').addEventListener('click', () => {
   priceFollows = true;
   followTouch();

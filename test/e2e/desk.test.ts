@@ -74,6 +74,14 @@ describe.skipIf(skip)(`the demo page as a desk, in headless Chromium (${CHROMIUM
     await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.ask, 5_000, 'the buy price at the ask');
     await page.click('#t-side button[data-side="sell"]');
     await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.bid, 5_000, 'the sell price at the bid');
+    // While the trader is in the price field the touch does not move it (what they type would land in a replaced
+    // value: "65000.5" + "65201"); out of it, it follows again.
+    await page.focus('#t-price');
+    const held = await page.inputValue('#t-price');
+    await pollPage(page, () => touch(page), (t) => t.bid !== Number(held), 10_000, 'the bid to move');
+    expect(await page.inputValue('#t-price')).toBe(held);
+    await page.evaluate(() => (document.activeElement as HTMLElement).blur());
+    await pollPage(page, async () => [await touch(page), Number(await page.inputValue('#t-price'))] as const, ([t, p]) => p === t.bid, 5_000, 'the sell price at the bid again');
     // (Read and clicked in one turn of the page: the ladder re-renders every frame.)
     const thirdPx = await page.evaluate(() => {
       const tr = document.querySelectorAll<HTMLTableRowElement>('#book tr.bid')[2]!;
